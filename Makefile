@@ -1,0 +1,34 @@
+# The two commands the README starts with, and their parts.
+#   make demo   build, install, and play the walkthrough in a throwaway cluster
+#   make test   everything CI runs: the #[pg_test]s and the pg_regress suite
+# Each installs what it needs that is missing (scripts/deps.sh).
+
+SHELL := /bin/bash
+export PG_MAJOR ?= 15
+export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+
+.PHONY: deps install demo demo-shell test test-unit test-regress regress-accept
+
+deps:
+	@scripts/deps.sh
+
+install: deps
+	@scripts/install.sh
+
+demo: install
+	@scripts/demo.sh
+
+demo-shell: install
+	@scripts/demo.sh --shell
+
+test: test-unit test-regress
+
+test-unit: deps
+	@scripts/unit-test.sh
+
+test-regress: install
+	@scripts/regress.sh $(TESTS)
+
+# After reviewing target/regress/regression.diffs: take the new output as expected.
+regress-accept:
+	@for f in target/regress/results/*.out; do cp "$$f" pg_test/expected/; done

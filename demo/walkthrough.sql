@@ -1,0 +1,93 @@
+-- A short tour of auth_ext, played by `make demo`.
+\set QUIET on
+\pset footer off
+\set SHOW_CONTEXT never
+
+\echo
+\echo '== 1. CREATE EXTENSION auth_ext gave this database an auth schema'
+select table_name from information_schema.tables where table_schema = 'auth' order by 1;
+
+\echo
+\echo '== 2. Users arrive three ways; the handle_new_user trigger records their identities'
+\echo '--   a Feishu user, created the way the Supabase recipe does it (placeholder email + oauth_* metadata)'
+insert into auth.users (id, email, email_confirmed_at, raw_user_meta_data) values (
+    '11111111-1111-1111-1111-111111111111', 'feishu_ou_7f3a@oauth.local', now(),
+    '{"oauth_provider": "feishu", "oauth_open_id": "ou_7f3a", "name": "张伟", "tenant_key": "2ed2"}');
+\echo '--   an email sign-up (stored lower-cased)'
+insert into auth.users (id, email) values ('22222222-2222-2222-2222-222222222222', 'Ada@Example.com');
+\echo '--   an anonymous visitor: no email, no identity'
+insert into auth.users (id, is_anonymous) values ('33333333-3333-3333-3333-333333333333', true);
+
+select u.id, coalesce(u.email, '(none)') as email, u.is_anonymous,
+       coalesce(string_agg(i.provider || ':' || i.provider_id, ', ' order by i.provider), '(none)') as identities
+from auth.users u left join auth.user_identities i on i.user_id = u.id
+group by u.id order by u.id;
+
+\echo
+\echo '--   a second account claiming the same Feishu open_id is refused, and nothing is written:'
+\set ON_ERROR_STOP off
+insert into auth.users (email, raw_user_meta_data)
+values ('mallory@example.com', '{"oauth_provider": "feishu", "oauth_open_id": "ou_7f3a"}');
+\set ON_ERROR_STOP on
+select count(*) as mallory_rows from auth.users where email = 'mallory@example.com';
+
+\echo
+\echo '== 3. An application table with the policies from Supabase''s anonymous sign-in guide'
+create table public.todos (
+    id bigint generated always as identity primary key,
+    user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+    task text not null
+);
+alter table public.todos enable row level security;
+create policy "owners manage their todos" on public.todos for all to authenticated
+    using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()));
+create policy "only permanent users add todos" on public.todos as restrictive for insert to authenticated
+    with check ((select (auth.jwt()->>'is_anonymous')::boolean) is false);
+grant select, insert on public.todos to authenticated;
+\echo 'created public.todos with an owner policy and a restrictive "permanent users only" insert policy'
+
+\echo
+\echo '== 4. A request from Ada, as PostgREST presents it (role + request.jwt.claims)'
+begin;
+set local role authenticated;
+select set_config('request.jwt.claims',
+    '{"sub": "22222222-2222-2222-2222-222222222222", "role": "authenticated", "email": "ada@example.com", "is_anonymous": false}',
+    true) is not null as claims_set;
+select auth.uid(), auth.role(), auth.email(), auth.is_anonymous();
+insert into public.todos (task) values ('write the launch post');
+select id, task from public.todos;
+select id, email from auth.users;
+commit;
+
+\echo
+\echo '== 5. A request from the anonymous visitor: the insert is refused, and Ada''s todo is invisible'
+begin;
+set local role authenticated;
+select set_config('request.jwt.claims',
+    '{"sub": "33333333-3333-3333-3333-333333333333", "role": "authenticated", "is_anonymous": true}',
+    true) is not null as claims_set;
+select auth.uid(), auth.jwt()->'is_anonymous' as is_anonymous_claim;
+\set ON_ERROR_STOP off
+insert into public.todos (task) values ('sneak in');
+\set ON_ERROR_STOP on
+commit;
+begin;
+set local role authenticated;
+select set_config('request.jwt.claims',
+    '{"sub": "33333333-3333-3333-3333-333333333333", "role": "authenticated", "is_anonymous": true}', true) is not null as claims_set;
+select count(*) as todos_visible from public.todos;
+commit;
+
+\echo
+\echo '== 6. Malformed claims are a clear error, not a crash'
+\set ON_ERROR_STOP off
+select set_config('request.jwt.claims', '{"sub": oops}', false) is not null as claims_set;
+select auth.uid();
+\set ON_ERROR_STOP on
+select set_config('request.jwt.claims', '', false) is not null as claims_cleared;
+
+\echo
+\echo '== The error codes auth_ext raises (auth.error_codes())'
+select code, sqlstate, http_status from auth.error_codes();
+\echo
+\echo 'Done. `make demo-shell` runs this and leaves you in psql.'

@@ -1,0 +1,71 @@
+# Shared by the scripts in this folder: where Postgres lives, how to run things as
+# the `postgres` OS user (Postgres refuses to run as root), and throwaway clusters.
+set -euo pipefail
+
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
+PGRX_VERSION="0.18.0"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+pg_bindir() { "$PG_CONFIG" --bindir; }
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Runs a command as the postgres OS user when we are root, as ourselves otherwise.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        sudo -u postgres -H -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# A directory the postgres user can reach: under target/ when every parent is
+# traversable by it, else under the system temp dir.
+cluster_root() {
+    local preferred="$REPO_ROOT/target/clusters"
+    mkdir -p "$preferred"
+    if [ "$(id -u)" != 0 ] || sudo -u postgres test -x "$preferred" 2>/dev/null; then
+        echo "$preferred"
+    else
+        local fallback="${TMPDIR:-/tmp}/auth_ext-clusters-$(echo "$REPO_ROOT" | cksum | cut -d' ' -f1)"
+        mkdir -p "$fallback"
+        echo "$fallback"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# cluster_start NAME [postgresql.conf lines...]: a fresh cluster on a free local port.
+# Exports PGHOST, PGPORT, PGUSER and CLUSTER_DIR for the caller.
+cluster_start() {
+    local name="$1"; shift
+    CLUSTER_DIR="$(cluster_root)/$name"
+    cluster_stop_dir "$CLUSTER_DIR"
+    rm -rf "$CLUSTER_DIR"
+    mkdir -p "$CLUSTER_DIR"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$CLUSTER_DIR"
+    as_pg "$(pg_bindir)/initdb" -D "$CLUSTER_DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log" 2>&1 \
+        || { cat "$CLUSTER_DIR/initdb.log" >&2; return 1; }
+    {
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$CLUSTER_DIR'"
+        echo "fsync = off"
+        for line in "$@"; do echo "$line"; done
+    } | as_pg tee -a "$CLUSTER_DIR/data/postgresql.conf" >/dev/null
+    export PGPORT; PGPORT="$(free_port)"
+    export PGHOST=127.0.0.1 PGUSER=postgres CLUSTER_DIR
+    as_pg "$(pg_bindir)/pg_ctl" -D "$CLUSTER_DIR/data" -o "-p $PGPORT" -l "$CLUSTER_DIR/server.log" -w start >/dev/null \
+        || { cat "$CLUSTER_DIR/server.log" >&2; return 1; }
+}
+
+cluster_stop_dir() {
+    local dir="$1"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+cluster_stop() { cluster_stop_dir "$CLUSTER_DIR"; }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs whatever the build and the tests need that this machine lacks:
+# Debian packages, cargo-pgrx, and pgrx's configuration for the system Postgres.
+source "$(dirname "$0")/common.sh"
+
+packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo python3)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+    log "installing cargo-pgrx $PGRX_VERSION (a few minutes on a cold machine)"
+    cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked --quiet
+fi
+
+pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if ! grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_config" 2>/dev/null; then
+    log "configuring pgrx for $PG_CONFIG"
+    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+fi

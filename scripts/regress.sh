@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The SQL regression suite in pg_test/: each sql/NAME.sql is run by pg_regress
+# against the installed extension in a throwaway cluster and its output compared
+# with expected/NAME.out. Pass test names to run a subset.
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+tests=("$@")
+if [ ${#tests[@]} -eq 0 ]; then
+    for f in pg_test/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+fi
+
+cluster_start regress
+trap cluster_stop EXIT
+
+out="$REPO_ROOT/target/regress"
+rm -rf "$out"; mkdir -p "$out"
+log "pg_regress: ${tests[*]}"
+status=0
+"$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+    --bindir="$(pg_bindir)" \
+    --inputdir=pg_test \
+    --outputdir="$out" \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres \
+    --dbname=auth_ext_regress \
+    --load-extension=auth_ext \
+    "${tests[@]}" || status=$?
+if [ $status -ne 0 ] && [ -f "$out/regression.diffs" ]; then
+    cat "$out/regression.diffs"
+fi
+exit $status

@@ -1,0 +1,217 @@
+-- auth_ext schema: users and their identities. Column names follow Supabase Auth's
+-- `auth` schema so that SQL written for it (docs, policies, cleanup queries) runs unchanged.
+-- The extension's control file places everything in schema `auth`.
+
+-- Application roles, as PostgREST and Supabase name them. NOLOGIN: a login role
+-- (PostgREST's `authenticator`) switches into them per request.
+do $roles$
+begin
+    if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
+        create role anon nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
+        create role authenticated nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
+        -- The admin role of an application's server: reads every user, as in Supabase.
+        create role service_role nologin noinherit bypassrls;
+    end if;
+end
+$roles$;
+
+create table auth.users (
+    id                          uuid primary key default gen_random_uuid(),
+    aud                         text not null default 'authenticated',
+    role                        text not null default 'authenticated',
+    email                       text,
+    phone                       text,
+    encrypted_password          text,
+    email_confirmed_at          timestamptz,
+    phone_confirmed_at          timestamptz,
+    -- As in Supabase: confirmed once either address is.
+    confirmed_at                timestamptz generated always as (least(email_confirmed_at, phone_confirmed_at)) stored,
+    last_sign_in_at             timestamptz,
+    raw_app_meta_data           jsonb not null default '{}',
+    raw_user_meta_data          jsonb not null default '{}',
+    is_anonymous                boolean not null default false,
+    banned_until                timestamptz,
+    -- A pending new email address, and how many of its two confirmations are done.
+    email_change                text,
+    email_change_confirm_status smallint not null default 0,
+    phone_change                text,
+    created_at                  timestamptz not null default now(),
+    updated_at                  timestamptz not null default now(),
+    deleted_at                  timestamptz,
+    constraint users_email_key unique (email),
+    constraint users_phone_key unique (phone),
+    constraint users_email_format check (email ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$' and length(email) <= 255),
+    constraint users_phone_format check (phone ~ '^[0-9]{7,15}$'),
+    constraint users_email_change_confirm_status_range check (email_change_confirm_status between 0 and 2),
+    constraint users_app_meta_data_is_object check (jsonb_typeof(raw_app_meta_data) = 'object'),
+    constraint users_user_meta_data_is_object check (jsonb_typeof(raw_user_meta_data) = 'object'),
+    -- An anonymous user has no address; adding one is what makes a user permanent.
+    constraint users_anonymous_has_no_address check (not is_anonymous or (email is null and phone is null))
+);
+
+comment on table auth.users is 'One row per user, permanent or anonymous. Columns follow Supabase Auth.';
+
+-- Finding stale anonymous users stays cheap however many permanent users there are.
+-- Matches Supabase's documented cleanup query (`where is_anonymous and created_at < ...`).
+create index users_anonymous_created_at_idx on auth.users (created_at) where is_anonymous;
+
+create table auth.user_identities (
+    id              uuid primary key default gen_random_uuid(),
+    user_id         uuid not null references auth.users (id) on delete cascade,
+    -- 'email', 'phone', 'feishu', 'wechat', 'google', ...
+    provider        text not null,
+    -- The provider's subject: open_id, email address, phone number.
+    provider_id     text not null,
+    -- Everything the provider returned; new providers never need a schema change.
+    identity_data   jsonb not null default '{}',
+    last_sign_in_at timestamptz,
+    created_at      timestamptz not null default now(),
+    updated_at      timestamptz not null default now(),
+    constraint user_identities_provider_id_key unique (provider, provider_id),
+    constraint user_identities_provider_format check (provider ~ '^[a-z0-9_.-]{1,64}$'),
+    constraint user_identities_provider_id_length check (length(provider_id) between 1 and 512),
+    constraint user_identities_data_is_object check (jsonb_typeof(identity_data) = 'object')
+);
+
+comment on table auth.user_identities is 'One row per way a user signs in; unique on (provider, provider_id).';
+
+create index user_identities_user_id_idx on auth.user_identities (user_id);
+
+-- Normalises addresses before they reach the unique constraints, so that
+-- 'Alice@Example.com' and 'alice@example.com' are one user, and '' is no address.
+create function auth.users_normalize()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    new.email := lower(nullif(btrim(new.email), ''));
+    new.email_change := lower(nullif(btrim(new.email_change), ''));
+    -- E.164 digits without '+', as Supabase stores phones.
+    new.phone := nullif(pg_catalog.translate(btrim(new.phone), '+ -()', ''), '');
+    new.phone_change := nullif(pg_catalog.translate(btrim(new.phone_change), '+ -()', ''), '');
+
+    if new.email is not null and (length(new.email) > 255
+            or new.email !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
+        perform auth.raise_error('validation_failed', 'invalid email address',
+            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(new.email, 300)));
+    end if;
+    if new.phone is not null and new.phone !~ '^[0-9]{7,15}$' then
+        perform auth.raise_error('validation_failed', 'invalid phone number',
+            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(new.phone, 64)));
+    end if;
+    if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
+            or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
+        perform auth.raise_error('validation_failed', 'metadata too large',
+            'user and app metadata are limited to 64 kB each');
+    end if;
+
+    if tg_op = 'UPDATE' then
+        new.updated_at := now();
+    end if;
+    return new;
+end
+$$;
+
+create trigger users_normalize
+    before insert or update on auth.users
+    for each row execute function auth.users_normalize();
+
+-- Links an identity to a user. Raises identity_already_exists when the identity
+-- belongs to another user: an identity never moves silently.
+create function auth.insert_identity(p_user_id uuid, p_provider text, p_provider_id text, p_identity_data jsonb)
+returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    new_id uuid;
+    owner_id uuid;
+begin
+    insert into auth.user_identities (user_id, provider, provider_id, identity_data)
+    values (p_user_id, p_provider, p_provider_id, coalesce(p_identity_data, '{}'))
+    on conflict (provider, provider_id) do nothing
+    returning id into new_id;
+
+    if new_id is null then
+        select user_id into owner_id from auth.user_identities
+        where provider = p_provider and provider_id = p_provider_id;
+        if owner_id is distinct from p_user_id then
+            perform auth.raise_error('identity_already_exists',
+                pg_catalog.format('the %s identity %s already belongs to another user', p_provider, p_provider_id),
+                pg_catalog.format('(provider, provider_id) = (%s, %s) is linked to user %s', p_provider, p_provider_id, owner_id),
+                'Sign in as that user, or unlink the identity from it first.');
+        end if;
+        select id into new_id from auth.user_identities
+        where provider = p_provider and provider_id = p_provider_id;
+    end if;
+    return new_id;
+end
+$$;
+
+-- Creates the identity rows of a new user: the OAuth identity named in its metadata
+-- (the Feishu/WeChat recipe's `oauth_provider` / `oauth_open_id`), an `email` identity,
+-- a `phone` identity. Anonymous users get none. Never fails an ordinary sign-up.
+create function auth.handle_new_user()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    meta constant jsonb := new.raw_user_meta_data;
+    oauth_provider constant text := lower(nullif(btrim(meta->>'oauth_provider'), ''));
+    oauth_open_id constant text := nullif(btrim(meta->>'oauth_open_id'), '');
+begin
+    if new.is_anonymous then
+        return null;
+    end if;
+
+    if oauth_provider is not null and oauth_open_id is not null then
+        perform auth.insert_identity(new.id, oauth_provider, oauth_open_id,
+            meta || jsonb_build_object('sub', oauth_open_id, 'provider', oauth_provider));
+    end if;
+
+    if new.email is not null then
+        perform auth.insert_identity(new.id, 'email', new.email, jsonb_build_object(
+            'sub', new.id::text,
+            'email', new.email,
+            'email_verified', new.email_confirmed_at is not null,
+            'phone_verified', false));
+    end if;
+
+    if new.phone is not null then
+        perform auth.insert_identity(new.id, 'phone', new.phone, jsonb_build_object(
+            'sub', new.id::text,
+            'phone', new.phone,
+            'email_verified', false,
+            'phone_verified', new.phone_confirmed_at is not null));
+    end if;
+
+    return null;
+end
+$$;
+
+create trigger on_auth_user_created
+    after insert on auth.users
+    for each row execute function auth.handle_new_user();
+
+create function auth.user_identities_touch()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    new.updated_at := now();
+    return new;
+end
+$$;
+
+create trigger user_identities_touch
+    before update on auth.user_identities
+    for each row execute function auth.user_identities_touch();

@@ -1,0 +1,195 @@
+//! One error type for the whole extension, and the one table that maps each
+//! error code to its SQLSTATE and to the HTTP status PostgREST turns it into.
+//!
+//! Every message starts with the stable snake_case code (`bad_jwt: ...`) so that
+//! clients can match on it the way they match on Supabase Auth's `error_code`.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+macro_rules! error_codes {
+    ($( $variant:ident => $code:literal, $sqlstate:ident, $http:literal, $what:literal; )*) => {
+        /// The stable error codes. Names follow Supabase Auth's `error_code` values where one exists.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $( $variant, )* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code, )* }
+            }
+
+            pub fn sqlstate(self) -> PgSqlErrorCode {
+                match self { $( ErrorCode::$variant => PgSqlErrorCode::$sqlstate, )* }
+            }
+
+            /// The HTTP status PostgREST answers with for this code's SQLSTATE.
+            pub fn http_status(self) -> i32 {
+                match self { $( ErrorCode::$variant => $http, )* }
+            }
+
+            pub fn description(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $what, )* }
+            }
+
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                match code { $( $code => Some(ErrorCode::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    BadJwt => "bad_jwt", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The JWT claims (request.jwt.claims, a legacy claim setting, or a token) are malformed or fail verification.";
+    IdentityAlreadyExists => "identity_already_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+        "The identity (provider, provider_id) already belongs to another user.";
+    ValidationFailed => "validation_failed", ERRCODE_INVALID_PARAMETER_VALUE, 400,
+        "An argument is missing, malformed or too large.";
+    UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,
+        "auth.raise_error was called with a code this extension does not define.";
+}
+
+/// A failure with its code, a human message, and optional detail and hint.
+#[derive(Debug, Clone)]
+pub struct AuthError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;
+
+impl AuthError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AuthError { code, message: message.into(), detail: None, hint: None }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The full message as clients see it: `code: message`.
+    pub fn text(&self) -> String {
+        format!("{}: {}", self.code.as_str(), self.message)
+    }
+
+    /// Raise as a Postgres ERROR. Goes through pgrx's unwinding, so Rust destructors run.
+    pub fn raise(self) -> ! {
+        ErrorReport::from(self).report(PgLogLevel::ERROR);
+        unreachable!("an ERROR report does not return")
+    }
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl From<AuthError> for ErrorReport {
+    fn from(e: AuthError) -> ErrorReport {
+        let mut report = ErrorReport::new(e.code.sqlstate(), e.text(), "auth_ext");
+        if let Some(detail) = e.detail {
+            report = report.set_detail(detail);
+        }
+        if let Some(hint) = e.hint {
+            report = report.set_hint(hint);
+        }
+        report
+    }
+}
+
+/// Lets SQL-language parts of the extension (triggers, wrappers) raise the same
+/// errors with the same SQLSTATEs as the Rust parts.
+#[pg_extern(volatile, parallel_safe, name = "raise_error")]
+fn raise_error(
+    code: &str,
+    message: &str,
+    detail: default!(Option<&str>, "NULL"),
+    hint: default!(Option<&str>, "NULL"),
+) -> Result<(), ErrorReport> {
+    let Some(code) = ErrorCode::parse(code) else {
+        return Err(AuthError::new(ErrorCode::UnknownErrorCode, format!("{code:?} is not an auth_ext error code"))
+            .into());
+    };
+    let mut e = AuthError::new(code, message);
+    e.detail = detail.map(str::to_owned);
+    e.hint = hint.map(str::to_owned);
+    Err(e.into())
+}
+
+/// The error table, for documentation and for clients that map codes to messages.
+#[pg_extern(immutable, parallel_safe)]
+fn error_codes() -> TableIterator<
+    'static,
+    (
+        name!(code, &'static str),
+        name!(sqlstate, String),
+        name!(http_status, i32),
+        name!(description, &'static str),
+    ),
+> {
+    TableIterator::new(ErrorCode::ALL.iter().map(|c| {
+        (c.as_str(), sqlstate_text(c.sqlstate()), c.http_status(), c.description())
+    }))
+}
+
+/// The five-character SQLSTATE of a pgrx error code (Postgres packs it six bits a character).
+pub fn sqlstate_text(code: PgSqlErrorCode) -> String {
+    let mut packed = code as u32;
+    (0..5)
+        .map(|_| {
+            let c = ((packed & 0x3f) as u8 + b'0') as char;
+            packed >>= 6;
+            c
+        })
+        .collect()
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    #[pg_test]
+    fn sqlstates_are_the_documented_ones() {
+        let cases = [
+            (ErrorCode::BadJwt, "28000", 403),
+            (ErrorCode::IdentityAlreadyExists, "23505", 409),
+            (ErrorCode::ValidationFailed, "22023", 400),
+        ];
+        for (code, sqlstate, http) in cases {
+            assert_eq!(sqlstate_text(code.sqlstate()), sqlstate, "{code:?}");
+            assert_eq!(code.http_status(), http, "{code:?}");
+        }
+    }
+
+    #[pg_test]
+    fn codes_round_trip_through_their_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
+            assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    #[pg_test(error = "identity_already_exists: taken")]
+    fn raise_error_uses_the_code_as_message_prefix() {
+        Spi::run("select auth.raise_error('identity_already_exists', 'taken')").unwrap();
+    }
+
+    #[pg_test(error = "unknown_error_code: \"nope\" is not an auth_ext error code")]
+    fn raise_error_refuses_unknown_codes() {
+        Spi::run("select auth.raise_error('nope', 'x')").unwrap();
+    }
+}

@@ -1,0 +1,24 @@
+//! auth_ext: Postgres as its own auth server.
+//!
+//! `CREATE EXTENSION auth_ext` installs schema `auth`: users and identities
+//! (`sql/schema.sql`), the claim functions RLS policies call (`claims`), and the
+//! grants and policies that keep application roles to their own rows (`sql/access.sql`).
+
+use pgrx::prelude::*;
+
+mod claims;
+mod errors;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/access.sql", name = "access", finalize);
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
