@@ -39,3 +39,38 @@ grant execute on function auth.jwt(), auth.uid(), auth.role(), auth.email(),
 -- the caller (the users_normalize trigger) need it.
 grant execute on function auth.raise_error(text, text, text, text) to public;
 grant execute on function auth.error_codes() to public;
+
+-- Sessions, refresh tokens, signing keys and the audit log: no application role
+-- reads them directly (RLS on as a second line of defence, with no policies).
+alter table auth.sessions enable row level security;
+alter table auth.refresh_tokens enable row level security;
+alter table auth.signing_keys enable row level security;
+alter table auth.audit_log_entries enable row level security;
+
+-- Public keys are public.
+grant execute on function auth.jwks() to public;
+
+-- Entry points that act only on a token the caller presents or on the caller's own
+-- verified session: open to every role, including an application's own login role
+-- on a direct connection.
+grant execute on function auth.refresh_session(text), auth.set_session(text), auth.get_user(text),
+    auth.sign_out(text) to public;
+
+-- Administration: service_role (and the owner) only.
+grant execute on function auth.admin_create_session(uuid, text), auth.add_signing_key(text, text),
+    auth.rotate_signing_key(text), auth.remove_signing_key(text) to service_role;
+
+-- pg_dump keeps the data of these tables (an extension's tables are otherwise skipped).
+-- Signing keys included: after a restore the key CREATE EXTENSION made signs, and the
+-- restored keys keep verifying the tokens they signed.
+select pg_catalog.pg_extension_config_dump('auth.users', '');
+select pg_catalog.pg_extension_config_dump('auth.user_identities', '');
+select pg_catalog.pg_extension_config_dump('auth.sessions', '');
+select pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
+select pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+select pg_catalog.pg_extension_config_dump('auth.signing_keys', '');
+select pg_catalog.pg_extension_config_dump('auth.audit_log_entries', '');
+select pg_catalog.pg_extension_config_dump('auth.audit_log_entries_id_seq', '');
+
+-- The first signing key: ES256, from the OS CSPRNG.
+select auth.add_signing_key('ES256');

@@ -20,6 +20,7 @@ use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::settings;
 
 /// Set by PostgREST (v9 and later) for each request: the JWT claims as JSON.
 const CLAIMS_SETTING: &CStr = c"request.jwt.claims";
@@ -51,6 +52,10 @@ impl Claims {
         }
         let source_text = std::str::from_utf8(text).ok().map(Into::into);
         Ok(Claims { object, source_text, jsonb: std::cell::OnceCell::new() })
+    }
+
+    pub fn object(&self) -> &Map<String, Value> {
+        &self.object
     }
 
     fn get(&self, name: &str) -> Option<&Value> {
@@ -169,84 +174,104 @@ unsafe impl SqlTranslatable for JsonbImage {
     const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
 }
 
-/// The text of a setting, or None when it is unset or empty.
-///
-/// The returned slice borrows Postgres' copy of the value; it is only used before
-/// anything in this backend can change the setting again.
-fn setting(name: &CStr) -> Option<&'static [u8]> {
-    unsafe {
-        let value = pg_sys::GetConfigOption(name.as_ptr(), true, false);
-        if value.is_null() {
-            return None;
-        }
-        let bytes = CStr::from_ptr(value).to_bytes();
-        (!bytes.is_empty()).then_some(bytes)
-    }
-}
-
-/// The last `request.jwt.claims` text this backend parsed, and what it parsed to.
-struct RequestClaimsCache {
+/// The last claims text this backend parsed from one source, and what it parsed to.
+struct CachedClaims {
     text: Vec<u8>,
     claims: Rc<Claims>,
 }
 
+type ClaimsCache = RefCell<Option<CachedClaims>>;
+
 thread_local! {
-    static REQUEST_CLAIMS: RefCell<Option<RequestClaimsCache>> = const { RefCell::new(None) };
+    static REQUEST_CLAIMS: ClaimsCache = const { RefCell::new(None) };
+    static VERIFIED_CLAIMS: ClaimsCache = const { RefCell::new(None) };
 }
 
-/// The claims of the current request from `request.jwt.claims`, parsed at most once per text.
-fn request_claims() -> AuthResult<Option<Rc<Claims>>> {
-    let Some(text) = setting(CLAIMS_SETTING) else {
-        return Ok(None);
-    };
-    REQUEST_CLAIMS.with(|cache| {
+/// The claims `text` parses to, parsed at most once while the text stays the same.
+fn cached(cache: &'static std::thread::LocalKey<ClaimsCache>, text: &[u8], source: &str) -> AuthResult<Rc<Claims>> {
+    cache.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(hit) = cache.as_ref().filter(|c| c.text == text) {
-            return Ok(Some(hit.claims.clone()));
+            return Ok(hit.claims.clone());
         }
-        let claims = Rc::new(Claims::parse(text, "request.jwt.claims")?);
-        *cache = Some(RequestClaimsCache { text: text.to_vec(), claims: claims.clone() });
-        Ok(Some(claims))
+        let claims = Rc::new(Claims::parse(text, source)?);
+        *cache = Some(CachedClaims { text: text.to_vec(), claims: claims.clone() });
+        Ok(claims)
     })
 }
 
-/// The claims every claim function answers from.
-pub fn current_claims() -> AuthResult<Option<Rc<Claims>>> {
-    request_claims()
+/// Where the current claims come from.
+enum ClaimSource {
+    /// A session verified by `auth.set_session` in this transaction.
+    Verified(Rc<Claims>),
+    /// `request.jwt.claims` as PostgREST set it; legacy per-claim settings apply too.
+    Request(Option<Rc<Claims>>),
+    /// `auth_ext.require_verified_session` is on and no session was verified.
+    Nothing,
 }
 
-/// PostgREST before v9 set one setting per claim (`request.jwt.claim.sub`, ...).
-/// Supabase's claim functions prefer them when set, and so do we, so that SQL
-/// written for either keeps working.
-fn legacy_claim(name: &'static CStr) -> Option<&'static [u8]> {
-    setting(name)
+fn claim_source() -> AuthResult<ClaimSource> {
+    if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
+        return Ok(ClaimSource::Verified(cached(&VERIFIED_CLAIMS, text, "auth_ext.verified_claims")?));
+    }
+    if settings::REQUIRE_VERIFIED_SESSION.get() {
+        return Ok(ClaimSource::Nothing);
+    }
+    match settings::placeholder_text(CLAIMS_SETTING) {
+        Some(text) => Ok(ClaimSource::Request(Some(cached(&REQUEST_CLAIMS, text, "request.jwt.claims")?))),
+        None => Ok(ClaimSource::Request(None)),
+    }
+}
+
+/// The claims every claim function answers from, ignoring legacy per-claim settings.
+pub fn current_claims() -> AuthResult<Option<Rc<Claims>>> {
+    Ok(match claim_source()? {
+        ClaimSource::Verified(c) => Some(c),
+        ClaimSource::Request(c) => c,
+        ClaimSource::Nothing => None,
+    })
+}
+
+/// Primes the verified-claims cache with claims `auth.set_session` just verified.
+pub fn remember_verified(text: &str, claims: Claims) {
+    VERIFIED_CLAIMS.with(|cache| {
+        *cache.borrow_mut() = Some(CachedClaims { text: text.as_bytes().to_vec(), claims: Rc::new(claims) });
+    });
+}
+
+/// One named claim. PostgREST before v9 set one setting per claim
+/// (`request.jwt.claim.sub`, ...); Supabase's claim functions prefer those when set,
+/// and so do we in request mode, so that SQL written for either keeps working.
+fn claim<T>(
+    legacy: &'static CStr,
+    from_legacy: impl FnOnce(&[u8]) -> AuthResult<T>,
+    from_claims: impl FnOnce(&Claims) -> AuthResult<Option<T>>,
+) -> AuthResult<Option<T>> {
+    match claim_source()? {
+        ClaimSource::Verified(c) => from_claims(&c),
+        ClaimSource::Request(c) => {
+            if let Some(text) = settings::placeholder_text(legacy) {
+                return from_legacy(text).map(Some);
+            }
+            match c {
+                Some(c) => from_claims(&c),
+                None => Ok(None),
+            }
+        }
+        ClaimSource::Nothing => Ok(None),
+    }
 }
 
 fn text_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<String>> {
-    if let Some(text) = legacy_claim(legacy) {
-        return Ok(Some(String::from_utf8_lossy(text).into_owned()));
-    }
-    Ok(current_claims()?.and_then(|c| c.text(name).map(str::to_owned)))
+    claim(legacy, |t| Ok(String::from_utf8_lossy(t).into_owned()), |c| Ok(c.text(name).map(str::to_owned)))
 }
 
 fn uuid_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<pgrx::Uuid>> {
-    if let Some(text) = legacy_claim(legacy) {
-        return parse_uuid(text, name).map(Some);
-    }
-    match current_claims()? {
-        Some(c) => c.uuid(name),
-        None => Ok(None),
-    }
+    claim(legacy, |t| parse_uuid(t, name), |c| c.uuid(name))
 }
 
 fn bool_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<bool>> {
-    if let Some(text) = legacy_claim(legacy) {
-        return parse_bool(text, name).map(Some);
-    }
-    match current_claims()? {
-        Some(c) => c.boolean(name),
-        None => Ok(None),
-    }
+    claim(legacy, |t| parse_bool(t, name), |c| c.boolean(name))
 }
 
 /// All claims of the current request as jsonb, or NULL when there are none.

@@ -48,6 +48,28 @@ error_codes! {
         "The identity (provider, provider_id) already belongs to another user.";
     ValidationFailed => "validation_failed", ERRCODE_INVALID_PARAMETER_VALUE, 400,
         "An argument is missing, malformed or too large.";
+    RefreshTokenNotFound => "refresh_token_not_found", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The refresh token does not exist (never issued, or its session was signed out).";
+    RefreshTokenAlreadyUsed => "refresh_token_already_used", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "A spent refresh token was presented outside the reuse interval; its whole session is revoked.";
+    SessionNotFound => "session_not_found", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The token's session no longer exists or was revoked.";
+    SessionExpired => "session_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The session passed its time-box, its inactivity timeout or its not_after time.";
+    UserBanned => "user_banned", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The user is banned until banned_until.";
+    UserNotFound => "user_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+        "No such user, or the user was deleted.";
+    NoAuthorization => "no_authorization", ERRCODE_INSUFFICIENT_PRIVILEGE, 401,
+        "The call needs a signed-in user (a verified session or request claims with sub and session_id).";
+    SigningKeyNotFound => "signing_key_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+        "No signing key has that kid.";
+    NoSigningKey => "no_signing_key", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500,
+        "There is no current signing key; add or rotate one.";
+    HookFailed => "hook_failed", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, 500,
+        "A configured hook function raised an error or returned something invalid.";
+    UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,
+        "An internal step failed; the detail says which.";
     UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,
         "auth.raise_error was called with a code this extension does not define.";
 }

@@ -7,12 +7,25 @@
 use pgrx::prelude::*;
 
 mod claims;
+mod db;
 mod errors;
+mod keys;
+mod request;
+mod sessions;
+mod settings;
+mod tokens;
+mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/sessions.sql", name = "sessions", requires = ["schema"]);
 extension_sql_file!("../sql/access.sql", name = "access", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+}
 
 #[cfg(test)]
 pub mod pg_test {

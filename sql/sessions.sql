@@ -1,0 +1,219 @@
+-- Signing keys, sessions, refresh tokens and the audit log.
+
+-- Private key material lives here and nowhere else; no application role is granted
+-- anything on this table. auth.jwks() publishes the public halves.
+create table auth.signing_keys (
+    kid         text primary key,
+    alg         text not null,
+    -- PKCS#8 PEM for ES256/EdDSA/RS256; the shared secret for HS256.
+    private_key text not null,
+    -- The public JWK (with kid, alg, use); NULL for HS256.
+    public_jwk  jsonb,
+    -- The newest current key signs; the others only verify. (Not a unique flag: after a
+    -- restore, the key CREATE EXTENSION made and the restored current key both carry it.)
+    is_current  boolean not null default false,
+    created_at  timestamptz not null default now(),
+    constraint signing_keys_alg check (alg in ('ES256', 'EdDSA', 'RS256', 'HS256')),
+    constraint signing_keys_public_jwk check ((alg = 'HS256') = (public_jwk is null))
+);
+
+
+-- The key that signs new tokens, with its private material: for SECURITY DEFINER callers only.
+create function auth.current_signing_key()
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
+    from auth.signing_keys where is_current
+    order by created_at desc, kid
+    limit 1
+$$;
+
+-- Backends cache parsed keys by kid, so the material under a kid never changes.
+create function auth.signing_keys_immutable()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if new.kid <> old.kid or new.alg <> old.alg or new.private_key <> old.private_key
+            or new.public_jwk is distinct from old.public_jwk then
+        perform auth.raise_error('validation_failed', 'signing key material cannot change',
+            'add a new key with auth.add_signing_key() and remove the old one instead');
+    end if;
+    return new;
+end
+$$;
+
+create trigger signing_keys_immutable
+    before update on auth.signing_keys
+    for each row execute function auth.signing_keys_immutable();
+
+create table auth.sessions (
+    id             uuid primary key default gen_random_uuid(),
+    user_id        uuid not null references auth.users (id) on delete cascade,
+    created_at     timestamptz not null default now(),
+    updated_at     timestamptz not null default now(),
+    -- Last refresh; with created_at, what the inactivity timeout measures.
+    refreshed_at   timestamptz,
+    -- A hard end set by an administrator; the time-box setting applies besides.
+    not_after      timestamptz,
+    ip             inet,
+    user_agent     text,
+    aal            text not null default 'aal1',
+    -- How the user signed in: [{"method": "password", "timestamp": 1700000000}].
+    amr            jsonb not null default '[]',
+    -- Set when the session was revoked because a spent refresh token was replayed.
+    revoked_at     timestamptz,
+    revoked_reason text,
+    constraint sessions_aal check (aal in ('aal1', 'aal2', 'aal3')),
+    constraint sessions_user_agent_length check (length(user_agent) <= 1024)
+);
+
+create index sessions_user_id_idx on auth.sessions (user_id);
+
+-- Refresh tokens are opaque random strings; only their SHA-256 is stored.
+-- Each refresh spends the session's live token and mints its child.
+create table auth.refresh_tokens (
+    id         bigint generated always as identity primary key,
+    session_id uuid not null references auth.sessions (id) on delete cascade,
+    user_id    uuid not null references auth.users (id) on delete cascade,
+    token_hash bytea not null,
+    parent_id  bigint references auth.refresh_tokens (id) on delete set null,
+    -- Spent (rotated away) or revoked.
+    revoked    boolean not null default false,
+    created_at timestamptz not null default now(),
+    -- When the token was spent, for the reuse interval.
+    updated_at timestamptz not null default now(),
+    constraint refresh_tokens_token_hash_key unique (token_hash),
+    constraint refresh_tokens_token_hash_length check (length(token_hash) = 32)
+);
+
+-- At most one live token per session: two branches can never both refresh.
+create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where not revoked;
+create index refresh_tokens_parent_id_idx on auth.refresh_tokens (parent_id);
+
+-- Who did what, when, from where. No foreign key: entries outlive their users.
+create table auth.audit_log_entries (
+    id         bigint generated always as identity primary key,
+    created_at timestamptz not null default now(),
+    actor_id   uuid,
+    action     text not null,
+    ip         inet,
+    payload    jsonb not null default '{}'
+);
+
+create index audit_log_entries_created_at_idx on auth.audit_log_entries (created_at);
+create index audit_log_entries_actor_id_idx on auth.audit_log_entries (actor_id);
+
+-- The user object of Supabase Auth's API, as returned in sessions and by get_user.
+create function auth.user_json(user_id uuid)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'phone', coalesce(u.phone, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmed_at', u.confirmed_at,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'identity_id', i.id,
+                'id', i.provider_id,
+                'user_id', i.user_id,
+                'identity_data', i.identity_data,
+                'provider', i.provider,
+                'email', i.identity_data->>'email',
+                'last_sign_in_at', i.last_sign_in_at,
+                'created_at', i.created_at,
+                'updated_at', i.updated_at) order by i.created_at, i.id)
+            from auth.user_identities i where i.user_id = u.id), '[]'),
+        'is_anonymous', u.is_anonymous,
+        'banned_until', u.banned_until,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at)
+    from auth.users u
+    where u.id = user_id
+$$;
+
+-- The public keys as a JWKS document, newest first, for PostgREST and other verifiers.
+create function auth.jwks()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select jsonb_build_object('keys', coalesce(jsonb_agg(public_jwk order by is_current desc, created_at desc), '[]'))
+    from auth.signing_keys
+    where public_jwk is not null
+$$;
+
+-- Whether a session has run out: its not_after, the time-box, or the inactivity
+-- timeout (both in seconds, 0 = off, passed in from the auth_ext.* settings).
+create function auth.session_expired(s auth.sessions, timebox_seconds int, inactivity_seconds int)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+    select (s.not_after is not null and s.not_after <= now())
+        or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+        or (inactivity_seconds > 0
+            and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+$$;
+
+-- Calls the function named by auth_ext.custom_access_token_hook with the event.
+-- Any error it raises becomes hook_failed, so the sign-in fails clearly.
+create function auth.call_hook(hook text, event jsonb)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    fn regprocedure := coalesce(pg_catalog.to_regprocedure(hook || '(jsonb)'), pg_catalog.to_regprocedure(hook));
+    result jsonb;
+begin
+    if fn is null then
+        perform auth.raise_error('hook_failed', 'the custom access token hook does not exist',
+            pg_catalog.format('no function %s(jsonb)', hook), 'Check auth_ext.custom_access_token_hook.');
+    end if;
+    begin
+        -- regproc output is a properly quoted, schema-qualified name.
+        execute pg_catalog.format('select %s($1)', fn::regproc) using event into result;
+    exception when others then
+        perform auth.raise_error('hook_failed', 'the custom access token hook raised an error',
+            pg_catalog.format('%s: %s', fn, sqlerrm));
+    end;
+    return result;
+end
+$$;
+
+-- Revokes a session and every refresh token of it, and says so in the audit log.
+-- Called by the session revoker worker after a refresh token replay.
+create function auth.revoke_session(session_id uuid, reason text)
+returns void
+language sql
+set search_path = ''
+as $$
+    with revoked as (
+        update auth.sessions set revoked_at = now(), revoked_reason = reason, updated_at = now()
+        where id = session_id and revoked_at is null
+        returning id, user_id),
+    tokens as (
+        update auth.refresh_tokens t set revoked = true, updated_at = now()
+        from revoked r where t.session_id = r.id and not t.revoked)
+    insert into auth.audit_log_entries (actor_id, action, payload)
+    select user_id, 'token_revoked', jsonb_build_object('session_id', id, 'reason', reason) from revoked
+$$;

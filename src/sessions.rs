@@ -1,0 +1,464 @@
+//! Sessions: opening one for a user, refreshing it with rotating refresh tokens,
+//! verifying access tokens for direct connections, and signing out.
+//!
+//! Refresh tokens are 256 random bits; only their SHA-256 is stored. Each refresh
+//! spends the session's one live token and mints its child, under a lock on the
+//! session row, so concurrent refreshes queue instead of branching.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::claims::{self, Claims};
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::keys::{self, KeyRow};
+use crate::request::{self, Client};
+use crate::settings;
+use crate::tokens;
+use crate::workers;
+
+/// Longest refresh token looked up; ours are 43 characters.
+const MAX_REFRESH_TOKEN_LEN: usize = 256;
+
+fn sha256(text: &str) -> Vec<u8> {
+    Sha256::digest(text.as_bytes()).to_vec()
+}
+
+fn pg_uuid(id: &uuid::Uuid) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*id.as_bytes())
+}
+
+fn parse_uuid(text: &str) -> AuthResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "an internal id is not a uuid").detail(text.to_owned()))
+}
+
+fn no_signing_key() -> AuthError {
+    AuthError::new(ErrorCode::NoSigningKey, "there is no current signing key")
+        .hint("Create one with select auth.rotate_signing_key();")
+}
+
+/// The access token and the session JSON of Supabase Auth's clients.
+fn session_response(
+    user: &Value,
+    session_id: &str,
+    aal: &str,
+    amr: &Value,
+    method: &str,
+    refresh_token: &str,
+    key: &KeyRow,
+) -> AuthResult<Value> {
+    let now = tokens::now_epoch();
+    let user_id = user.get("id").and_then(Value::as_str).unwrap_or_default();
+    let claims = tokens::access_claims(user, session_id, aal, amr, now);
+    let claims = tokens::apply_hook(user_id, claims, method)?;
+    let access_token = tokens::sign(&claims, key)?;
+    let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+    Ok(json!({
+        "access_token": access_token,
+        "token_type": "bearer",
+        "expires_in": expires_at - now,
+        "expires_at": expires_at,
+        "refresh_token": refresh_token,
+        "user": user,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignInCheck {
+    state: String,
+    key: Option<KeyRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OpenedSession {
+    session_id: String,
+    aal: String,
+    amr: Value,
+    user: Value,
+}
+
+fn check_user_state(state: &str) -> AuthResult<()> {
+    match state {
+        "ok" => Ok(()),
+        "banned" => Err(AuthError::new(ErrorCode::UserBanned, "the user is banned")),
+        _ => Err(AuthError::new(ErrorCode::UserNotFound, "no such user")),
+    }
+}
+
+/// Opens a session for a user who has just proved who they are by `method`
+/// (`password`, `otp`, `anonymous`, `oauth`, `admin`, ...). The entry point every
+/// sign-in flow ends in. Two statements, plus the claims hook when one is set.
+pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> AuthResult<Value> {
+    if method.is_empty() || method.len() > 32 || !method.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "the sign-in method must be a short snake_case word")
+            .detail(format!("method {:?}", method.chars().take(40).collect::<String>())));
+    }
+    let check: SignInCheck = db::json_row(
+        "with signed_in as (
+             update auth.users set last_sign_in_at = now()
+             where id = $1 and deleted_at is null and (banned_until is null or banned_until <= now())
+             returning id)
+         select jsonb_build_object(
+             'state', case when exists (select from signed_in) then 'ok'
+                           when exists (select from auth.users where id = $1 and deleted_at is null) then 'banned'
+                           else 'not_found' end,
+             'key', auth.current_signing_key())",
+        &[pg_uuid(user_id).into()],
+    )?
+    .expect("the statement always returns a row");
+    check_user_state(&check.state)?;
+    let key = check.key.ok_or_else(no_signing_key)?;
+
+    let refresh_token = keys::random_token::<32>();
+    let opened: OpenedSession = db::json_row(
+        "with session as (
+             insert into auth.sessions (user_id, ip, user_agent, amr)
+             values ($1, $2, $3, jsonb_build_array(jsonb_build_object(
+                 'method', $4::text, 'timestamp', floor(extract(epoch from now()))::bigint)))
+             returning id, aal, amr),
+         token as (
+             insert into auth.refresh_tokens (session_id, user_id, token_hash)
+             select id, $1, $5 from session),
+         audit as (
+             insert into auth.audit_log_entries (actor_id, action, ip, payload)
+             select $1, 'login', $2, jsonb_build_object('method', $4::text, 'session_id', id) from session)
+         select jsonb_build_object('session_id', id, 'aal', aal, 'amr', amr, 'user', auth.user_json($1))
+         from session",
+        &[
+            pg_uuid(user_id).into(),
+            request::inet_arg(client.ip.as_deref()),
+            client.user_agent.clone().into(),
+            method.into(),
+            sha256(&refresh_token).into(),
+        ],
+    )?
+    .expect("the insert returns its row");
+    session_response(&opened.user, &opened.session_id, &opened.aal, &opened.amr, method, &refresh_token, &key)
+}
+
+/// Opens a session for any user, as service_role: for servers that authenticate users
+/// themselves, and for tests.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_create_session(user_id: pgrx::Uuid, method: default!(&str, "'admin'")) -> Result<pgrx::JsonB, ErrorReport> {
+    let user_id = uuid::Uuid::from_bytes(*user_id.as_bytes());
+    Ok(pgrx::JsonB(create_session(&user_id, method, &request::client())?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PresentedToken {
+    id: i64,
+    revoked: bool,
+    spent_seconds_ago: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct LiveToken {
+    id: i64,
+    parent_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshState {
+    token: Option<PresentedToken>,
+    live: Option<LiveToken>,
+    revoked_reason: Option<String>,
+    revoked: bool,
+    expired: bool,
+    user_state: String,
+    key: Option<KeyRow>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rotated {
+    session_id: String,
+    aal: String,
+    amr: Value,
+    method: String,
+    user: Value,
+}
+
+/// Spends the session's live token `live_id` and mints `new_hash` as its child.
+fn rotate(live_id: i64, new_hash: &[u8]) -> AuthResult<Rotated> {
+    let rotated: Option<Rotated> = db::json_row(
+        "with spent as (
+             update auth.refresh_tokens set revoked = true, updated_at = now()
+             where id = $1 and not revoked
+             returning id, session_id, user_id),
+         minted as (
+             insert into auth.refresh_tokens (session_id, user_id, token_hash, parent_id)
+             select session_id, user_id, $2, id from spent
+             returning session_id),
+         session as (
+             update auth.sessions s set refreshed_at = now(), updated_at = now()
+             from minted m where s.id = m.session_id
+             returning s.id, s.user_id, s.aal, s.amr),
+         audit as (
+             insert into auth.audit_log_entries (actor_id, action, payload)
+             select user_id, 'token_refreshed', jsonb_build_object('session_id', id) from session)
+         select jsonb_build_object(
+             'session_id', id, 'aal', aal, 'amr', amr,
+             'method', coalesce(amr->-1->>'method', 'unknown'),
+             'user', auth.user_json(user_id))
+         from session",
+        &[live_id.into(), new_hash.into()],
+    )?;
+    rotated.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the live refresh token changed under its lock"))
+}
+
+/// Exchanges a refresh token for a new session: the token is spent and its child
+/// returned with a fresh access token, in the same session.
+///
+/// A spent token is accepted again when it is the parent of the session's live token
+/// (the client lost the answer to its last refresh) or was spent within
+/// `auth_ext.refresh_token_reuse_interval` (several tabs refreshing at once); the live
+/// token is then rotated, so there is still exactly one live token. Any other replay
+/// of a spent token is treated as theft: the whole session is revoked and the caller
+/// gets refresh_token_already_used.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let token = refresh_token.map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "a refresh token is required").into());
+    }
+    let not_found = || AuthError::new(ErrorCode::RefreshTokenNotFound, "invalid refresh token: not found");
+    if token.len() > MAX_REFRESH_TOKEN_LEN {
+        return Err(not_found().into());
+    }
+    let hash = sha256(token);
+
+    // Lock the session first: every refresh of it queues here, whichever of its tokens it presents.
+    let session_id: Option<String> = db::json_row(
+        "select to_jsonb(s.id) from auth.sessions s
+         where s.id = (select session_id from auth.refresh_tokens where token_hash = $1)
+         for update of s",
+        &[hash.as_slice().into()],
+    )?;
+    let Some(session_id) = session_id else {
+        return Err(not_found().into());
+    };
+    let session_uuid = parse_uuid(&session_id)?;
+
+    // Read everything again now that the lock is held: earlier refreshes have committed.
+    let state: RefreshState = db::json_row(
+        "select jsonb_build_object(
+             'token', (select jsonb_build_object('id', id, 'revoked', revoked,
+                                                 'spent_seconds_ago', extract(epoch from now() - updated_at))
+                       from auth.refresh_tokens where token_hash = $1),
+             'live', (select jsonb_build_object('id', id, 'parent_id', parent_id)
+                      from auth.refresh_tokens where session_id = $2 and not revoked),
+             'revoked', s.revoked_at is not null,
+             'revoked_reason', s.revoked_reason,
+             'expired', auth.session_expired(s, $3, $4),
+             'user_state', case when u.deleted_at is not null then 'not_found'
+                                when u.banned_until > now() then 'banned' else 'ok' end,
+             'key', auth.current_signing_key())
+         from auth.sessions s join auth.users u on u.id = s.user_id
+         where s.id = $2",
+        &[
+            hash.as_slice().into(),
+            pg_uuid(&session_uuid).into(),
+            settings::SESSION_TIMEBOX.get().into(),
+            settings::SESSION_INACTIVITY_TIMEOUT.get().into(),
+        ],
+    )?
+    .ok_or_else(not_found)?;
+
+    let Some(presented) = state.token else {
+        return Err(not_found().into());
+    };
+    if state.revoked {
+        return Err(match state.revoked_reason.as_deref() {
+            Some("token_reuse") => AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
+                .detail("the session was revoked after a spent refresh token was replayed"),
+            _ => AuthError::new(ErrorCode::SessionNotFound, "the session has ended"),
+        }
+        .into());
+    }
+    check_user_state(&state.user_state)?;
+    if state.expired {
+        return Err(AuthError::new(ErrorCode::SessionExpired, "the session has expired")
+            .hint("Sign in again.")
+            .into());
+    }
+    let key = state.key.ok_or_else(no_signing_key)?;
+
+    let spend = if !presented.revoked {
+        Some(presented.id)
+    } else {
+        let reuse_interval = f64::from(settings::REFRESH_TOKEN_REUSE_INTERVAL.get());
+        state.live.as_ref().and_then(|live| {
+            let is_parent = live.parent_id == Some(presented.id);
+            (is_parent || presented.spent_seconds_ago <= reuse_interval).then_some(live.id)
+        })
+    };
+    let Some(spend) = spend else {
+        workers::revoke_session_after_commit(&session_uuid, "token_reuse")?;
+        return Err(AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
+            .detail("a spent refresh token was replayed outside the reuse interval; the session is revoked")
+            .into());
+    };
+
+    let new_token = keys::random_token::<32>();
+    let rotated = rotate(spend, &sha256(&new_token))?;
+    Ok(pgrx::JsonB(session_response(
+        &rotated.user,
+        &rotated.session_id,
+        &rotated.aal,
+        &rotated.amr,
+        &rotated.method,
+        &new_token,
+        &key,
+    )?))
+}
+
+/// Verifies an access token and that its session still stands.
+fn verify_session_token(access_token: Option<&str>) -> AuthResult<Map<String, Value>> {
+    let token = access_token.map(str::trim).unwrap_or_default();
+    let claims = tokens::verify(token)?;
+    tokens::check_session(&claims)?;
+    Ok(claims)
+}
+
+/// Verifies an access token against the signing keys and its session, then makes the
+/// claim functions answer from it until the end of the current transaction.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn set_session(access_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let claims = verify_session_token(access_token)?;
+    let text = serde_json::to_string(&claims).expect("a JSON map serializes");
+    settings::set_verified_claims_local(&text);
+    claims::remember_verified(&text, Claims::parse(text.as_bytes(), "verified claims")?);
+    Ok(pgrx::JsonB(Value::Object(claims)))
+}
+
+/// The user behind `access_token`, or behind the current claims when it is NULL.
+/// Refuses tokens whose session was signed out or revoked, even before they expire.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB, ErrorReport> {
+    let claims = match access_token {
+        Some(_) => verify_session_token(access_token)?,
+        None => {
+            let current = claims::current_claims()?.ok_or_else(|| {
+                AuthError::new(ErrorCode::NoAuthorization, "no signed-in user").hint("Pass an access token, or call auth.set_session first.")
+            })?;
+            let claims = current.object().clone();
+            tokens::check_session(&claims)?;
+            claims
+        }
+    };
+    let sub = claims.get("sub").and_then(Value::as_str).map(parse_uuid).transpose()?;
+    let user: Option<Value> = match sub {
+        Some(sub) => db::json_row("select auth.user_json($1)", &[pg_uuid(&sub).into()])?,
+        None => None,
+    };
+    Ok(pgrx::JsonB(user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?))
+}
+
+/// Ends sessions of the current user: `local` the current one, `global` all of them,
+/// `others` all but the current one. Their refresh tokens stop working at once and
+/// their access tokens stop passing `set_session` and `get_user`.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
+    if !matches!(scope, "local" | "global" | "others") {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "scope must be local, global or others")
+            .detail(format!("scope {:?}", scope.chars().take(40).collect::<String>()))
+            .into());
+    }
+    let current = claims::current_claims()?;
+    let ids = current.as_ref().and_then(|c| Some((c.uuid("sub").ok()??, c.uuid("session_id").ok()??)));
+    let Some((sub, session_id)) = ids else {
+        return Err(AuthError::new(ErrorCode::NoAuthorization, "sign_out needs a signed-in session")
+            .hint("Call auth.set_session(access_token) first, or send the request through PostgREST with the token.")
+            .into());
+    };
+    db::run(
+        "with ended as (
+             delete from auth.sessions
+             where user_id = $1
+               and case $3 when 'local' then id = $2 when 'others' then id <> $2 else true end
+             returning id)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         select $1, 'logout', jsonb_build_object('scope', $3::text, 'sessions', coalesce(jsonb_agg(id), '[]'))
+         from ended",
+        &[sub.into(), session_id.into(), scope.into()],
+    )?;
+    Ok(())
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    fn new_user() -> uuid::Uuid {
+        let id: pgrx::Uuid = Spi::get_one("insert into auth.users (email) values ('t' || gen_random_uuid() || '@example.com') returning id")
+            .unwrap()
+            .unwrap();
+        uuid::Uuid::from_bytes(*id.as_bytes())
+    }
+
+    fn session(user: &uuid::Uuid) -> Value {
+        create_session(user, "password", &Client::default()).unwrap()
+    }
+
+    #[pg_test]
+    fn session_has_the_supabase_shape() {
+        let user = new_user();
+        let s = session(&user);
+        assert_eq!(s["token_type"], "bearer");
+        assert_eq!(s["expires_in"], 3600);
+        assert_eq!(s["refresh_token"].as_str().unwrap().len(), 43);
+        assert_eq!(s["user"]["id"], user.to_string());
+        for field in ["aud", "role", "email", "phone", "app_metadata", "user_metadata", "identities",
+                      "is_anonymous", "created_at", "updated_at", "last_sign_in_at", "confirmed_at"] {
+            assert!(s["user"].get(field).is_some(), "user.{field} missing");
+        }
+        let claims = tokens::verify(s["access_token"].as_str().unwrap()).unwrap();
+        for claim in ["iss", "aud", "sub", "exp", "iat", "email", "phone", "role", "aal", "amr",
+                      "session_id", "is_anonymous", "app_metadata", "user_metadata"] {
+            assert!(claims.contains_key(claim), "claim {claim} missing");
+        }
+        assert_eq!(claims["amr"][0]["method"], "password");
+        assert_eq!(claims["sub"], user.to_string());
+    }
+
+    #[pg_test]
+    fn refresh_tokens_are_stored_only_as_hashes() {
+        let user = new_user();
+        let s = session(&user);
+        let token = s["refresh_token"].as_str().unwrap();
+        let plain: i64 = Spi::get_one_with_args(
+            "select count(*) from auth.refresh_tokens where position(convert_to($1, 'UTF8') in token_hash) > 0",
+            &[token.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(plain, 0);
+        let hashed: i64 = Spi::get_one_with_args(
+            "select count(*) from auth.refresh_tokens where token_hash = sha256(convert_to($1, 'UTF8'))",
+            &[token.into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(hashed, 1);
+    }
+
+    #[pg_test(error = "user_not_found: no such user")]
+    fn no_session_for_unknown_users() {
+        create_session(&uuid::Uuid::new_v4(), "password", &Client::default()).map_err(|e| e.raise()).unwrap();
+    }
+
+    #[pg_test(error = "validation_failed: the sign-in method must be a short snake_case word")]
+    fn method_is_validated() {
+        let user = new_user();
+        create_session(&user, "'; drop table auth.users; --", &Client::default()).map_err(|e| e.raise()).unwrap();
+    }
+}

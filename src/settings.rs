@@ -1,0 +1,155 @@
+//! The `auth_ext.*` settings. Policy settings are superuser-only (`SUSET`), so an
+//! application role can neither lengthen its own tokens nor switch verification off.
+
+use std::ffi::{CStr, CString};
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+pub static JWT_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"authenticated"));
+pub static JWT_ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auth_ext"));
+pub static REFRESH_TOKEN_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SESSION_TIMEBOX: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SESSION_INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static REQUIRE_VERIFIED_SESSION: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static CUSTOM_ACCESS_TOKEN_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
+/// SUSET so that no application role can write it; GUCs reach parallel workers.
+pub static VERIFIED_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub const VERIFIED_CLAIMS_NAME: &CStr = c"auth_ext.verified_claims";
+
+pub fn register() {
+    let seconds = GucFlags::UNIT_S;
+    GucRegistry::define_int_guc(
+        c"auth_ext.jwt_exp",
+        c"Lifetime of access tokens.",
+        c"The exp claim is iat plus this many seconds.",
+        &JWT_EXP,
+        30,
+        7 * 24 * 3600,
+        GucContext::Suset,
+        seconds,
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.jwt_aud",
+        c"The aud claim of access tokens, and the audience verification requires.",
+        c"",
+        &JWT_AUD,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.jwt_issuer",
+        c"The iss claim of access tokens.",
+        c"",
+        &JWT_ISSUER,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.refresh_token_reuse_interval",
+        c"How long a spent refresh token may be presented again without counting as theft.",
+        c"Lets several browser tabs refresh at once.",
+        &REFRESH_TOKEN_REUSE_INTERVAL,
+        0,
+        3600,
+        GucContext::Suset,
+        seconds,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.session_timebox",
+        c"Absolute lifetime of a session; 0 is unlimited.",
+        c"",
+        &SESSION_TIMEBOX,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        seconds,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.session_inactivity_timeout",
+        c"A session not refreshed for this long ends; 0 is never.",
+        c"",
+        &SESSION_INACTIVITY_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        seconds,
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.require_verified_session",
+        c"Claim functions answer only from sessions verified by auth.set_session.",
+        c"When on, request.jwt.claims is ignored, so a role that can run SQL cannot impersonate anyone by setting it.",
+        &REQUIRE_VERIFIED_SESSION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.custom_access_token_hook",
+        c"A function (event jsonb) returns jsonb that may change claims before an access token is signed.",
+        c"",
+        &CUSTOM_ACCESS_TOKEN_HOOK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        VERIFIED_CLAIMS_NAME,
+        c"Claims of the session verified by auth.set_session in this transaction (internal).",
+        c"",
+        &VERIFIED_CLAIMS,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
+    );
+}
+
+/// The text of a setting this extension does not define (`request.jwt.claims`,
+/// `request.headers`, ...), or None when it is unset or empty.
+///
+/// The slice borrows Postgres' copy of the value; callers use it before anything in
+/// this backend can change the setting again.
+pub fn placeholder_text(name: &CStr) -> Option<&'static [u8]> {
+    unsafe {
+        let value = pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        if value.is_null() {
+            return None;
+        }
+        let bytes = CStr::from_ptr(value).to_bytes();
+        (!bytes.is_empty()).then_some(bytes)
+    }
+}
+
+/// A string setting's current text without copying it; None when unset or empty.
+pub fn text(setting: &'static GucSetting<Option<CString>>) -> Option<&'static [u8]> {
+    // SAFETY: the pointer is Postgres' own value of the setting, valid until it next changes,
+    // and callers use it before anything in this backend can change it.
+    unsafe {
+        let raw = *setting.as_ptr();
+        if raw.is_null() {
+            return None;
+        }
+        let bytes = CStr::from_ptr(raw).to_bytes();
+        (!bytes.is_empty()).then_some(bytes)
+    }
+}
+
+pub fn text_string(setting: &'static GucSetting<Option<CString>>) -> Option<String> {
+    text(setting).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// Sets the verified claims for the rest of the current transaction only (like SET LOCAL).
+pub fn set_verified_claims_local(claims_json: &str) {
+    let value = CString::new(claims_json).expect("claims JSON has no NUL");
+    unsafe {
+        pgrx::pg_sys::set_config_option(
+            VERIFIED_CLAIMS_NAME.as_ptr(),
+            value.as_ptr(),
+            pgrx::pg_sys::GucContext::PGC_SUSET,
+            pgrx::pg_sys::GucSource::PGC_S_SESSION,
+            pgrx::pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pgrx::PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Access tokens: the claims they carry, the custom access token hook, signing with the
+//! current key and verification against any key still in `auth.signing_keys`.
+
+use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::keys::{self, KeyRow};
+use crate::settings;
+
+/// Claims a hook may change but never remove (Supabase's required set).
+const REQUIRED_CLAIMS: &[&str] =
+    &["iss", "aud", "exp", "iat", "sub", "email", "phone", "role", "aal", "session_id", "is_anonymous"];
+/// Claims a hook may not change: they say whose token this is.
+const FIXED_CLAIMS: &[&str] = &["sub", "session_id", "iss"];
+/// Longest token accepted: far above any we issue, small enough to refuse abuse cheaply.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+pub fn now_epoch() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn setting_or(setting: &'static pgrx::guc::GucSetting<Option<std::ffi::CString>>, default: &str) -> String {
+    settings::text_string(setting).unwrap_or_else(|| default.to_owned())
+}
+
+pub fn audience() -> String {
+    setting_or(&settings::JWT_AUD, "authenticated")
+}
+
+/// The claims of an access token for `user` (the user object) in `session_id`.
+pub fn access_claims(user: &Value, session_id: &str, aal: &str, amr: &Value, now: i64) -> Map<String, Value> {
+    let text = |name: &str| user.get(name).cloned().unwrap_or(Value::String(String::new()));
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(setting_or(&settings::JWT_ISSUER, "auth_ext")));
+    claims.insert("aud".into(), json!(audience()));
+    claims.insert("sub".into(), user.get("id").cloned().unwrap_or(Value::Null));
+    claims.insert("exp".into(), json!(now + i64::from(settings::JWT_EXP.get())));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("email".into(), text("email"));
+    claims.insert("phone".into(), text("phone"));
+    claims.insert("role".into(), user.get("role").cloned().unwrap_or(json!("authenticated")));
+    claims.insert("aal".into(), json!(aal));
+    claims.insert("amr".into(), amr.clone());
+    claims.insert("session_id".into(), json!(session_id));
+    claims.insert("is_anonymous".into(), user.get("is_anonymous").cloned().unwrap_or(json!(false)));
+    claims.insert("app_metadata".into(), user.get("app_metadata").cloned().unwrap_or(json!({})));
+    claims.insert("user_metadata".into(), user.get("user_metadata").cloned().unwrap_or(json!({})));
+    claims
+}
+
+/// Runs `auth_ext.custom_access_token_hook`, when set, on the claims about to be signed.
+pub fn apply_hook(user_id: &str, claims: Map<String, Value>, method: &str) -> AuthResult<Map<String, Value>> {
+    let Some(hook) = settings::text_string(&settings::CUSTOM_ACCESS_TOKEN_HOOK) else {
+        return Ok(claims);
+    };
+    let event = json!({"user_id": user_id, "claims": claims, "authentication_method": method});
+    let output: Option<Value> =
+        db::json_row("select auth.call_hook($1, $2)", &[hook.as_str().into(), db::jsonb_arg(&event)])?;
+    let hook_error = |why: String| AuthError::new(ErrorCode::HookFailed, "the custom access token hook returned invalid claims").detail(why);
+    let Some(Value::Object(mut output)) = output else {
+        return Err(hook_error("it must return a JSON object with a claims object".into()));
+    };
+    let Some(Value::Object(new_claims)) = output.remove("claims") else {
+        return Err(hook_error("its result has no claims object".into()));
+    };
+    for name in REQUIRED_CLAIMS {
+        if !new_claims.contains_key(*name) {
+            return Err(hook_error(format!("it removed the required claim {name}")));
+        }
+    }
+    for name in FIXED_CLAIMS {
+        if new_claims.get(*name) != claims.get(*name) {
+            return Err(hook_error(format!("it changed the {name} claim, which identifies the token")));
+        }
+    }
+    Ok(new_claims)
+}
+
+/// Signs claims with the given key, naming it in the header's kid.
+pub fn sign(claims: &Map<String, Value>, key: &KeyRow) -> AuthResult<String> {
+    let signer = keys::signer(key)?;
+    let mut header = Header::new(signer.alg.jwt());
+    header.kid = Some(signer.kid.clone());
+    encode(&header, claims, &signer.key).map_err(|e| {
+        AuthError::new(ErrorCode::UnexpectedFailure, "signing the access token failed").detail(e.to_string())
+    })
+}
+
+fn bad_jwt(message: &str) -> AuthError {
+    AuthError::new(ErrorCode::BadJwt, message)
+}
+
+/// Verifies a token's signature, algorithm, expiry, not-before and audience against the
+/// key its kid names. Returns its claims. Whether its session still stands is the
+/// caller's question.
+pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(bad_jwt("the access token is empty or too long"));
+    }
+    // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such Algorithm.
+    let header = decode_header(token).map_err(|e| bad_jwt("the access token is malformed").detail(e.to_string()))?;
+    let Some(kid) = header.kid.as_deref() else {
+        return Err(bad_jwt("the access token names no signing key (kid)"));
+    };
+    let row: Option<KeyRow> = db::json_row(
+        "select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key, 'public_jwk', public_jwk)
+         from auth.signing_keys where kid = $1",
+        &[kid.into()],
+    )?;
+    let Some(row) = row else {
+        return Err(bad_jwt("the access token was signed by an unknown key").detail(format!("kid {kid:?}")));
+    };
+    let verifier = keys::verifier(&row)?;
+    // The key decides the algorithm, never the token.
+    if header.alg != verifier.alg.jwt() {
+        return Err(bad_jwt("the access token's algorithm does not match its key")
+            .detail(format!("header says {:?}, key {kid:?} is {}", header.alg, verifier.alg.as_str())));
+    }
+    let mut validation = Validation::new(verifier.alg.jwt());
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.set_audience(&[audience()]);
+    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+    let data = decode::<Map<String, Value>>(token, &verifier.key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind;
+        let message = match e.kind() {
+            ErrorKind::ExpiredSignature => "the access token has expired",
+            ErrorKind::ImmatureSignature => "the access token is not valid yet",
+            ErrorKind::InvalidAudience => "the access token is for another audience",
+            ErrorKind::InvalidSignature => "the access token's signature is invalid",
+            _ => "the access token is invalid",
+        };
+        bad_jwt(message).detail(e.to_string())
+    })?;
+    Ok(data.claims)
+}
+
+/// What verification needs to know of a session.
+#[derive(Debug, Deserialize)]
+pub struct SessionState {
+    pub exists: bool,
+    #[serde(default)]
+    pub revoked: bool,
+    #[serde(default)]
+    pub expired: bool,
+    #[serde(default)]
+    pub user_ok: bool,
+}
+
+/// Checks that the session a token names still stands: it exists, is not revoked or
+/// expired, and its user is neither deleted nor banned.
+pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
+    let session_id = claims.get("session_id").and_then(Value::as_str);
+    let sub = claims.get("sub").and_then(Value::as_str);
+    let (Some(session_id), Some(sub)) = (session_id, sub) else {
+        return Err(AuthError::new(ErrorCode::SessionNotFound, "the token belongs to no session")
+            .detail("it carries no session_id or sub claim"));
+    };
+    let (Ok(session_id), Ok(sub)) = (uuid::Uuid::parse_str(session_id), uuid::Uuid::parse_str(sub)) else {
+        return Err(bad_jwt("the session_id and sub claims must be uuids"));
+    };
+    let state: SessionState = db::json_row(
+        "select coalesce((
+             select jsonb_build_object(
+                 'exists', true,
+                 'revoked', s.revoked_at is not null,
+                 'expired', auth.session_expired(s, $3, $4),
+                 'user_ok', u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()))
+             from auth.sessions s join auth.users u on u.id = s.user_id
+             where s.id = $1 and s.user_id = $2), '{\"exists\": false}')",
+        &[
+            pgrx::Uuid::from_bytes(*session_id.as_bytes()).into(),
+            pgrx::Uuid::from_bytes(*sub.as_bytes()).into(),
+            settings::SESSION_TIMEBOX.get().into(),
+            settings::SESSION_INACTIVITY_TIMEOUT.get().into(),
+        ],
+    )?
+    .expect("coalesce always yields a row");
+    if !state.exists || state.revoked {
+        return Err(AuthError::new(ErrorCode::SessionNotFound, "the session has ended")
+            .detail(format!("session {session_id} was signed out or revoked")));
+    }
+    if state.expired {
+        return Err(AuthError::new(ErrorCode::SessionExpired, "the session has expired"));
+    }
+    if !state.user_ok {
+        return Err(AuthError::new(ErrorCode::UserBanned, "the user is banned or deleted"));
+    }
+    Ok(())
+}
