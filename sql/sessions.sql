@@ -182,7 +182,8 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    fn regprocedure := coalesce(pg_catalog.to_regprocedure(hook || '(jsonb)'), pg_catalog.to_regprocedure(hook));
+    -- The setting names the function, with or without its (jsonb) signature.
+    fn regprocedure := pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end);
     result jsonb;
 begin
     if fn is null then

@@ -92,13 +92,20 @@ fn bad_key(alg: Alg, why: impl std::fmt::Display) -> AuthError {
     AuthError::new(ErrorCode::ValidationFailed, format!("not a usable {} key", alg.as_str())).detail(why.to_string())
 }
 
+/// Ed25519 keys are stored as PKCS#8 v1 (the seed alone), the form jsonwebtoken reads.
+fn ed25519_pkcs8_v1(key: &ed25519_dalek::SigningKey) -> Result<String, ed25519_dalek::pkcs8::Error> {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey as _, KeypairBytes};
+    KeypairBytes { secret_key: key.to_bytes(), public_key: None }
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .map(|p| p.to_string())
+}
+
 /// Key material as stored: PKCS#8 PEM for asymmetric keys, the secret text for HS256.
 fn generate(alg: Alg) -> AuthResult<String> {
-    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-    use p256::pkcs8::LineEnding;
+    use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
     let pem = match alg {
         Alg::ES256 => p256::SecretKey::random(&mut OsRng).to_pkcs8_pem(LineEnding::LF).map(|p| p.to_string()),
-        Alg::EdDSA => ed25519_dalek::SigningKey::generate(&mut OsRng).to_pkcs8_pem(LineEnding::LF).map(|p| p.to_string()),
+        Alg::EdDSA => ed25519_pkcs8_v1(&ed25519_dalek::SigningKey::generate(&mut OsRng)),
         Alg::RS256 => {
             let key = rsa::RsaPrivateKey::new(&mut OsRng, MIN_RSA_BITS).map_err(|e| bad_key(alg, e))?;
             rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(&key, LineEnding::LF).map(|p| p.to_string())
@@ -129,10 +136,10 @@ fn import(alg: Alg, material: &str) -> AuthResult<String> {
             .map_err(|e| bad_key(alg, format!("expected a P-256 private key in PKCS#8 or SEC1 PEM: {e}")))?
             .to_pkcs8_pem(LineEnding::LF)
             .map(|p| p.to_string()),
-        Alg::EdDSA => ed25519_dalek::SigningKey::from_pkcs8_pem(material)
-            .map_err(|e| bad_key(alg, format!("expected an Ed25519 private key in PKCS#8 PEM: {e}")))?
-            .to_pkcs8_pem(LineEnding::LF)
-            .map(|p| p.to_string()),
+        Alg::EdDSA => ed25519_pkcs8_v1(
+            &ed25519_dalek::SigningKey::from_pkcs8_pem(material)
+                .map_err(|e| bad_key(alg, format!("expected an Ed25519 private key in PKCS#8 PEM: {e}")))?,
+        ),
         Alg::RS256 => {
             use rsa::pkcs1::DecodeRsaPrivateKey as _;
             use rsa::traits::PublicKeyParts as _;
@@ -316,9 +323,9 @@ fn remove_signing_key(kid: &str) -> Result<(), ErrorReport> {
     let removed: Removed = db::json_row(
         "with target as (select kid, is_current from auth.signing_keys where kid = $1),
          deleted as (delete from auth.signing_keys k using target t
-                     where k.kid = t.kid and not t.is_current returning k.kid),
+                     where k.kid = t.kid and not t.is_current returning k.kid, k.alg),
          audit as (insert into auth.audit_log_entries (actor_id, action, payload)
-                   select auth.uid(), 'signing_key_removed', jsonb_build_object('kid', kid) from deleted)
+                   select auth.uid(), 'signing_key_removed', jsonb_build_object('kid', kid, 'alg', alg) from deleted)
          select jsonb_build_object('found', exists (select from target),
                                    'current', coalesce((select is_current from target), false))",
         &[kid.into()],

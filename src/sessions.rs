@@ -294,7 +294,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         let reuse_interval = f64::from(settings::REFRESH_TOKEN_REUSE_INTERVAL.get());
         state.live.as_ref().and_then(|live| {
             let is_parent = live.parent_id == Some(presented.id);
-            (is_parent || presented.spent_seconds_ago <= reuse_interval).then_some(live.id)
+            (is_parent || presented.spent_seconds_ago < reuse_interval).then_some(live.id)
         })
     };
     let Some(spend) = spend else {

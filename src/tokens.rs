@@ -131,6 +131,7 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
             ErrorKind::ImmatureSignature => "the access token is not valid yet",
             ErrorKind::InvalidAudience => "the access token is for another audience",
             ErrorKind::InvalidSignature => "the access token's signature is invalid",
+            ErrorKind::MissingRequiredClaim(_) => "the access token lacks a required claim (exp, sub, aud)",
             _ => "the access token is invalid",
         };
         bad_jwt(message).detail(e.to_string())

@@ -1,0 +1,46 @@
+-- What must hold across transaction boundaries, so this test commits (and cleans up):
+-- set_session lasts one transaction, and a replayed refresh token revokes its session
+-- even though the refresh call itself fails and rolls back.
+\set SHOW_CONTEXT never
+insert into auth.users (id, email) values ('00000000-0000-0000-0000-0000000000c7', 'cleo@example.com');
+select auth.admin_create_session('00000000-0000-0000-0000-0000000000c7') as s \gset
+
+-- Verified for one transaction only: a pooled connection never carries it into the next.
+begin;
+select auth.set_session(:'s'::jsonb->>'access_token')->>'email' as verified_email;
+select auth.uid() as inside_transaction;
+commit;
+select auth.uid() as next_transaction;
+-- Outside any explicit transaction it lasts for its own statement only.
+select auth.set_session(:'s'::jsonb->>'access_token') is not null as verified;
+select auth.uid() as next_statement;
+
+-- Theft: with no reuse interval, a token two generations old is replayed.
+set auth_ext.refresh_token_reuse_interval = 0;
+select auth.refresh_session(:'s'::jsonb->>'refresh_token') as s1 \gset
+select auth.refresh_session(:'s1'::jsonb->>'refresh_token') as s2 \gset
+select auth.refresh_session(:'s'::jsonb->>'refresh_token');
+reset auth_ext.refresh_token_reuse_interval;
+-- The revocation commits in a worker of its own once the failed call has rolled back.
+-- (Each look in this volatile DO block takes a fresh snapshot.)
+do $$
+begin
+    for i in 1..100 loop
+        exit when exists (select from auth.sessions
+                          where user_id = '00000000-0000-0000-0000-0000000000c7' and revoked_at is not null);
+        perform pg_sleep(0.05);
+    end loop;
+end
+$$;
+select revoked_reason, (select count(*) from auth.refresh_tokens t where t.session_id = s.id and not t.revoked) as live_tokens
+from auth.sessions s where user_id = '00000000-0000-0000-0000-0000000000c7';
+-- Every token of the family is dead now, including the thief's or victim's newest one.
+select auth.refresh_session(:'s2'::jsonb->>'refresh_token');
+\set VERBOSITY terse
+select auth.set_session(:'s2'::jsonb->>'access_token');
+\set VERBOSITY default
+select action, payload->>'reason' as reason from auth.audit_log_entries
+where actor_id = '00000000-0000-0000-0000-0000000000c7' order by id;
+
+delete from auth.audit_log_entries where actor_id = '00000000-0000-0000-0000-0000000000c7';
+delete from auth.users where id = '00000000-0000-0000-0000-0000000000c7';
