@@ -1,13 +1,13 @@
 # The two commands the README starts with, and their parts.
 #   make demo   build, install, and play the walkthrough in a throwaway cluster
-#   make test   everything CI runs: the #[pg_test]s and the pg_regress suite
+#   make test   everything CI runs: the #[pg_test]s, the pg_regress suite, the integration tier
 # Each installs what it needs that is missing (scripts/deps.sh).
 
 SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress regress-accept
+.PHONY: deps install demo demo-shell test test-unit test-regress test-integration regress-accept
 
 deps:
 	@scripts/deps.sh
@@ -21,13 +21,17 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress
+test: test-unit test-regress test-integration
 
 test-unit: deps
 	@scripts/unit-test.sh
 
 test-regress: install
 	@scripts/regress.sh $(TESTS)
+
+# Several real connections at once, and tokens checked by another implementation.
+test-integration: install
+	@scripts/integration.sh
 
 # After reviewing target/regress/regression.diffs: take the new output as expected.
 regress-accept:

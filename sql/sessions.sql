@@ -202,19 +202,23 @@ end
 $$;
 
 -- Revokes a session and every refresh token of it, and says so in the audit log.
--- Called by the session revoker worker after a refresh token replay.
-create function auth.revoke_session(session_id uuid, reason text)
+-- Called by the session revoker worker after a refresh token replay. The session row is
+-- locked first, so the token update's snapshot includes any token minted before that.
+create function auth.revoke_session(p_session_id uuid, reason text)
 returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
-    with revoked as (
-        update auth.sessions set revoked_at = now(), revoked_reason = reason, updated_at = now()
-        where id = session_id and revoked_at is null
-        returning id, user_id),
-    tokens as (
-        update auth.refresh_tokens t set revoked = true, updated_at = now()
-        from revoked r where t.session_id = r.id and not t.revoked)
+declare
+    owner uuid;
+begin
+    select user_id into owner from auth.sessions where id = p_session_id and revoked_at is null for update;
+    if not found then
+        return;
+    end if;
+    update auth.sessions set revoked_at = now(), revoked_reason = reason, updated_at = now() where id = p_session_id;
+    update auth.refresh_tokens set revoked = true, updated_at = now() where session_id = p_session_id and not revoked;
     insert into auth.audit_log_entries (actor_id, action, payload)
-    select user_id, 'token_revoked', jsonb_build_object('session_id', id, 'reason', reason) from revoked
+    values (owner, 'token_revoked', jsonb_build_object('session_id', p_session_id, 'reason', reason));
+end
 $$;

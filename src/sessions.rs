@@ -186,7 +186,7 @@ struct Rotated {
 fn rotate(live_id: i64, new_hash: &[u8]) -> AuthResult<Rotated> {
     let rotated: Option<Rotated> = db::json_row(
         "with spent as (
-             update auth.refresh_tokens set revoked = true, updated_at = now()
+             update auth.refresh_tokens set revoked = true, updated_at = clock_timestamp()
              where id = $1 and not revoked
              returning id, session_id, user_id),
          minted as (
@@ -248,7 +248,8 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let state: RefreshState = db::json_row(
         "select jsonb_build_object(
              'token', (select jsonb_build_object('id', id, 'revoked', revoked,
-                                                 'spent_seconds_ago', extract(epoch from now() - updated_at))
+                                                 -- clock time: this transaction began before it queued for the lock
+                                                 'spent_seconds_ago', greatest(0, extract(epoch from clock_timestamp() - updated_at)))
                        from auth.refresh_tokens where token_hash = $1),
              'live', (select jsonb_build_object('id', id, 'parent_id', parent_id)
                       from auth.refresh_tokens where session_id = $2 and not revoked),

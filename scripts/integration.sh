@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Integration tier: what needs several real connections or another implementation.
+#  - concurrent refreshes of one token from many connections, released at the same instant
+#  - our tokens verified through auth.jwks() by Node's own crypto (OpenSSL)
+# Prints one line per check and closes with "N passed, N failed".
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+cluster_start integration "max_connections = 50" "max_worker_processes = 16"
+trap cluster_stop EXIT
+"$(pg_bindir)/createdb" auth_it
+PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d auth_it)
+"${PSQL[@]}" -c 'create extension auth_ext' >/dev/null
+
+passed=0; failed=0
+check() { # check NAME EXPECTED ACTUAL
+    if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok   $1"
+    else failed=$((failed + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
+}
+
+new_session() { # a fresh user and session; prints the session JSON
+    "${PSQL[@]}" -c "with u as (insert into auth.users (email) values ('it-' || gen_random_uuid() || '@example.com') returning id)
+                     select auth.admin_create_session(id) from u"
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+# N connections each wait on a shared advisory lock, then refresh the same token at
+# once; the lock is released only when all N are queued. Prints one result per line.
+concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
+    local token="$1" n="$2" opts="${3:-}" dir; dir="$(mktemp -d)"
+    # One session: take the lock, wait until all N are queued behind it, release it.
+    "${PSQL[@]}" -c "select pg_advisory_lock(4242)" \
+        -c "do \$\$ begin
+                for i in 1..400 loop
+                    exit when (select count(*) from pg_locks
+                               where locktype = 'advisory' and objid = 4242 and not granted) >= $n;
+                    perform pg_sleep(0.025);
+                end loop; end \$\$" \
+        -c "select count(*) >= $n from pg_locks where locktype = 'advisory' and objid = 4242 and not granted" \
+        -c "select pg_advisory_unlock(4242)" >"$dir/holder.out" &
+    until [ "$("${PSQL[@]}" -c "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
+        sleep 0.02
+    done
+    for i in $(seq 1 "$n"); do
+        PGOPTIONS="$opts" "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" \
+            -c "select coalesce(auth.refresh_session('$token')->>'refresh_token', 'null')" \
+            >"$dir/$i.out" 2>"$dir/$i.err" &
+    done
+    wait
+    # The first line says whether all N were queued when the lock was released.
+    grep -E '^[tf]$' "$dir/holder.out" | head -n1
+    for i in $(seq 1 "$n"); do
+        if [ -s "$dir/$i.err" ]; then sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err"; else tail -n1 "$dir/$i.out"; fi
+    done
+    rm -rf "$dir"
+}
+
+session_of() { "${PSQL[@]}" -c "select session_id from auth.refresh_tokens where token_hash = sha256(convert_to('$1', 'utf8'))"; }
+
+# 1. Eight tabs refresh at once within the reuse interval: all succeed, one live token.
+s="$(new_session)"; token="$(field "$s" refresh_token)"; sid="$(session_of "$token")"
+results="$(concurrent_refresh "$token" 8)"
+check "concurrent refresh: all 8 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "concurrent refresh: all 8 succeed" 0 "$(grep -cvE '^[A-Za-z0-9_-]{43}$' <<<"$results")"
+check "concurrent refresh: 8 distinct tokens" 8 "$(sort -u <<<"$results" | wc -l | tr -d ' ')"
+check "concurrent refresh: exactly one live token" 1 \
+    "$("${PSQL[@]}" -c "select count(*) from auth.refresh_tokens where session_id = '$sid' and not revoked")"
+live_returned=0
+while read -r t; do
+    [ "$("${PSQL[@]}" -c "select count(*) from auth.refresh_tokens where token_hash = sha256(convert_to('$t', 'utf8')) and not revoked")" = 1 ] && live_returned=$((live_returned + 1))
+done <<<"$results"
+check "concurrent refresh: the live token is one that was returned" 1 "$live_returned"
+check "concurrent refresh: no deadlock reported" 0 "$(grep -c 'deadlock detected' "$CLUSTER_DIR/server.log" || true)"
+
+# 2. With no reuse interval the same race is theft after the first two (the second is
+#    the live token's parent): the rest are refused and the session is revoked.
+s="$(new_session)"; token="$(field "$s" refresh_token)"; sid="$(session_of "$token")"
+results="$(concurrent_refresh "$token" 8 "-c auth_ext.refresh_token_reuse_interval=0")"
+check "racing replays: all 8 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "racing replays: 2 succeed" 2 "$(grep -cE '^[A-Za-z0-9_-]{43}$' <<<"$results")"
+check "racing replays: 6 refused as already used" 6 "$(grep -c '^refresh_token_already_used$' <<<"$results")"
+for _ in $(seq 1 100); do
+    revoked="$("${PSQL[@]}" -c "select revoked_reason from auth.sessions where id = '$sid'")"
+    [ -n "$revoked" ] && break; sleep 0.05
+done
+check "racing replays: session revoked" token_reuse "$revoked"
+check "racing replays: no live token left" 0 \
+    "$("${PSQL[@]}" -c "select count(*) from auth.refresh_tokens where session_id = '$sid' and not revoked")"
+
+# 3. Each asymmetric algorithm's tokens verify with Node's crypto through auth.jwks(),
+#    and a tampered one does not.
+for alg in ES256 EdDSA RS256; do
+    "${PSQL[@]}" -c "select auth.rotate_signing_key('$alg')" >/dev/null
+    s="$(new_session)"; access="$(field "$s" access_token)"; jwks="$("${PSQL[@]}" -c 'select auth.jwks()')"
+    check "jwks: $alg token verifies with node crypto" "ok $alg" "$(node pg_test/integration/verify_jwt.js "$jwks" "$access")"
+    tampered="${access%.*}.$(printf '%s' "${access##*.}" | rev)"
+    check "jwks: tampered $alg token fails with node crypto" "fail bad signature" \
+        "$(node pg_test/integration/verify_jwt.js "$jwks" "$tampered" 2>&1 | head -n1)"
+done
+
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
