@@ -87,6 +87,47 @@ select auth.uid();
 select set_config('request.jwt.claims', '', false) is not null as claims_cleared;
 
 \echo
+\echo '== 7. Sessions: Postgres signs the tokens itself (ES256 key made by CREATE EXTENSION)'
+select auth.admin_create_session('22222222-2222-2222-2222-222222222222', 'password') as ada_session \gset
+select :'ada_session'::jsonb->>'token_type' as token_type, :'ada_session'::jsonb->>'expires_in' as expires_in,
+       left(:'ada_session'::jsonb->>'access_token', 24) || '...' as access_token,
+       left(:'ada_session'::jsonb->>'refresh_token', 12) || '...' as refresh_token;
+\echo '--   the public key, for PostgREST or an API gateway:'
+select k->>'kty' as kty, k->>'crv' as crv, k->>'alg' as alg, k->>'kid' as kid from jsonb_array_elements(auth.jwks()->'keys') k;
+
+\echo
+\echo '--   a direct connection verifies the token in the database, for one transaction:'
+begin;
+select auth.set_session(:'ada_session'::jsonb->>'access_token')->>'email' as verified_email;
+select auth.uid() as uid_inside_transaction;
+commit;
+select auth.uid() is null as identity_gone_after_commit;
+
+\echo
+\echo '--   refresh rotates the refresh token; replaying an old one later is treated as theft:'
+select auth.refresh_session(:'ada_session'::jsonb->>'refresh_token') as ada_refreshed \gset
+select :'ada_refreshed'::jsonb->>'refresh_token' <> :'ada_session'::jsonb->>'refresh_token' as new_refresh_token;
+set auth_ext.refresh_token_reuse_interval = 0;
+select auth.refresh_session(:'ada_refreshed'::jsonb->>'refresh_token') as ada_latest \gset
+\set ON_ERROR_STOP off
+select auth.refresh_session(:'ada_session'::jsonb->>'refresh_token');
+\set ON_ERROR_STOP on
+reset auth_ext.refresh_token_reuse_interval;
+\echo '--   (the revocation commits in a worker of its own, since the failed call rolled back)'
+do $$ begin
+    for i in 1..100 loop
+        exit when exists (select from auth.sessions where revoked_at is not null);
+        perform pg_sleep(0.05);
+    end loop;
+end $$;
+select revoked_reason from auth.sessions where user_id = '22222222-2222-2222-2222-222222222222';
+\set ON_ERROR_STOP off
+select auth.refresh_session(:'ada_latest'::jsonb->>'refresh_token');
+\set ON_ERROR_STOP on
+select action, payload->>'reason' as reason from auth.audit_log_entries
+where actor_id = '22222222-2222-2222-2222-222222222222' order by id;
+
+\echo
 \echo '== The error codes auth_ext raises (auth.error_codes())'
 select code, sqlstate, http_status from auth.error_codes();
 \echo

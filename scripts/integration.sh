@@ -98,5 +98,10 @@ for alg in ES256 EdDSA RS256; do
         "$(node pg_test/integration/verify_jwt.js "$jwks" "$tampered" 2>&1 | head -n1)"
 done
 
+# 4. The README's error table says what auth.error_codes() says.
+readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"
+db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
+check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"
+
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
