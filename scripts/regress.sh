@@ -5,9 +5,15 @@
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
-tests=("$@")
-if [ ${#tests[@]} -eq 0 ]; then
-    for f in pg_test/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+# setup creates the helpers the others share, so it always runs first.
+tests=(setup)
+if [ $# -gt 0 ]; then
+    tests+=("$@")
+else
+    for f in pg_test/sql/*.sql; do
+        name="$(basename "$f" .sql)"
+        [ "$name" = setup ] || tests+=("$name")
+    done
 fi
 
 cluster_start regress

@@ -61,16 +61,8 @@ select set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-000000
 select auth.uid() as usable_again;
 
 -- Their SQLSTATE: invalid_authorization_specification, which PostgREST answers with 403.
-create function pg_temp.error_of(statement text) returns text language plpgsql as $f$
-begin
-    execute statement;
-    return 'no error';
-exception when others then
-    return sqlstate || ' ' || sqlerrm;
-end
-$f$;
 select set_config('request.jwt.claims', 'nope', true) is not null as set;
-select pg_temp.error_of('select auth.uid()');
+select regress.error_of('select auth.uid()');
 
 -- Volatility and parallel safety, as the planner sees them.
 select proname, provolatile, proparallel, prorettype::regtype

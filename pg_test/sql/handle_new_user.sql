@@ -46,15 +46,7 @@ insert into auth.users (id, email, raw_user_meta_data) values (
 rollback to s;
 select count(*) as mallory_rows from auth.users where email = 'mallory@example.com';
 -- Its SQLSTATE is unique_violation, as for any duplicate.
-create function pg_temp.error_of(statement text) returns text language plpgsql as $f$
-begin
-    execute statement;
-    return 'no error';
-exception when others then
-    return sqlstate || ' ' || sqlerrm;
-end
-$f$;
-select pg_temp.error_of($$insert into auth.users (raw_user_meta_data) values ('{"oauth_provider": "wechat", "oauth_open_id": "oWx_1"}')$$);
+select regress.error_of($$insert into auth.users (raw_user_meta_data) values ('{"oauth_provider": "wechat", "oauth_open_id": "oWx_1"}')$$);
 
 -- The trigger function runs as its owner with a pinned search_path.
 select proname, prosecdef, proconfig from pg_proc

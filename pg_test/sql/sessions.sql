@@ -3,38 +3,6 @@
 \set SHOW_CONTEXT never
 begin;
 
--- pgcrypto's HMAC crafts HS256 tokens independently of the extension's JWT library.
-create extension if not exists pgcrypto;
-create function pg_temp.b64url(b bytea) returns text language sql as
-  $$ select rtrim(translate(replace(encode(b, 'base64'), E'\n', ''), '+/', '-_'), '=') $$;
-create function pg_temp.hs256(header jsonb, claims jsonb, secret text) returns text language sql as $$
-  select part || '.' || pg_temp.b64url(hmac(part, secret, 'sha256'))
-  from (select pg_temp.b64url(convert_to(header::text, 'utf8')) || '.' || pg_temp.b64url(convert_to(claims::text, 'utf8')) as part) p
-$$;
-create function pg_temp.jwt_part(token text, n int) returns jsonb language sql as $$
-  select convert_from(decode(rpad(translate(p, '-_', '+/'), (length(p) + 3) / 4 * 4, '='), 'base64'), 'utf8')::jsonb
-  from (select split_part(token, '.', n) as p) x
-$$;
-create function pg_temp.error_of(statement text) returns text language plpgsql as $f$
-begin
-    execute statement;
-    return 'no error';
-exception when others then
-    return sqlstate || ' ' || sqlerrm;
-end
-$f$;
-create function pg_temp.detail_of(statement text) returns text language plpgsql as $f$
-declare
-    detail text;
-begin
-    execute statement;
-    return 'no error';
-exception when others then
-    get stacked diagnostics detail = pg_exception_detail;
-    return detail;
-end
-$f$;
-
 insert into auth.users (id, email, raw_app_meta_data, raw_user_meta_data) values
     ('00000000-0000-0000-0000-0000000000f1', 'fay@example.com', '{"provider": "email", "plan": "free"}', '{"name": "Fay"}'),
     ('00000000-0000-0000-0000-0000000000f2', 'gus@example.com', '{}', '{}');
@@ -50,20 +18,20 @@ select :'s1'::jsonb->'user'->>'email' as email, :'s1'::jsonb->'user'->'identitie
        :'s1'::jsonb->'user'->'last_sign_in_at' is not null as last_sign_in_set;
 
 -- The access token: header and claims.
-select pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 1) - 'kid' as header,
-       pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 1)->>'kid' = (select kid from auth.signing_keys where is_current) as kid_is_current;
-select (select array_agg(k order by k) from jsonb_object_keys(pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 2)) k) as claim_names;
+select regress.jwt_part(:'s1'::jsonb->>'access_token', 1) - 'kid' as header,
+       regress.jwt_part(:'s1'::jsonb->>'access_token', 1)->>'kid' = (select kid from auth.signing_keys where is_current) as kid_is_current;
+select (select array_agg(k order by k) from jsonb_object_keys(regress.jwt_part(:'s1'::jsonb->>'access_token', 2)) k) as claim_names;
 select c->>'sub' as sub, c->>'role' as role, c->>'aud' as aud, c->>'iss' as iss, c->>'aal' as aal,
        c->'amr'->0->>'method' as amr_method, c->>'email' as email, c->'is_anonymous' as is_anonymous,
        c->'app_metadata' as app_metadata, c->'user_metadata' as user_metadata,
        (c->>'exp')::bigint - (c->>'iat')::bigint as lifetime,
        c->>'session_id' = (select id::text from auth.sessions where user_id = '00000000-0000-0000-0000-0000000000f1') as session_id_ok
-from (select pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 2) as c) x;
+from (select regress.jwt_part(:'s1'::jsonb->>'access_token', 2) as c) x;
 
 -- auth_ext.jwt_exp sets the lifetime.
 set local auth_ext.jwt_exp = '15min';
 select (c->>'exp')::bigint - (c->>'iat')::bigint as lifetime
-from (select pg_temp.jwt_part(auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')->>'access_token', 2) as c) x;
+from (select regress.jwt_part(auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')->>'access_token', 2) as c) x;
 reset auth_ext.jwt_exp;
 
 -- The refresh token is stored only as its SHA-256.
@@ -74,9 +42,9 @@ from auth.refresh_tokens;
 -- Refresh rotates: a new refresh token in the same session, the old one spent.
 select auth.refresh_session(:'s1'::jsonb->>'refresh_token') as s2 \gset
 select :'s2'::jsonb->>'refresh_token' <> :'s1'::jsonb->>'refresh_token' as new_refresh_token,
-       pg_temp.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id' = pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id' as same_session;
+       regress.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id' = regress.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id' as same_session;
 select count(*) as tokens, count(*) filter (where not revoked) as live from auth.refresh_tokens
-where session_id = (pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+where session_id = (regress.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id')::uuid;
 
 -- Presenting the spent token again: it is the parent of the live one, so it works, and
 -- the live token is rotated (still exactly one live token).
@@ -84,7 +52,7 @@ select (auth.refresh_session(:'s1'::jsonb->>'refresh_token'))->>'token_type' as 
 -- Presenting it once more: no longer the parent, but spent within the reuse interval (10 s).
 select (auth.refresh_session(:'s1'::jsonb->>'refresh_token'))->>'token_type' as within_interval;
 select count(*) as tokens, count(*) filter (where not revoked) as live from auth.refresh_tokens
-where session_id = (pg_temp.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+where session_id = (regress.jwt_part(:'s1'::jsonb->>'access_token', 2)->>'session_id')::uuid;
 
 -- With no reuse interval, a spent token that is not the live token's parent is theft.
 set local auth_ext.refresh_token_reuse_interval = 0;
@@ -94,7 +62,7 @@ select (auth.refresh_session(:'a0'::jsonb->>'refresh_token'))->>'token_type' as 
 savepoint s;
 select auth.refresh_session(:'a0'::jsonb->>'refresh_token');
 rollback to s;
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'a0'::jsonb->>'refresh_token'));
+select regress.error_of(format('select auth.refresh_session(%L)', :'a0'::jsonb->>'refresh_token'));
 reset auth_ext.refresh_token_reuse_interval;
 
 -- Unknown, missing and absurd refresh tokens.
@@ -111,7 +79,7 @@ rollback to s;
 -- set_session verifies the token and makes the claim functions answer from it.
 select auth.set_session(:'s2'::jsonb->>'access_token')->>'sub' as verified_sub;
 select auth.uid(), auth.role(), auth.email(), auth.is_anonymous(),
-       auth.session_id()::text = pg_temp.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id' as session_id_ok;
+       auth.session_id()::text = regress.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id' as session_id_ok;
 -- A verified session wins over request.jwt.claims and legacy claim settings.
 select set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-0000000000f2"}', true) is not null as set,
        set_config('request.jwt.claim.sub', '00000000-0000-0000-0000-0000000000f2', true) is not null as set_legacy;
@@ -144,47 +112,47 @@ rollback to r;
 -- Bad tokens are refused by set_session (and get_user).
 select auth.add_signing_key('HS256', 'a-shared-secret-of-at-least-32-characters') as hs_kid \gset
 select jsonb_build_object('sub', '00000000-0000-0000-0000-0000000000f1', 'role', 'authenticated', 'aud', 'authenticated',
-    'session_id', pg_temp.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id',
+    'session_id', regress.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id',
     'iat', extract(epoch from now())::bigint, 'exp', extract(epoch from now())::bigint + 600) as good_claims \gset
 -- A token made with the shared secret by another implementation verifies.
-select auth.set_session(pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'typ', 'JWT', 'kid', :'hs_kid'),
+select auth.set_session(regress.hs256(jsonb_build_object('alg', 'HS256', 'typ', 'JWT', 'kid', :'hs_kid'),
     :'good_claims'::jsonb, 'a-shared-secret-of-at-least-32-characters'))->>'sub' as crafted_hs256_ok;
-select case_name, pg_temp.error_of(format('select auth.set_session(%L)', token)) as result
+select case_name, regress.error_of(format('select auth.set_session(%L)', token)) as result
 from (values
-    ('expired', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('expired', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb || jsonb_build_object('exp', extract(epoch from now())::bigint - 5), 'a-shared-secret-of-at-least-32-characters')),
-    ('not yet valid', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('not yet valid', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb || jsonb_build_object('nbf', extract(epoch from now())::bigint + 300), 'a-shared-secret-of-at-least-32-characters')),
-    ('wrong audience', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('wrong audience', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb || '{"aud": "someone-else"}', 'a-shared-secret-of-at-least-32-characters')),
-    ('no audience', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('no audience', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb - 'aud', 'a-shared-secret-of-at-least-32-characters')),
-    ('wrong secret', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('wrong secret', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb, 'another-secret-of-at-least-32-characters')),
-    ('unknown kid', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', 'no-such-kid'),
+    ('unknown kid', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', 'no-such-kid'),
         :'good_claims'::jsonb, 'a-shared-secret-of-at-least-32-characters')),
-    ('no kid', pg_temp.hs256(jsonb_build_object('alg', 'HS256'),
+    ('no kid', regress.hs256(jsonb_build_object('alg', 'HS256'),
         :'good_claims'::jsonb, 'a-shared-secret-of-at-least-32-characters')),
-    ('alg none', pg_temp.b64url(convert_to(jsonb_build_object('alg', 'none', 'kid', :'hs_kid')::text, 'utf8')) || '.'
-        || pg_temp.b64url(convert_to((:'good_claims'::jsonb)::text, 'utf8')) || '.'),
-    ('HS256 header on the ES256 key', pg_temp.hs256(
+    ('alg none', regress.b64url(convert_to(jsonb_build_object('alg', 'none', 'kid', :'hs_kid')::text, 'utf8')) || '.'
+        || regress.b64url(convert_to((:'good_claims'::jsonb)::text, 'utf8')) || '.'),
+    ('HS256 header on the ES256 key', regress.hs256(
         jsonb_build_object('alg', 'HS256', 'kid', (select kid from auth.signing_keys where alg = 'ES256' and is_current)),
         :'good_claims'::jsonb, (select private_key from auth.signing_keys where alg = 'ES256' and is_current))),
     ('tampered payload', split_part(:'s2'::jsonb->>'access_token', '.', 1) || '.'
-        || pg_temp.b64url(convert_to((pg_temp.jwt_part(:'s2'::jsonb->>'access_token', 2) || '{"role": "service_role"}')::text, 'utf8'))
+        || regress.b64url(convert_to((regress.jwt_part(:'s2'::jsonb->>'access_token', 2) || '{"role": "service_role"}')::text, 'utf8'))
         || '.' || split_part(:'s2'::jsonb->>'access_token', '.', 3)),
     ('garbage', 'not.a.jwt'),
     ('empty', ''),
     ('huge', repeat('a', 20000)),
-    ('no session', pg_temp.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+    ('no session', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb || jsonb_build_object('session_id', gen_random_uuid()), 'a-shared-secret-of-at-least-32-characters'))
 ) t(case_name, token);
 
 -- Tokens our HS256 key signs verify with pgcrypto's HMAC and the shared secret.
 select auth.rotate_signing_key('HS256') = :'hs_kid' as rotated_to_hs256;
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1') as hs \gset
-select pg_temp.jwt_part(:'hs'::jsonb->>'access_token', 1)->>'alg' as alg,
-       split_part(:'hs'::jsonb->>'access_token', '.', 3) = pg_temp.b64url(hmac(
+select regress.jwt_part(:'hs'::jsonb->>'access_token', 1)->>'alg' as alg,
+       split_part(:'hs'::jsonb->>'access_token', '.', 3) = regress.b64url(hmac(
            split_part(:'hs'::jsonb->>'access_token', '.', 1) || '.' || split_part(:'hs'::jsonb->>'access_token', '.', 2),
            'a-shared-secret-of-at-least-32-characters', 'sha256')) as verified_by_pgcrypto;
 
@@ -192,7 +160,7 @@ select pg_temp.jwt_part(:'hs'::jsonb->>'access_token', 1)->>'alg' as alg,
 select auth.set_session(:'s2'::jsonb->>'access_token')->>'sub' as old_key_token_ok;
 select (auth.refresh_session(:'s2'::jsonb->>'refresh_token'))->>'token_type' as refresh_after_rotation;
 select auth.remove_signing_key((select kid from auth.signing_keys where alg = 'ES256'));
-select pg_temp.error_of(format('select auth.set_session(%L)', :'s2'::jsonb->>'access_token')) as after_removal;
+select regress.error_of(format('select auth.set_session(%L)', :'s2'::jsonb->>'access_token')) as after_removal;
 select auth.rotate_signing_key('ES256') is not null as rotated_to_new_es256;
 
 -- get_user: the user behind a token, or behind the current claims.
@@ -203,30 +171,30 @@ select auth.get_user()->>'email' as current_user_email;
 -- Session limits. Time-box: measured from the session's creation.
 set local auth_ext.session_timebox = '1h';
 update auth.sessions set created_at = now() - interval '2 hours'
-where id = (pg_temp.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'hs'::jsonb->>'refresh_token')) as timeboxed_refresh;
-select pg_temp.error_of(format('select auth.set_session(%L)', :'hs'::jsonb->>'access_token')) as timeboxed_verify;
+where id = (regress.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+select regress.error_of(format('select auth.refresh_session(%L)', :'hs'::jsonb->>'refresh_token')) as timeboxed_refresh;
+select regress.error_of(format('select auth.set_session(%L)', :'hs'::jsonb->>'access_token')) as timeboxed_verify;
 reset auth_ext.session_timebox;
 -- Inactivity: measured from the last refresh.
 set local auth_ext.session_inactivity_timeout = '30min';
 update auth.sessions set refreshed_at = now() - interval '31 minutes'
-where id = (pg_temp.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'hs'::jsonb->>'refresh_token')) as idle_refresh;
+where id = (regress.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+select regress.error_of(format('select auth.refresh_session(%L)', :'hs'::jsonb->>'refresh_token')) as idle_refresh;
 update auth.sessions set refreshed_at = now() - interval '29 minutes'
-where id = (pg_temp.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+where id = (regress.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
 select (auth.refresh_session(:'hs'::jsonb->>'refresh_token'))->>'token_type' as active_refresh;
 reset auth_ext.session_inactivity_timeout;
 
 -- Banned and deleted users can neither refresh nor sign in.
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2') as g \gset
 update auth.users set banned_until = now() + interval '1 day' where id = '00000000-0000-0000-0000-0000000000f2';
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'g'::jsonb->>'refresh_token')) as banned_refresh;
-select pg_temp.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')$$) as banned_sign_in;
-select pg_temp.error_of(format('select auth.set_session(%L)', :'g'::jsonb->>'access_token')) as banned_verify;
+select regress.error_of(format('select auth.refresh_session(%L)', :'g'::jsonb->>'refresh_token')) as banned_refresh;
+select regress.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')$$) as banned_sign_in;
+select regress.error_of(format('select auth.set_session(%L)', :'g'::jsonb->>'access_token')) as banned_verify;
 update auth.users set banned_until = null, deleted_at = now() where id = '00000000-0000-0000-0000-0000000000f2';
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'g'::jsonb->>'refresh_token')) as deleted_refresh;
-select pg_temp.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')$$) as deleted_sign_in;
-select pg_temp.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-00000000dead')$$) as unknown_user;
+select regress.error_of(format('select auth.refresh_session(%L)', :'g'::jsonb->>'refresh_token')) as deleted_refresh;
+select regress.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2')$$) as deleted_sign_in;
+select regress.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-00000000dead')$$) as unknown_user;
 
 -- sign_out scopes. Three sessions of Fay; the current one is x.
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1') as x \gset
@@ -236,24 +204,24 @@ select auth.set_session(:'x'::jsonb->>'access_token') is not null as verified;
 select count(*) as fay_sessions from auth.sessions where user_id = '00000000-0000-0000-0000-0000000000f1';
 select auth.sign_out('others');
 select count(*) as after_others from auth.sessions where user_id = '00000000-0000-0000-0000-0000000000f1';
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'y'::jsonb->>'refresh_token')) as others_refresh;
-select pg_temp.error_of(format('select auth.get_user(%L)', :'z'::jsonb->>'access_token')) as others_get_user;
+select regress.error_of(format('select auth.refresh_session(%L)', :'y'::jsonb->>'refresh_token')) as others_refresh;
+select regress.error_of(format('select auth.get_user(%L)', :'z'::jsonb->>'access_token')) as others_get_user;
 select auth.get_user(:'x'::jsonb->>'access_token')->>'email' as current_kept;
 select auth.sign_out();
-select pg_temp.error_of(format('select auth.set_session(%L)', :'x'::jsonb->>'access_token')) as local_verify;
-select pg_temp.error_of(format('select auth.refresh_session(%L)', :'x'::jsonb->>'refresh_token')) as local_refresh;
+select regress.error_of(format('select auth.set_session(%L)', :'x'::jsonb->>'access_token')) as local_verify;
+select regress.error_of(format('select auth.refresh_session(%L)', :'x'::jsonb->>'refresh_token')) as local_refresh;
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1') as p \gset
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1') as q \gset
 select auth.set_session(:'p'::jsonb->>'access_token') is not null as verified;
 select auth.sign_out('global');
 select count(*) as after_global from auth.sessions where user_id = '00000000-0000-0000-0000-0000000000f1';
-select pg_temp.error_of($$select auth.sign_out('everywhere')$$) as bad_scope;
+select regress.error_of($$select auth.sign_out('everywhere')$$) as bad_scope;
 select action, payload->>'scope' as scope, jsonb_array_length(payload->'sessions') as sessions
 from auth.audit_log_entries where action = 'logout' order by id;
 select set_config('auth_ext.verified_claims', '', true) is not null as cleared,
        set_config('request.jwt.claims', '', true) is not null as cleared_request;
-select pg_temp.error_of($$select auth.sign_out()$$) as signed_out_without_session;
-select pg_temp.error_of($$select auth.get_user()$$) as get_user_without_session;
+select regress.error_of($$select auth.sign_out()$$) as signed_out_without_session;
+select regress.error_of($$select auth.get_user()$$) as get_user_without_session;
 
 -- The custom access token hook adds claims, may not remove required ones or change whose token it is.
 create function public.add_plan_claim(event jsonb) returns jsonb language sql as
@@ -266,10 +234,10 @@ create function public.refuse(event jsonb) returns jsonb language plpgsql as
   $$ begin raise exception 'no tokens on Sundays'; end $$;
 set local auth_ext.custom_access_token_hook = 'public.add_plan_claim';
 select c->>'plan' as plan, c->>'method' as method
-from (select pg_temp.jwt_part(auth.admin_create_session('00000000-0000-0000-0000-0000000000f1', 'oauth')->>'access_token', 2) as c) x;
-select hook, pg_temp.error_of(format('set local auth_ext.custom_access_token_hook = %L; select auth.admin_create_session(%L)',
+from (select regress.jwt_part(auth.admin_create_session('00000000-0000-0000-0000-0000000000f1', 'oauth')->>'access_token', 2) as c) x;
+select hook, regress.error_of(format('set local auth_ext.custom_access_token_hook = %L; select auth.admin_create_session(%L)',
     hook, '00000000-0000-0000-0000-0000000000f1')) as result,
-    pg_temp.detail_of(format('set local auth_ext.custom_access_token_hook = %L; select auth.admin_create_session(%L)',
+    regress.detail_of(format('set local auth_ext.custom_access_token_hook = %L; select auth.admin_create_session(%L)',
     hook, '00000000-0000-0000-0000-0000000000f1')) as detail
 from (values ('public.drop_email_claim'), ('public.steal_sub'), ('public.refuse'), ('public.no_such_hook'),
              ('public.add_plan_claim(jsonb)'), ('pg_catalog.lower(text)')) h(hook);
@@ -288,7 +256,7 @@ cross join (values ('auth.sessions'), ('auth.refresh_tokens'), ('auth.signing_ke
 where has_table_privilege(r.rolname, t.tbl, 'select');
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1') as t \gset
 set local role anon;
-select pg_temp.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1')$$) as anon_admin;
+select regress.error_of($$select auth.admin_create_session('00000000-0000-0000-0000-0000000000f1')$$) as anon_admin;
 select (auth.refresh_session(:'t'::jsonb->>'refresh_token'))->>'token_type' as anon_refreshes;
 select auth.set_session(:'t'::jsonb->>'access_token')->>'sub' as anon_verifies;
 reset role;
