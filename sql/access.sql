@@ -1,6 +1,18 @@
 -- Who may do what. Runs last, once every function exists.
 -- Nothing in `auth` is usable by an application role unless granted here.
 
+-- Public names whose parameters Rust cannot spell (`type`): thin wrappers.
+create function auth.verify_otp(token_hash text, type text)
+returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.verify_otp_by_link(token_hash, type) $$;
+create function auth.verify_otp(email text, token text, type text)
+returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.verify_otp_by_code(email, token, type) $$;
+create function auth.admin_generate_link(type text, email text, options jsonb default '{}')
+returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.generate_link(type, email, options) $$;
+
+
 alter table auth.users enable row level security;
 alter table auth.user_identities enable row level security;
 
@@ -74,3 +86,25 @@ select pg_catalog.pg_extension_config_dump('auth.audit_log_entries_id_seq', '');
 
 -- The first signing key: ES256, from the OS CSPRNG.
 select auth.add_signing_key('ES256');
+
+-- Sign-in flows (issue: sign-in flows).
+alter table auth.one_time_tokens enable row level security;
+alter table auth.rate_limits enable row level security;
+alter table auth.outbox enable row level security;
+
+-- What a visitor may do before signing in: sign up, sign in, verify, refresh.
+grant execute on function auth.sign_in_anonymously(jsonb, inet, text), auth.sign_up(text, text, jsonb),
+    auth.sign_in_with_password(text, text), auth.sign_in_with_phone_password(text, text),
+    auth.sign_in_with_otp(text, boolean), auth.verify_otp(text, text), auth.verify_otp(text, text, text)
+    to anon, authenticated, service_role;
+
+-- Only the application's server vouches for an external identity or administers users.
+grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_create_user(jsonb),
+    auth.admin_update_user_by_id(uuid, jsonb), auth.admin_delete_user(uuid, boolean),
+    auth.admin_list_users(integer, integer), auth.admin_generate_link(text, text, jsonb),
+    auth.claim_outbox(integer)
+    to service_role;
+
+select pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
+select pg_catalog.pg_extension_config_dump('auth.outbox', '');
+select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');

@@ -174,28 +174,33 @@ as $$
             and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
 $$;
 
--- Calls the function named by auth_ext.custom_access_token_hook with the event.
--- Any error it raises becomes hook_failed, so the sign-in fails clearly.
-create function auth.call_hook(hook text, event jsonb)
+-- Calls the hook function a setting names, with or without its (jsonb) signature.
+-- With wrap_errors, anything it raises becomes hook_failed (the access token hook);
+-- without, its own error reaches the caller (a before-sign-in hook refusing).
+create function auth.call_hook(hook text, event jsonb, wrap_errors boolean default true)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-    -- The setting names the function, with or without its (jsonb) signature.
     fn regprocedure := pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end);
+    call text;
     result jsonb;
 begin
     if fn is null then
-        perform auth.raise_error('hook_failed', 'the custom access token hook does not exist',
-            pg_catalog.format('no function %s(jsonb)', hook), 'Check auth_ext.custom_access_token_hook.');
+        perform auth.raise_error('hook_failed', 'the hook function does not exist',
+            pg_catalog.format('no function %s(jsonb)', hook), 'Check the auth_ext.*_hook settings.');
+    end if;
+    -- regproc output is a properly quoted, schema-qualified name.
+    call := pg_catalog.format('select %s($1)', fn::regproc);
+    if not wrap_errors then
+        execute call using event into result;
+        return result;
     end if;
     begin
-        -- regproc output is a properly quoted, schema-qualified name.
-        execute pg_catalog.format('select %s($1)', fn::regproc) using event into result;
+        execute call using event into result;
     exception when others then
-        perform auth.raise_error('hook_failed', 'the custom access token hook raised an error',
-            pg_catalog.format('%s: %s', fn, sqlerrm));
+        perform auth.raise_error('hook_failed', 'the hook raised an error', pg_catalog.format('%s: %s', fn, sqlerrm));
     end;
     return result;
 end

@@ -68,6 +68,36 @@ error_codes! {
         "There is no current signing key; add or rotate one.";
     HookFailed => "hook_failed", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, 500,
         "A configured hook function raised an error or returned something invalid.";
+    AnonymousProviderDisabled => "anonymous_provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
+        "Anonymous sign-ins are off (auth_ext.anonymous_sign_ins).";
+    OtpDisabled => "otp_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
+        "No user has that email and the call may not create one.";
+    OverRequestRateLimit => "over_request_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 503,
+        "Too many requests from this client address this hour.";
+    OverEmailSendRateLimit => "over_email_send_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 503,
+        "Too many messages queued this hour, in all or for this recipient.";
+    InvalidCredentials => "invalid_credentials", ERRCODE_INVALID_PASSWORD, 403,
+        "Wrong email, phone or password (which one is not said).";
+    EmailNotConfirmed => "email_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The email address is not confirmed yet.";
+    PhoneNotConfirmed => "phone_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The phone number is not confirmed yet.";
+    WeakPassword => "weak_password", ERRCODE_INVALID_PARAMETER_VALUE, 400,
+        "The password is too short, too long or too common.";
+    EmailExists => "email_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+        "Another user has that email address.";
+    PhoneExists => "phone_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+        "Another user has that phone number.";
+    OtpInvalid => "otp_invalid", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "No such one-time link, or the code is wrong.";
+    OtpExpired => "otp_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The one-time link or code has expired.";
+    OtpAlreadyUsed => "otp_already_used", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The one-time link or code was used already.";
+    OtpWrongType => "otp_wrong_type", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The one-time link or code is of another type than the one given.";
+    OtpAttemptsExceeded => "otp_attempts_exceeded", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "Too many wrong codes were tried; request a new one.";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,
         "An internal step failed; the detail says which.";
     UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,

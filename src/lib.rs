@@ -6,20 +6,27 @@
 
 use pgrx::prelude::*;
 
+mod account;
+mod admin;
 mod claims;
 mod db;
 mod errors;
+mod flows;
 mod keys;
+mod otp;
+mod passwords;
 mod request;
 mod sessions;
 mod settings;
 mod tokens;
+mod users;
 mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/sessions.sql", name = "sessions", requires = ["schema"]);
+extension_sql_file!("../sql/flows.sql", name = "flows", requires = ["sessions"]);
 extension_sql_file!("../sql/access.sql", name = "access", finalize);
 
 #[pg_guard]

@@ -299,7 +299,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         })
     };
     let Some(spend) = spend else {
-        workers::revoke_session_after_commit(&session_uuid, "token_reuse")?;
+        workers::after_abort(workers::DurableWrite::RevokeSession(session_uuid));
         return Err(AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
             .detail("a spent refresh token was replayed outside the reuse interval; the session is revoked")
             .into());

@@ -13,6 +13,17 @@ pub static SESSION_TIMEBOX: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SESSION_INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static REQUIRE_VERIFIED_SESSION: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CUSTOM_ACCESS_TOKEN_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_SIGN_INS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static RATE_LIMIT_ANONYMOUS: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static ANONYMOUS_BEFORE_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_AFTER_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static MAILER_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(8);
+pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
 /// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
 /// SUSET so that no application role can write it; GUCs reach parallel workers.
 pub static VERIFIED_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -90,6 +101,106 @@ pub fn register() {
         c"A function (event jsonb) returns jsonb that may change claims before an access token is signed.",
         c"",
         &CUSTOM_ACCESS_TOKEN_HOOK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.anonymous_sign_ins",
+        c"Allow auth.sign_in_anonymously().",
+        c"",
+        &ANONYMOUS_SIGN_INS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_anonymous",
+        c"Anonymous sign-ins per client address per hour.",
+        c"",
+        &RATE_LIMIT_ANONYMOUS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.anonymous_before_create_hook",
+        c"A function (event jsonb) called before an anonymous user is created; it may raise to refuse.",
+        c"The event is {ip, attestation, data}: the place to check a CAPTCHA verdict or an app-attestation token.",
+        &ANONYMOUS_BEFORE_CREATE_HOOK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.anonymous_after_create_hook",
+        c"A function (event jsonb) called after an anonymous user is created, with {user_id, ip, data}.",
+        c"",
+        &ANONYMOUS_AFTER_CREATE_HOOK,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.mailer_autoconfirm",
+        c"Sign-ups are confirmed at once instead of by an emailed link or code.",
+        c"",
+        &MAILER_AUTOCONFIRM,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.password_min_length",
+        c"Shortest password accepted.",
+        c"",
+        &PASSWORD_MIN_LENGTH,
+        6,
+        1024,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.otp_exp",
+        c"Lifetime of one-time links and codes.",
+        c"",
+        &OTP_EXP,
+        60,
+        7 * 24 * 3600,
+        GucContext::Suset,
+        seconds,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.otp_max_attempts",
+        c"Wrong codes tried against one one-time code before it is dead.",
+        c"",
+        &OTP_MAX_ATTEMPTS,
+        1,
+        100,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_email_sent",
+        c"Messages queued in the outbox per hour, in all.",
+        c"",
+        &RATE_LIMIT_EMAIL_SENT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_email_per_recipient",
+        c"Messages queued in the outbox per recipient per hour.",
+        c"",
+        &RATE_LIMIT_EMAIL_PER_RECIPIENT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.site_url",
+        c"Base URL of the application; links in messages point to its /auth/confirm route.",
+        c"",
+        &SITE_URL,
         GucContext::Suset,
         GucFlags::default(),
     );

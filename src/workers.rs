@@ -1,59 +1,84 @@
 //! Background workers.
 //!
-//! The session revoker: when a spent refresh token is replayed, the session must stay
-//! revoked even though the refresh call itself fails with an ERROR, which rolls back
-//! everything the calling transaction wrote. A dynamic background worker does the
-//! revocation in a transaction of its own; it queues behind the caller's lock on the
-//! session row and runs once the caller's transaction has ended.
+//! Writes that must outlive an ERROR: when a refresh token is replayed the session must
+//! stay revoked, and when a wrong one-time code is tried the attempt must stay counted,
+//! even though the call itself fails and its transaction rolls back. A short-lived
+//! dynamic background worker does such a write in a transaction of its own; it queues
+//! behind the caller's row lock and runs once the caller's transaction has ended.
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::errors::AuthResult;
+const WORKER_TYPE: &str = "auth_ext after-abort writer";
 
-const REVOKER_TYPE: &str = "auth_ext session revoker";
+/// A write that must stand even though the current transaction is about to fail.
+#[derive(Debug, Clone, Copy)]
+pub enum DurableWrite {
+    /// Revoke a session and every refresh token of it (a refresh token was replayed).
+    RevokeSession(uuid::Uuid),
+    /// Count a wrong code against a one-time token.
+    CountFailedOtp(uuid::Uuid),
+}
 
-/// Starts a worker that revokes the session, and every refresh token of it, as soon as
-/// the current transaction releases it. Not undone if the current transaction aborts.
-pub fn revoke_session_after_commit(session_id: &uuid::Uuid, reason: &str) -> AuthResult<()> {
+impl DurableWrite {
+    fn encode(self) -> String {
+        match self {
+            DurableWrite::RevokeSession(id) => format!("revoke_session {id}"),
+            DurableWrite::CountFailedOtp(id) => format!("count_failed_otp {id}"),
+        }
+    }
+
+    fn decode(text: &str) -> Option<DurableWrite> {
+        let (action, id) = text.split_once(' ')?;
+        let id = uuid::Uuid::parse_str(id).ok()?;
+        match action {
+            "revoke_session" => Some(DurableWrite::RevokeSession(id)),
+            "count_failed_otp" => Some(DurableWrite::CountFailedOtp(id)),
+            _ => None,
+        }
+    }
+
+    fn sql(self) -> (&'static str, uuid::Uuid) {
+        match self {
+            DurableWrite::RevokeSession(id) => ("select auth.revoke_session($1, 'token_reuse')", id),
+            DurableWrite::CountFailedOtp(id) => ("select auth.count_failed_otp($1)", id),
+        }
+    }
+}
+
+/// Starts a worker that performs `write` once the current transaction releases the
+/// rows it locked. Not undone if the current transaction aborts.
+pub fn after_abort(write: DurableWrite) {
     let dboid = unsafe { pg_sys::MyDatabaseId };
-    let started = BackgroundWorkerBuilder::new(REVOKER_TYPE)
-        .set_type(REVOKER_TYPE)
+    let started = BackgroundWorkerBuilder::new(WORKER_TYPE)
+        .set_type(WORKER_TYPE)
         .set_library("auth_ext")
-        .set_function("auth_ext_revoke_session_main")
+        .set_function("auth_ext_durable_write_main")
         .enable_spi_access()
         .set_restart_time(None)
-        .set_extra(&format!("{} {} {}", dboid.to_u32(), session_id, reason))
+        .set_extra(&format!("{} {}", dboid.to_u32(), write.encode()))
         .load_dynamic();
     if started.is_err() {
-        // The refresh still fails; only the revocation is lost. Say so where operators look.
-        pgrx::warning!(
-            "auth_ext: could not start a worker to revoke session {session_id}; raise max_worker_processes"
-        );
+        // The call still fails as it should; only this write is lost. Say so where operators look.
+        pgrx::warning!("auth_ext: could not start a worker for {write:?}; raise max_worker_processes");
     }
-    Ok(())
 }
 
 #[pg_guard]
 #[no_mangle]
-pub extern "C-unwind" fn auth_ext_revoke_session_main(_arg: pg_sys::Datum) {
+pub extern "C-unwind" fn auth_ext_durable_write_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
     let extra = BackgroundWorker::get_extra().to_owned();
-    let mut parts = extra.split(' ');
-    let (Some(dboid), Some(session_id), Some(reason)) = (
-        parts.next().and_then(|s| s.parse::<u32>().ok()),
-        parts.next().and_then(|s| uuid::Uuid::parse_str(s).ok()),
-        parts.next().map(str::to_owned),
-    ) else {
-        pgrx::log!("auth_ext session revoker: malformed arguments {extra:?}");
+    let parsed = extra
+        .split_once(' ')
+        .and_then(|(db, rest)| Some((db.parse::<u32>().ok()?, DurableWrite::decode(rest)?)));
+    let Some((dboid, write)) = parsed else {
+        pgrx::log!("auth_ext after-abort writer: malformed arguments {extra:?}");
         return;
     };
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(dboid)), None);
     BackgroundWorker::transaction(move || {
-        Spi::run_with_args(
-            "select auth.revoke_session($1, $2)",
-            &[pgrx::Uuid::from_bytes(*session_id.as_bytes()).into(), reason.as_str().into()],
-        )
-        .expect("revoking the session");
+        let (sql, id) = write.sql();
+        Spi::run_with_args(sql, &[pgrx::Uuid::from_bytes(*id.as_bytes()).into()]).expect("the durable write");
     });
 }

@@ -1,0 +1,167 @@
+-- What the sign-in flows keep: one-time tokens, rate-limit counters and the outbox.
+
+-- Links and codes for confirmation, magic links, recovery, invites and email change.
+-- Only hashes are stored: the link's random token as SHA-256, the 6-digit code as
+-- SHA-256 of a per-token salt and the code.
+create table auth.one_time_tokens (
+    id          uuid primary key default gen_random_uuid(),
+    user_id     uuid not null references auth.users (id) on delete cascade,
+    token_type  text not null,
+    token_hash  bytea not null,
+    otp_salt    bytea not null,
+    otp_hash    bytea not null,
+    -- The address it was sent to: an email, or the new email of an email change.
+    relates_to  text not null,
+    -- Wrong codes tried against it.
+    attempts    int not null default 0,
+    created_at  timestamptz not null default now(),
+    expires_at  timestamptz not null,
+    -- Set when used; kept a while so that a second use says "already used".
+    consumed_at timestamptz,
+    constraint one_time_tokens_type check (token_type in
+        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new')),
+    constraint one_time_tokens_token_hash_key unique (token_hash)
+);
+
+-- One live token per user and type: issuing another replaces it.
+create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type) where consumed_at is null;
+create index one_time_tokens_relates_to_idx on auth.one_time_tokens (relates_to, token_type, created_at);
+
+-- Fixed-window counters (one row per bucket, key and hour), shared by every backend.
+-- Windows older than the current hour are deleted as new hits arrive, so the table
+-- never holds more than the current hour's keys.
+create table auth.rate_limits (
+    bucket       text not null,
+    key          text not null,
+    window_start timestamptz not null,
+    hits         int not null,
+    primary key (bucket, key, window_start)
+);
+
+create index rate_limits_window_start_idx on auth.rate_limits (window_start);
+
+-- Counts a hit; true while the key is within its limit for the current hour.
+create function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    with purged as (
+        delete from auth.rate_limits where window_start < date_trunc('hour', now())),
+    hit as (
+        insert into auth.rate_limits as r (bucket, key, window_start, hits)
+        values (p_bucket, p_key, date_trunc('hour', now()), 1)
+        on conflict (bucket, key, window_start) do update set hits = r.hits + 1
+        returning hits)
+    select hits <= p_limit from hit
+$$;
+
+-- Messages for a sender process to deliver (Postgres sends no mail). Secrets stay in
+-- payload only until a sender claims the message.
+create table auth.outbox (
+    id         bigint generated always as identity primary key,
+    created_at timestamptz not null default now(),
+    kind       text not null,
+    recipient  text not null,
+    user_id    uuid references auth.users (id) on delete cascade,
+    payload    jsonb not null,
+    claimed_at timestamptz,
+    constraint outbox_kind check (kind in
+        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new'))
+);
+
+create index outbox_unclaimed_idx on auth.outbox (id) where claimed_at is null;
+
+create function auth.outbox_notify()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform pg_catalog.pg_notify('auth_outbox', '');
+    return null;
+end
+$$;
+
+create trigger outbox_notify
+    after insert on auth.outbox
+    for each statement execute function auth.outbox_notify();
+
+-- Hands unclaimed messages to a sender, each exactly once however many senders run
+-- (SKIP LOCKED), and scrubs their one-time secrets from the table as it does.
+create function auth.claim_outbox(max int default 100)
+returns table (id bigint, kind text, recipient text, payload jsonb, created_at timestamptz)
+language sql
+security definer
+set search_path = ''
+as $$
+    with claimed as (
+        select o.id, o.payload from auth.outbox o
+        where o.claimed_at is null
+        order by o.id
+        limit greatest(least(coalesce(max, 100), 1000), 0)
+        for update skip locked),
+    scrubbed as (
+        update auth.outbox o
+        set claimed_at = now(), payload = o.payload - array['email_otp', 'token_hash', 'action_link']
+        from claimed c where o.id = c.id
+        returning o.id, o.kind, o.recipient, o.created_at)
+    select s.id, s.kind, s.recipient, c.payload, s.created_at
+    from scrubbed s join claimed c on c.id = s.id
+    order by s.id
+$$;
+
+-- Marks a user's email confirmed, on the user and on its email identity.
+create function auth.confirm_email(p_user_id uuid)
+returns void
+language sql
+set search_path = ''
+as $$
+    update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) where id = p_user_id;
+    update auth.user_identities set identity_data = identity_data || '{"email_verified": true}'
+    where user_id = p_user_id and provider = 'email';
+$$;
+
+-- Counts a wrong code against a one-time token; run by a worker after the failed
+-- verification has rolled back.
+create function auth.count_failed_otp(p_token_id uuid)
+returns void
+language sql
+set search_path = ''
+as $$
+    update auth.one_time_tokens set attempts = attempts + 1 where id = p_token_id;
+$$;
+
+-- Makes a user's `email` or `phone` identity match its address: renamed, created or removed.
+create function auth.sync_address_identity(p_user_id uuid, p_provider text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    address text;
+    confirmed boolean;
+begin
+    if p_provider not in ('email', 'phone') then
+        perform auth.raise_error('validation_failed', 'only email and phone identities follow an address');
+    end if;
+    select case p_provider when 'email' then email else phone end,
+           case p_provider when 'email' then email_confirmed_at else phone_confirmed_at end is not null
+    into address, confirmed
+    from auth.users where id = p_user_id;
+    if address is null then
+        delete from auth.user_identities where user_id = p_user_id and provider = p_provider;
+        return;
+    end if;
+    update auth.user_identities
+    set provider_id = address,
+        identity_data = identity_data || jsonb_build_object(p_provider, address, p_provider || '_verified', confirmed)
+    where user_id = p_user_id and provider = p_provider;
+    if not found then
+        perform auth.insert_identity(p_user_id, p_provider, address, jsonb_build_object(
+            'sub', p_user_id::text, p_provider, address,
+            'email_verified', p_provider = 'email' and confirmed,
+            'phone_verified', p_provider = 'phone' and confirmed));
+    end if;
+end
+$$;

@@ -1,0 +1,309 @@
+//! The admin API, for service_role: create, update, delete and list users, and make
+//! one-time links without sending them. Attribute names follow Supabase Auth's admin API.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::otp::{self, TokenType};
+use crate::passwords;
+use crate::users::{self, pg_uuid, Lookup, NewUser};
+
+/// The attributes `admin_create_user` and `admin_update_user_by_id` take.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Attributes {
+    email: Option<String>,
+    phone: Option<String>,
+    password: Option<String>,
+    email_confirm: Option<bool>,
+    phone_confirm: Option<bool>,
+    user_metadata: Option<Value>,
+    app_metadata: Option<Value>,
+    /// `none` lifts a ban; otherwise a Postgres interval (`24h`, `7 days`).
+    ban_duration: Option<String>,
+    role: Option<String>,
+}
+
+fn attributes(value: Option<Value>) -> AuthResult<Attributes> {
+    let value = match value {
+        None | Some(Value::Null) => json!({}),
+        Some(v) => v,
+    };
+    serde_json::from_value(value).map_err(|e| {
+        AuthError::new(ErrorCode::ValidationFailed, "invalid attributes").detail(e.to_string()).hint(
+            "Known attributes: email, phone, password, email_confirm, phone_confirm, user_metadata, app_metadata, ban_duration, role.",
+        )
+    })
+}
+
+fn check_role(role: &str) -> AuthResult<()> {
+    if role.is_empty() || role.len() > 63 || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid role name"));
+    }
+    Ok(())
+}
+
+fn hashed_password(password: Option<&str>) -> AuthResult<Option<String>> {
+    password
+        .map(|p| {
+            passwords::check_strength(p)?;
+            passwords::hash(p)
+        })
+        .transpose()
+}
+
+/// Creates a user. The `handle_new_user` trigger adds its identities, so the Feishu
+/// recipe's `user_metadata.oauth_provider` / `oauth_open_id` become an identity too.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_create_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
+    let a = self::attributes(attributes.map(|j| j.0))?;
+    if a.ban_duration.is_some() {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "ban_duration applies to existing users")
+            .hint("Use auth.admin_update_user_by_id.")
+            .into());
+    }
+    let provider = if a.email.is_some() || a.phone.is_none() { "email" } else { "phone" };
+    let mut app_metadata = users::provider_metadata(provider);
+    if let Value::Object(extra) = users::metadata(a.app_metadata, "app_metadata")? {
+        app_metadata.as_object_mut().expect("an object").extend(extra);
+    }
+    let user_id = users::create(&NewUser {
+        email: a.email,
+        phone: a.phone,
+        password_hash: hashed_password(a.password.as_deref())?,
+        email_confirmed: a.email_confirm.unwrap_or(false),
+        phone_confirmed: a.phone_confirm.unwrap_or(false),
+        user_metadata: users::metadata(a.user_metadata, "user_metadata")?,
+        app_metadata,
+        is_anonymous: false,
+    })?;
+    if let Some(role) = a.role.as_deref() {
+        check_role(role)?;
+        db::run("update auth.users set role = $2 where id = $1", &[pg_uuid(&user_id).into(), role.into()])?;
+    }
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// Updates a user at once: metadata merged one level deep (a null value deletes the
+/// key), email, phone and password replaced, confirmations and bans applied.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
+    let user_id = uuid::Uuid::from_bytes(*id.as_bytes());
+    let a = self::attributes(attributes.map(|j| j.0))?;
+    if let Some(role) = a.role.as_deref() {
+        check_role(role)?;
+    }
+    let user_metadata = a.user_metadata.map(|m| users::metadata(Some(m), "user_metadata")).transpose()?;
+    let app_metadata = a.app_metadata.map(|m| users::metadata(Some(m), "app_metadata")).transpose()?;
+    let ban = a.ban_duration.as_deref().map(str::trim);
+    let updated: Option<bool> = db::json_row(
+        "update auth.users set
+             email = case when $2::text is null then email else $2 end,
+             phone = case when $3::text is null then phone else $3 end,
+             email_confirmed_at = case when $2::text is not null and lower(btrim($2)) is distinct from email then
+                                           case when $5 then now() end
+                                       when $5 then coalesce(email_confirmed_at, now())
+                                       when $5 = false then null
+                                       else email_confirmed_at end,
+             phone_confirmed_at = case when $3::text is not null then case when $6 then now() end
+                                       when $6 then coalesce(phone_confirmed_at, now())
+                                       when $6 = false then null
+                                       else phone_confirmed_at end,
+             encrypted_password = coalesce($4, encrypted_password),
+             raw_user_meta_data = case when $7::jsonb is null then raw_user_meta_data
+                                       else jsonb_strip_nulls(raw_user_meta_data || $7) end,
+             raw_app_meta_data = case when $8::jsonb is null then raw_app_meta_data
+                                      else jsonb_strip_nulls(raw_app_meta_data || $8) end,
+             banned_until = case when $9::text is null then banned_until
+                                 when $9 = 'none' then null
+                                 else now() + $9::interval end,
+             role = coalesce($10, role)
+         where id = $1 and deleted_at is null
+         returning to_jsonb(true)",
+        &[
+            pg_uuid(&user_id).into(),
+            a.email.clone().into(),
+            a.phone.clone().into(),
+            hashed_password(a.password.as_deref())?.into(),
+            a.email_confirm.into(),
+            a.phone_confirm.into(),
+            user_metadata.map(pgrx::JsonB).into(),
+            app_metadata.map(pgrx::JsonB).into(),
+            ban.map(str::to_owned).into(),
+            a.role.into(),
+        ],
+    )?;
+    if updated.is_none() {
+        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+    }
+    if a.email.is_some() {
+        db::run("select auth.sync_address_identity($1, 'email')", &[pg_uuid(&user_id).into()])?;
+    }
+    if a.phone.is_some() {
+        db::run("select auth.sync_address_identity($1, 'phone')", &[pg_uuid(&user_id).into()])?;
+    }
+    db::run(
+        "insert into auth.audit_log_entries (actor_id, action, payload)
+         values (auth.uid(), 'user_modified', jsonb_build_object('user_id', $1::uuid, 'attributes', $2::jsonb))",
+        &[pg_uuid(&user_id).into(), db::jsonb_arg(&audited_changes(&a.password, &ban))],
+    )?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// What the audit log records of an update: never the password itself.
+fn audited_changes(password: &Option<String>, ban: &Option<&str>) -> Value {
+    json!({"password_changed": password.is_some(), "ban_duration": ban})
+}
+
+/// Deletes a user: with its identities, sessions and every row whose foreign key
+/// cascades. `soft` keeps the row (deleted_at set, addresses cleared so they can be
+/// used again) but removes identities and sessions, so the user can no longer sign in.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_delete_user(id: pgrx::Uuid, soft: default!(bool, false)) -> Result<(), ErrorReport> {
+    let found: Option<bool> = db::json_row(
+        "with target as (select id from auth.users where id = $1 and deleted_at is null),
+         hard as (delete from auth.users u using target t where u.id = t.id and not $2),
+         soft_user as (update auth.users u set deleted_at = now(), email = null, phone = null,
+                                               email_change = null, phone_change = null, encrypted_password = null
+                       from target t where u.id = t.id and $2),
+         soft_identities as (delete from auth.user_identities i using target t where i.user_id = t.id and $2),
+         soft_sessions as (delete from auth.sessions s using target t where s.user_id = t.id and $2),
+         audit as (insert into auth.audit_log_entries (actor_id, action, payload)
+                   select auth.uid(), 'user_deleted', jsonb_build_object('user_id', id, 'soft', $2) from target)
+         select to_jsonb(true) from target",
+        &[id.into(), soft.into()],
+    )?;
+    if found.is_none() {
+        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+    }
+    Ok(())
+}
+
+/// A page of users, oldest first: `{users, total, page, per_page}`.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn admin_list_users(page: default!(i32, 1), per_page: default!(i32, 50)) -> Result<pgrx::JsonB, ErrorReport> {
+    if page < 1 || !(1..=1000).contains(&per_page) {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "page must be 1 or more and per_page 1 to 1000").into());
+    }
+    let listed: Option<Value> = db::json_row(
+        "select jsonb_build_object(
+             'users', coalesce((select jsonb_agg(auth.user_json(id) order by created_at, id) from (
+                 select id, created_at from auth.users where deleted_at is null
+                 order by created_at, id offset ($1 - 1)::bigint * $2 limit $2) p), '[]'),
+             'total', (select count(*) from auth.users where deleted_at is null),
+             'page', $1, 'per_page', $2)",
+        &[page.into(), per_page.into()],
+    )?;
+    Ok(pgrx::JsonB(listed.unwrap_or_default()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkOptions {
+    password: Option<String>,
+    data: Option<Value>,
+    new_email: Option<String>,
+    redirect_to: Option<String>,
+}
+
+/// Makes a one-time link and code without sending anything, for servers that deliver
+/// their own messages: `{action_link, hashed_token, email_otp, redirect_to,
+/// verification_type, user}`. A signup, invite or magiclink for a new email creates the user.
+/// Called as `auth.admin_generate_link(type, email, options)` (sql/access.sql).
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn generate_link(
+    link_type: &str,
+    email: &str,
+    options: default!(Option<pgrx::JsonB>, "'{}'"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    users::check_address(email, "email address")?;
+    let options: LinkOptions = match options.map(|o| o.0) {
+        None | Some(Value::Null) => LinkOptions::default(),
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            AuthError::new(ErrorCode::ValidationFailed, "invalid options")
+                .detail(e.to_string())
+                .hint("Known options: password, data, new_email, redirect_to.")
+        })?,
+    };
+    let token_type = match link_type {
+        "signup" => TokenType::Confirmation,
+        "invite" => TokenType::Invite,
+        "magiclink" => TokenType::Magiclink,
+        "recovery" => TokenType::Recovery,
+        "email_change_current" => TokenType::EmailChangeCurrent,
+        "email_change_new" => TokenType::EmailChangeNew,
+        other => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown link type")
+                .detail(format!(
+                    "{:?} is not one of signup, invite, magiclink, recovery, email_change_current, email_change_new",
+                    other.chars().take(40).collect::<String>()
+                ))
+                .into())
+        }
+    };
+    let existing = users::find(Lookup::Email(email))?;
+    let user_id = match (existing, token_type) {
+        // Supabase refuses a signup link for a registered address.
+        (Some(_), TokenType::Confirmation) => return Err(users::address_taken(Some(email), None)?.into()),
+        (Some(account), _) => users::parse_id(&account.id)?,
+        (None, TokenType::Confirmation | TokenType::Invite | TokenType::Magiclink) => users::create(&NewUser {
+            email: Some(email.to_owned()),
+            password_hash: hashed_password(options.password.as_deref())?,
+            user_metadata: users::metadata(options.data.clone(), "data")?,
+            app_metadata: users::provider_metadata("email"),
+            ..Default::default()
+        })?,
+        (None, _) => return Err(AuthError::new(ErrorCode::UserNotFound, "no user has this email address").into()),
+    };
+    let relates_to = match token_type {
+        TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => {
+            let Some(new_email) = options.new_email.as_deref() else {
+                return Err(AuthError::new(ErrorCode::ValidationFailed, "email change links need options.new_email").into());
+            };
+            users::check_address(new_email, "new email address")?;
+            if users::find(Lookup::Email(new_email))?.is_some() {
+                return Err(users::address_taken(Some(new_email), None)?.into());
+            }
+            db::run(
+                "update auth.users set email_change = $2, email_change_confirm_status = 0 where id = $1",
+                &[pg_uuid(&user_id).into(), new_email.into()],
+            )?;
+            if token_type == TokenType::EmailChangeNew { new_email.to_owned() } else { email.to_owned() }
+        }
+        _ => email.to_owned(),
+    };
+    let issued = otp::issue(&user_id, token_type, &relates_to)?;
+    let mut link = issued.action_link();
+    if let Some(redirect) = options.redirect_to.as_deref() {
+        link.push_str("&redirect_to=");
+        link.push_str(&percent_encode(redirect));
+    }
+    Ok(pgrx::JsonB(json!({
+        "action_link": link,
+        "hashed_token": issued.hashed_token,
+        "email_otp": issued.email_otp,
+        "redirect_to": options.redirect_to,
+        "verification_type": token_type.verification_type(),
+        "user": users::user_json(&user_id)?,
+    })))
+}
+
+/// Percent-encodes a URL query value (RFC 3986 unreserved characters pass through).
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,287 @@
+//! Sign-in flows. Each is one SQL function call that does all of its work in the
+//! caller's transaction and returns a session (or, for a sign-up awaiting
+//! confirmation, the user), or raises a clear error.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use serde_json::{json, Value};
+
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::otp::{self, TokenType};
+use crate::passwords::{self, Check};
+use crate::request::{self, Client};
+use crate::sessions::create_session;
+use crate::settings;
+use crate::users::{self, pg_uuid, Lookup, NewUser};
+
+/// Calls the hook function a setting names, if set. Errors it raises reach the caller
+/// unchanged: raising is how a before-create hook refuses.
+fn run_app_hook(setting: &'static pgrx::guc::GucSetting<Option<std::ffi::CString>>, event: Value) -> AuthResult<()> {
+    if let Some(hook) = settings::text_string(setting) {
+        db::run("select auth.call_hook($1, $2, false)", &[hook.as_str().into(), db::jsonb_arg(&event)])?;
+    }
+    Ok(())
+}
+
+/// Creates an anonymous user and signs it in. Off unless `auth_ext.anonymous_sign_ins`;
+/// limited per client address by `auth_ext.rate_limit_anonymous` an hour.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_in_anonymously(
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+    ip: default!(Option<pgrx::Inet>, "NULL"),
+    attestation: default!(Option<&str>, "NULL"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    if !settings::ANONYMOUS_SIGN_INS.get() {
+        return Err(AuthError::new(ErrorCode::AnonymousProviderDisabled, "anonymous sign-ins are disabled")
+            .hint("A superuser can turn them on: alter database ... set auth_ext.anonymous_sign_ins = on")
+            .into());
+    }
+    let data = users::metadata(data.map(|d| d.0), "data")?;
+    let mut client = request::client();
+    if let Some(ip) = ip {
+        client.ip = Some(ip.0);
+    }
+    let rate_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    otp::rate_limit(
+        "anonymous",
+        &rate_key,
+        settings::RATE_LIMIT_ANONYMOUS.get(),
+        ErrorCode::OverRequestRateLimit,
+        "anonymous sign-ins from this address",
+    )?;
+    run_app_hook(
+        &settings::ANONYMOUS_BEFORE_CREATE_HOOK,
+        json!({"ip": client.ip, "attestation": attestation, "data": data}),
+    )?;
+    let user_id = users::create(&NewUser {
+        user_metadata: data.clone(),
+        app_metadata: users::provider_metadata("anonymous"),
+        is_anonymous: true,
+        ..Default::default()
+    })?;
+    run_app_hook(
+        &settings::ANONYMOUS_AFTER_CREATE_HOOK,
+        json!({"user_id": user_id.to_string(), "ip": client.ip, "data": data}),
+    )?;
+    Ok(pgrx::JsonB(create_session(&user_id, "anonymous", &client)?))
+}
+
+/// Signs up with email and password. With `auth_ext.mailer_autoconfirm` off (the
+/// default) the user must confirm first: a confirmation link and code are queued and
+/// the user is returned without a session. With it on, a session is returned.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_up(
+    email: Option<&str>,
+    password: Option<&str>,
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let email = email.unwrap_or_default();
+    let password = password.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    passwords::check_strength(password)?;
+    let autoconfirm = settings::MAILER_AUTOCONFIRM.get();
+    let user_id = users::create(&NewUser {
+        email: Some(email.to_owned()),
+        password_hash: Some(passwords::hash(password)?),
+        email_confirmed: autoconfirm,
+        user_metadata: users::metadata(data.map(|d| d.0), "data")?,
+        app_metadata: users::provider_metadata("email"),
+        ..Default::default()
+    })?;
+    if autoconfirm {
+        return Ok(pgrx::JsonB(create_session(&user_id, "password", &request::client())?));
+    }
+    let issued = otp::issue(&user_id, TokenType::Confirmation, email)?;
+    otp::send(&user_id, email, &issued, json!({}))?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+fn invalid_credentials() -> AuthError {
+    AuthError::new(ErrorCode::InvalidCredentials, "invalid login credentials")
+}
+
+/// Password sign-in by email or phone. Unknown account and wrong password take the same
+/// time and give the same error.
+fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
+    let account = users::find(lookup)?;
+    let Some((account, stored)) = account.and_then(|a| a.encrypted_password.clone().map(|h| (a, h))) else {
+        passwords::check_nothing(password);
+        return Err(invalid_credentials());
+    };
+    let Check::Match { rehash } = passwords::check(password, &stored)? else {
+        return Err(invalid_credentials());
+    };
+    let user_id = users::parse_id(&account.id)?;
+    if let Some(rehash) = rehash {
+        db::run(
+            "update auth.users set encrypted_password = $2 where id = $1",
+            &[pg_uuid(&user_id).into(), rehash.into()],
+        )?;
+    }
+    match lookup {
+        Lookup::Email(_) if !account.email_confirmed => {
+            return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "email not confirmed")
+                .hint("Follow the link or enter the code sent to the address."))
+        }
+        Lookup::Phone(_) if !account.phone_confirmed => {
+            return Err(AuthError::new(ErrorCode::PhoneNotConfirmed, "phone number not confirmed"))
+        }
+        _ => {}
+    }
+    create_session(&user_id, "password", &request::client())
+}
+
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_in_with_password(email: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let email = email.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    Ok(pgrx::JsonB(password_sign_in(Lookup::Email(email), password.unwrap_or_default())?))
+}
+
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_in_with_phone_password(phone: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let phone = phone.unwrap_or_default();
+    users::check_address(phone, "phone number")?;
+    Ok(pgrx::JsonB(password_sign_in(Lookup::Phone(phone), password.unwrap_or_default())?))
+}
+
+/// Checks a provider name and subject before they reach the identities table.
+pub fn check_identity(provider: &str, provider_id: &str) -> AuthResult<String> {
+    let provider = provider.trim().to_lowercase();
+    let well_formed = !provider.is_empty()
+        && provider.len() <= 64
+        && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !well_formed {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider name")
+            .detail("a provider is 1 to 64 of a-z, 0-9, '_', '.', '-'"));
+    }
+    if provider_id.trim().is_empty() || provider_id.len() > 512 {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider_id")
+            .detail("the provider's subject is 1 to 512 bytes"));
+    }
+    Ok(provider)
+}
+
+/// Signs in with an identity the application's server has verified with the provider
+/// (Feishu, WeChat, ...): finds the user by (provider, provider_id) or creates user and
+/// identity together, stores what the provider returned, and opens a session.
+/// Concurrent first sign-ins of one identity end with one user.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_in_with_idp(
+    provider: &str,
+    provider_id: &str,
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let provider = check_identity(provider, provider_id)?;
+    let data = users::metadata(data.map(|d| d.0), "data")?;
+    let identity_data = {
+        let mut d = data.clone();
+        d["sub"] = json!(provider_id);
+        d["provider"] = json!(provider);
+        d
+    };
+    // Serialises sign-ins of this one identity, so the first one creates it only once.
+    db::run(
+        "select pg_advisory_xact_lock(hashtextextended('auth_ext.identity:' || $1 || ':' || $2, 0))",
+        &[provider.as_str().into(), provider_id.into()],
+    )?;
+    let existing: Option<String> = db::json_row(
+        "with identity as (
+             update auth.user_identities set identity_data = $3, last_sign_in_at = now()
+             where provider = $1 and provider_id = $2
+             returning user_id),
+         profile as (
+             update auth.users u set raw_user_meta_data = u.raw_user_meta_data || $4
+             from identity i where u.id = i.user_id)
+         select to_jsonb(user_id) from identity",
+        &[provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data), db::jsonb_arg(&data)],
+    )?;
+    let user_id = match existing {
+        Some(id) => users::parse_id(&id)?,
+        None => {
+            let user_id = users::create(&NewUser {
+                user_metadata: data,
+                app_metadata: users::provider_metadata(&provider),
+                ..Default::default()
+            })?;
+            db::run(
+                "select auth.insert_identity($1, $2, $3, $4)",
+                &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
+            )?;
+            db::run(
+                "update auth.user_identities set last_sign_in_at = now() where provider = $1 and provider_id = $2",
+                &[provider.as_str().into(), provider_id.into()],
+            )?;
+            user_id
+        }
+    };
+    Ok(pgrx::JsonB(create_session(&user_id, "oauth", &request::client())?))
+}
+
+/// Emails a magic link and 6-digit code. Creates the user first when the email is new
+/// and `create_user` allows it.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn sign_in_with_otp(email: Option<&str>, create_user: default!(bool, true)) -> Result<(), ErrorReport> {
+    let email = email.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    let user_id = match users::find(Lookup::Email(email))? {
+        Some(account) => users::parse_id(&account.id)?,
+        None if create_user => users::create(&NewUser {
+            email: Some(email.to_owned()),
+            app_metadata: users::provider_metadata("email"),
+            ..Default::default()
+        })?,
+        None => {
+            return Err(AuthError::new(ErrorCode::OtpDisabled, "signups not allowed for otp")
+                .detail("no user has this email and create_user is false")
+                .into())
+        }
+    };
+    let issued = otp::issue(&user_id, TokenType::Magiclink, email)?;
+    otp::send(&user_id, email, &issued, json!({}))?;
+    Ok(())
+}
+
+/// After a token is used: confirm the address it went to and open a session.
+fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<Value> {
+    match consumed.token_type {
+        TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => crate::account::confirm_email_change(&consumed),
+        _ => {
+            db::run("select auth.confirm_email($1)", &[pg_uuid(&consumed.user_id).into()])?;
+            create_session(&consumed.user_id, consumed.token_type.method(), client)
+        }
+    }
+}
+
+/// Verifies the token a link carries (`token_hash`) and returns a session.
+/// Called as `auth.verify_otp(token_hash, type)` (sql/access.sql).
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_otp_by_link(token_hash: Option<&str>, verification_type: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let accepted = otp::accepted_types(verification_type.unwrap_or_default())?;
+    let consumed = otp::consume_link(token_hash.unwrap_or_default().trim(), accepted)?;
+    Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
+}
+
+/// Verifies a 6-digit code sent to `email` and returns a session.
+/// Called as `auth.verify_otp(email, token, type)` (sql/access.sql).
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_otp_by_code(
+    email: Option<&str>,
+    token: Option<&str>,
+    verification_type: Option<&str>,
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let email = email.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    let accepted = otp::accepted_types(verification_type.unwrap_or_default())?;
+    let consumed = otp::consume_code(email, token.unwrap_or_default(), accepted)?;
+    Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
+}

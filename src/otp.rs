@@ -1,0 +1,295 @@
+//! One-time tokens: the link (a 256-bit random token, stored as SHA-256) and the
+//! 6-digit code (stored as SHA-256 of a per-token salt and the code) that confirm an
+//! email, sign in by magic link, recover an account, accept an invite or change an email.
+//! And the outbox that hands messages carrying them to a sender process.
+
+use rand::rngs::OsRng;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::keys;
+use crate::settings;
+use crate::users::{self, pg_uuid};
+use crate::workers::{self, DurableWrite};
+
+/// The kinds of one-time token, as stored (`token_type`) and as messages (`kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    Confirmation,
+    Invite,
+    Magiclink,
+    Recovery,
+    EmailChangeCurrent,
+    EmailChangeNew,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Confirmation => "confirmation",
+            TokenType::Invite => "invite",
+            TokenType::Magiclink => "magiclink",
+            TokenType::Recovery => "recovery",
+            TokenType::EmailChangeCurrent => "email_change_current",
+            TokenType::EmailChangeNew => "email_change_new",
+        }
+    }
+
+    /// The `type` a client passes to verify it, as Supabase Auth names them.
+    pub fn verification_type(self) -> &'static str {
+        match self {
+            TokenType::Confirmation => "signup",
+            TokenType::Invite => "invite",
+            TokenType::Magiclink => "magiclink",
+            TokenType::Recovery => "recovery",
+            TokenType::EmailChangeCurrent => "email_change_current",
+            TokenType::EmailChangeNew => "email_change_new",
+        }
+    }
+
+    /// The sign-in method recorded in the session's amr claim.
+    pub fn method(self) -> &'static str {
+        match self {
+            TokenType::Confirmation => "signup",
+            TokenType::Invite => "invite",
+            TokenType::Magiclink => "otp",
+            TokenType::Recovery => "recovery",
+            TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => "email_change",
+        }
+    }
+
+    fn parse_stored(s: &str) -> AuthResult<TokenType> {
+        [
+            TokenType::Confirmation,
+            TokenType::Invite,
+            TokenType::Magiclink,
+            TokenType::Recovery,
+            TokenType::EmailChangeCurrent,
+            TokenType::EmailChangeNew,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "unknown stored token type").detail(s.to_owned()))
+    }
+}
+
+/// The token types a verification `type` accepts. `email` is Supabase's name for an
+/// emailed code of either a sign-up or a magic link.
+pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
+    Ok(match verify_type {
+        "signup" => &[TokenType::Confirmation],
+        "invite" => &[TokenType::Invite],
+        "magiclink" => &[TokenType::Magiclink],
+        "recovery" => &[TokenType::Recovery],
+        "email" => &[TokenType::Confirmation, TokenType::Magiclink],
+        "email_change" => &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew],
+        _ => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
+                "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change",
+                verify_type.chars().take(40).collect::<String>()
+            )))
+        }
+    })
+}
+
+fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+/// A freshly issued token: what the link carries and the code, in clear, once.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token_type: TokenType,
+    pub hashed_token: String,
+    pub email_otp: String,
+}
+
+impl Issued {
+    /// The link a message carries: the application's confirm route, as in Supabase's
+    /// server-side auth guides.
+    pub fn action_link(&self) -> String {
+        let site = settings::text_string(&settings::SITE_URL).unwrap_or_else(|| "http://localhost:3000".into());
+        format!(
+            "{}/auth/confirm?token_hash={}&type={}",
+            site.trim_end_matches('/'),
+            self.hashed_token,
+            self.token_type.verification_type()
+        )
+    }
+}
+
+/// Issues a token of `token_type` for the user, replacing any live one of that type.
+pub fn issue(user_id: &uuid::Uuid, token_type: TokenType, relates_to: &str) -> AuthResult<Issued> {
+    let hashed_token = keys::random_token::<32>();
+    let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
+    let salt: [u8; 16] = OsRng.gen();
+    db::run(
+        "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at)
+         values ($1, $2, $3, $4, $5, lower(btrim($6)), now() + make_interval(secs => $7))
+         on conflict (user_id, token_type) where consumed_at is null do update
+         set token_hash = excluded.token_hash, otp_salt = excluded.otp_salt, otp_hash = excluded.otp_hash,
+             relates_to = excluded.relates_to, attempts = 0, created_at = now(), expires_at = excluded.expires_at",
+        &[
+            pg_uuid(user_id).into(),
+            token_type.as_str().into(),
+            sha256(&[hashed_token.as_bytes()]).into(),
+            salt.to_vec().into(),
+            sha256(&[&salt, email_otp.as_bytes()]).into(),
+            relates_to.into(),
+            f64::from(settings::OTP_EXP.get()).into(),
+        ],
+    )?;
+    Ok(Issued { token_type, hashed_token, email_otp })
+}
+
+fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
+    let allowed: Option<bool> = db::json_row(
+        "select to_jsonb(auth.rate_limit_hit($1, $2, $3))",
+        &[bucket.into(), key.into(), limit.into()],
+    )?;
+    Ok(!allowed.unwrap_or(false))
+}
+
+/// Counts a hit against a per-hour limit, refusing with `code` once it is exceeded.
+pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &str) -> AuthResult<()> {
+    if rate_limited(bucket, key, limit)? {
+        return Err(AuthError::new(code, format!("too many {what} this hour"))
+            .detail(format!("the limit is {limit} per hour"))
+            .hint("Try again later."));
+    }
+    Ok(())
+}
+
+/// Queues a message carrying a freshly issued token, within the per-recipient and
+/// global send limits, and wakes senders (pg_notify 'auth_outbox').
+pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
+    let recipient = recipient.trim().to_lowercase();
+    rate_limit(
+        "email_recipient",
+        &recipient,
+        settings::RATE_LIMIT_EMAIL_PER_RECIPIENT.get(),
+        ErrorCode::OverEmailSendRateLimit,
+        "messages to this address",
+    )?;
+    rate_limit("email_sent", "*", settings::RATE_LIMIT_EMAIL_SENT.get(), ErrorCode::OverEmailSendRateLimit, "messages")?;
+    let mut payload = json!({
+        "email_otp": issued.email_otp,
+        "token_hash": issued.hashed_token,
+        "action_link": issued.action_link(),
+        "verification_type": issued.token_type.verification_type(),
+    });
+    if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
+        p.extend(e);
+    }
+    db::run(
+        "insert into auth.outbox (kind, recipient, user_id, payload) values ($1, $2, $3, $4)",
+        &[issued.token_type.as_str().into(), recipient.as_str().into(), pg_uuid(user_id).into(), db::jsonb_arg(&payload)],
+    )
+}
+
+/// A token that has just been used.
+#[derive(Debug)]
+pub struct Consumed {
+    pub user_id: uuid::Uuid,
+    pub token_type: TokenType,
+    pub relates_to: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenRow {
+    id: String,
+    user_id: String,
+    token_type: String,
+    relates_to: String,
+    otp_salt: String,
+    otp_hash: String,
+    attempts: i32,
+    expired: bool,
+    consumed: bool,
+}
+
+const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
+    'relates_to', relates_to, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
+    'attempts', attempts, 'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
+
+fn invalid() -> AuthError {
+    AuthError::new(ErrorCode::OtpInvalid, "token has expired or is invalid")
+}
+
+/// Checks what every verification checks, then marks the token used.
+fn consume(row: TokenRow, accepted: &[TokenType]) -> AuthResult<Consumed> {
+    let token_type = TokenType::parse_stored(&row.token_type)?;
+    if row.consumed {
+        return Err(AuthError::new(ErrorCode::OtpAlreadyUsed, "this link or code was used already")
+            .hint("Request a new one."));
+    }
+    if row.expired {
+        return Err(AuthError::new(ErrorCode::OtpExpired, "this link or code has expired").hint("Request a new one."));
+    }
+    if !accepted.contains(&token_type) {
+        return Err(AuthError::new(ErrorCode::OtpWrongType, "this link or code is for something else")
+            .detail(format!("it is a {} token", token_type.verification_type())));
+    }
+    let id = users::parse_id(&row.id)?;
+    db::run("update auth.one_time_tokens set consumed_at = now() where id = $1", &[pg_uuid(&id).into()])?;
+    Ok(Consumed { user_id: users::parse_id(&row.user_id)?, token_type, relates_to: row.relates_to })
+}
+
+/// Uses the token a link carries (`token_hash`, unguessable: no attempt counting).
+pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
+    if token_hash.is_empty() || token_hash.len() > 256 {
+        return Err(invalid());
+    }
+    let row: Option<TokenRow> = db::json_row(
+        &format!("select {TOKEN_ROW} from auth.one_time_tokens where token_hash = sha256(convert_to($1, 'UTF8')) for update"),
+        &[token_hash.into()],
+    )?;
+    consume(row.ok_or_else(invalid)?, accepted)
+}
+
+/// Uses the newest token of an accepted type sent to `email`, if `code` is its code.
+/// A wrong code is counted (durably, though this call fails) and the token dies after
+/// `auth_ext.otp_max_attempts` of them.
+pub fn consume_code(email: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
+    let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
+    let row: Option<TokenRow> = db::json_row(
+        &format!(
+            "select {TOKEN_ROW} from auth.one_time_tokens
+             where relates_to = lower(btrim($1)) and token_type = any($2)
+             order by created_at desc, id limit 1
+             for update"
+        ),
+        &[email.into(), types.into()],
+    )?;
+    let row = row.ok_or_else(invalid)?;
+    if !row.consumed && !row.expired {
+        if row.attempts >= settings::OTP_MAX_ATTEMPTS.get() {
+            return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
+                .hint("Request a new code."));
+        }
+        let salt = stored_bytes(&row.otp_salt)?;
+        let expected = stored_bytes(&row.otp_hash)?;
+        let given = sha256(&[&salt, code.trim().as_bytes()]);
+        if !bool::from(given.ct_eq(&expected)) {
+            workers::after_abort(DurableWrite::CountFailedOtp(users::parse_id(&row.id)?));
+            return Err(invalid());
+        }
+    }
+    consume(row, accepted)
+}
+
+fn stored_bytes(b64: &str) -> AuthResult<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored hash is not base64"))
+}

@@ -1,0 +1,157 @@
+//! Creating and finding users: one place that every flow and the admin API go through.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+
+pub fn pg_uuid(id: &uuid::Uuid) -> pgrx::Uuid {
+    pgrx::Uuid::from_bytes(*id.as_bytes())
+}
+
+/// Metadata arguments must be JSON objects; NULL is an empty object.
+pub fn metadata(value: Option<Value>, name: &str) -> AuthResult<Value> {
+    match value {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(AuthError::new(ErrorCode::ValidationFailed, format!("{name} must be a JSON object"))),
+    }
+}
+
+/// `{"provider": p, "providers": [p]}`, the app_metadata Supabase Auth gives a new user.
+pub fn provider_metadata(provider: &str) -> Value {
+    json!({"provider": provider, "providers": [provider]})
+}
+
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+    pub email_confirmed: bool,
+    pub phone_confirmed: bool,
+    pub user_metadata: Value,
+    pub app_metadata: Value,
+    pub is_anonymous: bool,
+}
+
+impl Default for NewUser {
+    fn default() -> Self {
+        NewUser {
+            email: None,
+            phone: None,
+            password_hash: None,
+            email_confirmed: false,
+            phone_confirmed: false,
+            user_metadata: json!({}),
+            app_metadata: json!({}),
+            is_anonymous: false,
+        }
+    }
+}
+
+/// Inserts a user (the trigger adds its identities) and audits the sign-up. A taken
+/// email or phone is `email_exists` / `phone_exists`, never a raw constraint error.
+pub fn create(user: &NewUser) -> AuthResult<uuid::Uuid> {
+    let id: Option<String> = db::json_row(
+        "with created as (
+             insert into auth.users (email, phone, encrypted_password, email_confirmed_at, phone_confirmed_at,
+                                     raw_user_meta_data, raw_app_meta_data, is_anonymous)
+             values ($1, $2, $3, case when $4 then now() end, case when $5 then now() end, $6, $7, $8)
+             on conflict do nothing
+             returning id),
+         audit as (
+             insert into auth.audit_log_entries (actor_id, action, payload)
+             select id, 'user_signedup', jsonb_build_object('provider', $7->>'provider') from created)
+         select to_jsonb(id) from created",
+        &[
+            user.email.clone().into(),
+            user.phone.clone().into(),
+            user.password_hash.clone().into(),
+            user.email_confirmed.into(),
+            user.phone_confirmed.into(),
+            db::jsonb_arg(&user.user_metadata),
+            db::jsonb_arg(&user.app_metadata),
+            user.is_anonymous.into(),
+        ],
+    )?;
+    match id {
+        Some(id) => parse_id(&id),
+        None => Err(address_taken(user.email.as_deref(), user.phone.as_deref())?),
+    }
+}
+
+pub fn parse_id(text: &str) -> AuthResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "an internal id is not a uuid").detail(text.to_owned()))
+}
+
+/// Which of an email and a phone another user (other than `except`) already has, as
+/// the error to raise.
+pub fn address_taken(email: Option<&str>, phone: Option<&str>) -> AuthResult<AuthError> {
+    #[derive(Deserialize)]
+    struct Taken {
+        email: bool,
+        phone: bool,
+    }
+    let taken: Taken = db::json_row(
+        "select jsonb_build_object(
+             'email', exists (select from auth.users where email = lower(btrim($1))),
+             'phone', exists (select from auth.users where phone = pg_catalog.translate(btrim($2), '+ -()', '')))",
+        &[email.into(), phone.into()],
+    )?
+    .expect("the statement returns a row");
+    Ok(if taken.email {
+        AuthError::new(ErrorCode::EmailExists, "a user with this email address has already been registered")
+    } else if taken.phone {
+        AuthError::new(ErrorCode::PhoneExists, "a user with this phone number has already been registered")
+    } else {
+        AuthError::new(ErrorCode::UnexpectedFailure, "the user could not be created")
+    })
+}
+
+/// What sign-in needs to know of the user with an email or phone.
+#[derive(Debug, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub encrypted_password: Option<String>,
+    pub email_confirmed: bool,
+    pub phone_confirmed: bool,
+}
+
+/// The live (not deleted) user with this email or phone, if any.
+pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
+    let (sql, key) = match by {
+        Lookup::Email(email) => ("email = lower(btrim($1))", email),
+        Lookup::Phone(phone) => ("phone = pg_catalog.translate(btrim($1), '+ -()', '')", phone),
+    };
+    db::json_row(
+        &format!(
+            "select jsonb_build_object('id', id, 'encrypted_password', encrypted_password,
+                 'email_confirmed', email_confirmed_at is not null, 'phone_confirmed', phone_confirmed_at is not null)
+             from auth.users where {sql} and deleted_at is null"
+        ),
+        &[key.into()],
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    Email(&'a str),
+    Phone(&'a str),
+}
+
+/// The user object of Supabase Auth's API.
+pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
+    db::json_row("select auth.user_json($1)", &[pg_uuid(id).into()])?
+        .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
+}
+
+/// Checks an address argument's size before it goes anywhere (constraints check its form).
+pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
+    if value.trim().is_empty() || value.len() > 320 {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, format!("a valid {what} is required")));
+    }
+    Ok(())
+}
