@@ -12,8 +12,6 @@ create table auth.one_time_tokens (
     otp_hash    bytea not null,
     -- The address it was sent to: an email, or the new email of an email change.
     relates_to  text not null,
-    -- Wrong codes tried against it.
-    attempts    int not null default 0,
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
     -- Set when used; kept a while so that a second use says "already used".
@@ -21,6 +19,13 @@ create table auth.one_time_tokens (
     constraint one_time_tokens_type check (token_type in
         ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new')),
     constraint one_time_tokens_token_hash_key unique (token_hash)
+);
+
+-- Codes tried against a token. A table of its own: the worker that counts an attempt
+-- must not need the token row, which the verifying transaction holds locked.
+create table auth.one_time_token_attempts (
+    token_id uuid primary key references auth.one_time_tokens (id) on delete cascade,
+    attempts int not null
 );
 
 -- One live token per user and type: issuing another replaces it.
@@ -122,14 +127,15 @@ as $$
     where user_id = p_user_id and provider = 'email';
 $$;
 
--- Counts a wrong code against a one-time token; run by a worker after the failed
--- verification has rolled back.
-create function auth.count_failed_otp(p_token_id uuid)
+-- Counts a code tried against a one-time token; committed by a worker of its own
+-- before the code is compared, so no failed verification can undo it.
+create function auth.count_otp_attempt(p_token_id uuid)
 returns void
 language sql
 set search_path = ''
 as $$
-    update auth.one_time_tokens set attempts = attempts + 1 where id = p_token_id;
+    insert into auth.one_time_token_attempts as a (token_id, attempts) values (p_token_id, 1)
+    on conflict (token_id) do update set attempts = a.attempts + 1;
 $$;
 
 -- Makes a user's `email` or `phone` identity match its address: renamed, created or removed.

@@ -132,12 +132,14 @@ pub fn issue(user_id: &uuid::Uuid, token_type: TokenType, relates_to: &str) -> A
     let hashed_token = keys::random_token::<32>();
     let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
+    // The live token of this type, if any, is replaced (with its attempt count).
+    db::run(
+        "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
+        &[pg_uuid(user_id).into(), token_type.as_str().into()],
+    )?;
     db::run(
         "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at)
-         values ($1, $2, $3, $4, $5, lower(btrim($6)), now() + make_interval(secs => $7))
-         on conflict (user_id, token_type) where consumed_at is null do update
-         set token_hash = excluded.token_hash, otp_salt = excluded.otp_salt, otp_hash = excluded.otp_hash,
-             relates_to = excluded.relates_to, attempts = 0, created_at = now(), expires_at = excluded.expires_at",
+         values ($1, $2, $3, $4, $5, lower(btrim($6)), now() + make_interval(secs => $7))",
         &[
             pg_uuid(user_id).into(),
             token_type.as_str().into(),
@@ -219,7 +221,8 @@ struct TokenRow {
 
 const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
     'relates_to', relates_to, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
-    'attempts', attempts, 'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
+    'attempts', coalesce((select a.attempts from auth.one_time_token_attempts a where a.token_id = id), 0),
+    'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
 
 fn invalid() -> AuthError {
     AuthError::new(ErrorCode::OtpInvalid, "token has expired or is invalid")
@@ -250,23 +253,30 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
         return Err(invalid());
     }
     let row: Option<TokenRow> = db::json_row(
-        &format!("select {TOKEN_ROW} from auth.one_time_tokens where token_hash = sha256(convert_to($1, 'UTF8')) for update"),
+        &format!(
+            "select {TOKEN_ROW} from auth.one_time_tokens where token_hash = sha256(convert_to($1, 'UTF8'))
+             for no key update"
+        ),
         &[token_hash.into()],
     )?;
     consume(row.ok_or_else(invalid)?, accepted)
 }
 
 /// Uses the newest token of an accepted type sent to `email`, if `code` is its code.
-/// A wrong code is counted (durably, though this call fails) and the token dies after
-/// `auth_ext.otp_max_attempts` of them.
+///
+/// Every code tried is counted before it is compared, in a transaction of its own that
+/// commits whatever this call does, and a token dies after `auth_ext.otp_max_attempts`
+/// tries. Tries of one token queue on its row lock, so each sees the count the one
+/// before it left. When the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(email: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
+    // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
     let row: Option<TokenRow> = db::json_row(
         &format!(
             "select {TOKEN_ROW} from auth.one_time_tokens
              where relates_to = lower(btrim($1)) and token_type = any($2)
              order by created_at desc, id limit 1
-             for update"
+             for no key update"
         ),
         &[email.into(), types.into()],
     )?;
@@ -276,15 +286,30 @@ pub fn consume_code(email: &str, code: &str, accepted: &[TokenType]) -> AuthResu
             return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
                 .hint("Request a new code."));
         }
+        let token_id = users::parse_id(&row.id)?;
+        if !workers::commit_now(DurableWrite::CountOtpAttempt(token_id)) || attempts(&token_id)? <= row.attempts {
+            return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
+                .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
+                .hint("Try again shortly."));
+        }
         let salt = stored_bytes(&row.otp_salt)?;
         let expected = stored_bytes(&row.otp_hash)?;
         let given = sha256(&[&salt, code.trim().as_bytes()]);
         if !bool::from(given.ct_eq(&expected)) {
-            workers::after_abort(DurableWrite::CountFailedOtp(users::parse_id(&row.id)?));
             return Err(invalid());
         }
     }
     consume(row, accepted)
+}
+
+/// Codes tried against a token so far, as committed (a statement of its own, so it sees
+/// what the counting worker committed).
+fn attempts(token_id: &uuid::Uuid) -> AuthResult<i32> {
+    let n: Option<i32> = db::json_row(
+        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1), 0))",
+        &[pg_uuid(token_id).into()],
+    )?;
+    Ok(n.unwrap_or(0))
 }
 
 fn stored_bytes(b64: &str) -> AuthResult<Vec<u8>> {

@@ -1,10 +1,11 @@
 //! Background workers.
 //!
 //! Writes that must outlive an ERROR: when a refresh token is replayed the session must
-//! stay revoked, and when a wrong one-time code is tried the attempt must stay counted,
-//! even though the call itself fails and its transaction rolls back. A short-lived
-//! dynamic background worker does such a write in a transaction of its own; it queues
-//! behind the caller's row lock and runs once the caller's transaction has ended.
+//! stay revoked, and every one-time code tried must stay counted, even though the call
+//! itself may fail and its transaction roll back. A short-lived dynamic background
+//! worker does such a write in a transaction of its own: either after the caller's
+//! transaction has released the rows it locked (`after_abort`), or at once, with the
+//! caller waiting for it to commit (`commit_now`).
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -16,15 +17,15 @@ const WORKER_TYPE: &str = "auth_ext after-abort writer";
 pub enum DurableWrite {
     /// Revoke a session and every refresh token of it (a refresh token was replayed).
     RevokeSession(uuid::Uuid),
-    /// Count a wrong code against a one-time token.
-    CountFailedOtp(uuid::Uuid),
+    /// Count a code tried against a one-time token.
+    CountOtpAttempt(uuid::Uuid),
 }
 
 impl DurableWrite {
     fn encode(self) -> String {
         match self {
             DurableWrite::RevokeSession(id) => format!("revoke_session {id}"),
-            DurableWrite::CountFailedOtp(id) => format!("count_failed_otp {id}"),
+            DurableWrite::CountOtpAttempt(id) => format!("count_otp_attempt {id}"),
         }
     }
 
@@ -33,7 +34,7 @@ impl DurableWrite {
         let id = uuid::Uuid::parse_str(id).ok()?;
         match action {
             "revoke_session" => Some(DurableWrite::RevokeSession(id)),
-            "count_failed_otp" => Some(DurableWrite::CountFailedOtp(id)),
+            "count_otp_attempt" => Some(DurableWrite::CountOtpAttempt(id)),
             _ => None,
         }
     }
@@ -41,26 +42,40 @@ impl DurableWrite {
     fn sql(self) -> (&'static str, uuid::Uuid) {
         match self {
             DurableWrite::RevokeSession(id) => ("select auth.revoke_session($1, 'token_reuse')", id),
-            DurableWrite::CountFailedOtp(id) => ("select auth.count_failed_otp($1)", id),
+            DurableWrite::CountOtpAttempt(id) => ("select auth.count_otp_attempt($1)", id),
         }
     }
 }
 
-/// Starts a worker that performs `write` once the current transaction releases the
-/// rows it locked. Not undone if the current transaction aborts.
-pub fn after_abort(write: DurableWrite) {
+fn worker(write: DurableWrite) -> BackgroundWorkerBuilder {
     let dboid = unsafe { pg_sys::MyDatabaseId };
-    let started = BackgroundWorkerBuilder::new(WORKER_TYPE)
+    BackgroundWorkerBuilder::new(WORKER_TYPE)
         .set_type(WORKER_TYPE)
         .set_library("auth_ext")
         .set_function("auth_ext_durable_write_main")
         .enable_spi_access()
         .set_restart_time(None)
         .set_extra(&format!("{} {}", dboid.to_u32(), write.encode()))
-        .load_dynamic();
-    if started.is_err() {
+}
+
+/// Starts a worker that performs `write` once the current transaction releases the
+/// rows it locked. Not undone if the current transaction aborts.
+pub fn after_abort(write: DurableWrite) {
+    if worker(write).load_dynamic().is_err() {
         // The call still fails as it should; only this write is lost. Say so where operators look.
         pgrx::warning!("auth_ext: could not start a worker for {write:?}; raise max_worker_processes");
+    }
+}
+
+/// Performs `write` in a transaction of its own and waits until it has ended. The
+/// write must not need rows the current transaction has locked. False when no worker
+/// could be started (all of max_worker_processes in use) or it failed: the caller
+/// then refuses what it was about to allow.
+pub fn commit_now(write: DurableWrite) -> bool {
+    let started = worker(write).set_notify_pid(unsafe { pg_sys::MyProcPid }).load_dynamic();
+    match started {
+        Ok(handle) => handle.wait_for_shutdown().is_ok(),
+        Err(_) => false,
     }
 }
 
