@@ -101,7 +101,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
     }
     let user_metadata = a.user_metadata.map(|m| users::metadata(Some(m), "user_metadata")).transpose()?;
     let app_metadata = a.app_metadata.map(|m| users::metadata(Some(m), "app_metadata")).transpose()?;
-    let ban = a.ban_duration.as_deref().map(str::trim);
+    let ban = a.ban_duration.as_deref().map(ban_seconds).transpose()?;
     let updated: Option<bool> = db::json_row(
         "update auth.users set
              email = case when $2::text is null then email else $2 end,
@@ -120,9 +120,9 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
                                        else jsonb_strip_nulls(raw_user_meta_data || $7) end,
              raw_app_meta_data = case when $8::jsonb is null then raw_app_meta_data
                                       else jsonb_strip_nulls(raw_app_meta_data || $8) end,
-             banned_until = case when $9::text is null then banned_until
-                                 when $9 = 'none' then null
-                                 else now() + $9::interval end,
+             banned_until = case when $9::float8 is null then banned_until
+                                 when $9 = 0 then null
+                                 else now() + make_interval(secs => $9) end,
              role = coalesce($10, role)
          where id = $1 and deleted_at is null
          returning to_jsonb(true)",
@@ -135,7 +135,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
             a.phone_confirm.into(),
             user_metadata.map(pgrx::JsonB).into(),
             app_metadata.map(pgrx::JsonB).into(),
-            ban.map(str::to_owned).into(),
+            ban.into(),
             a.role.into(),
         ],
     )?;
@@ -151,13 +151,47 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
     db::run(
         "insert into auth.audit_log_entries (actor_id, action, payload)
          values (auth.uid(), 'user_modified', jsonb_build_object('user_id', $1::uuid, 'attributes', $2::jsonb))",
-        &[pg_uuid(&user_id).into(), db::jsonb_arg(&audited_changes(&a.password, &ban))],
+        &[pg_uuid(&user_id).into(), db::jsonb_arg(&audited_changes(&a.password, a.ban_duration.as_deref()))],
     )?;
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
 }
 
+/// A ban duration in seconds, as Supabase's admin API takes it: `none` (0, lifting the
+/// ban) or a Go duration such as `24h`, `1h30m`, `90s`.
+fn ban_seconds(text: &str) -> AuthResult<f64> {
+    let text = text.trim();
+    if text == "none" {
+        return Ok(0.0);
+    }
+    let bad = || {
+        AuthError::new(ErrorCode::ValidationFailed, "invalid ban_duration")
+            .detail(format!("{:?} is neither none nor a duration like 24h, 1h30m, 90s", text.chars().take(40).collect::<String>()))
+    };
+    let mut total = 0.0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    if total <= 0.0 || total > 100.0 * 365.0 * 86400.0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 /// What the audit log records of an update: never the password itself.
-fn audited_changes(password: &Option<String>, ban: &Option<&str>) -> Value {
+fn audited_changes(password: &Option<String>, ban: Option<&str>) -> Value {
     json!({"password_changed": password.is_some(), "ban_duration": ban})
 }
 
