@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The outbox sender example (exercised by the integration tier) uses psycopg 3.2+.
+if ! python3 -c 'import psycopg, sys; sys.exit(psycopg.__version__ < "3.2")' 2>/dev/null; then
+    log "installing psycopg for the outbox sender example"
+    python3 -m pip install --quiet 'psycopg[binary]>=3.2' 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages 'psycopg[binary]>=3.2'
+fi
+
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     log "installing cargo-pgrx $PGRX_VERSION (a few minutes on a cold machine)"
     cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked --quiet

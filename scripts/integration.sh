@@ -24,10 +24,12 @@ new_session() { # a fresh user and session; prints the session JSON
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-# N connections each wait on a shared advisory lock, then refresh the same token at
-# once; the lock is released only when all N are queued. Prints one result per line.
-concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
-    local token="$1" n="$2" opts="${3:-}" dir; dir="$(mktemp -d)"
+# N connections each wait on a shared advisory lock, then run the same SQL at once;
+# the lock is released only when all N are queued. Prints whether all N were queued
+# at release (t/f), then one result per connection: its output's last line, or the
+# error code its ERROR starts with.
+concurrently() { # concurrently N SQL [PGOPTIONS]
+    local n="$1" statement="$2" opts="${3:-}" dir; dir="$(mktemp -d)"
     # One session: take the lock, wait until all N are queued behind it, release it.
     "${PSQL[@]}" -c "select pg_advisory_lock(4242)" \
         -c "do \$\$ begin
@@ -42,17 +44,19 @@ concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
         sleep 0.02
     done
     for i in $(seq 1 "$n"); do
-        PGOPTIONS="$opts" "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" \
-            -c "select coalesce(auth.refresh_session('$token')->>'refresh_token', 'null')" \
+        PGOPTIONS="$opts" "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" -c "$statement" \
             >"$dir/$i.out" 2>"$dir/$i.err" &
     done
     wait
-    # The first line says whether all N were queued when the lock was released.
     grep -E '^[tf]$' "$dir/holder.out" | head -n1
     for i in $(seq 1 "$n"); do
         if [ -s "$dir/$i.err" ]; then sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err"; else tail -n1 "$dir/$i.out"; fi
     done
     rm -rf "$dir"
+}
+
+concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
+    concurrently "$2" "select coalesce(auth.refresh_session('$1')->>'refresh_token', 'null')" "${3:-}"
 }
 
 session_of() { "${PSQL[@]}" -c "select session_id from auth.refresh_tokens where token_hash = sha256(convert_to('$1', 'utf8'))"; }
@@ -98,7 +102,38 @@ for alg in ES256 EdDSA RS256; do
         "$(node pg_test/integration/verify_jwt.js "$jwks" "$tampered" 2>&1 | head -n1)"
 done
 
-# 4. The README's error table says what auth.error_codes() says.
+# 4. Eight first sign-ins of one Feishu identity at once end with one user, and none fails.
+results="$(concurrently 8 "select auth.sign_in_with_idp('feishu', 'ou_race', '{\"name\": \"race\"}')->'user'->>'id'")"
+check "concurrent first IdP sign-in: all 8 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "concurrent first IdP sign-in: all 8 succeed with one user id" 1 "$(sort -u <<<"$results" | grep -cE '^[0-9a-f-]{36}$')"
+check "concurrent first IdP sign-in: one user, one identity" "1 1" \
+    "$("${PSQL[@]}" -F' ' -c "select count(distinct user_id), count(*) from auth.user_identities where provider = 'feishu' and provider_id = 'ou_race'")"
+
+# 5. Eight wrong codes at once against a limit of 3: exactly 3 are compared, 5 refused.
+"${PSQL[@]}" -c "select auth.sign_in_with_otp('race@example.com')" >/dev/null
+code="$("${PSQL[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'race@example.com'")"
+wrong="$(printf '%06d' $(( (10#$code + 1) % 1000000 )))"
+results="$(concurrently 8 "select auth.verify_otp('race@example.com', '$wrong', 'email')" "-c auth_ext.otp_max_attempts=3")"
+check "concurrent wrong codes: all 8 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "concurrent wrong codes: 3 compared" 3 "$(grep -c '^otp_invalid$' <<<"$results")"
+check "concurrent wrong codes: 5 refused as exceeded" 5 "$(grep -c '^otp_attempts_exceeded$' <<<"$results")"
+check "concurrent wrong codes: the right code is refused too" otp_attempts_exceeded \
+    "$(PGOPTIONS="-c auth_ext.otp_max_attempts=3" "${PSQL[@]}" -c "select auth.verify_otp('race@example.com', '$code', 'email')" 2>&1 | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p')"
+
+# 6. The outbox sender example: woken by NOTIFY, claims as service_role, delivers once.
+"${PSQL[@]}" -c "select count(*) from auth.claim_outbox(1000)" >/dev/null   # earlier checks' messages
+python3 examples/outbox_sender.py --dsn "host=$PGHOST port=$PGPORT user=postgres dbname=auth_it" \
+    --role service_role --once --timeout 20 >"$CLUSTER_DIR/sender.out" 2>"$CLUSTER_DIR/sender.err" &
+sender=$!
+until grep -q listening "$CLUSTER_DIR/sender.err" 2>/dev/null; do sleep 0.05; done
+"${PSQL[@]}" -c "select auth.sign_in_with_otp('sender@example.com')" >/dev/null
+wait "$sender"
+delivered="$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; print(" ".join(x["to"] + ":" + x["kind"] + ":" + str(len(x["email_otp"])) for x in m if x["to"] == "sender@example.com"))' "$CLUSTER_DIR/sender.out")"
+check "outbox sender: delivers the magic link with its code" "sender@example.com:magiclink:6" "$delivered"
+check "outbox sender: nothing left to claim, no secret left behind" "0 0" \
+    "$("${PSQL[@]}" -F' ' -c "select count(*) filter (where claimed_at is null), count(*) filter (where payload ? 'email_otp') from auth.outbox")"
+
+# 7. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
 check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"

@@ -214,14 +214,12 @@ struct TokenRow {
     relates_to: String,
     otp_salt: String,
     otp_hash: String,
-    attempts: i32,
     expired: bool,
     consumed: bool,
 }
 
 const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
     'relates_to', relates_to, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
-    'attempts', coalesce((select a.attempts from auth.one_time_token_attempts a where a.token_id = id), 0),
     'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
 
 fn invalid() -> AuthError {
@@ -282,12 +280,15 @@ pub fn consume_code(email: &str, code: &str, accepted: &[TokenType]) -> AuthResu
     )?;
     let row = row.ok_or_else(invalid)?;
     if !row.consumed && !row.expired {
-        if row.attempts >= settings::OTP_MAX_ATTEMPTS.get() {
+        // Read after the lock, in a statement of its own: the locking statement's snapshot
+        // predates its wait, and would miss tries counted by the ones it queued behind.
+        let token_id = users::parse_id(&row.id)?;
+        let tried = attempts(&token_id)?;
+        if tried >= settings::OTP_MAX_ATTEMPTS.get() {
             return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
                 .hint("Request a new code."));
         }
-        let token_id = users::parse_id(&row.id)?;
-        if !workers::commit_now(DurableWrite::CountOtpAttempt(token_id)) || attempts(&token_id)? <= row.attempts {
+        if !workers::commit_now(DurableWrite::CountOtpAttempt(token_id)) || attempts(&token_id)? <= tried {
             return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
                 .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
                 .hint("Try again shortly."));
