@@ -128,6 +128,42 @@ select action, payload->>'reason' as reason from auth.audit_log_entries
 where actor_id = '22222222-2222-2222-2222-222222222222' order by id;
 
 \echo
+\echo '== 8. Anonymous sign-in: a visitor gets a real user and session, no email asked'
+set auth_ext.anonymous_sign_ins = on;
+select auth.sign_in_anonymously('{"cart": ["green tea"]}', '198.51.100.23') as visitor \gset
+select :'visitor'::jsonb->'user'->>'id' as user_id, :'visitor'::jsonb->'user'->'is_anonymous' as is_anonymous,
+       :'visitor'::jsonb->'user'->'user_metadata' as user_metadata;
+\echo '--   at most auth_ext.rate_limit_anonymous per address and hour (3 here):'
+set auth_ext.rate_limit_anonymous = 3;
+select (auth.sign_in_anonymously('{}', '198.51.100.23'))->>'token_type' as second,
+       (auth.sign_in_anonymously('{}', '198.51.100.23'))->>'token_type' as third;
+\set ON_ERROR_STOP off
+select auth.sign_in_anonymously('{}', '198.51.100.23');
+\set ON_ERROR_STOP on
+reset auth_ext.rate_limit_anonymous;
+
+\echo
+\echo '== 9. Feishu sign-in: the app server exchanged the OAuth code; the database finds or creates the user'
+set role service_role;
+select auth.sign_in_with_idp('feishu', 'ou_demo_1', '{"name": "李娜", "tenant_key": "2ed2", "en_name": "Li Na"}') as feishu \gset
+select :'feishu'::jsonb->'user'->>'id' as user_id, :'feishu'::jsonb->'user'->'user_metadata'->>'name' as name,
+       :'feishu'::jsonb->'user'->'identities'->0->>'provider' as provider,
+       :'feishu'::jsonb->'user'->'identities'->0->>'id' as open_id;
+\echo '--   the next sign-in of the same open_id is the same user, with what Feishu returned this time:'
+select (auth.sign_in_with_idp('feishu', 'ou_demo_1', '{"name": "李娜 (Nina)"}'))->'user'->>'id' = :'feishu'::jsonb->'user'->>'id' as same_user;
+reset role;
+select raw_user_meta_data->>'name' as name_now, raw_user_meta_data->>'tenant_key' as tenant_key
+from auth.users where id = (:'feishu'::jsonb->'user'->>'id')::uuid;
+
+\echo
+\echo '== 10. Email sign-up: a confirmation goes to the outbox; a sender claims it; the code confirms'
+select auth.sign_up('grace@example.com', 'a long and unusual passphrase')->>'email' as signed_up;
+select id, kind, recipient, payload->>'email_otp' as code from auth.claim_outbox() \gset claimed_
+select :'claimed_kind' as kind, :'claimed_recipient' as recipient, 'code ' || :'claimed_code' as delivered;
+select (auth.verify_otp(:'claimed_recipient', :'claimed_code', 'signup'))->>'token_type' as confirmed_session;
+select (auth.sign_in_with_password('grace@example.com', 'a long and unusual passphrase'))->'user'->>'email_confirmed_at' is not null as signed_in_confirmed;
+
+\echo
 \echo '== The error codes auth_ext raises (auth.error_codes())'
 select code, sqlstate, http_status from auth.error_codes();
 \echo

@@ -3,12 +3,14 @@
 begin;
 set local role service_role;
 
+select auth.admin_create_user('{"phone": "442079460000"}') is not null as phone_user;
 select auth.admin_create_user('{"email": "Vera@Example.com", "password": "correct horse battery", "email_confirm": true,
     "user_metadata": {"name": "Vera", "lang": "fr"}, "app_metadata": {"plan": "free"}}') as vera \gset
 select :'vera'::jsonb->>'email' as email, :'vera'::jsonb->'user_metadata' as user_metadata,
        :'vera'::jsonb->'app_metadata' as app_metadata, :'vera'::jsonb->>'email_confirmed_at' is not null as confirmed;
 select case_name, regress.error_of(statement) as result from (values
     ('taken email', $$select auth.admin_create_user('{"email": "vera@example.com"}')$$),
+    ('taken phone', $$select auth.admin_create_user('{"email": "x@example.com", "phone": "+44 20 7946 0000"}')$$),
     ('unknown attribute', $$select auth.admin_create_user('{"emial": "x@example.com"}')$$),
     ('weak password', $$select auth.admin_create_user('{"email": "w@example.com", "password": "123"}')$$),
     ('metadata not an object', $$select auth.admin_create_user('{"email": "w@example.com", "user_metadata": [1]}')$$),
