@@ -108,3 +108,20 @@ grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_c
 select pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');
+
+-- Anonymous to permanent (issue: update_user, linking, merging).
+alter table auth.merge_handlers enable row level security;
+alter table auth.merge_columns enable row level security;
+alter table auth.one_time_token_attempts enable row level security;
+
+-- A signed-in user's own account.
+grant execute on function auth.update_user(jsonb), auth.reauthenticate(), auth.unlink_identity(uuid),
+    auth.merge_anonymous_user(text, text) to authenticated, service_role;
+-- Linking needs the application's server to have verified the identity with its provider.
+grant execute on function auth.link_identity(text, text, jsonb, uuid) to service_role;
+grant execute on function auth.register_merge_handler(regclass, regprocedure),
+    auth.register_merge_column(regclass, name) to service_role;
+
+select pg_catalog.pg_extension_config_dump('auth.merge_handlers', '');
+select pg_catalog.pg_extension_config_dump('auth.merge_columns', '');
+select pg_catalog.pg_extension_config_dump('auth.one_time_token_attempts', '');

@@ -10,14 +10,17 @@ create table auth.one_time_tokens (
     token_hash  bytea not null,
     otp_salt    bytea not null,
     otp_hash    bytea not null,
-    -- The address it was sent to: an email, or the new email of an email change.
+    -- The address it was sent to: an email (or the new one of an email change), or a phone.
     relates_to  text not null,
+    -- What the request asked for besides, e.g. {"keep_sessions": true} for an email change.
+    options     jsonb not null default '{}',
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
     -- Set when used; kept a while so that a second use says "already used".
     consumed_at timestamptz,
     constraint one_time_tokens_type check (token_type in
-        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new')),
+        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
+         'phone_change', 'reauthentication')),
     constraint one_time_tokens_token_hash_key unique (token_hash)
 );
 
@@ -71,8 +74,10 @@ create table auth.outbox (
     user_id    uuid references auth.users (id) on delete cascade,
     payload    jsonb not null,
     claimed_at timestamptz,
+    -- phone_change goes to a phone (an SMS); the others are emails.
     constraint outbox_kind check (kind in
-        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new'))
+        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
+         'phone_change', 'reauthentication'))
 );
 
 create index outbox_unclaimed_idx on auth.outbox (id) where claimed_at is null;
@@ -170,4 +175,32 @@ begin
             'phone_verified', p_provider = 'phone' and confirmed));
     end if;
 end
+$$;
+
+-- Metadata merged one level deep, as Supabase merges user and app metadata: keys of
+-- the patch replace the old ones, and a key set to null is removed.
+create function auth.merge_metadata(old jsonb, patch jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}')
+$$;
+
+-- Adds a provider to app_metadata.providers (dropping "anonymous"), and makes it the
+-- provider when the user was anonymous.
+create function auth.add_provider(app_meta jsonb, provider text)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select app_meta || jsonb_build_object(
+        'provider', coalesce(nullif(app_meta->>'provider', 'anonymous'), provider),
+        'providers', (select coalesce(jsonb_agg(distinct p order by p), '[]')
+                      from jsonb_array_elements_text(coalesce(app_meta->'providers', '[]') || to_jsonb(provider)) p
+                      where p <> 'anonymous'))
 $$;

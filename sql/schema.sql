@@ -81,6 +81,25 @@ comment on table auth.user_identities is 'One row per way a user signs in; uniqu
 
 create index user_identities_user_id_idx on auth.user_identities (user_id);
 
+-- Raises validation_failed unless the address (already normalised) is a plausible
+-- email ('email') or E.164 phone number ('phone').
+create function auth.check_address_format(address text, kind text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if kind = 'email' and (length(address) > 255 or address !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
+        perform auth.raise_error('validation_failed', 'invalid email address',
+            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(address, 300)));
+    elsif kind = 'phone' and address !~ '^[0-9]{7,15}$' then
+        perform auth.raise_error('validation_failed', 'invalid phone number',
+            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(address, 64)));
+    end if;
+end
+$$;
+
 -- Normalises addresses before they reach the unique constraints, so that
 -- 'Alice@Example.com' and 'alice@example.com' are one user, and '' is no address.
 create function auth.users_normalize()
@@ -95,15 +114,10 @@ begin
     new.phone := nullif(pg_catalog.translate(btrim(new.phone), '+ -()', ''), '');
     new.phone_change := nullif(pg_catalog.translate(btrim(new.phone_change), '+ -()', ''), '');
 
-    if new.email is not null and (length(new.email) > 255
-            or new.email !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
-        perform auth.raise_error('validation_failed', 'invalid email address',
-            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(new.email, 300)));
-    end if;
-    if new.phone is not null and new.phone !~ '^[0-9]{7,15}$' then
-        perform auth.raise_error('validation_failed', 'invalid phone number',
-            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(new.phone, 64)));
-    end if;
+    perform auth.check_address_format(new.email, 'email') where new.email is not null;
+    perform auth.check_address_format(new.phone, 'phone') where new.phone is not null;
+    perform auth.check_address_format(new.email_change, 'email') where new.email_change is not null;
+    perform auth.check_address_format(new.phone_change, 'phone') where new.phone_change is not null;
     if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
             or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
         perform auth.raise_error('validation_failed', 'metadata too large',

@@ -124,6 +124,8 @@ as $$
         'email_confirmed_at', u.email_confirmed_at,
         'phone_confirmed_at', u.phone_confirmed_at,
         'confirmed_at', u.confirmed_at,
+        'new_email', u.email_change,
+        'new_phone', u.phone_change,
         'last_sign_in_at', u.last_sign_in_at,
         'app_metadata', u.raw_app_meta_data,
         'user_metadata', u.raw_user_meta_data,

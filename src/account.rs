@@ -1,37 +1,237 @@
-//! A user's own account: confirming an email change.
+//! A signed-in user's own account: `update_user` (email, phone, password, metadata),
+//! confirming address changes, linking and unlinking identities, and merging an
+//! anonymous user into an existing account.
 //!
 //! An email change is pending while `auth.users.email_change` holds the new address.
-//! When it was requested in secure mode, tokens went to both the current and the new
-//! address; the first confirmation records progress (`email_change_confirm_status`)
-//! and only the second moves the address. Otherwise only the new address confirms.
+//! In secure mode (the default, for users whose current email is confirmed) tokens go
+//! to both addresses; the first confirmation records progress
+//! (`email_change_confirm_status`), only the second moves the address. Otherwise only
+//! the new address confirms. Anonymous users become permanent, with the same id, when
+//! an address is confirmed or an identity linked.
 
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::flows::check_identity;
 use crate::otp::{self, TokenType};
+use crate::passwords;
 use crate::request;
-use crate::sessions::create_session;
-use crate::users::pg_uuid;
+use crate::sessions::{self, create_session, current_user};
+use crate::settings;
+use crate::tokens;
+use crate::users::{self, pg_uuid};
+
+/// A session older than this needs a nonce to change its password in secure mode.
+const REAUTHENTICATION_AGE_SECONDS: i64 = 24 * 3600;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserAttributes {
+    email: Option<String>,
+    phone: Option<String>,
+    password: Option<String>,
+    data: Option<Value>,
+    nonce: Option<String>,
+    /// Keep the user's other sessions when the password or email changes.
+    keep_sessions: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccountState {
+    email: Option<String>,
+    phone: Option<String>,
+    email_confirmed: bool,
+    phone_confirmed: bool,
+    is_anonymous: bool,
+    session_age: i64,
+}
+
+fn account_state(user_id: &uuid::Uuid, session_id: &uuid::Uuid) -> AuthResult<AccountState> {
+    db::json_row(
+        "select jsonb_build_object(
+             'email', u.email, 'phone', u.phone,
+             'email_confirmed', u.email_confirmed_at is not null, 'phone_confirmed', u.phone_confirmed_at is not null,
+             'is_anonymous', u.is_anonymous,
+             'session_age', coalesce((select extract(epoch from now() - s.created_at)::bigint
+                                      from auth.sessions s where s.id = $2), 0))
+         from auth.users u where u.id = $1 and u.deleted_at is null for update",
+        &[pg_uuid(user_id).into(), pg_uuid(session_id).into()],
+    )?
+    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
+}
+
+/// Whether another user has this address already (`email_exists` / `phone_exists`).
+fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthResult<()> {
+    let lookup = if phone { users::Lookup::Phone(address) } else { users::Lookup::Email(address) };
+    match users::find(lookup)? {
+        Some(other) if other.id != user_id.to_string() => {
+            Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Starts an address change: the new address is pending and the tokens that confirm
+/// it are sent. `current` is the address a secure change also confirms from.
+fn request_address_change(
+    user_id: &uuid::Uuid,
+    new: &str,
+    phone: bool,
+    current: Option<&str>,
+    options: &Value,
+) -> AuthResult<()> {
+    let column = if phone { "phone_change" } else { "email_change" };
+    db::run(
+        &format!("update auth.users set {column} = $2, email_change_confirm_status = 0 where id = $1"),
+        &[pg_uuid(user_id).into(), new.into()],
+    )?;
+    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
+    let issued = otp::issue_with_options(user_id, new_type, new, options)?;
+    otp::send(user_id, new, &issued, json!({}))?;
+    if let Some(current) = current {
+        let issued = otp::issue_with_options(user_id, TokenType::EmailChangeCurrent, current, options)?;
+        otp::send(user_id, current, &issued, json!({"new_email": new}))?;
+    } else if !phone {
+        // A change that no longer needs the current address must not wait for an old token.
+        db::run(
+            "delete from auth.one_time_tokens where user_id = $1 and token_type = 'email_change_current' and consumed_at is null",
+            &[pg_uuid(user_id).into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Updates the signed-in user's own account. `email` and `phone` start a change that
+/// the new address must confirm (and, in secure mode, the current email too); `password`
+/// needs a verified email or phone; `data` merges into user metadata one level deep
+/// (`null` deletes a key). Changing password or email ends the user's other sessions
+/// unless `keep_sessions` is true. Returns the user.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
+    let (user_id, session_id) = current_user()?;
+    let a: UserAttributes = serde_json::from_value(attributes.map(|j| j.0).unwrap_or(json!({}))).map_err(|e| {
+        AuthError::new(ErrorCode::ValidationFailed, "invalid attributes")
+            .detail(e.to_string())
+            .hint("Known attributes: email, phone, password, data, nonce, keep_sessions.")
+    })?;
+    let state = account_state(&user_id, &session_id)?;
+    let keep_sessions = a.keep_sessions.unwrap_or(false);
+
+    // Everything is checked before anything is written: a refused update changes nothing.
+    let new_email = a.email.as_deref().map(|e| users::normalize_address(e, false)).filter(|e| Some(e) != state.email.as_ref());
+    let new_phone = a.phone.as_deref().map(|p| users::normalize_address(p, true)).filter(|p| Some(p) != state.phone.as_ref());
+    if let Some(email) = &new_email {
+        users::check_address(email, "email address")?;
+        db::run("select auth.check_address_format($1, 'email')", &[email.as_str().into()])?;
+        check_address_free(email, false, &user_id)?;
+    }
+    if let Some(phone) = &new_phone {
+        users::check_address(phone, "phone number")?;
+        db::run("select auth.check_address_format($1, 'phone')", &[phone.as_str().into()])?;
+        check_address_free(phone, true, &user_id)?;
+    }
+    let data = a.data.map(|d| users::metadata(Some(d), "data")).transpose()?;
+    let password_hash = match a.password.as_deref() {
+        None => None,
+        Some(password) => {
+            if !(state.email_confirmed || state.phone_confirmed) {
+                return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "a password can be set once an email or phone is verified")
+                    .hint("Add an email with update_user and confirm it first.")
+                    .into());
+            }
+            passwords::check_strength(password)?;
+            if settings::SECURE_PASSWORD_CHANGE.get() && state.session_age > REAUTHENTICATION_AGE_SECONDS {
+                let Some(nonce) = a.nonce.as_deref() else {
+                    return Err(AuthError::new(ErrorCode::ReauthenticationNeeded, "changing the password needs reauthentication")
+                        .hint("Call auth.reauthenticate() and pass the code it sends as nonce.")
+                        .into());
+                };
+                let email = state.email.as_deref().unwrap_or_default();
+                otp::consume_code(email, nonce, &[TokenType::Reauthentication])?;
+            }
+            Some(passwords::hash(password)?)
+        }
+    };
+
+    if let Some(data) = &data {
+        db::run(
+            "update auth.users set raw_user_meta_data = auth.merge_metadata(raw_user_meta_data, $2) where id = $1",
+            &[pg_uuid(&user_id).into(), db::jsonb_arg(data)],
+        )?;
+    }
+    if let Some(hash) = password_hash {
+        db::run(
+            "with changed as (update auth.users set encrypted_password = $2 where id = $1 returning id)
+             insert into auth.audit_log_entries (actor_id, action) select id, 'user_updated_password' from changed",
+            &[pg_uuid(&user_id).into(), hash.into()],
+        )?;
+        if !keep_sessions {
+            sessions::end_sessions(&user_id, Some(&session_id), "password_changed")?;
+        }
+    }
+    let options = json!({"keep_sessions": keep_sessions});
+    if let Some(email) = &new_email {
+        let secure = settings::SECURE_EMAIL_CHANGE.get() && state.email_confirmed && !state.is_anonymous;
+        let current = if secure { state.email.as_deref() } else { None };
+        request_address_change(&user_id, email, false, current, &options)?;
+    }
+    if let Some(phone) = &new_phone {
+        request_address_change(&user_id, phone, true, None, &options)?;
+    }
+    db::run(
+        "insert into auth.audit_log_entries (actor_id, action, payload)
+         values ($1, 'user_modified', jsonb_build_object('email_change', $2::text, 'phone_change', $3::text,
+                                                          'data', $4, 'password', $5))",
+        &[
+            pg_uuid(&user_id).into(),
+            new_email.clone().into(),
+            new_phone.clone().into(),
+            data.is_some().into(),
+            a.password.is_some().into(),
+        ],
+    )?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// Sends the signed-in user a code to pass as `nonce` when a change needs reauthentication.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn reauthenticate() -> Result<(), ErrorReport> {
+    let (user_id, session_id) = current_user()?;
+    let state = account_state(&user_id, &session_id)?;
+    let (Some(email), true) = (state.email.as_deref(), state.email_confirmed) else {
+        return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "reauthentication needs a confirmed email").into());
+    };
+    let issued = otp::issue(&user_id, TokenType::Reauthentication, email)?;
+    otp::send(&user_id, email, &issued, json!({}))?;
+    Ok(())
+}
 
 #[derive(Debug, Deserialize)]
 struct Pending {
     email_change: Option<String>,
+    phone_change: Option<String>,
     other_live: bool,
 }
 
-/// Applies a used email-change token: records progress, or moves the new address into
-/// `email` (confirming it, updating the email identity, and making an anonymous user
-/// permanent, with the same id) and opens a session.
-pub fn confirm_email_change(consumed: &otp::Consumed) -> AuthResult<Value> {
+/// Applies a used email- or phone-change token: records progress, or moves the new
+/// address in (confirmed, with its identity), makes an anonymous user permanent with
+/// the same id, ends the user's other sessions (unless asked to keep them), and returns
+/// a session: the caller's own session re-issued when it is this user's, else a new one.
+pub fn confirm_address_change(consumed: &otp::Consumed) -> AuthResult<Value> {
+    let phone = consumed.token_type == TokenType::PhoneChange;
     let other = match consumed.token_type {
         TokenType::EmailChangeCurrent => TokenType::EmailChangeNew,
         _ => TokenType::EmailChangeCurrent,
     };
     let pending: Pending = db::json_row(
         "select jsonb_build_object(
-             'email_change', u.email_change,
+             'email_change', u.email_change, 'phone_change', u.phone_change,
              'other_live', exists (select from auth.one_time_tokens t
                                    where t.user_id = u.id and t.token_type = $2
                                      and t.consumed_at is null and t.expires_at > now()))
@@ -39,40 +239,210 @@ pub fn confirm_email_change(consumed: &otp::Consumed) -> AuthResult<Value> {
         &[pg_uuid(&consumed.user_id).into(), other.as_str().into()],
     )?
     .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
-    let Some(new_email) = pending.email_change else {
-        return Err(AuthError::new(ErrorCode::OtpInvalid, "no email change is pending"));
+    let pending_address = if phone { pending.phone_change } else { pending.email_change };
+    let Some(new_address) = pending_address else {
+        return Err(AuthError::new(ErrorCode::OtpInvalid, "no address change is pending"));
     };
-    if consumed.token_type == TokenType::EmailChangeNew && consumed.relates_to != new_email {
-        return Err(AuthError::new(ErrorCode::OtpInvalid, "this link is for an earlier email change"));
+    if consumed.token_type != TokenType::EmailChangeCurrent && consumed.relates_to != new_address {
+        return Err(AuthError::new(ErrorCode::OtpInvalid, "this code is for an earlier address change"));
     }
-    if pending.other_live {
-        db::run(
-            "update auth.users set email_change_confirm_status = 1 where id = $1",
-            &[pg_uuid(&consumed.user_id).into()],
-        )?;
+    if !phone && pending.other_live {
+        db::run("update auth.users set email_change_confirm_status = 1 where id = $1", &[pg_uuid(&consumed.user_id).into()])?;
         return Ok(json!({
             "message": "Confirmation accepted. Please proceed to confirm the link sent to the other address.",
             "email_change_confirm_status": 1,
         }));
     }
+    let (provider, moved) = if phone {
+        ("phone", "phone = phone_change, phone_change = null, phone_confirmed_at = now()")
+    } else {
+        ("email", "email = email_change, email_change = null, email_change_confirm_status = 0, email_confirmed_at = now()")
+    };
     db::run(
-        "with moved as (
-             update auth.users set email = email_change, email_change = null, email_change_confirm_status = 0,
-                    email_confirmed_at = now(), is_anonymous = false,
-                    raw_app_meta_data = raw_app_meta_data
-                        || jsonb_build_object('provider', coalesce(nullif(raw_app_meta_data->>'provider', 'anonymous'), 'email'),
-                                              'providers', (select jsonb_agg(distinct p) from jsonb_array_elements_text(
-                                                  coalesce(raw_app_meta_data->'providers', '[]') || '[\"email\"]') p
-                                                  where p <> 'anonymous'))
-             where id = $1
-             returning id, email),
-         audit as (
+        &format!(
+            "with moved as (
+                 update auth.users set {moved}, is_anonymous = false,
+                        raw_app_meta_data = auth.add_provider(raw_app_meta_data, $2)
+                 where id = $1
+                 returning id, email, phone)
              insert into auth.audit_log_entries (actor_id, action, payload)
-             select id, 'user_modified', jsonb_build_object('email_changed_to', email) from moved)
-         select count(*) from moved",
-        &[pg_uuid(&consumed.user_id).into()],
+             select id, 'user_modified', jsonb_build_object('confirmed', $2::text, 'email', email, 'phone', phone) from moved"
+        ),
+        &[pg_uuid(&consumed.user_id).into(), provider.into()],
     )?;
-    // A statement of its own: it must see the moved address.
-    db::run("select auth.sync_address_identity($1, 'email')", &[pg_uuid(&consumed.user_id).into()])?;
-    create_session(&consumed.user_id, "email_change", &request::client())
+    // Statements of their own: they must see the moved address.
+    db::run("select auth.sync_address_identity($1, $2)", &[pg_uuid(&consumed.user_id).into(), provider.into()])?;
+    let own_session = current_user().ok().filter(|(user, _)| *user == consumed.user_id).map(|(_, s)| s);
+    if consumed.options.get("keep_sessions") != Some(&json!(true)) {
+        sessions::end_sessions(&consumed.user_id, own_session.as_ref(), "address_changed")?;
+    }
+    match own_session {
+        Some(session_id) => sessions::reissue(&session_id),
+        None => create_session(&consumed.user_id, consumed.token_type.method(), &request::client()),
+    }
+}
+
+/// Whether the role outside this SECURITY DEFINER call has service_role's privileges.
+fn caller_is_service_role() -> bool {
+    unsafe {
+        let role = pg_sys::get_role_oid(c"service_role".as_ptr(), true);
+        role != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetOuterUserId(), role)
+    }
+}
+
+/// Links an identity that the application's server verified with the provider to the
+/// signed-in user (or, for service_role, to `user_id`). An identity that belongs to
+/// another user is `identity_already_exists`: nothing moves silently. Linking makes an
+/// anonymous user permanent. Returns the user.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn link_identity(
+    provider: &str,
+    provider_id: &str,
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+    user_id: default!(Option<pgrx::Uuid>, "NULL"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let user_id = match user_id {
+        Some(id) if caller_is_service_role() => uuid::Uuid::from_bytes(*id.as_bytes()),
+        Some(_) => {
+            return Err(AuthError::new(ErrorCode::NoAuthorization, "only service_role links identities for another user")
+                .into())
+        }
+        None => current_user()?.0,
+    };
+    let provider = check_identity(provider, provider_id)?;
+    let mut identity_data = users::metadata(data.map(|d| d.0), "data")?;
+    identity_data["sub"] = json!(provider_id);
+    identity_data["provider"] = json!(provider);
+    let found: Option<bool> = db::json_row(
+        "select to_jsonb(true) from auth.users where id = $1 and deleted_at is null for update",
+        &[pg_uuid(&user_id).into()],
+    )?;
+    if found.is_none() {
+        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+    }
+    db::run(
+        "select auth.insert_identity($1, $2, $3, $4)",
+        &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
+    )?;
+    db::run(
+        "with linked as (
+             update auth.user_identities set identity_data = $4 where provider = $2 and provider_id = $3 returning user_id),
+         converted as (
+             update auth.users set is_anonymous = false, raw_app_meta_data = auth.add_provider(raw_app_meta_data, $2)
+             where id = $1)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         values ($1, 'identity_linked', jsonb_build_object('provider', $2::text, 'provider_id', $3::text))",
+        &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
+    )?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// Removes one of the signed-in user's identities, never the last way to sign in.
+/// Unlinking the email or phone identity clears that address. Returns the user.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
+    let (user_id, _) = current_user()?;
+    #[derive(Deserialize)]
+    struct Target {
+        provider: Option<String>,
+        count: i64,
+    }
+    // Lock the user first: concurrent unlinks of two identities cannot both pass the count.
+    let target: Target = db::json_row(
+        "select jsonb_build_object(
+             'provider', (select provider from auth.user_identities where id = $2 and user_id = $1),
+             'count', (select count(*) from auth.user_identities where user_id = $1))
+         from auth.users where id = $1 for update",
+        &[pg_uuid(&user_id).into(), identity_id.into()],
+    )?
+    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
+    let Some(provider) = target.provider else {
+        return Err(AuthError::new(ErrorCode::IdentityNotFound, "the user has no identity with that id").into());
+    };
+    if target.count <= 1 {
+        return Err(AuthError::new(ErrorCode::SingleIdentityNotDeletable, "the user's last identity cannot be unlinked")
+            .hint("Link another identity first.")
+            .into());
+    }
+    db::run(
+        "with unlinked as (delete from auth.user_identities where id = $2 returning provider, provider_id),
+         cleared as (
+             update auth.users set
+                 email = case when $3 = 'email' then null else email end,
+                 email_confirmed_at = case when $3 = 'email' then null else email_confirmed_at end,
+                 phone = case when $3 = 'phone' then null else phone end,
+                 phone_confirmed_at = case when $3 = 'phone' then null else phone_confirmed_at end,
+                 raw_app_meta_data = raw_app_meta_data || jsonb_build_object('providers',
+                     coalesce(raw_app_meta_data->'providers', '[]') - $3)
+             where id = $1)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         select $1, 'identity_unlinked', jsonb_build_object('provider', provider, 'provider_id', provider_id) from unlinked",
+        &[pg_uuid(&user_id).into(), identity_id.into(), provider.as_str().into()],
+    )?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// Moves everything an anonymous user owns to the signed-in user and deletes the
+/// anonymous user, in one transaction. The caller proves control of the anonymous
+/// session with its access token. Every table with a foreign key to auth.users(id)
+/// (found from the catalog) and every registered column is re-pointed; rows that would
+/// clash under a unique constraint follow `strategy`: `keep_target`, `keep_anonymous`,
+/// or `merge` (the table's registered handler, else `merge_conflict` naming the table).
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn merge_anonymous_user(
+    anonymous_access_token: Option<&str>,
+    strategy: default!(&str, "'merge'"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    if !matches!(strategy, "merge" | "keep_target" | "keep_anonymous") {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "strategy must be merge, keep_target or keep_anonymous").into());
+    }
+    let (target, _) = current_user()?;
+    let anonymous_claims = tokens::verify(anonymous_access_token.unwrap_or_default().trim())?;
+    tokens::check_session(&anonymous_claims)?;
+    let source = anonymous_claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(users::parse_id)
+        .transpose()?
+        .ok_or_else(|| AuthError::new(ErrorCode::BadJwt, "the anonymous token has no sub"))?;
+    if source == target {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "the anonymous user and the target user are the same").into());
+    }
+    // Both users locked, in id order, so concurrent merges cannot deadlock.
+    let anonymous: Option<bool> = db::json_row(
+        "select (jsonb_object_agg(id, is_anonymous))->($1::text)
+         from (select id, is_anonymous from auth.users where id in ($1, $2) and deleted_at is null
+               order by id for update) locked",
+        &[pg_uuid(&source).into(), pg_uuid(&target).into()],
+    )?;
+    match anonymous {
+        None => return Err(AuthError::new(ErrorCode::UserNotFound, "the anonymous user no longer exists").into()),
+        Some(false) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "the token's user is not anonymous")
+                .detail("only anonymous users are merged into another account")
+                .into())
+        }
+        Some(true) => {}
+    }
+    let moved: Option<Value> = db::json_row(
+        "select coalesce(jsonb_agg(jsonb_build_object('table', tbl::text, 'column', col)
+                                   || auth.merge_column(tbl, col, col_type, $1, $2, $3) order by tbl::text, col), '[]')
+         from auth.user_id_columns()",
+        &[pg_uuid(&source).into(), pg_uuid(&target).into(), strategy.into()],
+    )?;
+    db::run(
+        "with gone as (delete from auth.users where id = $1 returning id)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         select $2, 'user_merged', jsonb_build_object('anonymous_user_id', id, 'strategy', $3::text, 'moved', $4) from gone",
+        &[pg_uuid(&source).into(), pg_uuid(&target).into(), strategy.into(), db::jsonb_arg(moved.as_ref().unwrap_or(&json!([])))],
+    )?;
+    Ok(pgrx::JsonB(json!({
+        "anonymous_user_id": source.to_string(),
+        "user_id": target.to_string(),
+        "strategy": strategy,
+        "moved": moved.unwrap_or(json!([])),
+    })))
 }

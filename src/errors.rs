@@ -98,6 +98,14 @@ error_codes! {
         "The one-time link or code is of another type than the one given.";
     OtpAttemptsExceeded => "otp_attempts_exceeded", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "Too many wrong codes were tried; request a new one.";
+    IdentityNotFound => "identity_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+        "The user has no identity with that id.";
+    SingleIdentityNotDeletable => "single_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 409,
+        "The identity is the user's last way to sign in.";
+    MergeConflict => "merge_conflict", ERRCODE_UNIQUE_VIOLATION, 409,
+        "Rows of an application table would clash with the target user's; the detail names the table.";
+    ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "This change needs a nonce from auth.reauthenticate().";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,
         "An internal step failed; the detail says which.";
     UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,

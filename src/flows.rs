@@ -252,7 +252,9 @@ fn sign_in_with_otp(email: Option<&str>, create_user: default!(bool, true)) -> R
 /// After a token is used: confirm the address it went to and open a session.
 fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<Value> {
     match consumed.token_type {
-        TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => crate::account::confirm_email_change(&consumed),
+        TokenType::EmailChangeCurrent | TokenType::EmailChangeNew | TokenType::PhoneChange => {
+            crate::account::confirm_address_change(&consumed)
+        }
         _ => {
             db::run("select auth.confirm_email($1)", &[pg_uuid(&consumed.user_id).into()])?;
             create_session(&consumed.user_id, consumed.token_type.method(), client)

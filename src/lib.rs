@@ -27,6 +27,7 @@ mod workers;
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/sessions.sql", name = "sessions", requires = ["schema"]);
 extension_sql_file!("../sql/flows.sql", name = "flows", requires = ["sessions"]);
+extension_sql_file!("../sql/merge.sql", name = "merge", requires = ["flows"]);
 extension_sql_file!("../sql/access.sql", name = "access", finalize);
 
 #[pg_guard]

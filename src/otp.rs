@@ -26,7 +26,20 @@ pub enum TokenType {
     Recovery,
     EmailChangeCurrent,
     EmailChangeNew,
+    PhoneChange,
+    Reauthentication,
 }
+
+const ALL_TYPES: [TokenType; 8] = [
+    TokenType::Confirmation,
+    TokenType::Invite,
+    TokenType::Magiclink,
+    TokenType::Recovery,
+    TokenType::EmailChangeCurrent,
+    TokenType::EmailChangeNew,
+    TokenType::PhoneChange,
+    TokenType::Reauthentication,
+];
 
 impl TokenType {
     pub fn as_str(self) -> &'static str {
@@ -37,7 +50,14 @@ impl TokenType {
             TokenType::Recovery => "recovery",
             TokenType::EmailChangeCurrent => "email_change_current",
             TokenType::EmailChangeNew => "email_change_new",
+            TokenType::PhoneChange => "phone_change",
+            TokenType::Reauthentication => "reauthentication",
         }
+    }
+
+    /// Sent to a phone rather than an email.
+    pub fn is_phone(self) -> bool {
+        self == TokenType::PhoneChange
     }
 
     /// The `type` a client passes to verify it, as Supabase Auth names them.
@@ -49,6 +69,8 @@ impl TokenType {
             TokenType::Recovery => "recovery",
             TokenType::EmailChangeCurrent => "email_change_current",
             TokenType::EmailChangeNew => "email_change_new",
+            TokenType::PhoneChange => "phone_change",
+            TokenType::Reauthentication => "reauthentication",
         }
     }
 
@@ -60,20 +82,15 @@ impl TokenType {
             TokenType::Magiclink => "otp",
             TokenType::Recovery => "recovery",
             TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => "email_change",
+            TokenType::PhoneChange => "phone_change",
+            TokenType::Reauthentication => "reauthentication",
         }
     }
 
     fn parse_stored(s: &str) -> AuthResult<TokenType> {
-        [
-            TokenType::Confirmation,
-            TokenType::Invite,
-            TokenType::Magiclink,
-            TokenType::Recovery,
-            TokenType::EmailChangeCurrent,
-            TokenType::EmailChangeNew,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+        ALL_TYPES
+            .into_iter()
+            .find(|t| t.as_str() == s)
         .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "unknown stored token type").detail(s.to_owned()))
     }
 }
@@ -88,9 +105,10 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
         "recovery" => &[TokenType::Recovery],
         "email" => &[TokenType::Confirmation, TokenType::Magiclink],
         "email_change" => &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew],
+        "phone_change" => &[TokenType::PhoneChange],
         _ => {
             return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
-                "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change",
+                "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change, phone_change",
                 verify_type.chars().take(40).collect::<String>()
             )))
         }
@@ -129,6 +147,17 @@ impl Issued {
 
 /// Issues a token of `token_type` for the user, replacing any live one of that type.
 pub fn issue(user_id: &uuid::Uuid, token_type: TokenType, relates_to: &str) -> AuthResult<Issued> {
+    issue_with_options(user_id, token_type, relates_to, &json!({}))
+}
+
+/// Issues a token that remembers `options` until it is used.
+pub fn issue_with_options(
+    user_id: &uuid::Uuid,
+    token_type: TokenType,
+    relates_to: &str,
+    options: &Value,
+) -> AuthResult<Issued> {
+    let relates_to = users::normalize_address(relates_to, token_type.is_phone());
     let hashed_token = keys::random_token::<32>();
     let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
@@ -138,16 +167,17 @@ pub fn issue(user_id: &uuid::Uuid, token_type: TokenType, relates_to: &str) -> A
         &[pg_uuid(user_id).into(), token_type.as_str().into()],
     )?;
     db::run(
-        "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at)
-         values ($1, $2, $3, $4, $5, lower(btrim($6)), now() + make_interval(secs => $7))",
+        "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at, options)
+         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)",
         &[
             pg_uuid(user_id).into(),
             token_type.as_str().into(),
             sha256(&[hashed_token.as_bytes()]).into(),
             salt.to_vec().into(),
             sha256(&[&salt, email_otp.as_bytes()]).into(),
-            relates_to.into(),
+            relates_to.as_str().into(),
             f64::from(settings::OTP_EXP.get()).into(),
+            db::jsonb_arg(options),
         ],
     )?;
     Ok(Issued { token_type, hashed_token, email_otp })
@@ -174,7 +204,7 @@ pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &s
 /// Queues a message carrying a freshly issued token, within the per-recipient and
 /// global send limits, and wakes senders (pg_notify 'auth_outbox').
 pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
-    let recipient = recipient.trim().to_lowercase();
+    let recipient = users::normalize_address(recipient, issued.token_type.is_phone());
     rate_limit(
         "email_recipient",
         &recipient,
@@ -204,6 +234,7 @@ pub struct Consumed {
     pub user_id: uuid::Uuid,
     pub token_type: TokenType,
     pub relates_to: String,
+    pub options: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,12 +245,13 @@ struct TokenRow {
     relates_to: String,
     otp_salt: String,
     otp_hash: String,
+    options: Value,
     expired: bool,
     consumed: bool,
 }
 
 const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
-    'relates_to', relates_to, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
+    'relates_to', relates_to, 'options', options, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
     'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
 
 fn invalid() -> AuthError {
@@ -242,7 +274,7 @@ fn consume(row: TokenRow, accepted: &[TokenType]) -> AuthResult<Consumed> {
     }
     let id = users::parse_id(&row.id)?;
     db::run("update auth.one_time_tokens set consumed_at = now() where id = $1", &[pg_uuid(&id).into()])?;
-    Ok(Consumed { user_id: users::parse_id(&row.user_id)?, token_type, relates_to: row.relates_to })
+    Ok(Consumed { user_id: users::parse_id(&row.user_id)?, token_type, relates_to: row.relates_to, options: row.options })
 }
 
 /// Uses the token a link carries (`token_hash`, unguessable: no attempt counting).
@@ -260,23 +292,24 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
     consume(row.ok_or_else(invalid)?, accepted)
 }
 
-/// Uses the newest token of an accepted type sent to `email`, if `code` is its code.
+/// Uses the newest token of an accepted type sent to `address`, if `code` is its code.
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
 /// commits whatever this call does, and a token dies after `auth_ext.otp_max_attempts`
 /// tries. Tries of one token queue on its row lock, so each sees the count the one
 /// before it left. When the count cannot be recorded, the code is not compared at all.
-pub fn consume_code(email: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
+pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
+    let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()));
     // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
     let row: Option<TokenRow> = db::json_row(
         &format!(
             "select {TOKEN_ROW} from auth.one_time_tokens
-             where relates_to = lower(btrim($1)) and token_type = any($2)
+             where relates_to = $1 and token_type = any($2)
              order by created_at desc, id limit 1
              for no key update"
         ),
-        &[email.into(), types.into()],
+        &[address.as_str().into(), types.into()],
     )?;
     let row = row.ok_or_else(invalid)?;
     if !row.consumed && !row.expired {

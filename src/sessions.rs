@@ -18,6 +18,7 @@ use crate::keys::{self, KeyRow};
 use crate::request::{self, Client};
 use crate::settings;
 use crate::tokens;
+use crate::users::pg_uuid;
 use crate::workers;
 
 /// Longest refresh token looked up; ours are 43 characters.
@@ -25,10 +26,6 @@ const MAX_REFRESH_TOKEN_LEN: usize = 256;
 
 fn sha256(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
-}
-
-fn pg_uuid(id: &uuid::Uuid) -> pgrx::Uuid {
-    pgrx::Uuid::from_bytes(*id.as_bytes())
 }
 
 fn parse_uuid(text: &str) -> AuthResult<uuid::Uuid> {
@@ -316,6 +313,57 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         &new_token,
         &key,
     )?))
+}
+
+/// The signed-in user and session of the current claims (verified session or
+/// request claims), refusing signed-out, revoked and expired sessions.
+pub fn current_user() -> AuthResult<(uuid::Uuid, uuid::Uuid)> {
+    let no_session = || {
+        AuthError::new(ErrorCode::NoAuthorization, "no signed-in user")
+            .hint("Call auth.set_session(access_token) first, or send the request through PostgREST with the token.")
+    };
+    let claims = claims::current_claims()?.ok_or_else(no_session)?;
+    let ids = (claims.uuid("sub")?, claims.uuid("session_id")?);
+    let (Some(sub), Some(session_id)) = ids else {
+        return Err(no_session());
+    };
+    tokens::check_session(claims.object())?;
+    Ok((uuid::Uuid::from_bytes(*sub.as_bytes()), uuid::Uuid::from_bytes(*session_id.as_bytes())))
+}
+
+/// A fresh access token and refresh token for an existing session (its live refresh
+/// token is spent), e.g. after the user's claims changed.
+pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
+    #[derive(Deserialize)]
+    struct Live {
+        live_id: Option<i64>,
+        key: Option<KeyRow>,
+    }
+    let live: Live = db::json_row(
+        "select jsonb_build_object(
+             'live_id', (select id from auth.refresh_tokens where session_id = $1 and not revoked),
+             'key', auth.current_signing_key())
+         from auth.sessions where id = $1 for update",
+        &[pg_uuid(session_id).into()],
+    )?
+    .ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has ended"))?;
+    let live_id = live.live_id.ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has no live refresh token"))?;
+    let key = live.key.ok_or_else(no_signing_key)?;
+    let new_token = keys::random_token::<32>();
+    let r = rotate(live_id, &sha256(&new_token))?;
+    session_response(&r.user, &r.session_id, &r.aal, &r.amr, &r.method, &new_token, &key)
+}
+
+/// Ends every session of the user but `keep` (all of them when None), as a password
+/// or email change does.
+pub fn end_sessions(user_id: &uuid::Uuid, keep: Option<&uuid::Uuid>, reason: &str) -> AuthResult<()> {
+    db::run(
+        "with ended as (delete from auth.sessions where user_id = $1 and id is distinct from $2 returning id)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         select $1, 'logout', jsonb_build_object('scope', 'others', 'reason', $3::text, 'sessions', jsonb_agg(id))
+         from ended having count(*) > 0",
+        &[pg_uuid(user_id).into(), keep.map(pg_uuid).into(), reason.into()],
+    )
 }
 
 /// Verifies an access token and that its session still stands.

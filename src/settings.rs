@@ -23,6 +23,8 @@ pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static SECURE_EMAIL_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static SECURE_PASSWORD_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
 /// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
 /// SUSET so that no application role can write it; GUCs reach parallel workers.
@@ -193,6 +195,22 @@ pub fn register() {
         &RATE_LIMIT_EMAIL_PER_RECIPIENT,
         0,
         i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.secure_email_change",
+        c"An email change must be confirmed from both the current and the new address.",
+        c"Applies to users whose current email is confirmed.",
+        &SECURE_EMAIL_CHANGE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.secure_password_change",
+        c"A password change in a session signed in over 24 hours ago needs a nonce from auth.reauthenticate().",
+        c"",
+        &SECURE_PASSWORD_CHANGE,
         GucContext::Suset,
         GucFlags::default(),
     );

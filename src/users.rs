@@ -148,6 +148,17 @@ pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
         .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
 }
 
+/// An address as it is stored: an email trimmed and lower-cased, a phone as E.164
+/// digits without '+' (the same rules as the users_normalize trigger).
+pub fn normalize_address(address: &str, phone: bool) -> String {
+    let address = address.trim();
+    if phone {
+        address.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')')).collect()
+    } else {
+        address.to_lowercase()
+    }
+}
+
 /// Checks an address argument's size before it goes anywhere (constraints check its form).
 pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
     if value.trim().is_empty() || value.len() > 320 {
