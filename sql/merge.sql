@@ -127,8 +127,8 @@ security definer
 set search_path = ''
 as $$
 begin
-    if (select proargtypes::oid[] from pg_catalog.pg_proc where oid = handler)
-            is distinct from array['uuid'::regtype, 'uuid'::regtype]::oid[] then
+    if not exists (select from pg_catalog.pg_proc p where p.oid = handler and p.pronargs = 2
+                   and p.proargtypes[0] = 'uuid'::regtype and p.proargtypes[1] = 'uuid'::regtype) then
         perform auth.raise_error('validation_failed', 'a merge handler takes (anonymous_user uuid, target_user uuid)',
             pg_catalog.format('%s has another signature', handler));
     end if;
