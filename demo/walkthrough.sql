@@ -164,6 +164,57 @@ select (auth.verify_otp(:'claimed_recipient', :'claimed_code', 'signup'))->>'tok
 select (auth.sign_in_with_password('grace@example.com', 'a long and unusual passphrase'))->'user'->>'email_confirmed_at' is not null as signed_in_confirmed;
 
 \echo
+\echo '== 11. A cart travels from an anonymous visitor into a permanent account'
+create table public.cart_items (
+    user_id uuid not null references auth.users (id) on delete cascade,
+    product text not null,
+    qty int not null,
+    primary key (user_id, product)
+);
+select auth.sign_in_anonymously() as shopper \gset
+begin;
+select auth.set_session(:'shopper'::jsonb->>'access_token') is not null as shopper_verified;
+insert into public.cart_items values (auth.uid(), 'green tea', 2), (auth.uid(), 'teapot', 1);
+commit;
+\echo '--   (a) the visitor adds an email; confirming it keeps the same user id and the cart:'
+begin;
+select auth.set_session(:'shopper'::jsonb->>'access_token') is not null as shopper_verified;
+select auth.update_user('{"email": "visitor@example.com"}')->>'new_email' as pending_email;
+commit;
+select payload->>'email_otp' as code from auth.claim_outbox() where recipient = 'visitor@example.com' \gset
+begin;
+select auth.set_session(:'shopper'::jsonb->>'access_token') is not null as shopper_verified;
+select auth.verify_otp('visitor@example.com', :'code', 'email_change') as converted \gset
+commit;
+select u.id = (:'shopper'::jsonb->'user'->>'id')::uuid as same_user_id, u.email, u.is_anonymous,
+       (select string_agg(product || ' x' || qty, ', ' order by product) from public.cart_items c where c.user_id = u.id) as cart
+from auth.users u where u.email = 'visitor@example.com';
+
+\echo '--   (b) another visitor fills a cart, then signs in to Ada''s existing account: one call merges the carts'
+insert into public.cart_items values ('22222222-2222-2222-2222-222222222222', 'green tea', 1);
+create function public.merge_cart_items(anonymous_user uuid, target_user uuid) returns void language sql as $$
+    update public.cart_items t set qty = t.qty + s.qty from public.cart_items s
+    where s.user_id = anonymous_user and t.user_id = target_user and t.product = s.product;
+    delete from public.cart_items s where s.user_id = anonymous_user
+      and exists (select from public.cart_items t where t.user_id = target_user and t.product = s.product);
+$$;
+select auth.register_merge_handler('public.cart_items', 'public.merge_cart_items(uuid, uuid)');
+select auth.sign_in_anonymously() as visitor2 \gset
+begin;
+select auth.set_session(:'visitor2'::jsonb->>'access_token') is not null as visitor_verified;
+insert into public.cart_items values (auth.uid(), 'green tea', 3), (auth.uid(), 'honey', 1);
+commit;
+select auth.admin_create_session('22222222-2222-2222-2222-222222222222', 'password') as ada_again \gset
+begin;
+select auth.set_session(:'ada_again'::jsonb->>'access_token') is not null as ada_verified;
+select m->>'table' as tbl, m->>'moved' as moved, m->>'handler' as handler
+from jsonb_array_elements(auth.merge_anonymous_user(:'visitor2'::jsonb->>'access_token')->'moved') m;
+commit;
+select string_agg(product || ' x' || qty, ', ' order by product) as adas_cart
+from public.cart_items where user_id = '22222222-2222-2222-2222-222222222222';
+select count(*) as anonymous_visitor_left from auth.users where id = (:'visitor2'::jsonb->'user'->>'id')::uuid;
+
+\echo
 \echo '== The error codes auth_ext raises (auth.error_codes())'
 select code, sqlstate, http_status from auth.error_codes();
 \echo

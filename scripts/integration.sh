@@ -24,13 +24,13 @@ new_session() { # a fresh user and session; prints the session JSON
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-# N connections each wait on a shared advisory lock, then run the same SQL at once;
-# the lock is released only when all N are queued. Prints whether all N were queued
-# at release (t/f), then one result per connection: its output's last line, or the
-# error code its ERROR starts with.
-concurrently() { # concurrently N SQL [PGOPTIONS]
-    local n="$1" statement="$2" opts="${3:-}" dir; dir="$(mktemp -d)"
-    # One session: take the lock, wait until all N are queued behind it, release it.
+# Each statement runs on a connection of its own; all wait on a shared advisory lock,
+# released only when all are queued, so they start at the same instant. Prints whether
+# all were queued at release (t/f), then one result per statement: its output's last
+# line, or the error code its ERROR starts with. PGOPTIONS applies to all of them.
+race() { # race STATEMENT...
+    local n=$# dir; dir="$(mktemp -d)"
+    # One session: take the lock, wait until all n are queued behind it, release it.
     "${PSQL[@]}" -c "select pg_advisory_lock(4242)" \
         -c "do \$\$ begin
                 for i in 1..400 loop
@@ -43,22 +43,30 @@ concurrently() { # concurrently N SQL [PGOPTIONS]
     until [ "$("${PSQL[@]}" -c "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
         sleep 0.02
     done
-    for i in $(seq 1 "$n"); do
-        PGOPTIONS="$opts" "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" -c "$statement" \
-            >"$dir/$i.out" 2>"$dir/$i.err" &
+    local i=0
+    for statement in "$@"; do
+        i=$((i + 1))
+        "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" -c "$statement" >"$dir/$i.out" 2>"$dir/$i.err" &
     done
     wait
     grep -E '^[tf]$' "$dir/holder.out" | head -n1
     for i in $(seq 1 "$n"); do
-        if [ -s "$dir/$i.err" ]; then sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err"; else tail -n1 "$dir/$i.out"; fi
+        if [ -s "$dir/$i.err" ]; then sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err" | head -n1; else tail -n1 "$dir/$i.out"; fi
     done
     rm -rf "$dir"
+}
+
+concurrently() { # concurrently N SQL [PGOPTIONS]
+    local statements=() i
+    for i in $(seq 1 "$1"); do statements+=("$2"); done
+    PGOPTIONS="${3:-}" race "${statements[@]}"
 }
 
 concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
     concurrently "$2" "select coalesce(auth.refresh_session('$1')->>'refresh_token', 'null')" "${3:-}"
 }
 
+new_session_for() { "${PSQL[@]}" -c "select auth.admin_create_session('$1')"; }
 session_of() { "${PSQL[@]}" -c "select session_id from auth.refresh_tokens where token_hash = sha256(convert_to('$1', 'utf8'))"; }
 
 # 1. Eight tabs refresh at once within the reuse interval: all succeed, one live token.
@@ -133,7 +141,31 @@ check "outbox sender: delivers the magic link with its code" "sender@example.com
 check "outbox sender: nothing left to claim, no secret left behind" "0 0" \
     "$("${PSQL[@]}" -F' ' -c "select count(*) filter (where claimed_at is null), count(*) filter (where payload ? 'email_otp') from auth.outbox")"
 
-# 7. The README's error table says what auth.error_codes() says.
+# 7. Merging an anonymous user while it signs out, at the same instant, five times:
+#    never a deadlock, and each time either the merge happened (cart moved, anonymous
+#    user gone) or it was refused (nothing moved, the anonymous user signed out).
+"${PSQL[@]}" -c "create table public.carts (user_id uuid not null references auth.users (id), item text not null, primary key (user_id, item))" >/dev/null
+"${PSQL[@]}" -c "set auth_ext.anonymous_sign_ins = on" >/dev/null
+target="$("${PSQL[@]}" -c "select auth.admin_create_user('{\"email\": \"merge-target@example.com\", \"password\": \"correct horse battery\", \"email_confirm\": true}')->>'id'")"
+consistent=0; outcomes=""
+for round in 1 2 3 4 5; do
+    anon="$(PGOPTIONS="-c auth_ext.anonymous_sign_ins=on" "${PSQL[@]}" -c "select auth.sign_in_anonymously()")"
+    anon_token="$(field "$anon" access_token)"; anon_id="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user"]["id"])' "$anon")"
+    "${PSQL[@]}" -c "insert into public.carts values ('$anon_id', 'item-$round')" >/dev/null
+    target_token="$(field "$(new_session_for "$target")" access_token)"
+    results="$(race \
+        "select auth.set_session('$target_token') is not null; select 'merged ' || jsonb_array_length(auth.merge_anonymous_user('$anon_token')->'moved')" \
+        "select auth.set_session('$anon_token') is not null; select 'signed out' from auth.sign_out('global')")"
+    state="$("${PSQL[@]}" -F' ' -c "select (select count(*) from auth.users where id = '$anon_id'),
+                                            (select count(*) from public.carts where user_id = '$target' and item = 'item-$round'),
+                                            (select count(*) from auth.sessions where user_id = '$anon_id')")"
+    case "$state" in "0 1 0"|"1 0 0") consistent=$((consistent + 1)) ;; esac
+    outcomes+="$(tail -n +2 <<<"$results" | tr '\n' ',') "
+done
+check "merge racing sign-out: consistent every time ($outcomes)" 5 "$consistent"
+check "merge racing sign-out: no deadlock reported" 0 "$(grep -c 'deadlock detected' "$CLUSTER_DIR/server.log" || true)"
+
+# 8. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
 check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"
