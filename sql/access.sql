@@ -33,7 +33,7 @@ create policy user_identities_select_own on auth.user_identities
 grant usage on schema auth to anon, authenticated, service_role;
 
 revoke all on all tables in schema auth from public;
-revoke execute on all functions in schema auth from public;
+revoke execute on all routines in schema auth from public;
 
 -- Every column but the password hash.
 grant select (id, aud, role, email, phone, email_confirmed_at, phone_confirmed_at, confirmed_at,
@@ -45,7 +45,7 @@ grant select on auth.user_identities to authenticated, service_role;
 -- The claim functions only read the caller's own request settings, and any role that
 -- queries a table with a policy calling them needs them: granted to everyone.
 grant execute on function auth.jwt(), auth.uid(), auth.role(), auth.email(),
-    auth.is_anonymous(), auth.session_id() to public;
+    auth.is_anonymous(), auth.session_id(), auth.is_permanent() to public;
 
 -- Raising one of our errors reveals nothing; SQL parts of the extension that run as
 -- the caller (the users_normalize trigger) need it.
@@ -125,3 +125,12 @@ grant execute on function auth.register_merge_handler(regclass, regprocedure),
 select pg_catalog.pg_extension_config_dump('auth.merge_handlers', '');
 select pg_catalog.pg_extension_config_dump('auth.merge_columns', '');
 select pg_catalog.pg_extension_config_dump('auth.one_time_token_attempts', '');
+
+-- Cleanup and RLS helpers (issue: cleanup that runs itself, RLS helpers).
+-- The procedure runs as its caller (it commits); what it calls is SECURITY DEFINER.
+grant execute on function auth.cleanup_anonymous_batch(interval, integer, boolean, timestamptz, uuid),
+    auth.cleanup_anonymous_users_once(interval, integer, boolean) to service_role;
+grant execute on procedure auth.cleanup_anonymous_users(interval, integer, boolean) to service_role;
+-- They run as their caller, so only a table's owner can use them on it.
+grant execute on function auth.enable_owner_policies(regclass, name, boolean),
+    auth.disable_owner_policies(regclass), auth.drop_owner_policies(regclass) to public;

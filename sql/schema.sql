@@ -56,8 +56,9 @@ create table auth.users (
 comment on table auth.users is 'One row per user, permanent or anonymous. Columns follow Supabase Auth.';
 
 -- Finding stale anonymous users stays cheap however many permanent users there are.
--- Matches Supabase's documented cleanup query (`where is_anonymous and created_at < ...`).
-create index users_anonymous_created_at_idx on auth.users (created_at) where is_anonymous;
+-- Serves Supabase's documented cleanup query (`where is_anonymous and created_at < ...`)
+-- and auth.cleanup_anonymous_users, which walks it in (created_at, id) order.
+create index users_anonymous_created_at_idx on auth.users (created_at, id) where is_anonymous;
 
 create table auth.user_identities (
     id              uuid primary key default gen_random_uuid(),

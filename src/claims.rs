@@ -304,6 +304,14 @@ fn is_anonymous() -> Result<Option<bool>, ErrorReport> {
     Ok(bool_claim("is_anonymous", c"request.jwt.claim.is_anonymous")?)
 }
 
+/// True for a signed-in user who is not anonymous: for hand-written policies.
+#[pg_extern(stable, parallel_safe)]
+fn is_permanent() -> Result<bool, ErrorReport> {
+    let signed_in = uuid_claim("sub", c"request.jwt.claim.sub")?.is_some();
+    let anonymous = bool_claim("is_anonymous", c"request.jwt.claim.is_anonymous")?;
+    Ok(signed_in && anonymous != Some(true))
+}
+
 /// The `session_id` claim: the session the access token belongs to.
 #[pg_extern(stable, parallel_safe)]
 fn session_id() -> Result<Option<pgrx::Uuid>, ErrorReport> {

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod account;
 mod admin;
 mod claims;
+mod cleanup;
 mod db;
 mod errors;
 mod flows;
@@ -28,11 +29,14 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/sessions.sql", name = "sessions", requires = ["schema"]);
 extension_sql_file!("../sql/flows.sql", name = "flows", requires = ["sessions"]);
 extension_sql_file!("../sql/merge.sql", name = "merge", requires = ["flows"]);
+extension_sql_file!("../sql/cleanup.sql", name = "cleanup", requires = ["merge"]);
 extension_sql_file!("../sql/access.sql", name = "access", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.
+    cleanup::register_launcher();
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static SECURE_EMAIL_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static SECURE_PASSWORD_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static ANONYMOUS_CLEANUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static ANONYMOUS_CLEANUP_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_TTL: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
 /// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
 /// SUSET so that no application role can write it; GUCs reach parallel workers.
@@ -213,6 +216,35 @@ pub fn register() {
         &SECURE_PASSWORD_CHANGE,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    // Read by the cleanup worker; changed with a reload (postgresql.conf or ALTER SYSTEM).
+    GucRegistry::define_int_guc(
+        c"auth_ext.anonymous_cleanup_interval",
+        c"How often the background worker deletes stale anonymous users; 0 is never.",
+        c"Needs shared_preload_libraries = 'auth_ext'.",
+        &ANONYMOUS_CLEANUP_INTERVAL,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        seconds,
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.anonymous_cleanup_databases",
+        c"Comma-separated databases the cleanup worker cleans.",
+        c"",
+        &ANONYMOUS_CLEANUP_DATABASES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.anonymous_ttl",
+        c"Anonymous users idle longer than this are deleted by the cleanup worker.",
+        c"",
+        &ANONYMOUS_TTL,
+        60,
+        i32::MAX,
+        GucContext::Sighup,
+        seconds,
     );
     GucRegistry::define_string_guc(
         c"auth_ext.site_url",
