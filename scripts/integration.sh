@@ -40,7 +40,8 @@ race() { # race STATEMENT...
                 end loop; end \$\$" \
         -c "select count(*) >= $n from pg_locks where locktype = 'advisory' and objid = 4242 and not granted" \
         -c "select pg_advisory_unlock(4242)" >"$dir/holder.out" &
-    until [ "$("${PSQL[@]}" -c "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ]; do
+    for _ in $(seq 1 500); do
+        [ "$("${PSQL[@]}" -c "select count(*) from pg_locks where locktype = 'advisory' and objid = 4242 and granted")" = 1 ] && break
         sleep 0.02
     done
     local i=0
@@ -133,7 +134,7 @@ check "concurrent wrong codes: the right code is refused too" otp_attempts_excee
 python3 examples/outbox_sender.py --dsn "host=$PGHOST port=$PGPORT user=postgres dbname=auth_it" \
     --role service_role --once --timeout 20 >"$CLUSTER_DIR/sender.out" 2>"$CLUSTER_DIR/sender.err" &
 sender=$!
-until grep -q listening "$CLUSTER_DIR/sender.err" 2>/dev/null; do sleep 0.05; done
+for _ in $(seq 1 200); do grep -q listening "$CLUSTER_DIR/sender.err" 2>/dev/null && break; sleep 0.05; done
 "${PSQL[@]}" -c "select auth.sign_in_with_otp('sender@example.com')" >/dev/null
 wait "$sender"
 delivered="$(python3 -c 'import json,sys; m=[json.loads(l) for l in open(sys.argv[1])]; print(" ".join(x["to"] + ":" + x["kind"] + ":" + str(len(x["email_otp"])) for x in m if x["to"] == "sender@example.com"))' "$CLUSTER_DIR/sender.out")"
@@ -165,10 +166,73 @@ done
 check "merge racing sign-out: consistent every time ($outcomes)" 5 "$consistent"
 check "merge racing sign-out: no deadlock reported" 0 "$(grep -c 'deadlock detected' "$CLUSTER_DIR/server.log" || true)"
 
-# 8. The README's error table says what auth.error_codes() says.
+# 9. The cleanup runs while a stale anonymous user refreshes and another converts:
+#    it waits for neither, deletes neither, and deletes the idle ones.
+stale_user() { # a stale anonymous user with a session; prints the session JSON
+    local s; s="$(PGOPTIONS="-c auth_ext.anonymous_sign_ins=on" "${PSQL[@]}" -c "select auth.sign_in_anonymously()")"
+    "${PSQL[@]}" -c "with u as (select ('$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user"]["id"])' "$s")')::uuid as id),
+                      a as (update auth.sessions set created_at = now() - interval '40 days' where user_id = (select id from u))
+                      update auth.users set created_at = now() - interval '40 days', last_sign_in_at = now() - interval '40 days',
+                                            updated_at = now() - interval '40 days' where id = (select id from u)" >/dev/null
+    echo "$s"
+}
+user_of() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["user"]["id"])' "$1"; }
+refreshing="$(stale_user)"; converting="$(stale_user)"; idle1="$(stale_user)"; idle2="$(stale_user)"
+"${PSQL[@]}" -c "begin; select auth.refresh_session('$(field "$refreshing" refresh_token)'); select pg_sleep(3); commit" \
+    >/dev/null 2>"$CLUSTER_DIR/holder1.err" &
+holder1=$!
+"${PSQL[@]}" -c "begin; select auth.set_session('$(field "$converting" access_token)');
+                 select auth.update_user('{\"email\": \"converting@example.com\"}'); select pg_sleep(3); commit" \
+    >/dev/null 2>"$CLUSTER_DIR/holder2.err" &
+holder2=$!
+for _ in $(seq 1 100); do
+    [ "$("${PSQL[@]}" -c "select count(*) from pg_stat_activity where query like '%pg_sleep(3)%' and wait_event = 'PgSleep'")" = 2 ] && break
+    sleep 0.05
+done
+cat "$CLUSTER_DIR/holder1.err" "$CLUSTER_DIR/holder2.err" >&2
+started=$(date +%s%N)
+"${PSQL[@]}" -c "call auth.cleanup_anonymous_users('30 days')" >/dev/null 2>&1
+took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+check "cleanup during a refresh and a conversion: not blocked (${took_ms} ms)" 1 "$([ "$took_ms" -lt 1500 ] && echo 1 || echo 0)"
+check "cleanup during a refresh and a conversion: idle users deleted, busy ones kept" "0 0 1 1" \
+    "$("${PSQL[@]}" -F' ' -c "select (select count(*) from auth.users where id = '$(user_of "$idle1")'), (select count(*) from auth.users where id = '$(user_of "$idle2")'),
+                                     (select count(*) from auth.users where id = '$(user_of "$refreshing")'), (select count(*) from auth.users where id = '$(user_of "$converting")')")"
+wait "$holder1" "$holder2"
+"${PSQL[@]}" -c "call auth.cleanup_anonymous_users('30 days')" >/dev/null 2>&1
+check "cleanup after they committed: the refreshed and the converting user are active now" "1 1" \
+    "$("${PSQL[@]}" -F' ' -c "select (select count(*) from auth.users where id = '$(user_of "$refreshing")'), (select count(*) from auth.users where id = '$(user_of "$converting")')")"
+
+# 10. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
 check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"
+
+# 11. With shared_preload_libraries, the background worker deletes stale anonymous users
+#     by itself, shows in pg_stat_activity, and stops cleanly with the server.
+cluster_stop
+cluster_start integration-preload "shared_preload_libraries = 'auth_ext'" "auth_ext.anonymous_cleanup_interval = '1s'" \
+    "auth_ext.anonymous_cleanup_databases = 'auth_bg, missing_db'" "auth_ext.anonymous_ttl = '1h'"
+"$(pg_bindir)/createdb" auth_bg
+BG=(psql -X -q -At -v ON_ERROR_STOP=1 -d auth_bg)
+"${BG[@]}" -c "create extension auth_ext" >/dev/null
+"${BG[@]}" -c "insert into auth.users (is_anonymous, created_at, updated_at) select true, now() - interval '2 hours', now() - interval '2 hours' from generate_series(1, 1500);
+               insert into auth.users (is_anonymous) values (true);
+               insert into auth.users (email, created_at) values ('kept@example.com', now() - interval '2 years')" >/dev/null
+left=""
+for _ in $(seq 1 200); do
+    left="$("${BG[@]}" -F' ' -c "select count(*) filter (where is_anonymous), count(*) filter (where not is_anonymous) from auth.users")"
+    [ "$left" = "1 1" ] && break; sleep 0.1
+done
+check "background worker: stale anonymous users deleted, fresh and permanent kept" "1 1" "$left"
+check "background worker: visible in pg_stat_activity" 1 \
+    "$("${BG[@]}" -c "select count(*) from pg_stat_activity where backend_type = 'auth_ext anonymous cleanup'")"
+check "background worker: a database without the extension is logged and skipped" 1 \
+    "$(grep -c 'database "missing_db" does not exist\|auth_ext is not installed' "$CLUSTER_DIR/server.log" | awk '{print ($1 > 0)}')"
+check "background worker: audited" 1 "$("${BG[@]}" -c "select count(*) > 0 from auth.audit_log_entries where action = 'anonymous_cleanup'" | sed 's/t/1/')"
+started=$(date +%s)
+cluster_stop
+check "background worker: the server stops cleanly and promptly" 1 \
+    "$([ $(( $(date +%s) - started )) -lt 10 ] && ! grep -q 'terminated by signal' "$CLUSTER_DIR/server.log" && echo 1 || echo 0)"
 
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

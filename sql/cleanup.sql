@@ -1,13 +1,14 @@
 -- Cleanup of stale anonymous users, and row-level security helpers for application tables.
 
--- A user's last activity: the latest of its creation, last sign-in and last refresh.
+-- A user's last activity: the latest of its creation, last change (update_user, a
+-- conversion), last sign-in and last refresh.
 create function auth.last_activity(p_user_id uuid)
 returns timestamptz
 language sql
 stable
 set search_path = ''
 as $$
-    select greatest(u.created_at, u.last_sign_in_at,
+    select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
                     (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
     from auth.users u where u.id = p_user_id
 $$;

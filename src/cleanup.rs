@@ -30,7 +30,7 @@ pub fn register_launcher() {
         .set_type(LAUNCHER_TYPE)
         .set_library("auth_ext")
         .set_function("auth_ext_cleanup_launcher_main")
-        .enable_shmem_access(None)
+        .enable_spi_access()
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
         .set_restart_time(Some(Duration::from_secs(10)))
         .load();
@@ -49,6 +49,8 @@ fn databases() -> Vec<String> {
 #[no_mangle]
 pub extern "C-unwind" fn auth_ext_cleanup_launcher_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // Connected to no database (like Postgres' own launchers): it shows in pg_stat_activity.
+    BackgroundWorker::connect_worker_to_spi(None, None);
     pgrx::log!("{LAUNCHER_TYPE}: started");
     let mut last_round: Option<Instant> = None;
     loop {

@@ -6,12 +6,13 @@ create table public.notes (user_id uuid references auth.users (id) on delete cas
 create table public.invoices (user_id uuid references auth.users (id) on delete restrict, total int);
 
 -- Stale anonymous users (created 40 days ago, never seen since), in number.
-insert into auth.users (id, is_anonymous, created_at)
-select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, true, now() - interval '40 days'
+insert into auth.users (id, is_anonymous, created_at, updated_at)
+select ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, true, now() - interval '40 days', now() - interval '40 days'
 from generate_series(1, 25) n;
 insert into public.notes select id, 'scribble' from auth.users where is_anonymous;
 -- Old but still active: a sign-in last week, a refresh yesterday.
-update auth.users set last_sign_in_at = now() - interval '7 days' where id = '00000000-0000-0000-0000-000000000001';
+update auth.users set last_sign_in_at = now() - interval '7 days', updated_at = now() - interval '7 days'
+where id = '00000000-0000-0000-0000-000000000001';
 insert into auth.sessions (user_id, refreshed_at) values ('00000000-0000-0000-0000-000000000002', now() - interval '1 day');
 -- Held by a restricting foreign key: skipped and reported, never an aborted run.
 insert into public.invoices values ('00000000-0000-0000-0000-000000000003', 10);
@@ -36,7 +37,8 @@ from auth.audit_log_entries where action like 'anonymous_cleanup%' order by id;
 -- Run again: nothing more to do (the held user is reported again).
 call auth.cleanup_anonymous_users(batch_size => 10);
 -- The function form deletes one batch and returns how many.
-insert into auth.users (is_anonymous, created_at) select true, now() - interval '60 days' from generate_series(1, 3);
+insert into auth.users (is_anonymous, created_at, updated_at)
+select true, now() - interval '60 days', now() - interval '60 days' from generate_series(1, 3);
 select auth.cleanup_anonymous_users_once('30 days', 100);
 -- A shorter idle time reaches the users active last week and yesterday.
 select auth.cleanup_anonymous_users_once('12 hours', 100);

@@ -70,8 +70,10 @@ savepoint s;
 update auth.users set confirmed_at = now() where id = '00000000-0000-0000-0000-0000000000a1';
 rollback to s;
 
--- updated_at moves on every update.
+-- updated_at moves on every update, unless the update sets it itself (imports, back-dating).
 update auth.users set updated_at = '2000-01-01', raw_app_meta_data = '{"plan": "pro"}' where id = '00000000-0000-0000-0000-0000000000a2';
+select updated_at = '2000-01-01' as explicit_kept from auth.users where id = '00000000-0000-0000-0000-0000000000a2';
+update auth.users set raw_app_meta_data = '{"plan": "team"}' where id = '00000000-0000-0000-0000-0000000000a2';
 select updated_at = now() as updated_at_is_now from auth.users where id = '00000000-0000-0000-0000-0000000000a2';
 
 -- email_change_confirm_status is 0, 1 or 2.
