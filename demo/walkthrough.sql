@@ -215,7 +215,26 @@ from public.cart_items where user_id = '22222222-2222-2222-2222-222222222222';
 select count(*) as anonymous_visitor_left from auth.users where id = (:'visitor2'::jsonb->'user'->>'id')::uuid;
 
 \echo
-\echo '== The error codes auth_ext raises (auth.error_codes())'
-select code, sqlstate, http_status from auth.error_codes();
+\echo '== 12. One call protects an application table with owner policies'
+create table public.journal (id bigint generated always as identity primary key,
+                             user_id uuid not null default auth.uid() references auth.users (id) on delete cascade,
+                             entry text not null);
+grant select, insert, update, delete on public.journal to authenticated;
+select auth.enable_owner_policies('public.journal', anonymous_can_write => false);
+select polname, case when polpermissive then 'permissive' else 'restrictive' end as kind
+from pg_policy where polrelid = 'public.journal'::regclass order by polname;
+
+\echo
+\echo '== 13. Stale anonymous visitors are cleaned up (here by hand; a background worker does it on a schedule)'
+insert into auth.users (is_anonymous, created_at, updated_at)
+select true, now() - interval '45 days', now() - interval '45 days' from generate_series(1, 250);
+select count(*) filter (where is_anonymous) as anonymous_users, count(*) filter (where not is_anonymous) as permanent_users
+from auth.users;
+call auth.cleanup_anonymous_users(older_than => '30 days', dry_run => true);
+call auth.cleanup_anonymous_users(older_than => '30 days', batch_size => 100);
+select count(*) filter (where is_anonymous) as anonymous_users, count(*) filter (where not is_anonymous) as permanent_users
+from auth.users;
+select action, payload->>'deleted' as deleted from auth.audit_log_entries where action = 'anonymous_cleanup' order by id;
+
 \echo
 \echo 'Done. `make demo-shell` runs this and leaves you in psql.'
