@@ -116,10 +116,8 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
                                        when $6 = false then null
                                        else phone_confirmed_at end,
              encrypted_password = coalesce($4, encrypted_password),
-             raw_user_meta_data = case when $7::jsonb is null then raw_user_meta_data
-                                       else jsonb_strip_nulls(raw_user_meta_data || $7) end,
-             raw_app_meta_data = case when $8::jsonb is null then raw_app_meta_data
-                                      else jsonb_strip_nulls(raw_app_meta_data || $8) end,
+             raw_user_meta_data = coalesce(auth.merge_metadata(raw_user_meta_data, $7), raw_user_meta_data),
+             raw_app_meta_data = coalesce(auth.merge_metadata(raw_app_meta_data, $8), raw_app_meta_data),
              banned_until = case when $9::float8 is null then banned_until
                                  when $9 = 0 then null
                                  else now() + make_interval(secs => $9) end,

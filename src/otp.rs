@@ -60,17 +60,12 @@ impl TokenType {
         self == TokenType::PhoneChange
     }
 
-    /// The `type` a client passes to verify it, as Supabase Auth names them.
+    /// The `type` a client passes to verify it, as Supabase Auth names them: its stored
+    /// name, but `signup` for a confirmation.
     pub fn verification_type(self) -> &'static str {
         match self {
             TokenType::Confirmation => "signup",
-            TokenType::Invite => "invite",
-            TokenType::Magiclink => "magiclink",
-            TokenType::Recovery => "recovery",
-            TokenType::EmailChangeCurrent => "email_change_current",
-            TokenType::EmailChangeNew => "email_change_new",
-            TokenType::PhoneChange => "phone_change",
-            TokenType::Reauthentication => "reauthentication",
+            other => other.as_str(),
         }
     }
 
