@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-integration regress-accept
+.PHONY: deps install demo demo-shell test test-unit test-regress test-integration regress-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -32,6 +32,10 @@ test-regress: install
 # Several real connections at once, and tokens checked by another implementation.
 test-integration: install
 	@scripts/integration.sh
+
+# Not part of test: the claim functions' per-row cost in a policy, release build.
+bench: deps
+	@scripts/bench.sh
 
 # After reviewing target/regress/regression.diffs: take the new output as expected.
 regress-accept:

@@ -23,7 +23,7 @@ use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::settings;
 
 /// Set by PostgREST (v9 and later) for each request: the JWT claims as JSON.
-const CLAIMS_SETTING: &CStr = c"request.jwt.claims";
+static CLAIMS_SETTING: settings::PlaceholderSetting = settings::placeholder_setting!(c"request.jwt.claims");
 
 /// The claims of one request, parsed once.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ pub struct Claims {
     source_text: Option<Box<str>>,
     /// The jsonb varlena image of the claims, built on the first `auth.jwt()` call.
     jsonb: std::cell::OnceCell<Rc<[u8]>>,
+    /// `sub` and `is_anonymous`, parsed on first use: policies call for them per row.
+    sub: std::cell::OnceCell<AuthResult<Option<pgrx::Uuid>>>,
+    anonymous: std::cell::OnceCell<AuthResult<Option<bool>>>,
 }
 
 impl Claims {
@@ -51,7 +54,13 @@ impl Claims {
             return Err(AuthError::new(ErrorCode::BadJwt, format!("{source} contains a \\u0000 escape")));
         }
         let source_text = std::str::from_utf8(text).ok().map(Into::into);
-        Ok(Claims { object, source_text, jsonb: std::cell::OnceCell::new() })
+        Ok(Claims {
+            object,
+            source_text,
+            jsonb: std::cell::OnceCell::new(),
+            sub: std::cell::OnceCell::new(),
+            anonymous: std::cell::OnceCell::new(),
+        })
     }
 
     pub fn object(&self) -> &Map<String, Value> {
@@ -217,7 +226,7 @@ fn claim_source() -> AuthResult<ClaimSource> {
     if settings::REQUIRE_VERIFIED_SESSION.get() {
         return Ok(ClaimSource::Nothing);
     }
-    match settings::placeholder_text(CLAIMS_SETTING) {
+    match CLAIMS_SETTING.text() {
         Some(text) => Ok(ClaimSource::Request(Some(cached(&REQUEST_CLAIMS, text, "request.jwt.claims")?))),
         None => Ok(ClaimSource::Request(None)),
     }
@@ -240,8 +249,10 @@ pub fn remember_verified(text: &str, claims: Claims) {
 }
 
 /// One named claim. PostgREST before v9 set one setting per claim
-/// (`request.jwt.claim.sub`, ...); Supabase's claim functions prefer those when set,
-/// and so do we in request mode, so that SQL written for either keeps working.
+/// (`request.jwt.claim.sub`, ...) instead of `request.jwt.claims`; those are read when
+/// `request.jwt.claims` is unset, so SQL written for either keeps working. (Supabase's
+/// SQL functions read them first; no PostgREST version sets both, and not looking them
+/// up on every row keeps a bare `auth.uid()` in a policy cheap.)
 fn claim<T>(
     legacy: &'static CStr,
     from_legacy: impl FnOnce(&[u8]) -> AuthResult<T>,
@@ -249,15 +260,11 @@ fn claim<T>(
 ) -> AuthResult<Option<T>> {
     match claim_source()? {
         ClaimSource::Verified(c) => from_claims(&c),
-        ClaimSource::Request(c) => {
-            if let Some(text) = settings::placeholder_text(legacy) {
-                return from_legacy(text).map(Some);
-            }
-            match c {
-                Some(c) => from_claims(&c),
-                None => Ok(None),
-            }
-        }
+        ClaimSource::Request(Some(c)) => from_claims(&c),
+        ClaimSource::Request(None) => match settings::placeholder_text(legacy) {
+            Some(text) => from_legacy(text).map(Some),
+            None => Ok(None),
+        },
         ClaimSource::Nothing => Ok(None),
     }
 }
@@ -267,11 +274,17 @@ fn text_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<St
 }
 
 fn uuid_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<pgrx::Uuid>> {
-    claim(legacy, |t| parse_uuid(t, name), |c| c.uuid(name))
+    claim(legacy, |t| parse_uuid(t, name), |c| match name {
+        "sub" => c.sub.get_or_init(|| c.uuid("sub")).clone(),
+        _ => c.uuid(name),
+    })
 }
 
 fn bool_claim(name: &'static str, legacy: &'static CStr) -> AuthResult<Option<bool>> {
-    claim(legacy, |t| parse_bool(t, name), |c| c.boolean(name))
+    claim(legacy, |t| parse_bool(t, name), |c| match name {
+        "is_anonymous" => c.anonymous.get_or_init(|| c.boolean("is_anonymous")).clone(),
+        _ => c.boolean(name),
+    })
 }
 
 /// All claims of the current request as jsonb, or NULL when there are none.
@@ -384,12 +397,15 @@ mod tests {
     }
 
     #[pg_test]
-    fn legacy_claim_settings_win_like_in_supabase() {
-        set_claims(r#"{"role": "anon"}"#);
+    fn legacy_claim_settings_answer_when_request_claims_are_unset() {
         Spi::run(&format!("select set_config('request.jwt.claim.sub', '{USER}', true)")).unwrap();
         Spi::run("select set_config('request.jwt.claim.role', 'authenticated', true)").unwrap();
         assert_eq!(query::<String>("select auth.uid()::text").as_deref(), Some(USER));
         assert_eq!(query::<String>("select auth.role()").as_deref(), Some("authenticated"));
+        // PostgREST 9+ sets request.jwt.claims; it is then the one source.
+        set_claims(r#"{"role": "anon"}"#);
+        assert_eq!(query::<String>("select auth.uid()::text"), None);
+        assert_eq!(query::<String>("select auth.role()").as_deref(), Some("anon"));
     }
 
     #[pg_test(error = "bad_jwt: request.jwt.claims is not valid JSON")]

@@ -264,6 +264,68 @@ pub fn register() {
     );
 }
 
+/// A setting this extension does not define but reads on every row of a policy
+/// (`request.jwt.claims`). Looking a setting up by name costs a binary search with
+/// case-insensitive compares; this finds Postgres' entry for it once and, on each read,
+/// only checks that the entry is still the one in that slot of the settings array
+/// (entries move when settings are added, and are freed if an extension defines or
+/// reserves the name), falling back to the lookup when it is not.
+pub struct PlaceholderSetting {
+    name: &'static CStr,
+    slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
+}
+
+macro_rules! placeholder_setting {
+    ($name:literal) => {{
+        thread_local! {
+            static SLOT: std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        $crate::settings::PlaceholderSetting::new($name, SLOT)
+    }};
+}
+pub(crate) use placeholder_setting;
+
+impl PlaceholderSetting {
+    pub const fn new(
+        name: &'static CStr,
+        slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
+    ) -> Self {
+        PlaceholderSetting { name, slot }
+    }
+
+    /// The setting's text, or None when it is unset or empty.
+    pub fn text(&'static self) -> Option<&'static [u8]> {
+        use pgrx::pg_sys;
+        unsafe {
+            let vars = pg_sys::get_guc_variables();
+            let count = pg_sys::GetNumConfigOptions() as usize;
+            let is_ours = |entry: *mut pg_sys::config_generic| {
+                !entry.is_null()
+                    && (*entry).vartype == pg_sys::config_type::PGC_STRING
+                    && CStr::from_ptr((*entry).name).to_bytes().eq_ignore_ascii_case(self.name.to_bytes())
+            };
+            let cached = self.slot.with(|s| s.get());
+            let entry = match cached {
+                Some((i, entry)) if i < count && *vars.add(i) == entry && is_ours(entry) => entry,
+                _ => {
+                    // Not set at all (the common case outside PostgREST): the lookup says so.
+                    placeholder_text(self.name)?;
+                    let found = (0..count).map(|i| (i, *vars.add(i))).find(|&(_, e)| is_ours(e));
+                    self.slot.with(|s| s.set(found));
+                    found?.1
+                }
+            };
+            let value = *(*entry.cast::<pg_sys::config_string>()).variable;
+            if value.is_null() {
+                return None;
+            }
+            let bytes = CStr::from_ptr(value).to_bytes();
+            (!bytes.is_empty()).then_some(bytes)
+        }
+    }
+}
+
 /// The text of a setting this extension does not define (`request.jwt.claims`,
 /// `request.headers`, ...), or None when it is unset or empty.
 ///

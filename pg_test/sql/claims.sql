@@ -27,10 +27,15 @@ select auth.uid(), auth.role(), auth.jwt();
 select set_config('request.jwt.claims', '{"role": "anon"}', true) is not null as set;
 select auth.uid(), auth.role(), auth.is_anonymous();
 
--- Legacy per-claim settings (PostgREST before v9) win over request.jwt.claims, as in Supabase.
+-- Legacy per-claim settings (PostgREST before v9, which set no request.jwt.claims)
+-- answer when request.jwt.claims is unset...
+select set_config('request.jwt.claims', '', true) is not null as unset;
 select set_config('request.jwt.claim.sub', '00000000-0000-0000-0000-0000000000d3', true),
        set_config('request.jwt.claim.role', 'authenticated', true),
        set_config('request.jwt.claim.email', 'legacy@example.com', true);
+select auth.uid(), auth.role(), auth.email();
+-- ...and request.jwt.claims, when set, is the one source (PostgREST 9+ sets only it).
+select set_config('request.jwt.claims', '{"role": "anon"}', true) is not null as set;
 select auth.uid(), auth.role(), auth.email();
 select set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '', true),
        set_config('request.jwt.claim.email', '', true);
