@@ -315,20 +315,26 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     )?))
 }
 
-/// The signed-in user and session of the current claims (verified session or
-/// request claims), refusing signed-out, revoked and expired sessions.
-pub fn current_user() -> AuthResult<(uuid::Uuid, uuid::Uuid)> {
+/// The user and session the current claims (verified session or request claims) name,
+/// without checking that the session still stands.
+fn claimed_user() -> AuthResult<(uuid::Uuid, uuid::Uuid, std::rc::Rc<Claims>)> {
     let no_session = || {
         AuthError::new(ErrorCode::NoAuthorization, "no signed-in user")
             .hint("Call auth.set_session(access_token) first, or send the request through PostgREST with the token.")
     };
     let claims = claims::current_claims()?.ok_or_else(no_session)?;
-    let ids = (claims.uuid("sub")?, claims.uuid("session_id")?);
-    let (Some(sub), Some(session_id)) = ids else {
+    let (Some(sub), Some(session_id)) = (claims.uuid("sub")?, claims.uuid("session_id")?) else {
         return Err(no_session());
     };
+    Ok((uuid::Uuid::from_bytes(*sub.as_bytes()), uuid::Uuid::from_bytes(*session_id.as_bytes()), claims))
+}
+
+/// The signed-in user and session of the current claims, refusing signed-out, revoked
+/// and expired sessions.
+pub fn current_user() -> AuthResult<(uuid::Uuid, uuid::Uuid)> {
+    let (user, session, claims) = claimed_user()?;
     tokens::check_session(claims.object())?;
-    Ok((uuid::Uuid::from_bytes(*sub.as_bytes()), uuid::Uuid::from_bytes(*session_id.as_bytes())))
+    Ok((user, session))
 }
 
 /// A fresh access token and refresh token for an existing session (its live refresh
@@ -391,23 +397,15 @@ fn set_session(access_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB, ErrorReport> {
-    let claims = match access_token {
-        Some(_) => verify_session_token(access_token)?,
-        None => {
-            let current = claims::current_claims()?.ok_or_else(|| {
-                AuthError::new(ErrorCode::NoAuthorization, "no signed-in user").hint("Pass an access token, or call auth.set_session first.")
-            })?;
-            let claims = current.object().clone();
-            tokens::check_session(&claims)?;
-            claims
+    let user = match access_token {
+        Some(_) => {
+            let claims = verify_session_token(access_token)?;
+            claims.get("sub").and_then(Value::as_str).map(parse_uuid).transpose()?
         }
+        None => Some(current_user()?.0),
     };
-    let sub = claims.get("sub").and_then(Value::as_str).map(parse_uuid).transpose()?;
-    let user: Option<Value> = match sub {
-        Some(sub) => db::json_row("select auth.user_json($1)", &[pg_uuid(&sub).into()])?,
-        None => None,
-    };
-    Ok(pgrx::JsonB(user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?))
+    let user = user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
+    Ok(pgrx::JsonB(crate::users::user_json(&user)?))
 }
 
 /// Ends sessions of the current user: `local` the current one, `global` all of them,
@@ -421,13 +419,8 @@ fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
             .detail(format!("scope {:?}", scope.chars().take(40).collect::<String>()))
             .into());
     }
-    let current = claims::current_claims()?;
-    let ids = current.as_ref().and_then(|c| Some((c.uuid("sub").ok()??, c.uuid("session_id").ok()??)));
-    let Some((sub, session_id)) = ids else {
-        return Err(AuthError::new(ErrorCode::NoAuthorization, "sign_out needs a signed-in session")
-            .hint("Call auth.set_session(access_token) first, or send the request through PostgREST with the token.")
-            .into());
-    };
+    // An ended session signs out without complaint, as in Supabase.
+    let (sub, session_id, _) = claimed_user()?;
     db::run(
         "with ended as (
              delete from auth.sessions
@@ -437,7 +430,7 @@ fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
          insert into auth.audit_log_entries (actor_id, action, payload)
          select $1, 'logout', jsonb_build_object('scope', $3::text, 'sessions', coalesce(jsonb_agg(id), '[]'))
          from ended",
-        &[sub.into(), session_id.into(), scope.into()],
+        &[pg_uuid(&sub).into(), pg_uuid(&session_id).into(), scope.into()],
     )?;
     Ok(())
 }
