@@ -83,6 +83,16 @@ pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// SHA-256 of the concatenated parts: how refresh tokens and one-time tokens are stored.
+pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
 /// Opaque random token text: `bytes` from the OS CSPRNG, base64url.
 pub fn random_token<const N: usize>() -> String {
     b64url(&random_bytes::<N>())

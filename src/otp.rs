@@ -7,7 +7,6 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::db;
@@ -110,14 +109,6 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
     })
 }
 
-fn sha256(parts: &[&[u8]]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().to_vec()
-}
-
 /// A freshly issued token: what the link carries and the code, in clear, once.
 #[derive(Debug, Clone)]
 pub struct Issued {
@@ -167,9 +158,9 @@ pub fn issue_with_options(
         &[
             pg_uuid(user_id).into(),
             token_type.as_str().into(),
-            sha256(&[hashed_token.as_bytes()]).into(),
+            keys::sha256(&[hashed_token.as_bytes()]).into(),
             salt.to_vec().into(),
-            sha256(&[&salt, email_otp.as_bytes()]).into(),
+            keys::sha256(&[&salt, email_otp.as_bytes()]).into(),
             relates_to.as_str().into(),
             f64::from(settings::OTP_EXP.get()).into(),
             db::jsonb_arg(options),
@@ -323,7 +314,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         }
         let salt = stored_bytes(&row.otp_salt)?;
         let expected = stored_bytes(&row.otp_hash)?;
-        let given = sha256(&[&salt, code.trim().as_bytes()]);
+        let given = keys::sha256(&[&salt, code.trim().as_bytes()]);
         if !bool::from(given.ct_eq(&expected)) {
             return Err(invalid());
         }

@@ -9,7 +9,6 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::claims::{self, Claims};
 use crate::db;
@@ -18,20 +17,11 @@ use crate::keys::{self, KeyRow};
 use crate::request::{self, Client};
 use crate::settings;
 use crate::tokens;
-use crate::users::pg_uuid;
+use crate::users::{self, pg_uuid};
 use crate::workers;
 
 /// Longest refresh token looked up; ours are 43 characters.
 const MAX_REFRESH_TOKEN_LEN: usize = 256;
-
-fn sha256(text: &str) -> Vec<u8> {
-    Sha256::digest(text.as_bytes()).to_vec()
-}
-
-fn parse_uuid(text: &str) -> AuthResult<uuid::Uuid> {
-    uuid::Uuid::parse_str(text)
-        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "an internal id is not a uuid").detail(text.to_owned()))
-}
 
 fn no_signing_key() -> AuthError {
     AuthError::new(ErrorCode::NoSigningKey, "there is no current signing key")
@@ -130,7 +120,7 @@ pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> Au
             request::inet_arg(client.ip.as_deref()),
             client.user_agent.clone().into(),
             method.into(),
-            sha256(&refresh_token).into(),
+            keys::sha256(&[refresh_token.as_bytes()]).into(),
         ],
     )?
     .expect("the insert returns its row");
@@ -227,7 +217,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     if token.len() > MAX_REFRESH_TOKEN_LEN {
         return Err(not_found().into());
     }
-    let hash = sha256(token);
+    let hash = keys::sha256(&[token.as_bytes()]);
 
     // Lock the session first: every refresh of it queues here, whichever of its tokens it presents.
     let session_id: Option<String> = db::json_row(
@@ -239,7 +229,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let Some(session_id) = session_id else {
         return Err(not_found().into());
     };
-    let session_uuid = parse_uuid(&session_id)?;
+    let session_uuid = users::parse_id(&session_id)?;
 
     // Read everything again now that the lock is held: earlier refreshes have committed.
     let state: RefreshState = db::json_row(
@@ -303,7 +293,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     };
 
     let new_token = keys::random_token::<32>();
-    let rotated = rotate(spend, &sha256(&new_token))?;
+    let rotated = rotate(spend, &keys::sha256(&[new_token.as_bytes()]))?;
     Ok(pgrx::JsonB(session_response(
         &rotated.user,
         &rotated.session_id,
@@ -356,7 +346,7 @@ pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
     let live_id = live.live_id.ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has no live refresh token"))?;
     let key = live.key.ok_or_else(no_signing_key)?;
     let new_token = keys::random_token::<32>();
-    let r = rotate(live_id, &sha256(&new_token))?;
+    let r = rotate(live_id, &keys::sha256(&[new_token.as_bytes()]))?;
     session_response(&r.user, &r.session_id, &r.aal, &r.amr, &r.method, &new_token, &key)
 }
 
@@ -400,12 +390,12 @@ fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB,
     let user = match access_token {
         Some(_) => {
             let claims = verify_session_token(access_token)?;
-            claims.get("sub").and_then(Value::as_str).map(parse_uuid).transpose()?
+            claims.get("sub").and_then(Value::as_str).map(users::parse_id).transpose()?
         }
         None => Some(current_user()?.0),
     };
     let user = user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
-    Ok(pgrx::JsonB(crate::users::user_json(&user)?))
+    Ok(pgrx::JsonB(users::user_json(&user)?))
 }
 
 /// Ends sessions of the current user: `local` the current one, `global` all of them,
