@@ -134,3 +134,39 @@ grant execute on procedure auth.cleanup_anonymous_users(interval, integer, boole
 -- They run as their caller, so only a table's owner can use them on it.
 grant execute on function auth.enable_owner_policies(regclass, name, boolean),
     auth.disable_owner_policies(regclass), auth.drop_owner_policies(regclass) to public;
+
+-- Trust boundaries (issue: trust boundaries).
+-- auth_ext_app runs application code: it may call what that code needs of ours and
+-- nothing else in auth. The application grants it rights on its own objects.
+grant usage on schema auth to auth_ext_admin, auth_ext_app;
+grant execute on function auth.call_hook(text, jsonb, boolean),
+    auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to auth_ext_app;
+
+-- Everything of the extension belongs to auth_ext_admin, never to the superuser who
+-- ran CREATE EXTENSION: a SECURITY DEFINER function runs with its owner's rights.
+-- (A table's identity sequences and indexes follow it.)
+do $owners$
+declare
+    obj record;
+begin
+    for obj in
+        select c.oid::regclass as name from pg_catalog.pg_class c
+        where c.relnamespace = 'auth'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+    loop
+        execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.name);
+    end loop;
+    for obj in
+        select p.oid::regprocedure as name, p.prokind from pg_catalog.pg_proc p
+        where p.pronamespace = 'auth'::regnamespace
+    loop
+        execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
+                                  case obj.prokind when 'p' then 'procedure' else 'function' end, obj.name);
+    end loop;
+    for obj in
+        select t.oid::regtype as name from pg_catalog.pg_type t
+        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd') 
+    loop
+        execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.name);
+    end loop;
+end
+$owners$;

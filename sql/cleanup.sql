@@ -35,7 +35,6 @@ declare
     stale uuid[];
     held uuid[] := '{}';
     fk record;
-    found_ids uuid[];
     victims uuid[];
     deleted bigint := 0;
     one uuid;
@@ -69,16 +68,16 @@ begin
       and auth.last_activity(u.id) < cutoff;
 
     -- Users an application row holds through a restricting foreign key are skipped.
+    -- The application's table is read as its owner (auth_ext_admin has no rights on it),
+    -- as Postgres itself checks foreign keys.
     for fk in
-        select c.conrelid::regclass as tbl, a.attname as col
+        select c.conrelid as tbl, a.attname as col
         from pg_catalog.pg_constraint c
         join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
         where c.contype = 'f' and c.confrelid = 'auth.users'::regclass and c.confdeltype in ('r', 'a')
           and cardinality(c.conkey) = 1
     loop
-        execute pg_catalog.format('select array_agg(distinct %1$I) from %2$s where %1$I = any ($1)', fk.col, fk.tbl)
-            into found_ids using stale;
-        held := held || coalesce(found_ids, '{}');
+        held := held || auth.referencing_user_ids(fk.tbl, fk.col, stale);
     end loop;
     select coalesce(array_agg(x), '{}') into victims from unnest(stale) x where not (x = any (held));
 

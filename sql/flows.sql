@@ -48,20 +48,39 @@ create table auth.rate_limits (
 
 create index rate_limits_window_start_idx on auth.rate_limits (window_start);
 
+-- Counts a hit in the current hour's window, without purging old windows: durable-write
+-- workers use it, and must never need a row that the caller waiting for them may hold.
+create function auth.rate_limit_count(p_bucket text, p_key text)
+returns int
+language sql
+set search_path = ''
+as $$
+    insert into auth.rate_limits as r (bucket, key, window_start, hits)
+    values (p_bucket, p_key, date_trunc('hour', now()), 1)
+    on conflict (bucket, key, window_start) do update set hits = r.hits + 1
+    returning hits
+$$;
+
 -- Counts a hit; true while the key is within its limit for the current hour.
 create function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
 returns boolean
 language sql
 set search_path = ''
 as $$
-    with purged as (
-        delete from auth.rate_limits where window_start < date_trunc('hour', now())),
-    hit as (
-        insert into auth.rate_limits as r (bucket, key, window_start, hits)
-        values (p_bucket, p_key, date_trunc('hour', now()), 1)
-        on conflict (bucket, key, window_start) do update set hits = r.hits + 1
-        returning hits)
-    select hits <= p_limit from hit
+    delete from auth.rate_limits where window_start < date_trunc('hour', now());
+    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+$$;
+
+-- Hits so far this hour, counting none: what a limit checks before a try whose failure
+-- is then counted by a durable-write worker.
+create function auth.rate_limit_hits(p_bucket text, p_key text)
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((select hits from auth.rate_limits
+                     where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0)
 $$;
 
 -- Messages for a sender process to deliver (Postgres sends no mail). Secrets stay in
@@ -121,26 +140,72 @@ as $$
     order by s.id
 $$;
 
--- Marks a user's email confirmed, on the user and on its email identity.
-create function auth.confirm_email(p_user_id uuid)
+-- Marks a user's email confirmed, on the user and on its email identity. Only the
+-- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
+-- through anything else (a magic link or code, a recovery, an invite) proves the address
+-- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
+-- signed up someone else's address cannot keep a way in once its owner arrives.
+create function auth.confirm_email(p_user_id uuid, p_proves_password boolean)
 returns void
 language sql
 set search_path = ''
 as $$
-    update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()) where id = p_user_id;
+    update auth.users
+    set email_confirmed_at = coalesce(email_confirmed_at, now()),
+        encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
+                                  then null else encrypted_password end
+    where id = p_user_id;
     update auth.user_identities set identity_data = identity_data || '{"email_verified": true}'
     where user_id = p_user_id and provider = 'email';
 $$;
 
--- Counts a code tried against a one-time token; committed by a worker of its own
--- before the code is compared, so no failed verification can undo it.
-create function auth.count_otp_attempt(p_token_id uuid)
+-- Counts a code tried against a one-time token, and against the client's address;
+-- committed by a worker of its own before the code is compared, so no failed
+-- verification can undo it.
+create function auth.count_otp_attempt(p_token_id uuid, p_client text)
 returns void
 language sql
 set search_path = ''
 as $$
     insert into auth.one_time_token_attempts as a (token_id, attempts) values (p_token_id, 1)
     on conflict (token_id) do update set attempts = a.attempts + 1;
+    select auth.rate_limit_count('verify', p_client);
+$$;
+
+-- Counts a failed password sign-in against the client's address and the user (when
+-- the account exists); committed by a worker, so the failing call cannot undo it.
+create function auth.count_failed_sign_in(p_user_id uuid, p_client text)
+returns void
+language sql
+set search_path = ''
+as $$
+    select auth.rate_limit_count('failed_sign_in', p_client);
+    select auth.rate_limit_count('failed_sign_in_user', p_user_id::text) where p_user_id is not null;
+$$;
+
+-- The one entry point of the durable-write workers (src/workers.rs): performs a write
+-- that must stand although the call that asked for it fails. Answers 'done', 'busy'
+-- (a row it needs is still locked, by the failing caller: retried) or 'failed: ...';
+-- never raises, so a worker never dies of it.
+create function auth.durable_write(kind text, target uuid, p_user_id uuid, client text)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+set lock_timeout = '200ms'
+as $$
+begin
+    case kind
+        when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
+        when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
+        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(p_user_id, client);
+        else return 'failed: unknown kind ' || kind;
+    end case;
+    return 'done';
+exception
+    when lock_not_available then return 'busy';
+    when others then return 'failed: ' || sqlerrm;
+end
 $$;
 
 -- Makes a user's `email` or `phone` identity match its address: renamed, created or removed.

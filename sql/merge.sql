@@ -35,11 +35,14 @@ as $$
     order by 1, 2
 $$;
 
--- Moves one column's rows from source to target. Rows whose move would break a unique
+-- Moves one column's rows from source to target. Runs as auth_ext_app (the caller
+-- switches to it), so it touches only what the application granted that role, and the
+-- table's triggers run with no more than those rights. Rows whose move would break a unique
 -- index (one that includes the column) are settled by the strategy first:
 -- keep_target drops the source's, keep_anonymous drops the target's, merge calls the
 -- table's handler or fails naming the table. Returns {moved, dropped, replaced, handler}.
-create function auth.merge_column(p_tbl regclass, p_col name, p_type text, source uuid, target uuid, strategy text)
+create function auth.merge_column(p_tbl regclass, p_col name, p_type text, source uuid, target uuid, strategy text,
+                                   handler regprocedure)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -54,7 +57,6 @@ declare
     replaced bigint := 0;
     moved bigint;
     n bigint;
-    handler regprocedure;
 begin
     select coalesce(array_agg(pg_catalog.format('exists (select from %1$s t where t.%2$I = $2::%3$s and %4$s)',
                                                 p_tbl, p_col, p_type, coalesce(others, 'true'))), '{}')
@@ -91,7 +93,6 @@ begin
             clashing := clashing + n;
         end loop;
         if clashing > 0 then
-            select h.handler into handler from auth.merge_handlers h where h.tbl = p_tbl;
             if handler is null then
                 perform auth.raise_error('merge_conflict',
                     pg_catalog.format('rows of %s clash with the target user''s', p_tbl),
@@ -114,7 +115,44 @@ begin
             sqlerrm, 'Register a merge handler for this table, or make it merge all clashing rows.');
     end;
     return jsonb_build_object('moved', moved, 'dropped', dropped, 'replaced', replaced,
-                              'handler', handler::text);
+                              'handler', case when clashing > 0 then handler::text end);
+end
+$$;
+
+-- Registration takes only objects the caller owns (a role it has the privileges of),
+-- outside temporary schemas: nobody registers someone else's table or function.
+create function auth.check_registrable(tbl regclass, handler regprocedure default null)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    acting constant oid := auth.acting_role_oid();
+    rel record;
+    fn record;
+begin
+    select c.relowner, c.relpersistence, c.relkind into rel from pg_catalog.pg_class c where c.oid = tbl;
+    if rel.relpersistence = 't' or rel.relkind not in ('r', 'p') then
+        perform auth.raise_error('validation_failed', 'only permanent tables can be registered',
+            pg_catalog.format('%s is temporary or not a table', tbl));
+    end if;
+    if not pg_catalog.pg_has_role(acting, rel.relowner, 'USAGE') then
+        perform auth.raise_error('no_authorization', 'only the table''s owner can register it',
+            pg_catalog.format('%s is owned by %s', tbl, rel.relowner::regrole));
+    end if;
+    if handler is not null then
+        select p.proowner, n.nspname like 'pg_temp%' as temporary into fn
+        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace where p.oid = handler;
+        if fn.temporary then
+            perform auth.raise_error('validation_failed', 'a temporary function cannot be a merge handler',
+                pg_catalog.format('%s', handler));
+        end if;
+        if not pg_catalog.pg_has_role(acting, fn.proowner, 'USAGE') then
+            perform auth.raise_error('no_authorization', 'only the function''s owner can register it as a handler',
+                pg_catalog.format('%s is owned by %s', handler, fn.proowner::regrole));
+        end if;
+    end if;
 end
 $$;
 
@@ -132,6 +170,7 @@ begin
         perform auth.raise_error('validation_failed', 'a merge handler takes (anonymous_user uuid, target_user uuid)',
             pg_catalog.format('%s has another signature', handler));
     end if;
+    perform auth.check_registrable(tbl, handler);
     insert into auth.merge_handlers (tbl, handler) values (tbl, handler)
     on conflict on constraint merge_handlers_pkey do update set handler = excluded.handler;
 end
@@ -151,6 +190,7 @@ begin
         perform auth.raise_error('validation_failed', 'the column must exist and be uuid or text',
             pg_catalog.format('%s.%I', tbl, col));
     end if;
+    perform auth.check_registrable(tbl);
     insert into auth.merge_columns (tbl, col) values (tbl, col) on conflict do nothing;
 end
 $$;

@@ -16,8 +16,39 @@ begin
         -- The admin role of an application's server: reads every user, as in Supabase.
         create role service_role nologin noinherit bypassrls;
     end if;
+    -- auth_ext_admin owns the auth tables and every SECURITY DEFINER function, so that
+    -- nothing the extension runs has the installer's (a superuser's) rights.
+    -- auth_ext_app is what application code (hooks, merge handlers, merges' row moves)
+    -- runs as: no rights in auth, and on application tables only what the application
+    -- grants it. Members of auth_ext_gateway (an HTTP front's login role) may pass the
+    -- client's address. All three must be plain roles, whoever created them.
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_admin') then
+        create role auth_ext_admin nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_app') then
+        create role auth_ext_app nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_gateway') then
+        create role auth_ext_gateway nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if exists (select from pg_catalog.pg_roles
+               where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway')
+                 and (rolsuper or rolbypassrls or rolcreaterole or rolcreatedb or rolreplication
+                      or (rolcanlogin and rolname <> 'auth_ext_gateway'))) then
+        raise exception 'auth_ext: roles auth_ext_admin, auth_ext_app and auth_ext_gateway must not be superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION'
+            using errcode = '42501', hint = 'ALTER ROLE them to NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION, or drop them.';
+    end if;
+    if exists (select from pg_catalog.pg_auth_members m
+               where m.member in (select oid from pg_catalog.pg_roles where rolname in ('auth_ext_admin', 'auth_ext_app'))) then
+        raise exception 'auth_ext: roles auth_ext_admin and auth_ext_app must not be members of other roles'
+            using errcode = '42501';
+    end if;
 end
 $roles$;
+
+comment on role auth_ext_admin is 'auth_ext: owns the auth schema''s tables and SECURITY DEFINER functions. NOLOGIN; never runs application code.';
+comment on role auth_ext_app is 'auth_ext: the rights application code (hooks, merge handlers, merges'' row moves) runs with. Grant it what they need.';
+comment on role auth_ext_gateway is 'auth_ext: members (an HTTP front''s login role) may pass the client''s address and user agent.';
 
 create table auth.users (
     id                          uuid primary key default gen_random_uuid(),
@@ -159,8 +190,7 @@ begin
         where provider = p_provider and provider_id = p_provider_id;
         if owner_id is distinct from p_user_id then
             perform auth.raise_error('identity_already_exists',
-                pg_catalog.format('the %s identity %s already belongs to another user', p_provider, p_provider_id),
-                pg_catalog.format('(provider, provider_id) = (%s, %s) is linked to user %s', p_provider, p_provider_id, owner_id),
+                'the identity already belongs to another user', null,
                 'Sign in as that user, or unlink the identity from it first.');
         end if;
         select id into new_id from auth.user_identities
@@ -173,6 +203,12 @@ $$;
 -- Creates the identity rows of a new user: the OAuth identity named in its metadata
 -- (the Feishu/WeChat recipe's `oauth_provider` / `oauth_open_id`), an `email` identity,
 -- a `phone` identity. Anonymous users get none. Never fails an ordinary sign-up.
+--
+-- Metadata makes an identity only when a trusted party inserted the user: the
+-- application's server (service_role, e.g. through admin_create_user) or a role that
+-- writes auth.users directly. Data an end user sends (sign_up's data, through anon or
+-- authenticated) never does, and `email` / `phone` identities come only from the
+-- addresses themselves, which their own flows confirm.
 create function auth.handle_new_user()
 returns trigger
 language plpgsql
@@ -183,12 +219,15 @@ declare
     meta constant jsonb := new.raw_user_meta_data;
     oauth_provider constant text := lower(nullif(btrim(meta->>'oauth_provider'), ''));
     oauth_open_id constant text := nullif(btrim(meta->>'oauth_open_id'), '');
+    acting constant oid := auth.acting_role_oid();
 begin
     if new.is_anonymous then
         return null;
     end if;
 
-    if oauth_provider is not null and oauth_open_id is not null then
+    if oauth_provider is not null and oauth_open_id is not null and oauth_provider not in ('email', 'phone')
+            and (pg_catalog.pg_has_role(acting, 'service_role', 'USAGE')
+                 or pg_catalog.has_table_privilege(acting, 'auth.users', 'INSERT')) then
         perform auth.insert_identity(new.id, oauth_provider, oauth_open_id,
             meta || jsonb_build_object('sub', oauth_open_id, 'provider', oauth_provider));
     end if;
@@ -213,7 +252,7 @@ begin
 end
 $$;
 
-create trigger on_auth_user_created
+create trigger auth_ext_handle_new_user
     after insert on auth.users
     for each row execute function auth.handle_new_user();
 

@@ -20,6 +20,7 @@ use crate::flows::check_identity;
 use crate::otp::{self, TokenType};
 use crate::passwords;
 use crate::request;
+use crate::roles;
 use crate::sessions::{self, create_session, current_user};
 use crate::settings;
 use crate::tokens;
@@ -282,13 +283,6 @@ pub fn confirm_address_change(consumed: &otp::Consumed) -> AuthResult<Value> {
     }
 }
 
-/// Whether the role outside this SECURITY DEFINER call has service_role's privileges.
-fn caller_is_service_role() -> bool {
-    unsafe {
-        let role = pg_sys::get_role_oid(c"service_role".as_ptr(), true);
-        role != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetOuterUserId(), role)
-    }
-}
 
 /// Links an identity that the application's server verified with the provider to the
 /// signed-in user (or, for service_role, to `user_id`). An identity that belongs to
@@ -303,7 +297,7 @@ fn link_identity(
     user_id: default!(Option<pgrx::Uuid>, "NULL"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
     let user_id = match user_id {
-        Some(id) if caller_is_service_role() => uuid::Uuid::from_bytes(*id.as_bytes()),
+        Some(id) if roles::acting_role_has(c"service_role") => uuid::Uuid::from_bytes(*id.as_bytes()),
         Some(_) => {
             return Err(AuthError::new(ErrorCode::NoAuthorization, "only service_role links identities for another user")
                 .into())
@@ -348,12 +342,14 @@ fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> 
     struct Target {
         provider: Option<String>,
         count: i64,
+        email_confirmed: bool,
     }
     // Lock the user first: concurrent unlinks of two identities cannot both pass the count.
     let target: Target = db::json_row(
         "select jsonb_build_object(
              'provider', (select provider from auth.user_identities where id = $2 and user_id = $1),
-             'count', (select count(*) from auth.user_identities where user_id = $1))
+             'count', (select count(*) from auth.user_identities where user_id = $1),
+             'email_confirmed', email_confirmed_at is not null)
          from auth.users where id = $1 for update",
         &[pg_uuid(&user_id).into(), identity_id.into()],
     )?
@@ -361,6 +357,13 @@ fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> 
     let Some(provider) = target.provider else {
         return Err(AuthError::new(ErrorCode::IdentityNotFound, "the user has no identity with that id").into());
     };
+    // With secure email change on, a confirmed email changes only when the current
+    // address confirms: removing it by unlinking would skip that.
+    if provider == "email" && settings::SECURE_EMAIL_CHANGE.get() && target.email_confirmed {
+        return Err(AuthError::new(ErrorCode::EmailIdentityNotDeletable, "a confirmed email cannot be unlinked")
+            .detail("auth_ext.secure_email_change is on: change the address with update_user, which the current address confirms")
+            .into());
+    }
     if target.count <= 1 {
         return Err(AuthError::new(ErrorCode::SingleIdentityNotDeletable, "the user's last identity cannot be unlinked")
             .hint("Link another identity first.")
@@ -427,12 +430,8 @@ fn merge_anonymous_user(
         }
         Some(true) => {}
     }
-    let moved: Option<Value> = db::json_row(
-        "select coalesce(jsonb_agg(jsonb_build_object('table', tbl::text, 'column', col)
-                                   || auth.merge_column(tbl, col, col_type, $1, $2, $3) order by tbl::text, col), '[]')
-         from auth.user_id_columns()",
-        &[pg_uuid(&source).into(), pg_uuid(&target).into(), strategy.into()],
-    )?;
+    let moved = move_rows(&source, &target, strategy)?;
+    let moved = Some(Value::Array(moved));
     db::run(
         "with gone as (delete from auth.users where id = $1 returning id)
          insert into auth.audit_log_entries (actor_id, action, payload)
@@ -445,4 +444,88 @@ fn merge_anonymous_user(
         "strategy": strategy,
         "moved": moved.unwrap_or(json!([])),
     })))
+}
+
+#[derive(Debug, Deserialize)]
+struct UserIdColumn {
+    tbl: u32,
+    name: String,
+    col: String,
+    col_type: String,
+    handler: Option<String>,
+    /// auth_ext_app may read and move rows (select, update), and drop clashing ones (delete).
+    may_move: bool,
+    may_delete: bool,
+}
+
+/// Re-points every row that references `source` to `target`, table by table, as
+/// auth_ext_app: a merge moves rows only where the application granted that role the
+/// right to, and fails naming the table wherever the anonymous user has rows it may not
+/// move (they would otherwise be cascade-deleted with the anonymous user, or block it).
+fn move_rows(source: &uuid::Uuid, target: &uuid::Uuid, strategy: &str) -> AuthResult<Vec<Value>> {
+    let columns: Vec<UserIdColumn> = db::json_row(
+        "select coalesce(jsonb_agg(jsonb_build_object(
+             'tbl', c.tbl::oid::int8, 'name', c.tbl::text, 'col', c.col, 'col_type', c.col_type, 'handler', h.handler::text,
+             'may_move', has_table_privilege('auth_ext_app', c.tbl, 'SELECT, UPDATE'),
+             'may_delete', has_table_privilege('auth_ext_app', c.tbl, 'DELETE'))
+             order by c.tbl::text, c.col), '[]')
+         from auth.user_id_columns() c left join auth.merge_handlers h on h.tbl = c.tbl",
+        &[],
+    )?
+    .unwrap_or_default();
+    let refused = |column: &UserIdColumn, why: &str, hint: String| {
+        AuthError::new(ErrorCode::MergeNotAllowed, format!("the anonymous user has rows in {} that the merge may not move", column.name))
+            .detail(format!("{}.{}: {why}", column.name, column.col))
+            .hint(hint)
+    };
+    let grant_hint = |column: &UserIdColumn| {
+        let delete = if strategy == "merge" { "" } else { ", delete" };
+        format!("To let merges move them: grant select, update{delete} on {} to auth_ext_app;", column.name)
+    };
+    let mut moved = Vec::new();
+    for column in &columns {
+        if referencing(column, source)?.is_empty() {
+            continue;
+        }
+        if !column.may_move || (strategy != "merge" && !column.may_delete) {
+            return Err(refused(column, "auth_ext_app lacks the privileges", grant_hint(column)));
+        }
+        let result: Option<Value> = roles::as_app(|| {
+            db::json_row(
+                "select auth.merge_column($1::oid::regclass, $2, $3, $4, $5, $6, $7::regprocedure)",
+                &[
+                    pgrx::pg_sys::Oid::from(column.tbl).into(),
+                    column.col.as_str().into(),
+                    column.col_type.as_str().into(),
+                    pg_uuid(source).into(),
+                    pg_uuid(target).into(),
+                    strategy.into(),
+                    column.handler.as_deref().into(),
+                ],
+            )
+        })?;
+        if !referencing(column, source)?.is_empty() {
+            return Err(refused(
+                column,
+                "rows remain that auth_ext_app cannot see (row-level security) or that the handler left",
+                format!("Give auth_ext_app a policy on {0}, e.g. create policy auth_ext_merge on {0} to auth_ext_app using (true);", column.name),
+            ));
+        }
+        let mut entry = json!({"table": column.name, "column": column.col});
+        if let (Value::Object(e), Some(Value::Object(r))) = (&mut entry, result) {
+            e.extend(r);
+        }
+        moved.push(entry);
+    }
+    Ok(moved)
+}
+
+/// Whether rows of the column still reference `user`, seen as the table's owner.
+fn referencing(column: &UserIdColumn, user: &uuid::Uuid) -> AuthResult<Vec<pgrx::Uuid>> {
+    let found: Option<Vec<pgrx::Uuid>> = Spi::get_one_with_args(
+        "select auth.referencing_user_ids($1, $2, array[$3])",
+        &[pgrx::pg_sys::Oid::from(column.tbl).into(), column.col.as_str().into(), pg_uuid(user).into()],
+    )
+    .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    Ok(found.unwrap_or_default())
 }

@@ -40,11 +40,9 @@ fn attributes(value: Option<Value>) -> AuthResult<Attributes> {
     })
 }
 
+/// A user's role ends up in its tokens, and PostgREST becomes it: the token rule decides.
 fn check_role(role: &str) -> AuthResult<()> {
-    if role.is_empty() || role.len() > 63 || !role.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid role name"));
-    }
-    Ok(())
+    crate::tokens::check_token_role(role)
 }
 
 fn hashed_password(password: Option<&str>) -> AuthResult<Option<String>> {

@@ -102,8 +102,12 @@ error_codes! {
         "The user has no identity with that id.";
     SingleIdentityNotDeletable => "single_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 409,
         "The identity is the user's last way to sign in.";
+    EmailIdentityNotDeletable => "email_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 409,
+        "The email identity holds a confirmed email, which only a confirmed email change may remove (auth_ext.secure_email_change).";
     MergeConflict => "merge_conflict", ERRCODE_UNIQUE_VIOLATION, 409,
         "Rows of an application table would clash with the target user's; the detail names the table.";
+    MergeNotAllowed => "merge_not_allowed", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,
+        "The anonymous user has rows in an application table that merges may not move; the hint says what to grant.";
     ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "This change needs a nonce from auth.reauthenticate().";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,

@@ -11,15 +11,17 @@ use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::otp::{self, TokenType};
 use crate::passwords::{self, Check};
 use crate::request::{self, Client};
+use crate::roles;
 use crate::sessions::create_session;
 use crate::settings;
 use crate::users::{self, pg_uuid, Lookup, NewUser};
+use crate::workers;
 
-/// Calls the hook function a setting names, if set. Errors it raises reach the caller
-/// unchanged: raising is how a before-create hook refuses.
+/// Calls the hook function a setting names, if set, with auth_ext_app's rights. Errors
+/// it raises reach the caller unchanged: raising is how a before-create hook refuses.
 fn run_app_hook(setting: &'static pgrx::guc::GucSetting<Option<std::ffi::CString>>, event: Value) -> AuthResult<()> {
     if let Some(hook) = settings::text_string(setting) {
-        db::run("select auth.call_hook($1, $2, false)", &[hook.as_str().into(), db::jsonb_arg(&event)])?;
+        roles::as_app(|| db::run("select auth.call_hook($1, $2, false)", &[hook.as_str().into(), db::jsonb_arg(&event)]))?;
     }
     Ok(())
 }
@@ -39,14 +41,10 @@ fn sign_in_anonymously(
             .into());
     }
     let data = users::metadata(data.map(|d| d.0), "data")?;
-    let mut client = request::client();
-    if let Some(ip) = ip {
-        client.ip = Some(ip.0);
-    }
-    let rate_key = client.ip.clone().unwrap_or_else(|| "unknown".into());
+    let client = request::client_reported_by_caller(ip.map(|ip| ip.0))?;
     otp::rate_limit(
         "anonymous",
-        &rate_key,
+        &request::limit_key(&client),
         settings::RATE_LIMIT_ANONYMOUS.get(),
         ErrorCode::OverRequestRateLimit,
         "anonymous sign-ins from this address",
@@ -83,6 +81,11 @@ fn sign_up(
     users::check_address(email, "email address")?;
     passwords::check_strength(password)?;
     let autoconfirm = settings::MAILER_AUTOCONFIRM.get();
+    if !autoconfirm {
+        if let Some(existing) = users::find(Lookup::Email(email))? {
+            return Ok(pgrx::JsonB(sign_up_again(existing, email, password, data.map(|d| d.0))?));
+        }
+    }
     let user_id = users::create(&NewUser {
         email: Some(email.to_owned()),
         password_hash: Some(passwords::hash(password)?),
@@ -99,20 +102,78 @@ fn sign_up(
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
 }
 
+/// A sign-up for an address that is registered already, while confirmations are on.
+/// The caller learns nothing (the answer looks like a new sign-up, as Supabase Auth's
+/// does): an unconfirmed user gets the new password and a fresh confirmation (only the
+/// address's owner can confirm it), and the owner of a confirmed one is mailed a
+/// sign-in link that says someone tried to sign up with the address.
+fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Option<Value>) -> AuthResult<Value> {
+    let user_id = users::parse_id(&existing.id)?;
+    if existing.email_confirmed {
+        let issued = otp::issue(&user_id, TokenType::Magiclink, email)?;
+        otp::send(&user_id, email, &issued, json!({"reason": "signup_attempt"}))?;
+        let now = Spi::get_one::<String>("select to_jsonb(now())->>0").ok().flatten();
+        return Ok(json!({
+            "id": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "role": "authenticated",
+            "email": users::normalize_address(email, false), "phone": "", "confirmation_sent_at": now,
+            "app_metadata": users::provider_metadata("email"), "user_metadata": data.unwrap_or(json!({})),
+            "identities": [], "is_anonymous": false, "created_at": now, "updated_at": now,
+        }));
+    }
+    db::run(
+        "update auth.users set encrypted_password = $2, raw_user_meta_data = auth.merge_metadata(raw_user_meta_data, $3)
+         where id = $1",
+        &[pg_uuid(&user_id).into(), passwords::hash(password)?.into(), db::jsonb_arg(&users::metadata(data, "data")?)],
+    )?;
+    let issued = otp::issue(&user_id, TokenType::Confirmation, email)?;
+    otp::send(&user_id, email, &issued, json!({}))?;
+    users::user_json(&user_id)
+}
+
 fn invalid_credentials() -> AuthError {
     AuthError::new(ErrorCode::InvalidCredentials, "invalid login credentials")
 }
 
 /// Password sign-in by email or phone. Unknown account and wrong password take the same
 /// time and give the same error.
+///
+/// Guessing is limited per client address and per user: both counts are read before the
+/// password is checked (tries of one user queue on a lock, so each sees the last one's
+/// count), and every failure is counted by a durable-write worker, since the failing
+/// call itself rolls back.
 fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
+    let client = request::client();
+    let client_key = request::limit_key(&client);
+    otp::check_counted_limit(
+        "failed_sign_in",
+        &client_key,
+        settings::RATE_LIMIT_FAILED_SIGN_INS.get(),
+        "failed sign-ins from this address",
+    )?;
     let account = users::find(lookup)?;
+    let user_id = account.as_ref().map(|a| users::parse_id(&a.id)).transpose()?;
+    if let Some(user_id) = &user_id {
+        db::run(
+            "select pg_advisory_xact_lock(hashtextextended('auth_ext.sign_in:' || $1::text, 0))",
+            &[pg_uuid(user_id).into()],
+        )?;
+        otp::check_counted_limit(
+            "failed_sign_in_user",
+            &user_id.to_string(),
+            settings::RATE_LIMIT_FAILED_SIGN_INS_PER_USER.get(),
+            "failed sign-ins for this account",
+        )?;
+    }
+    let failed = || {
+        workers::commit_now(workers::DurableWrite::CountFailedSignIn { user: user_id, client: client_key.clone() });
+        invalid_credentials()
+    };
     let Some((account, stored)) = account.and_then(|a| a.encrypted_password.clone().map(|h| (a, h))) else {
         passwords::check_nothing(password);
-        return Err(invalid_credentials());
+        return Err(failed());
     };
     let Check::Match { rehash } = passwords::check(password, &stored)? else {
-        return Err(invalid_credentials());
+        return Err(failed());
     };
     let user_id = users::parse_id(&account.id)?;
     if let Some(rehash) = rehash {
@@ -131,7 +192,7 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
         }
         _ => {}
     }
-    create_session(&user_id, "password", &request::client())
+    create_session(&user_id, "password", &client)
 }
 
 #[pg_extern(volatile, security_definer)]
@@ -256,7 +317,8 @@ fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<V
             crate::account::confirm_address_change(&consumed)
         }
         _ => {
-            db::run("select auth.confirm_email($1)", &[pg_uuid(&consumed.user_id).into()])?;
+            let proves_password = consumed.token_type == TokenType::Confirmation;
+            db::run("select auth.confirm_email($1, $2)", &[pg_uuid(&consumed.user_id).into(), proves_password.into()])?;
             create_session(&consumed.user_id, consumed.token_type.method(), client)
         }
     }

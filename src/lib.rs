@@ -17,6 +17,7 @@ mod keys;
 mod otp;
 mod passwords;
 mod request;
+mod roles;
 mod sessions;
 mod settings;
 mod tokens;
@@ -37,6 +38,8 @@ pub extern "C-unwind" fn _PG_init() {
     settings::register();
     // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.
     cleanup::register_launcher();
+    // Only when preloaded: reserved writers for writes that must outlive an ERROR.
+    workers::register_reserved();
 }
 
 #[cfg(test)]

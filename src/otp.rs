@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::keys;
+use crate::request;
 use crate::settings;
 use crate::users::{self, pg_uuid};
 use crate::workers::{self, DurableWrite};
@@ -177,12 +178,27 @@ fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
     Ok(!allowed.unwrap_or(false))
 }
 
+fn over_limit(code: ErrorCode, what: &str, limit: i32) -> AuthError {
+    AuthError::new(code, format!("too many {what} this hour"))
+        .detail(format!("the limit is {limit} per hour"))
+        .hint("Try again later.")
+}
+
 /// Counts a hit against a per-hour limit, refusing with `code` once it is exceeded.
 pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &str) -> AuthResult<()> {
     if rate_limited(bucket, key, limit)? {
-        return Err(AuthError::new(code, format!("too many {what} this hour"))
-            .detail(format!("the limit is {limit} per hour"))
-            .hint("Try again later."));
+        return Err(over_limit(code, what, limit));
+    }
+    Ok(())
+}
+
+/// Refuses once a limit whose hits are counted by durable-write workers (failed tries,
+/// which roll back) is reached. Counts nothing itself.
+pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> AuthResult<()> {
+    let hits: Option<i32> =
+        db::json_row("select to_jsonb(auth.rate_limit_hits($1, $2))", &[bucket.into(), key.into()])?;
+    if hits.unwrap_or(0) >= limit {
+        return Err(over_limit(ErrorCode::OverRequestRateLimit, what, limit));
     }
     Ok(())
 }
@@ -197,6 +213,13 @@ pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value
         settings::RATE_LIMIT_EMAIL_PER_RECIPIENT.get(),
         ErrorCode::OverEmailSendRateLimit,
         "messages to this address",
+    )?;
+    rate_limit(
+        "email_client",
+        &request::limit_key(&request::client()),
+        settings::RATE_LIMIT_EMAIL_PER_CLIENT.get(),
+        ErrorCode::OverEmailSendRateLimit,
+        "messages requested from this address",
     )?;
     rate_limit("email_sent", "*", settings::RATE_LIMIT_EMAIL_SENT.get(), ErrorCode::OverEmailSendRateLimit, "messages")?;
     let mut payload = json!({
@@ -285,6 +308,8 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// tries. Tries of one token queue on its row lock, so each sees the count the one
 /// before it left. When the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
+    let client = request::limit_key(&request::client());
+    check_counted_limit("verify", &client, settings::RATE_LIMIT_VERIFY.get(), "codes tried from this address")?;
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
     let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()));
     // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
@@ -307,7 +332,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
             return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
                 .hint("Request a new code."));
         }
-        if !workers::commit_now(DurableWrite::CountOtpAttempt(token_id)) || attempts(&token_id)? <= tried {
+        if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client }) || attempts(&token_id)? <= tried {
             return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
                 .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
                 .hint("Try again shortly."));

@@ -7,6 +7,8 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::Value;
 
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::roles;
 use crate::settings;
 
 #[derive(Debug, Default, Clone)]
@@ -15,20 +17,44 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-/// The client of the current request. `x-forwarded-for`'s first address wins (the
-/// original client as the proxy saw it), then the connection's peer address. Headers
-/// are client-controlled: anything malformed is ignored, never an error.
+/// The client of the current request. Headers come from the client and are ignored,
+/// unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
+/// trusted proxy in front of PostgREST sets: then its value is the address (for a list
+/// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
+/// connection's peer address: behind PostgREST, one address for all of its clients.
+/// Anything malformed is ignored, never an error.
 pub fn client() -> Client {
     let headers: Option<Value> =
         settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok());
     let header = |name: &str| headers.as_ref().and_then(|h| h.get(name)).and_then(Value::as_str);
-    let forwarded = header("x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .and_then(|first| first.trim().parse::<IpAddr>().ok())
+    let forwarded = settings::text_string(&settings::TRUSTED_PROXY_HEADER)
+        .and_then(|name| header(name.trim().to_ascii_lowercase().as_str()).map(str::to_owned))
+        .and_then(|v| v.rsplit(',').next().and_then(|last| last.trim().parse::<IpAddr>().ok()))
         .map(|ip| ip.to_string());
     let ip = forwarded.or_else(connection_address);
     let user_agent = header("user-agent").map(|ua| ua.chars().take(1024).collect());
     Client { ip, user_agent }
+}
+
+/// The client, with the address a trusted caller (service_role, or an HTTP front in
+/// auth_ext_gateway) reports for it. Anyone else may not choose the address that
+/// limits are counted against.
+pub fn client_reported_by_caller(ip: Option<String>) -> AuthResult<Client> {
+    let mut client = client();
+    if let Some(ip) = ip {
+        if !roles::acting_role_is_trusted() {
+            return Err(AuthError::new(ErrorCode::NoAuthorization, "only a trusted caller may give the client's address")
+                .detail("ip is taken from service_role and members of auth_ext_gateway only")
+                .hint("Leave ip out; the address is the connection's, or the trusted proxy header's."));
+        }
+        client.ip = Some(ip);
+    }
+    Ok(client)
+}
+
+/// The address limits are counted against: the client's, or one shared bucket when unknown.
+pub fn limit_key(client: &Client) -> String {
+    client.ip.clone().unwrap_or_else(|| "unknown".into())
 }
 
 fn connection_address() -> Option<String> {

@@ -230,6 +230,12 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         return Err(not_found().into());
     };
     let session_uuid = users::parse_id(&session_id)?;
+    // A revocation queued for a reserved writer but not yet committed: already revoked.
+    if workers::revocation_pending(&session_uuid) {
+        return Err(AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
+            .detail("the session is being revoked after a spent refresh token was replayed")
+            .into());
+    }
 
     // Read everything again now that the lock is held: earlier refreshes have committed.
     let state: RefreshState = db::json_row(
@@ -409,8 +415,16 @@ fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
             .detail(format!("scope {:?}", scope.chars().take(40).collect::<String>()))
             .into());
     }
-    // An ended session signs out without complaint, as in Supabase.
-    let (sub, session_id, _) = claimed_user()?;
+    // The claims must name a standing session of their user, as for get_user: else
+    // whoever can set claims could end anyone's sessions. Ending an already ended
+    // session (local) is no error, as in Supabase.
+    let (sub, session_id, claims) = claimed_user()?;
+    if let Err(e) = tokens::check_session(claims.object()) {
+        if scope == "local" && e.code == ErrorCode::SessionNotFound {
+            return Ok(());
+        }
+        return Err(e.into());
+    }
     db::run(
         "with ended as (
              delete from auth.sessions

@@ -29,6 +29,13 @@ pub static ANONYMOUS_CLEANUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(
 pub static ANONYMOUS_CLEANUP_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ANONYMOUS_TTL: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
+pub static ALLOWED_TOKEN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static TRUSTED_PROXY_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RATE_LIMIT_EMAIL_PER_CLIENT: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static RATE_LIMIT_FAILED_SIGN_INS: GucSetting<i32> = GucSetting::<i32>::new(360);
+pub static RATE_LIMIT_FAILED_SIGN_INS_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static RATE_LIMIT_VERIFY: GucSetting<i32> = GucSetting::<i32>::new(360);
+pub static DURABLE_WRITE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
 /// SUSET so that no application role can write it; GUCs reach parallel workers.
 pub static VERIFIED_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -254,6 +261,73 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"auth_ext.allowed_token_roles",
+        c"Comma-separated roles besides authenticated that a user's role or the access token hook may put in a token.",
+        c"Empty: every token says role authenticated. PostgREST switches to the token's role, so list only roles its authenticator may become and that you would give any such user.",
+        &ALLOWED_TOKEN_ROLES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth_ext.trusted_proxy_header",
+        c"The request header (e.g. x-forwarded-for) that a trusted proxy in front of PostgREST sets to the client's address.",
+        c"Unset: headers are ignored, and every client behind PostgREST shares its connection's address. For x-forwarded-for the last entry (the one the proxy added) counts.",
+        &TRUSTED_PROXY_HEADER,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_email_per_client",
+        c"Messages one client address may cause to be queued per hour.",
+        c"",
+        &RATE_LIMIT_EMAIL_PER_CLIENT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_failed_sign_ins",
+        c"Failed password sign-ins per client address per hour; more are refused.",
+        c"",
+        &RATE_LIMIT_FAILED_SIGN_INS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_failed_sign_ins_per_user",
+        c"Failed password sign-ins per user per hour; more are refused.",
+        c"",
+        &RATE_LIMIT_FAILED_SIGN_INS_PER_USER,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_verify",
+        c"One-time codes tried per client address per hour; more are refused.",
+        c"",
+        &RATE_LIMIT_VERIFY,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // A postmaster setting exists only where the library is preloaded (workers::register_reserved).
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+        c"auth_ext.durable_write_databases",
+        c"Comma-separated databases whose durable writes (revocations, attempt counts) a reserved worker performs.",
+        c"Needs shared_preload_libraries = 'auth_ext'. Elsewhere a short-lived worker is started per write.",
+        &DURABLE_WRITE_DATABASES,
+        GucContext::Postmaster,
+        GucFlags::default(),
+        );
+    }
     GucRegistry::define_string_guc(
         VERIFIED_CLAIMS_NAME,
         c"Claims of the session verified by auth.set_session in this transaction (internal).",

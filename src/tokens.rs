@@ -57,8 +57,10 @@ pub fn apply_hook(user_id: &str, claims: Map<String, Value>, method: &str) -> Au
         return Ok(claims);
     };
     let event = json!({"user_id": user_id, "claims": claims, "authentication_method": method});
-    let output: Option<Value> =
-        db::json_row("select auth.call_hook($1, $2)", &[hook.as_str().into(), db::jsonb_arg(&event)])?;
+    // Someone else's code: it runs with auth_ext_app's rights, never the extension's.
+    let output: Option<Value> = crate::roles::as_app(|| {
+        db::json_row("select auth.call_hook($1, $2)", &[hook.as_str().into(), db::jsonb_arg(&event)])
+    })?;
     let hook_error = |why: String| AuthError::new(ErrorCode::HookFailed, "the custom access token hook returned invalid claims").detail(why);
     let Some(Value::Object(mut output)) = output else {
         return Err(hook_error("it must return a JSON object with a claims object".into()));
@@ -76,7 +78,33 @@ pub fn apply_hook(user_id: &str, claims: Map<String, Value>, method: &str) -> Au
             return Err(hook_error(format!("it changed the {name} claim, which identifies the token")));
         }
     }
+    // A hook may shorten a token's life, never lengthen it, and may not grant a role.
+    match (new_claims.get("exp").and_then(Value::as_i64), claims.get("exp").and_then(Value::as_i64)) {
+        (Some(new_exp), Some(exp)) if new_exp <= exp => {}
+        _ => return Err(hook_error("exp must be a number no later than the configured lifetime allows".into())),
+    }
+    if new_claims.get("iat") != claims.get("iat") {
+        return Err(hook_error("it changed the iat claim".into()));
+    }
+    let role = new_claims.get("role").and_then(Value::as_str).unwrap_or_default();
+    if new_claims.get("role") != claims.get("role") {
+        check_token_role(role).map_err(|e| hook_error(e.message))?;
+    }
     Ok(new_claims)
+}
+
+/// The one rule for the `role` a token may carry: `authenticated`, or a role a
+/// superuser listed in `auth_ext.allowed_token_roles`. PostgREST becomes that role.
+pub fn check_token_role(role: &str) -> AuthResult<()> {
+    let allowed = role == "authenticated"
+        || settings::text(&settings::ALLOWED_TOKEN_ROLES)
+            .map(|list| String::from_utf8_lossy(list).split(',').any(|r| !role.is_empty() && r.trim() == role))
+            .unwrap_or(false);
+    if !allowed {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, format!("role {role:?} may not be put in a token"))
+            .hint("A superuser may list extra roles in auth_ext.allowed_token_roles."));
+    }
+    Ok(())
 }
 
 /// Signs claims with the given key, naming it in the header's kid.
@@ -123,15 +151,17 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
     validation.leeway = 0;
     validation.validate_nbf = true;
     validation.set_audience(&[audience()]);
-    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+    validation.set_issuer(&[setting_or(&settings::JWT_ISSUER, "auth_ext")]);
+    validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
     let data = decode::<Map<String, Value>>(token, &verifier.key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         let message = match e.kind() {
             ErrorKind::ExpiredSignature => "the access token has expired",
             ErrorKind::ImmatureSignature => "the access token is not valid yet",
             ErrorKind::InvalidAudience => "the access token is for another audience",
+            ErrorKind::InvalidIssuer => "the access token is from another issuer",
             ErrorKind::InvalidSignature => "the access token's signature is invalid",
-            ErrorKind::MissingRequiredClaim(_) => "the access token lacks a required claim (exp, sub, aud)",
+            ErrorKind::MissingRequiredClaim(_) => "the access token lacks a required claim (exp, sub, aud, iss)",
             _ => "the access token is invalid",
         };
         bad_jwt(message).detail(e.to_string())
@@ -180,7 +210,7 @@ pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
         ],
     )?
     .expect("coalesce always yields a row");
-    if !state.exists || state.revoked {
+    if !state.exists || state.revoked || crate::workers::revocation_pending(&session_id) {
         return Err(AuthError::new(ErrorCode::SessionNotFound, "the session has ended")
             .detail(format!("session {session_id} was signed out or revoked")));
     }

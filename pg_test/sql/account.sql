@@ -17,6 +17,8 @@ create table public.orders (
 );
 -- A column that holds a user id with no foreign key.
 create table public.page_views (viewer uuid, path text);
+-- Merges move rows as auth_ext_app, only where the application grants it.
+grant select, update, delete on public.carts, public.orders, public.page_views to auth_ext_app;
 
 -- The link (token_hash) of the newest message of a kind to an address.
 create function pg_temp.link(address text, kind text) returns text language sql as

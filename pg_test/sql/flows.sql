@@ -28,20 +28,28 @@ select (auth.sign_in_anonymously('{}', '192.0.2.2'))->>'token_type' as other_add
 update auth.rate_limits set window_start = window_start - interval '1 hour';
 select (auth.sign_in_anonymously('{}', '192.0.2.1'))->>'token_type' as next_hour;
 select bucket, key, hits from auth.rate_limits order by bucket, key;
--- Without an explicit address, PostgREST's x-forwarded-for names the client.
-select set_config('request.headers', '{"x-forwarded-for": "203.0.113.9, 10.0.0.1", "user-agent": "demo/1.0"}', true) is not null as headers;
+-- Without an explicit address, a header names the client only when a superuser named
+-- the header a trusted proxy sets; its last entry is the one that proxy added (the
+-- first, 198.51.100.7, is whatever the client claimed).
+select set_config('request.headers', '{"x-forwarded-for": "198.51.100.7, 203.0.113.9", "user-agent": "demo/1.0"}', true) is not null as headers;
+select auth.sign_in_anonymously() as untrusted_header \gset
+select s.ip as connection_address from auth.sessions s where s.user_id = (:'untrusted_header'::jsonb->'user'->>'id')::uuid;
+set local auth_ext.trusted_proxy_header = 'X-Forwarded-For';
 select auth.sign_in_anonymously() as via_header \gset
-select key, hits from auth.rate_limits where key = '203.0.113.9';
+select key, hits from auth.rate_limits where key in ('203.0.113.9', '198.51.100.7');
 select s.ip, s.user_agent from auth.sessions s where s.user_id = (:'via_header'::jsonb->'user'->>'id')::uuid;
 -- A malformed header is ignored, never an error.
 select set_config('request.headers', '{"x-forwarded-for": "not an address"', true) is not null as bad_headers;
 select (auth.sign_in_anonymously())->>'token_type' as bad_header_ignored;
 select set_config('request.headers', '', true) is not null as cleared;
+reset auth_ext.trusted_proxy_header;
 reset auth_ext.rate_limit_anonymous;
 
 -- Abuse hooks: the before hook sees {ip, attestation, data} and may refuse; the after hook
 -- sees the new user; both run in the sign-in's transaction.
 create table public.anonymous_signups (user_id uuid, ip text);
+-- Hooks run as auth_ext_app, which may touch only what the application grants it.
+grant insert on public.anonymous_signups to auth_ext_app;
 create function public.require_attestation(event jsonb) returns jsonb language plpgsql as $$
 begin
     if coalesce(event->>'attestation', '') <> 'valid-token' then

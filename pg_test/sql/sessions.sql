@@ -111,7 +111,7 @@ rollback to r;
 
 -- Bad tokens are refused by set_session (and get_user).
 select auth.add_signing_key('HS256', 'a-shared-secret-of-at-least-32-characters') as hs_kid \gset
-select jsonb_build_object('sub', '00000000-0000-0000-0000-0000000000f1', 'role', 'authenticated', 'aud', 'authenticated',
+select jsonb_build_object('sub', '00000000-0000-0000-0000-0000000000f1', 'role', 'authenticated', 'aud', 'authenticated', 'iss', 'auth_ext',
     'session_id', regress.jwt_part(:'s2'::jsonb->>'access_token', 2)->>'session_id',
     'iat', extract(epoch from now())::bigint, 'exp', extract(epoch from now())::bigint + 600) as good_claims \gset
 -- A token made with the shared secret by another implementation verifies.
@@ -127,6 +127,10 @@ from (values
         :'good_claims'::jsonb || '{"aud": "someone-else"}', 'a-shared-secret-of-at-least-32-characters')),
     ('no audience', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb - 'aud', 'a-shared-secret-of-at-least-32-characters')),
+    ('wrong issuer', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+        :'good_claims'::jsonb || '{"iss": "someone-else"}', 'a-shared-secret-of-at-least-32-characters')),
+    ('no issuer', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
+        :'good_claims'::jsonb - 'iss', 'a-shared-secret-of-at-least-32-characters')),
     ('wrong secret', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb, 'another-secret-of-at-least-32-characters')),
     ('unknown kid', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', 'no-such-kid'),

@@ -1,0 +1,133 @@
+//! Who is acting, and whose rights code runs with.
+//!
+//! Every `SECURITY DEFINER` function of the extension is owned by `auth_ext_admin`, a
+//! NOLOGIN, non-superuser, non-BYPASSRLS role (sql/schema.sql). Code that someone else
+//! wrote never runs as that role: hooks, merge handlers and the row moves of a merge run
+//! as `auth_ext_app`, which has no rights in `auth` and only what the application grants
+//! it elsewhere. Reads that must see an application table whole (is a user still
+//! referenced?) run as that table's owner, as Postgres runs foreign-key checks.
+
+use std::ffi::CStr;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+
+/// The rights application code (hooks, merge handlers, merges' row moves) runs with.
+pub const APP: &CStr = c"auth_ext_app";
+/// Members may tell the extension the client's address (the HTTP front's login role).
+pub const GATEWAY: &CStr = c"auth_ext_gateway";
+
+fn role_oid(name: &CStr) -> Option<pg_sys::Oid> {
+    let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+fn missing_role(name: &CStr) -> AuthError {
+    AuthError::new(ErrorCode::UnexpectedFailure, "a role auth_ext needs is missing")
+        .detail(format!("role {} does not exist", name.to_string_lossy()))
+        .hint("Reinstall the extension: DROP EXTENSION auth_ext; CREATE EXTENSION auth_ext;")
+}
+
+/// The role the session acts as (its login role, or what SET ROLE chose, as PostgREST
+/// does per request), whatever SECURITY DEFINER function is running now.
+pub fn acting_role() -> pg_sys::Oid {
+    unsafe { pg_sys::GetOuterUserId() }
+}
+
+/// Whether the acting role has the privileges of `role` (superusers have all).
+pub fn acting_role_has(role: &CStr) -> bool {
+    role_oid(role).is_some_and(|r| unsafe { pg_sys::has_privs_of_role(acting_role(), r) })
+}
+
+/// A trusted caller: the application's server (`service_role`) or the HTTP front
+/// (`auth_ext_gateway`). Only they may say who the client is.
+pub fn acting_role_is_trusted() -> bool {
+    acting_role_has(c"service_role") || acting_role_has(GATEWAY)
+}
+
+/// Restores the user and security context when dropped, also while unwinding from an
+/// ERROR (transaction abort would restore it too; this keeps a caught error from
+/// leaving it switched).
+struct Restore {
+    user: pg_sys::Oid,
+    context: i32,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) }
+    }
+}
+
+fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
+    let mut saved = Restore { user: pg_sys::InvalidOid, context: 0 };
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context) };
+    let context = saved.context
+        | (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION | extra) as i32;
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    let _restore = saved;
+    f()
+}
+
+/// Runs application code (a hook, a merge handler, a merge's row moves) with the rights
+/// of `auth_ext_app` only, in a restricted context (no SET ROLE, no temporary objects).
+pub fn as_app<T>(f: impl FnOnce() -> AuthResult<T>) -> AuthResult<T> {
+    let app = role_oid(APP).ok_or_else(|| missing_role(APP))?;
+    run_as(app, 0, f)
+}
+
+/// Runs a read of an application table as its owner, with row-level security not
+/// forced, so that it sees every row. Only for statements the extension writes itself.
+fn as_table_owner<T>(table: pg_sys::Oid, f: impl FnOnce() -> T) -> AuthResult<T> {
+    let owner: Option<pg_sys::Oid> =
+        Spi::get_one_with_args("select relowner from pg_catalog.pg_class where oid = $1", &[table.into()])
+            .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    let owner = owner.ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "no such table"))?;
+    Ok(run_as(owner, pg_sys::SECURITY_NOFORCE_RLS, f))
+}
+
+/// The ids among `ids` that rows of `tbl`.`col` still reference, read as the table's
+/// owner. Only for columns that hold user ids: a foreign key to auth.users(id) or a
+/// registered merge column. For the extension's own functions (no grant).
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn referencing_user_ids(tbl: pg_sys::Oid, col: &str, ids: Vec<pgrx::Uuid>) -> Result<Vec<pgrx::Uuid>, pgrx::pg_sys::panic::ErrorReport> {
+    let holds_user_ids: Option<String> = Spi::get_one_with_args(
+        "select format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute a
+         where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
+           and (exists (select from pg_catalog.pg_constraint c
+                        where c.contype = 'f' and c.conrelid = $1 and c.confrelid = 'auth.users'::regclass
+                          and c.conkey = array[a.attnum])
+                or exists (select from auth.merge_columns m where m.tbl = $1 and m.col = $2))",
+        &[tbl.into(), col.into()],
+    )
+    .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    let Some(col_type) = holds_user_ids else {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "the column holds no user ids").into());
+    };
+    let sql = format!(
+        "select coalesce(array_agg(distinct x.{col}::uuid), '{{}}') from {tbl} x where x.{col} = any($1::{col_type}[])",
+        col = pgrx::spi::quote_identifier(col),
+        tbl = qualified_name(tbl)?,
+    );
+    let texts: Vec<String> = ids.iter().map(|u| uuid::Uuid::from_bytes(*u.as_bytes()).to_string()).collect();
+    let found = as_table_owner(tbl, || Spi::get_one_with_args::<Vec<pgrx::Uuid>>(&sql, &[texts.into()]))?
+        .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    Ok(found.unwrap_or_default())
+}
+
+fn qualified_name(tbl: pg_sys::Oid) -> AuthResult<String> {
+    Spi::get_one_with_args::<String>("select $1::regclass::text", &[tbl.into()])
+        .ok()
+        .flatten()
+        .ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "no such table"))
+}
+
+/// The role acting now, for SQL parts of the extension that run SECURITY DEFINER and
+/// must know who called them (registration checks ownership with it).
+#[pg_extern(stable)]
+fn acting_role_oid() -> pg_sys::Oid {
+    acting_role()
+}
