@@ -1,0 +1,327 @@
+-- Trust boundaries, tried from the attacker's side. Each mechanism gets the attack that
+-- was reported and a second variant of it. `dev` is an application developer (owns
+-- application tables and hook functions, not a superuser); anon, authenticated and
+-- service_role are the application roles.
+\set SHOW_CONTEXT never
+begin;
+set local auth_ext.anonymous_sign_ins = on;
+create role dev nologin;
+grant usage, create on schema public to dev;
+grant service_role to dev;
+-- What the README says an application table's owner needs to point a foreign key at users.
+grant references (id) on auth.users to dev;
+
+-- 1. Nothing of the extension runs with the installer's rights.
+select count(*) as superuser_owned_security_definer
+from pg_proc where prosecdef and proowner in (select oid from pg_roles where rolsuper);
+select count(*) filter (where proowner <> 'auth_ext_admin'::regrole) as functions_not_owned_by_auth_ext_admin,
+       count(*) filter (where prosecdef and not exists (select from unnest(proconfig) c where c like 'search_path=%')) as definer_without_search_path
+from pg_proc where pronamespace = 'auth'::regnamespace;
+select count(*) as tables_not_owned_by_auth_ext_admin
+from pg_class where relnamespace = 'auth'::regnamespace and relkind in ('r', 'S', 'v') and relowner <> 'auth_ext_admin'::regrole;
+select rolname, rolsuper, rolbypassrls, rolcanlogin, rolcreaterole
+from pg_roles where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway') order by 1;
+
+-- Who ran the application's code, and whether it could become superuser from there.
+create table public.escalations (via text, ran_as text, became_superuser text);
+grant insert on public.escalations to public;
+create function public.try_escalation(via text) returns void language plpgsql as $$
+declare
+    outcome text;
+begin
+    begin
+        execute 'alter role dev superuser';
+        outcome := 'yes';
+    exception when others then
+        outcome := sqlstate;
+    end;
+    insert into public.escalations values (via, current_user, outcome);
+end $$;
+
+-- 1a. A trigger on an application table with a foreign key to auth.users, fired by a merge.
+set local role dev;
+create table public.notes (user_id uuid not null references auth.users (id) on delete cascade, body text);
+create function public.notes_audit() returns trigger language plpgsql as $$
+begin
+    perform public.try_escalation('trigger on notes');
+    return new;
+end $$;
+create trigger notes_audit after update on public.notes for each row execute function public.notes_audit();
+grant select, update on public.notes to auth_ext_app;
+reset role;
+select auth.admin_create_user('{"email": "target@example.com", "password": "correct horse battery", "email_confirm": true}') as target \gset
+select auth.sign_in_anonymously() as visitor \gset
+insert into public.notes values ((:'visitor'::jsonb->'user'->>'id')::uuid, 'hello');
+select auth.sign_in_with_password('target@example.com', 'correct horse battery') as target_session \gset
+select auth.set_session(:'target_session'::jsonb->>'access_token') is not null as signed_in_as_target;
+set local role authenticated;
+select auth.merge_anonymous_user(:'visitor'::jsonb->>'access_token')->'moved'->0->>'moved' as notes_moved;
+reset role;
+
+-- 1b. A merge handler registered by its owner: it runs as auth_ext_app too.
+set local role dev;
+create table public.wishlists (user_id uuid not null references auth.users (id) on delete cascade, item text, primary key (user_id, item));
+create function public.merge_wishlists(anonymous_user uuid, target_user uuid) returns void language plpgsql as $$
+begin
+    perform public.try_escalation('merge handler');
+    delete from public.wishlists w where w.user_id = anonymous_user
+      and exists (select from public.wishlists t where t.user_id = target_user and t.item = w.item);
+end $$;
+grant select, update, delete on public.wishlists to auth_ext_app;
+select auth.register_merge_handler('public.wishlists', 'public.merge_wishlists(uuid, uuid)');
+reset role;
+select auth.sign_in_anonymously() as visitor2 \gset
+insert into public.wishlists values ((:'visitor2'::jsonb->'user'->>'id')::uuid, 'tea'), ((:'target'::jsonb->>'id')::uuid, 'tea');
+set local role authenticated;
+select auth.merge_anonymous_user(:'visitor2'::jsonb->>'access_token')->'moved' as wishlist_merge;
+reset role;
+
+-- 1c. The custom access token hook and the anonymous hooks, owned by dev.
+set local role dev;
+create function public.token_hook(event jsonb) returns jsonb language plpgsql as $$
+begin
+    perform public.try_escalation('access token hook');
+    return jsonb_build_object('claims', event->'claims');
+end $$;
+create function public.anonymous_hook(event jsonb) returns jsonb language plpgsql as $$
+begin
+    perform public.try_escalation('anonymous hook');
+    return null;
+end $$;
+reset role;
+set local auth_ext.custom_access_token_hook = 'public.token_hook';
+set local auth_ext.anonymous_before_create_hook = 'public.anonymous_hook';
+set local role anon;
+select (auth.sign_in_anonymously())->>'token_type' as hooks_ran;
+reset role;
+select via, ran_as, became_superuser from public.escalations order by via;
+select rolsuper as dev_is_superuser from pg_roles where rolname = 'dev';
+
+-- 1d. A hook that reads the signing keys, or returns a role or a lifetime it may not.
+create function public.steal_keys(event jsonb) returns jsonb language sql as
+  $$ select jsonb_build_object('claims', event->'claims' || jsonb_build_object('k', (select count(*) from auth.signing_keys))) $$;
+create function public.grant_service_role(event jsonb) returns jsonb language sql as
+  $$ select jsonb_build_object('claims', event->'claims' || '{"role": "service_role"}') $$;
+create function public.grant_postgres(event jsonb) returns jsonb language sql as
+  $$ select jsonb_build_object('claims', event->'claims' || '{"role": "postgres"}') $$;
+create function public.live_forever(event jsonb) returns jsonb language sql as
+  $$ select jsonb_build_object('claims', event->'claims' || '{"exp": 4102444800}') $$;
+create function public.drop_iat(event jsonb) returns jsonb language sql as
+  $$ select jsonb_build_object('claims', event->'claims' || '{"iat": 4102444800}') $$;
+set local auth_ext.anonymous_before_create_hook = '';
+select hook, regress.error_of(format($$set local auth_ext.custom_access_token_hook = %L;
+                                      select auth.sign_in_anonymously()$$, hook)) as result,
+       regress.detail_of(format($$set local auth_ext.custom_access_token_hook = %L;
+                                  select auth.sign_in_anonymously()$$, hook)) as detail
+from unnest(array['public.steal_keys', 'public.grant_service_role', 'public.grant_postgres', 'public.live_forever',
+                  'public.drop_iat']) hook;
+-- A superuser may list roles a hook may grant.
+set local auth_ext.allowed_token_roles = 'service_role';
+set local auth_ext.custom_access_token_hook = 'public.grant_service_role';
+select regress.jwt_part(auth.sign_in_anonymously()->>'access_token', 2)->>'role' as listed_role;
+reset auth_ext.allowed_token_roles;
+reset auth_ext.custom_access_token_hook;
+reset auth_ext.anonymous_before_create_hook;
+-- The admin API cannot put an unlisted role in a user's tokens either.
+set local role service_role;
+select regress.error_of(format('select auth.admin_update_user_by_id(%L, %L)', :'target'::jsonb->>'id', '{"role": "postgres"}')) as admin_role_postgres;
+reset role;
+
+-- 2. Registration takes only what the caller owns.
+create table public.superuser_table (user_id uuid references auth.users (id));
+create function public.superuser_fn(a uuid, b uuid) returns void language sql as $$ select $$;
+create temporary table temp_owned (user_id uuid);
+create function pg_temp.temp_handler(a uuid, b uuid) returns void language sql as $$ select $$;
+grant select on temp_owned to dev;
+set local role dev;
+select case_name, regress.error_of(statement) as result from (values
+    ('someone else''s table', $$select auth.register_merge_column('public.superuser_table', 'user_id')$$),
+    ('someone else''s function', $$select auth.register_merge_handler('public.wishlists', 'public.superuser_fn(uuid, uuid)')$$),
+    ('temporary table', format('select auth.register_merge_column(%L, %L)', 'pg_temp.temp_owned', 'user_id')),
+    ('temporary function', format('select auth.register_merge_handler(%L, %L)', 'public.wishlists', 'pg_temp.temp_handler(uuid, uuid)'))
+) t(case_name, statement);
+reset role;
+
+-- 3. A merge touches only tables the application granted, never half-finishes, and never
+--    silently deletes rows it could not move.
+-- 3a. A banned user resets his moderation record with keep_anonymous: refused, naming the table.
+create table public.moderation (user_id uuid primary key references auth.users (id) on delete cascade, strikes int not null);
+create table public.carts (user_id uuid not null references auth.users (id) on delete cascade, item text);
+grant select, update, delete on public.carts to auth_ext_app;
+insert into public.moderation values ((:'target'::jsonb->>'id')::uuid, 3);
+select auth.sign_in_anonymously() as clean \gset
+insert into public.moderation values ((:'clean'::jsonb->'user'->>'id')::uuid, 0);
+insert into public.carts values ((:'clean'::jsonb->'user'->>'id')::uuid, 'tea');
+set local role authenticated;
+select regress.error_of(format('select auth.merge_anonymous_user(%L, %L)', :'clean'::jsonb->>'access_token', 'keep_anonymous')) as keep_anonymous;
+select regress.detail_of(format('select auth.merge_anonymous_user(%L, %L)', :'clean'::jsonb->>'access_token', 'keep_anonymous')) as detail;
+reset role;
+select strikes as target_strikes_kept,
+       (select count(*) from public.carts where user_id = (:'target'::jsonb->>'id')::uuid) as carts_not_moved,
+       (select count(*) from auth.users where id = (:'clean'::jsonb->'user'->>'id')::uuid) as anonymous_kept
+from public.moderation where user_id = (:'target'::jsonb->>'id')::uuid;
+-- 3b. The table is granted, but row-level security hides the rows from auth_ext_app: the
+--     merge fails rather than cascade-delete them with the anonymous user.
+grant select, update, delete on public.moderation to auth_ext_app;
+alter table public.moderation enable row level security;
+set local role authenticated;
+select regress.error_of(format('select auth.merge_anonymous_user(%L, %L)', :'clean'::jsonb->>'access_token', 'keep_target')) as hidden_rows;
+reset role;
+select (select count(*) from public.moderation where user_id = (:'clean'::jsonb->'user'->>'id')::uuid) as anonymous_row_kept,
+       (select count(*) from public.carts where user_id = (:'clean'::jsonb->'user'->>'id')::uuid) as cart_not_half_moved;
+-- With a policy for auth_ext_app the application allows it, and the merge goes through.
+create policy auth_ext_merge on public.moderation to auth_ext_app using (true);
+set local role authenticated;
+select auth.merge_anonymous_user(:'clean'::jsonb->>'access_token', 'keep_target')->'moved' as allowed_merge;
+reset role;
+select strikes as target_strikes_after_keep_target from public.moderation where user_id = (:'target'::jsonb->>'id')::uuid;
+
+-- 4. Identities come only from a trusted party.
+-- 4a. A visitor signs up claiming someone's Feishu identity: no identity is made, and the
+--     victim's first Feishu sign-in creates the victim's own user.
+set local role anon;
+select auth.sign_up('mallory@example.com', 'correct horse battery',
+                    '{"oauth_provider": "feishu", "oauth_open_id": "ou_victim"}')->>'id' as mallory \gset
+reset role;
+select count(*) as preclaimed_feishu from auth.user_identities where provider = 'feishu' and provider_id = 'ou_victim';
+set local role service_role;
+select (auth.sign_in_with_idp('feishu', 'ou_victim'))->'user'->>'id' <> :'mallory' as victim_gets_own_user;
+reset role;
+-- 4b. Claiming an email identity through metadata, so that its owner can never sign up.
+set local role anon;
+select auth.sign_up('mallory2@example.com', 'correct horse battery',
+                    '{"oauth_provider": "email", "oauth_open_id": "victim@example.com"}') is not null as signed_up;
+reset role;
+select count(*) as preclaimed_email from auth.user_identities where provider_id = 'victim@example.com';
+set local role anon;
+select auth.sign_up('victim@example.com', 'victims own password')->>'email' as victim_signs_up;
+reset role;
+-- 4c. The recipe's trusted path still works: service_role creates the user with oauth metadata.
+set local role service_role;
+select auth.admin_create_user('{"email": "feishu_ou_ok@oauth.local", "email_confirm": true,
+  "user_metadata": {"oauth_provider": "feishu", "oauth_open_id": "ou_ok"}}')->'identities' @> '[{"provider": "feishu"}]' as recipe_identity;
+-- 4d. Errors name no other user: a taken identity, and a sign-up for a registered address.
+select regress.detail_of($$select auth.link_identity('feishu', 'ou_ok', '{}', (select id from auth.users where email = 'target@example.com'))$$) as taken_identity_detail;
+reset role;
+set local role anon;
+select auth.sign_up('target@example.com', 'another good password') as taken \gset
+reset role;
+select :'taken'::jsonb->>'id' <> :'target'::jsonb->>'id' as looks_new, :'taken'::jsonb->'identities' as identities,
+       (select encrypted_password from auth.users where email = 'target@example.com') like '$argon2id$%' as password_unchanged,
+       (select count(*) from auth.outbox where recipient = 'target@example.com' and payload->>'reason' = 'signup_attempt') as owner_mailed;
+select auth.sign_in_with_password('target@example.com', 'correct horse battery')->>'token_type' as owner_password_still_works;
+
+-- 5. Accounts cannot be taken before their owner arrives.
+-- 5a. Mallory signs up Olga's address with his password; Olga signs in by magic link.
+set local role anon;
+select auth.sign_up('olga@example.com', 'mallorys password 1') is not null as preregistered;
+reset role;
+set local role service_role;
+select auth.admin_generate_link('magiclink', 'olga@example.com')->>'hashed_token' as olga_link \gset
+reset role;
+set local role anon;
+select (auth.verify_otp(:'olga_link', 'magiclink'))->'user'->>'email' as olga_signed_in;
+select regress.error_of($$select auth.sign_in_with_password('olga@example.com', 'mallorys password 1')$$) as mallorys_password;
+reset role;
+-- 5b. The same through a recovery link.
+set local role anon;
+select auth.sign_up('petra@example.com', 'mallorys password 2') is not null as preregistered;
+reset role;
+set local role service_role;
+select auth.admin_generate_link('recovery', 'petra@example.com')->>'hashed_token' as petra_link \gset
+reset role;
+set local role anon;
+select (auth.verify_otp(:'petra_link', 'recovery'))->'user'->>'email' as petra_recovered;
+select regress.error_of($$select auth.sign_in_with_password('petra@example.com', 'mallorys password 2')$$) as mallorys_password;
+-- 5c. Quinn signs up after Mallory pre-registered his address: the sign-up is accepted,
+--     and only the password of the sign-up the link confirms works.
+select auth.sign_up('quinn@example.com', 'mallorys password 3') is not null as preregistered;
+select auth.sign_up('quinn@example.com', 'quinns own password')->>'email' as quinn_signs_up;
+reset role;
+select payload->>'token_hash' as quinn_link from auth.outbox where recipient = 'quinn@example.com' order by id desc limit 1 \gset
+set local role anon;
+select (auth.verify_otp(:'quinn_link', 'signup'))->'user'->>'email' as quinn_confirmed;
+select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'mallorys password 3')$$) as mallorys_password;
+select auth.sign_in_with_password('quinn@example.com', 'quinns own password')->>'token_type' as quinns_password;
+reset role;
+
+-- 6. sign_out acts only on a standing session of the claims' user.
+set local auth_ext.verified_claims = '';
+select auth.sign_in_with_password('target@example.com', 'correct horse battery') as victim_session \gset
+select count(*) as victim_sessions_before from auth.sessions where user_id = (:'target'::jsonb->>'id')::uuid \gset
+select auth.sign_in_anonymously() as attacker \gset
+set local role authenticated;
+-- 6a. Forged claims: the victim's id and a made-up session.
+select set_config('request.jwt.claims', jsonb_build_object('sub', :'target'::jsonb->>'id', 'role', 'authenticated',
+    'session_id', gen_random_uuid())::text, true) is not null as forged;
+select regress.error_of($$select auth.sign_out('global')$$) as forged_global;
+-- 6b. The victim's id with the attacker's own, real session.
+select set_config('request.jwt.claims', jsonb_build_object('sub', :'target'::jsonb->>'id', 'role', 'authenticated',
+    'session_id', regress.jwt_part(:'attacker'::jsonb->>'access_token', 2)->>'session_id')::text, true) is not null as forged;
+select regress.error_of($$select auth.sign_out('others')$$) as forged_others;
+select set_config('request.jwt.claims', '', true) is not null as cleared;
+reset role;
+select count(*) = :victim_sessions_before as victim_sessions_intact from auth.sessions where user_id = (:'target'::jsonb->>'id')::uuid;
+
+-- 7. Secure email change cannot be bypassed by unlinking the confirmed email first.
+select auth.set_session(:'victim_session'::jsonb->>'access_token') is not null as signed_in;
+select auth.link_identity('feishu', 'ou_target_second') is not null as second_identity;
+set local role authenticated;
+select regress.error_of(format('select auth.unlink_identity(%L)',
+    (select id from auth.user_identities where provider = 'email' and user_id = (:'target'::jsonb->>'id')::uuid))) as unlink_email;
+-- 7b. Nor after starting a change: the current address must still confirm.
+select auth.update_user('{"email": "new-target@example.com"}')->>'new_email' as pending;
+select regress.error_of(format('select auth.unlink_identity(%L)',
+    (select id from auth.user_identities where provider = 'email' and user_id = (:'target'::jsonb->>'id')::uuid))) as unlink_during_change;
+reset role;
+select email from auth.users where id = (:'target'::jsonb->>'id')::uuid;
+
+-- 8. Limits are keyed on what the caller cannot choose.
+set local auth_ext.rate_limit_anonymous = 2;
+set local role anon;
+-- 8a. The ip argument is for trusted callers only.
+select regress.error_of($$select auth.sign_in_anonymously('{}', '198.51.100.1')$$) as anon_chooses_ip;
+-- 8b. Rotating x-forwarded-for changes nothing without a trusted proxy header: one bucket.
+select count(*) filter (where r like '%over_request_rate_limit%') as refused
+from (select regress.error_of(format($$select set_config('request.headers', %L, true);
+                                      select auth.sign_in_anonymously()$$,
+                                     jsonb_build_object('x-forwarded-for', '198.51.100.' || i)::text)) as r
+      from generate_series(1, 5) i) t;
+reset role;
+set local role service_role;
+select (auth.sign_in_anonymously('{}', '198.51.100.200'))->>'token_type' as trusted_caller_reports_ip;
+reset role;
+reset auth_ext.rate_limit_anonymous;
+-- 8c. The mail budget per client: one client cannot use up everyone's.
+set local auth_ext.rate_limit_email_per_client = 2;
+set local auth_ext.trusted_proxy_header = 'x-real-ip';
+set local role anon;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.1"}', true) is not null as client_one;
+select i, regress.error_of(format('select auth.sign_in_with_otp(%L)', 'mail' || i || '@example.com')) as result
+from generate_series(1, 3) i;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.2"}', true) is not null as client_two;
+select regress.error_of($$select auth.sign_in_with_otp('mail4@example.com')$$) as other_client;
+reset role;
+reset auth_ext.trusted_proxy_header;
+reset auth_ext.rate_limit_email_per_client;
+
+-- 9. Guessing: failed passwords are counted although each failing call rolls back.
+-- 9a. Per user: after 3 failures (one of them in 5c) even the right password is refused;
+--     other accounts are unaffected.
+set local auth_ext.rate_limit_failed_sign_ins_per_user = 3;
+set local role anon;
+select i, regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'a wrong guess')$$) as result
+from generate_series(1, 4) i;
+select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns own password')$$) as right_password;
+select auth.sign_in_with_password('target@example.com', 'correct horse battery')->>'token_type' as other_account;
+reset role;
+-- 9b. Per client address, across accounts, existing or not.
+select auth.rate_limit_hits('failed_sign_in', '127.0.0.1') + 2 as address_limit \gset
+set local auth_ext.rate_limit_failed_sign_ins = :address_limit;
+set local role anon;
+select regress.error_of($$select auth.sign_in_with_password('nobody-1@example.com', 'a wrong guess')$$) as unknown_1,
+       regress.error_of($$select auth.sign_in_with_password('target@example.com', 'a wrong guess')$$) as known_2,
+       regress.error_of($$select auth.sign_in_with_password('nobody-3@example.com', 'a wrong guess')$$) as refused_3;
+reset role;
+
+rollback;
