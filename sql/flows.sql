@@ -1,12 +1,18 @@
 -- What the sign-in flows keep: one-time tokens, rate-limit counters and the outbox.
 
+-- The kinds of one-time token, and of the messages that carry them: the one list, which
+-- the Rust side's TokenType must match (a #[pg_test] in src/otp.rs checks it).
+create domain auth.one_time_token_type as text check (value in
+    ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
+     'phone_change', 'reauthentication'));
+
 -- Links and codes for confirmation, magic links, recovery, invites and email change.
 -- Only hashes are stored: the link's random token as SHA-256, the 6-digit code as
 -- SHA-256 of a per-token salt and the code.
 create table auth.one_time_tokens (
     id          uuid primary key default gen_random_uuid(),
     user_id     uuid not null references auth.users (id) on delete cascade,
-    token_type  text not null,
+    token_type  auth.one_time_token_type not null,
     token_hash  bytea not null,
     otp_salt    bytea not null,
     otp_hash    bytea not null,
@@ -18,9 +24,6 @@ create table auth.one_time_tokens (
     expires_at  timestamptz not null,
     -- Set when used; kept a while so that a second use says "already used".
     consumed_at timestamptz,
-    constraint one_time_tokens_type check (token_type in
-        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
-         'phone_change', 'reauthentication')),
     constraint one_time_tokens_token_hash_key unique (token_hash)
 );
 
@@ -88,15 +91,12 @@ $$;
 create table auth.outbox (
     id         bigint generated always as identity primary key,
     created_at timestamptz not null default now(),
-    kind       text not null,
+    kind       auth.one_time_token_type not null,
     recipient  text not null,
     user_id    uuid references auth.users (id) on delete cascade,
     payload    jsonb not null,
-    claimed_at timestamptz,
     -- phone_change goes to a phone (an SMS); the others are emails.
-    constraint outbox_kind check (kind in
-        ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
-         'phone_change', 'reauthentication'))
+    claimed_at timestamptz
 );
 
 create index outbox_unclaimed_idx on auth.outbox (id) where claimed_at is null;

@@ -132,19 +132,34 @@ begin
 end
 $$;
 
--- Normalises addresses before they reach the unique constraints, so that
--- 'Alice@Example.com' and 'alice@example.com' are one user, and '' is no address.
+-- The one rule for how an address is stored and looked up: an email trimmed and
+-- lower-cased, a phone as E.164 digits without '+' (as Supabase stores phones); '' is
+-- no address. 'Alice@Example.com' and 'alice@example.com' are one user. Every lookup,
+-- the users_normalize trigger and the Rust side (users::normalize_address) use it.
+create function auth.normalize_address(address text, kind text)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select case kind
+        when 'email' then lower(nullif(btrim(address), ''))
+        when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
+    end
+$$;
+
+-- Normalises addresses before they reach the unique constraints.
 create function auth.users_normalize()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-    new.email := lower(nullif(btrim(new.email), ''));
-    new.email_change := lower(nullif(btrim(new.email_change), ''));
-    -- E.164 digits without '+', as Supabase stores phones.
-    new.phone := nullif(pg_catalog.translate(btrim(new.phone), '+ -()', ''), '');
-    new.phone_change := nullif(pg_catalog.translate(btrim(new.phone_change), '+ -()', ''), '');
+    new.email := auth.normalize_address(new.email, 'email');
+    new.email_change := auth.normalize_address(new.email_change, 'email');
+    new.phone := auth.normalize_address(new.phone, 'phone');
+    new.phone_change := auth.normalize_address(new.phone_change, 'phone');
 
     perform auth.check_address_format(new.email, 'email') where new.email is not null;
     perform auth.check_address_format(new.phone, 'phone') where new.phone is not null;

@@ -162,18 +162,38 @@ as $$
     where public_jwk is not null
 $$;
 
--- Whether a session has run out: its not_after, the time-box, or the inactivity
--- timeout (both in seconds, 0 = off, passed in from the auth_ext.* settings).
-create function auth.session_expired(s auth.sessions, timebox_seconds int, inactivity_seconds int)
-returns boolean
+-- The one rule for who may sign in, and keep using a session: a user that exists, is
+-- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
+create function auth.sign_in_state(u auth.users)
+returns text
 language sql
 stable
 set search_path = ''
 as $$
-    select (s.not_after is not null and s.not_after <= now())
-        or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
-        or (inactivity_seconds > 0
-            and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+    select case when u.id is null or u.deleted_at is not null then 'not_found'
+                when u.banned_until > now() then 'banned'
+                else 'ok' end
+$$;
+
+-- The one rule for whether a session still stands. Signing out deletes a session
+-- (its refresh tokens go with it); only a replayed refresh token revokes one, keeping
+-- it so that the replay is recognised. 'active'; 'revoked'; 'expired' (its not_after,
+-- the time-box or the inactivity timeout, in seconds, 0 = off, passed in from the
+-- auth_ext.* settings).
+create function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select case
+        when s.revoked_at is not null then 'revoked'
+        when (s.not_after is not null and s.not_after <= now())
+          or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+          or (inactivity_seconds > 0
+              and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+            then 'expired'
+        else 'active' end
 $$;
 
 -- Calls the hook function a setting names, with or without its (jsonb) signature.

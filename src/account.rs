@@ -124,8 +124,8 @@ fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorRepo
     let keep_sessions = a.keep_sessions.unwrap_or(false);
 
     // Everything is checked before anything is written: a refused update changes nothing.
-    let new_email = a.email.as_deref().map(|e| users::normalize_address(e, false)).filter(|e| Some(e) != state.email.as_ref());
-    let new_phone = a.phone.as_deref().map(|p| users::normalize_address(p, true)).filter(|p| Some(p) != state.phone.as_ref());
+    let new_email = a.email.as_deref().map(|e| users::normalize_address(e, false)).transpose()?.filter(|e| Some(e) != state.email.as_ref());
+    let new_phone = a.phone.as_deref().map(|p| users::normalize_address(p, true)).transpose()?.filter(|p| Some(p) != state.phone.as_ref());
     if let Some(email) = &new_email {
         users::check_address(email, "email address")?;
         db::run("select auth.check_address_format($1, 'email')", &[email.as_str().into()])?;

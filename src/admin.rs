@@ -104,7 +104,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
         "update auth.users set
              email = case when $2::text is null then email else $2 end,
              phone = case when $3::text is null then phone else $3 end,
-             email_confirmed_at = case when $2::text is not null and lower(btrim($2)) is distinct from email then
+             email_confirmed_at = case when $2::text is not null and auth.normalize_address($2, 'email') is distinct from email then
                                            case when $5 then now() end
                                        when $5 then coalesce(email_confirmed_at, now())
                                        when $5 = false then null

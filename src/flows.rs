@@ -115,7 +115,7 @@ fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Op
         let now = Spi::get_one::<String>("select to_jsonb(now())->>0").ok().flatten();
         return Ok(json!({
             "id": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "role": "authenticated",
-            "email": users::normalize_address(email, false), "phone": "", "confirmation_sent_at": now,
+            "email": users::normalize_address(email, false)?, "phone": "", "confirmation_sent_at": now,
             "app_metadata": users::provider_metadata("email"), "user_metadata": data.unwrap_or(json!({})),
             "identities": [], "is_anonymous": false, "created_at": now, "updated_at": now,
         }));

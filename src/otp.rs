@@ -144,7 +144,7 @@ pub fn issue_with_options(
     relates_to: &str,
     options: &Value,
 ) -> AuthResult<Issued> {
-    let relates_to = users::normalize_address(relates_to, token_type.is_phone());
+    let relates_to = users::normalize_address(relates_to, token_type.is_phone())?;
     let hashed_token = keys::random_token::<32>();
     let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
@@ -206,7 +206,7 @@ pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> A
 /// Queues a message carrying a freshly issued token, within the per-recipient and
 /// global send limits, and wakes senders (pg_notify 'auth_outbox').
 pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
-    let recipient = users::normalize_address(recipient, issued.token_type.is_phone());
+    let recipient = users::normalize_address(recipient, issued.token_type.is_phone())?;
     rate_limit(
         "email_recipient",
         &recipient,
@@ -311,7 +311,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     let client = request::limit_key(&request::client());
     check_counted_limit("verify", &client, settings::RATE_LIMIT_VERIFY.get(), "codes tried from this address")?;
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
-    let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()));
+    let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()))?;
     // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
     let row: Option<TokenRow> = db::json_row(
         &format!(
@@ -362,4 +362,27 @@ fn stored_bytes(b64: &str) -> AuthResult<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored hash is not base64"))
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    /// The token kinds have one home, the SQL domain auth.one_time_token_type: the Rust
+    /// enum must list exactly its values.
+    #[pg_test]
+    fn token_types_match_the_sql_domain() {
+        let sql_values: Vec<String> = Spi::get_one::<Vec<String>>(
+            r#"select array(select m[1] from regexp_matches(
+                 (select pg_get_constraintdef(c.oid) from pg_constraint c
+                  where c.contypid = 'auth.one_time_token_type'::regtype), '''([a-z_]+)''', 'g') m order by 1)"#,
+        )
+        .unwrap()
+        .unwrap();
+        let mut rust_values: Vec<String> = ALL_TYPES.iter().map(|t| t.as_str().to_owned()).collect();
+        rust_values.sort();
+        assert_eq!(sql_values, rust_values);
+    }
 }

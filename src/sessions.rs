@@ -68,14 +68,6 @@ struct OpenedSession {
     user: Value,
 }
 
-fn check_user_state(state: &str) -> AuthResult<()> {
-    match state {
-        "ok" => Ok(()),
-        "banned" => Err(AuthError::new(ErrorCode::UserBanned, "the user is banned")),
-        _ => Err(AuthError::new(ErrorCode::UserNotFound, "no such user")),
-    }
-}
-
 /// Opens a session for a user who has just proved who they are by `method`
 /// (`password`, `otp`, `anonymous`, `oauth`, `admin`, ...). The entry point every
 /// sign-in flow ends in. Two statements, plus the claims hook when one is set.
@@ -85,19 +77,16 @@ pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> Au
             .detail(format!("method {:?}", method.chars().take(40).collect::<String>())));
     }
     let check: SignInCheck = db::json_row(
-        "with signed_in as (
+        "with target as (select auth.sign_in_state(u) as state from auth.users u where u.id = $1),
+         signed_in as (
              update auth.users set last_sign_in_at = now()
-             where id = $1 and deleted_at is null and (banned_until is null or banned_until <= now())
-             returning id)
-         select jsonb_build_object(
-             'state', case when exists (select from signed_in) then 'ok'
-                           when exists (select from auth.users where id = $1 and deleted_at is null) then 'banned'
-                           else 'not_found' end,
-             'key', auth.current_signing_key())",
+             where id = $1 and (select state from target) = 'ok')
+         select jsonb_build_object('state', coalesce((select state from target), 'not_found'),
+                                   'key', auth.current_signing_key())",
         &[pg_uuid(user_id).into()],
     )?
     .expect("the statement always returns a row");
-    check_user_state(&check.state)?;
+    tokens::check_sign_in_state(&check.state)?;
     let key = check.key.ok_or_else(no_signing_key)?;
 
     let refresh_token = keys::random_token::<32>();
@@ -154,8 +143,7 @@ struct RefreshState {
     token: Option<PresentedToken>,
     live: Option<LiveToken>,
     revoked_reason: Option<String>,
-    revoked: bool,
-    expired: bool,
+    session_state: String,
     user_state: String,
     key: Option<KeyRow>,
 }
@@ -246,11 +234,9 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
                        from auth.refresh_tokens where token_hash = $1),
              'live', (select jsonb_build_object('id', id, 'parent_id', parent_id)
                       from auth.refresh_tokens where session_id = $2 and not revoked),
-             'revoked', s.revoked_at is not null,
+             'session_state', auth.session_state(s, $3, $4),
              'revoked_reason', s.revoked_reason,
-             'expired', auth.session_expired(s, $3, $4),
-             'user_state', case when u.deleted_at is not null then 'not_found'
-                                when u.banned_until > now() then 'banned' else 'ok' end,
+             'user_state', auth.sign_in_state(u),
              'key', auth.current_signing_key())
          from auth.sessions s join auth.users u on u.id = s.user_id
          where s.id = $2",
@@ -266,7 +252,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let Some(presented) = state.token else {
         return Err(not_found().into());
     };
-    if state.revoked {
+    if state.session_state == "revoked" {
         return Err(match state.revoked_reason.as_deref() {
             Some("token_reuse") => AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
                 .detail("the session was revoked after a spent refresh token was replayed"),
@@ -274,11 +260,9 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         }
         .into());
     }
-    check_user_state(&state.user_state)?;
-    if state.expired {
-        return Err(AuthError::new(ErrorCode::SessionExpired, "the session has expired")
-            .hint("Sign in again.")
-            .into());
+    tokens::check_sign_in_state(&state.user_state)?;
+    if state.session_state == "expired" {
+        return Err(tokens::session_expired().into());
     }
     let key = state.key.ok_or_else(no_signing_key)?;
 

@@ -169,16 +169,12 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
     Ok(data.claims)
 }
 
-/// What verification needs to know of a session.
+/// What verification needs to know of a session (`auth.session_state`, `auth.sign_in_state`).
 #[derive(Debug, Deserialize)]
 pub struct SessionState {
-    pub exists: bool,
+    pub session: String,
     #[serde(default)]
-    pub revoked: bool,
-    #[serde(default)]
-    pub expired: bool,
-    #[serde(default)]
-    pub user_ok: bool,
+    pub user: String,
 }
 
 /// Checks that the session a token names still stands: it exists, is not revoked or
@@ -195,13 +191,9 @@ pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
     };
     let state: SessionState = db::json_row(
         "select coalesce((
-             select jsonb_build_object(
-                 'exists', true,
-                 'revoked', s.revoked_at is not null,
-                 'expired', auth.session_expired(s, $3, $4),
-                 'user_ok', u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()))
+             select jsonb_build_object('session', auth.session_state(s, $3, $4), 'user', auth.sign_in_state(u))
              from auth.sessions s join auth.users u on u.id = s.user_id
-             where s.id = $1 and s.user_id = $2), '{\"exists\": false}')",
+             where s.id = $1 and s.user_id = $2), '{\"session\": \"ended\"}')",
         &[
             pgrx::Uuid::from_bytes(*session_id.as_bytes()).into(),
             pgrx::Uuid::from_bytes(*sub.as_bytes()).into(),
@@ -210,15 +202,31 @@ pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
         ],
     )?
     .expect("coalesce always yields a row");
-    if !state.exists || state.revoked || crate::workers::revocation_pending(&session_id) {
-        return Err(AuthError::new(ErrorCode::SessionNotFound, "the session has ended")
-            .detail(format!("session {session_id} was signed out or revoked")));
+    if crate::workers::revocation_pending(&session_id) {
+        return Err(session_ended(&session_id));
     }
-    if state.expired {
-        return Err(AuthError::new(ErrorCode::SessionExpired, "the session has expired"));
+    match state.session.as_str() {
+        "active" => {}
+        "expired" => return Err(session_expired()),
+        _ => return Err(session_ended(&session_id)),
     }
-    if !state.user_ok {
-        return Err(AuthError::new(ErrorCode::UserBanned, "the user is banned or deleted"));
+    check_sign_in_state(&state.user)
+}
+
+fn session_ended(session_id: &uuid::Uuid) -> AuthError {
+    AuthError::new(ErrorCode::SessionNotFound, "the session has ended")
+        .detail(format!("session {session_id} was signed out or revoked"))
+}
+
+pub fn session_expired() -> AuthError {
+    AuthError::new(ErrorCode::SessionExpired, "the session has expired").hint("Sign in again.")
+}
+
+/// The errors of `auth.sign_in_state`, the one rule for who may sign in.
+pub fn check_sign_in_state(state: &str) -> AuthResult<()> {
+    match state {
+        "ok" => Ok(()),
+        "banned" => Err(AuthError::new(ErrorCode::UserBanned, "the user is banned")),
+        _ => Err(AuthError::new(ErrorCode::UserNotFound, "no such user")),
     }
-    Ok(())
 }

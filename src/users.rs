@@ -97,8 +97,8 @@ pub fn address_taken(email: Option<&str>, phone: Option<&str>) -> AuthResult<Aut
     }
     let taken: Taken = db::json_row(
         "select jsonb_build_object(
-             'email', exists (select from auth.users where email = lower(btrim($1))),
-             'phone', exists (select from auth.users where phone = pg_catalog.translate(btrim($2), '+ -()', '')))",
+             'email', exists (select from auth.users where email = auth.normalize_address($1, 'email')),
+             'phone', exists (select from auth.users where phone = auth.normalize_address($2, 'phone')))",
         &[email.into(), phone.into()],
     )?
     .expect("the statement returns a row");
@@ -123,8 +123,8 @@ pub struct Account {
 /// The live (not deleted) user with this email or phone, if any.
 pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
     let (sql, key) = match by {
-        Lookup::Email(email) => ("email = lower(btrim($1))", email),
-        Lookup::Phone(phone) => ("phone = pg_catalog.translate(btrim($1), '+ -()', '')", phone),
+        Lookup::Email(email) => ("email = auth.normalize_address($1, 'email')", email),
+        Lookup::Phone(phone) => ("phone = auth.normalize_address($1, 'phone')", phone),
     };
     db::json_row(
         &format!(
@@ -148,15 +148,12 @@ pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
         .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
 }
 
-/// An address as it is stored: an email trimmed and lower-cased, a phone as E.164
-/// digits without '+' (the same rules as the users_normalize trigger).
-pub fn normalize_address(address: &str, phone: bool) -> String {
-    let address = address.trim();
-    if phone {
-        address.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')')).collect()
-    } else {
-        address.to_lowercase()
-    }
+/// An address as it is stored, by the one rule in SQL (`auth.normalize_address`).
+pub fn normalize_address(address: &str, phone: bool) -> AuthResult<String> {
+    let kind = if phone { "phone" } else { "email" };
+    let normalized: Option<String> =
+        db::json_row("select to_jsonb(coalesce(auth.normalize_address($1, $2), ''))", &[address.into(), kind.into()])?;
+    Ok(normalized.unwrap_or_default())
 }
 
 /// Checks an address argument's size before it goes anywhere (constraints check its form).

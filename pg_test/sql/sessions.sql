@@ -252,7 +252,7 @@ select r.rolname, p.proname
 from pg_proc p cross join (values ('anon'), ('authenticated'), ('service_role')) r(rolname)
 where p.pronamespace = 'auth'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute')
   and p.proname in ('admin_create_session', 'refresh_session', 'set_session', 'get_user', 'sign_out', 'jwks',
-                    'user_json', 'current_signing_key', 'revoke_session', 'call_hook', 'session_expired')
+                    'user_json', 'current_signing_key', 'revoke_session', 'call_hook', 'session_state', 'sign_in_state')
 order by 1, 2;
 select r.rolname, t.tbl, has_table_privilege(r.rolname, t.tbl, 'select') as sel
 from (values ('anon'), ('authenticated'), ('service_role')) r(rolname)
