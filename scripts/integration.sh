@@ -207,6 +207,22 @@ readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) 
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
 check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"
 
+# 10b. The README's privilege matrix is what the database grants.
+readme_matrix="$(sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' README.md | grep '^| `auth\.')"
+db_matrix="$("${PSQL[@]}" -f pg_test/sql/privileges.sql)"
+check "README privilege matrix matches the database" "$db_matrix" "$readme_matrix"
+
+# 10c. Codes tried from one client address are limited per hour, across tokens, and
+#      the count survives the failing calls.
+for who in guess-a guess-b; do "${PSQL[@]}" -c "select auth.sign_in_with_otp('$who@example.com')" >/dev/null; done
+tried="$("${PSQL[@]}" -c "select auth.rate_limit_hits('verify', '127.0.0.1')")"
+limit=$((tried + 2)); results=""
+for who in guess-a guess-b guess-a; do
+    results+="$(PGOPTIONS="-c auth_ext.rate_limit_verify=$limit" "${PSQL[@]}" -c "select auth.verify_otp('$who@example.com', '000000', 'email')" 2>&1 \
+                | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p') "
+done
+check "codes per client address: 2 compared, the 3rd refused" "otp_invalid otp_invalid over_request_rate_limit " "$results"
+
 # 11. With shared_preload_libraries, the background worker deletes stale anonymous users
 #     by itself, shows in pg_stat_activity, and stops cleanly with the server.
 cluster_stop
@@ -233,6 +249,58 @@ started=$(date +%s)
 cluster_stop
 check "background worker: the server stops cleanly and promptly" 1 \
     "$([ $(( $(date +%s) - started )) -lt 10 ] && ! grep -q 'terminated by signal' "$CLUSTER_DIR/server.log" && echo 1 || echo 0)"
+
+# 12. A reserved durable writer: with every worker slot taken (max_worker_processes
+#     leaves none beyond the cleanup launcher and the writer registered at start), codes
+#     are still counted and checked, failed sign-ins counted, and a replayed refresh
+#     token still revokes its session. A revocation that is queued but not yet
+#     committed already refuses the session (fail closed).
+cluster_start integration-reserved "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'auth_res'" \
+    "max_worker_processes = 2" "max_parallel_workers = 0"
+"$(pg_bindir)/createdb" auth_res
+RES=(psql -X -q -At -v ON_ERROR_STOP=1 -d auth_res)
+"${RES[@]}" -c "create extension auth_ext" >/dev/null
+for _ in $(seq 1 100); do
+    [ "$("${RES[@]}" -c "select count(*) from pg_stat_activity where backend_type = 'auth_ext durable writer'")" = 1 ] && break; sleep 0.1
+done
+check "reserved writer: running, and no worker slot is free" "1 2" \
+    "$("${RES[@]}" -F' ' -c "select count(*) filter (where backend_type = 'auth_ext durable writer'), current_setting('max_worker_processes') from pg_stat_activity")"
+"${RES[@]}" -c "select auth.sign_in_with_otp('res@example.com')" >/dev/null
+code="$("${RES[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'res@example.com'")"
+wrong="$(printf '%06d' $(( (10#$code + 1) % 1000000 )))"
+err_code() { sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' | head -n1; }
+check "reserved writer: a wrong code is refused and counted" "otp_invalid 1" \
+    "$("${RES[@]}" -c "select auth.verify_otp('res@example.com', '$wrong', 'email')" 2>&1 | err_code) $("${RES[@]}" -c "select attempts from auth.one_time_token_attempts")"
+check "reserved writer: the right code signs in" "bearer" \
+    "$("${RES[@]}" -c "select auth.verify_otp('res@example.com', '$code', 'email')->>'token_type'")"
+"${RES[@]}" -c "select auth.admin_update_user_by_id((select id from auth.users where email = 'res@example.com'), '{\"password\": \"correct horse battery\"}')" >/dev/null
+"${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'a wrong guess')" >/dev/null 2>&1 || true
+check "reserved writer: a failed sign-in is counted" "1" \
+    "$("${RES[@]}" -c "select auth.rate_limit_hits('failed_sign_in_user', (select id::text from auth.users where email = 'res@example.com'))")"
+s="$("${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'correct horse battery')")"
+first="$(field "$s" refresh_token)"; access="$(field "$s" access_token)"
+second="$(PGOPTIONS="-c auth_ext.refresh_token_reuse_interval=0" "${RES[@]}" -c "select auth.refresh_session('$first')->>'refresh_token'")"
+# Replay the spent token while this transaction holds the session (a refresh of the live
+# token), so the revocation stays queued until it ends; meanwhile the session is refused.
+PGOPTIONS="-c auth_ext.refresh_token_reuse_interval=0" "${RES[@]}" \
+    -c "begin" -c "select auth.refresh_session('$second') is not null" -c "savepoint s" \
+    -c "\\set ON_ERROR_STOP off" -c "select auth.refresh_session('$first')" -c "rollback to s" \
+    -c "select pg_sleep(2)" -c "commit" >/dev/null 2>"$CLUSTER_DIR/replay.err" &
+holder=$!
+for _ in $(seq 1 100); do
+    [ "$("${RES[@]}" -c "select count(*) from pg_stat_activity where wait_event = 'PgSleep'")" = 1 ] && break; sleep 0.05
+done
+check "reserved writer: the replay is refused" "refresh_token_already_used" "$(err_code <"$CLUSTER_DIR/replay.err")"
+check "reserved writer: a session whose revocation is queued is refused at once" "session_not_found" \
+    "$("${RES[@]}" -c "select auth.set_session('$access')" 2>&1 | err_code)"
+wait "$holder"
+revoked=""
+for _ in $(seq 1 100); do
+    revoked="$("${RES[@]}" -c "select revoked_reason from auth.sessions")"; [ -n "$revoked" ] && break; sleep 0.05
+done
+check "reserved writer: the session is revoked once the replaying transaction ends" "token_reuse 0" \
+    "$revoked $("${RES[@]}" -c "select count(*) from auth.refresh_tokens where not revoked")"
+cluster_stop
 
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
