@@ -199,6 +199,8 @@ create function public.merge_cart_items(anonymous_user uuid, target_user uuid) r
       and exists (select from public.cart_items t where t.user_id = target_user and t.product = s.product);
 $$;
 select auth.register_merge_handler('public.cart_items', 'public.merge_cart_items(uuid, uuid)');
+\echo '--   merges move rows as auth_ext_app, only in tables the application granted it:'
+grant select, update, delete on public.cart_items to auth_ext_app;
 select auth.sign_in_anonymously() as visitor2 \gset
 begin;
 select auth.set_session(:'visitor2'::jsonb->>'access_token') is not null as visitor_verified;

@@ -365,7 +365,7 @@ fn stored_bytes(b64: &str) -> AuthResult<Vec<u8>> {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use super::*;
     use pgrx::prelude::*;
