@@ -58,6 +58,8 @@ alter table auth.sessions enable row level security;
 alter table auth.refresh_tokens enable row level security;
 alter table auth.signing_keys enable row level security;
 alter table auth.audit_log_entries enable row level security;
+alter table auth.session_revocations enable row level security;
+alter table auth.secrets enable row level security;
 
 -- Public keys are public.
 grant execute on function auth.jwks() to public;
@@ -80,6 +82,8 @@ select pg_catalog.pg_extension_config_dump('auth.user_identities', '');
 select pg_catalog.pg_extension_config_dump('auth.sessions', '');
 select pg_catalog.pg_extension_config_dump('auth.refresh_tokens', '');
 select pg_catalog.pg_extension_config_dump('auth.refresh_tokens_id_seq', '');
+select pg_catalog.pg_extension_config_dump('auth.session_revocations', '');
+select pg_catalog.pg_extension_config_dump('auth.secrets', '');
 select pg_catalog.pg_extension_config_dump('auth.signing_keys', '');
 select pg_catalog.pg_extension_config_dump('auth.audit_log_entries', '');
 select pg_catalog.pg_extension_config_dump('auth.audit_log_entries_id_seq', '');

@@ -65,14 +65,53 @@ create table auth.sessions (
     aal            text not null default 'aal1',
     -- How the user signed in: [{"method": "password", "timestamp": 1700000000}].
     amr            jsonb not null default '[]',
-    -- Set when the session was revoked because a spent refresh token was replayed.
-    revoked_at     timestamptz,
-    revoked_reason text,
     constraint sessions_aal check (aal in ('aal1', 'aal2', 'aal3')),
     constraint sessions_user_agent_length check (length(user_agent) <= 1024)
 );
 
 create index sessions_user_id_idx on auth.sessions (user_id);
+
+-- Sessions revoked because a spent refresh token was replayed (signing out deletes a
+-- session instead). A table of its own, without a foreign key, so that a worker can
+-- commit a revocation while the refresh that detected the replay still holds the
+-- session's row, before that refresh answers: once a client hears "revoked", it is.
+-- The cleanup removes entries whose session is gone.
+create table auth.session_revocations (
+    session_id uuid primary key,
+    reason     text not null,
+    revoked_at timestamptz not null default now()
+);
+
+-- Server-side secrets, readable by no application role. 'refresh_token' derives a
+-- refresh token's child from the token itself (sessions.rs), so that every client
+-- holding one token gets the same child. Made on first use, never at CREATE EXTENSION,
+-- so that a restore brings back the original.
+create table auth.secrets (
+    name  text primary key,
+    value bytea not null,
+    constraint secrets_value_length check (length(value) >= 32)
+);
+
+-- The secret named, made from the server's strong random source on first use.
+create function auth.secret(p_name text)
+returns bytea
+language plpgsql
+set search_path = ''
+as $$
+declare
+    found bytea;
+begin
+    select value into found from auth.secrets where name = p_name;
+    if found is null then
+        insert into auth.secrets (name, value)
+        values (p_name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text
+                                       || gen_random_uuid()::text, '-', ''), 'hex'))
+        on conflict (name) do nothing;
+        select value into found from auth.secrets where name = p_name;
+    end if;
+    return found;
+end
+$$;
 
 -- Refresh tokens are opaque random strings; only their SHA-256 is stored.
 -- Each refresh spends the session's live token and mints its child.
@@ -82,17 +121,19 @@ create table auth.refresh_tokens (
     user_id    uuid not null references auth.users (id) on delete cascade,
     token_hash bytea not null,
     parent_id  bigint references auth.refresh_tokens (id) on delete set null,
-    -- Spent (rotated away) or revoked.
-    revoked    boolean not null default false,
     created_at timestamptz not null default now(),
-    -- When the token was spent, for the reuse interval.
-    updated_at timestamptz not null default now(),
+    -- When it was exchanged for its child; NULL while it is the session's live token.
+    -- (A revoked session is recorded in auth.session_revocations, not here.)
+    spent_at   timestamptz,
     constraint refresh_tokens_token_hash_key unique (token_hash),
     constraint refresh_tokens_token_hash_length check (length(token_hash) = 32)
 );
 
 -- At most one live token per session: two branches can never both refresh.
-create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where not revoked;
+create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where spent_at is null;
+-- Every foreign key has an index, so that deleting a session or a user never scans.
+create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, id);
+create index refresh_tokens_user_id_idx on auth.refresh_tokens (user_id);
 create index refresh_tokens_parent_id_idx on auth.refresh_tokens (parent_id);
 
 -- Who did what, when, from where. No foreign key: entries outlive their users.
@@ -187,7 +228,7 @@ stable
 set search_path = ''
 as $$
     select case
-        when s.revoked_at is not null then 'revoked'
+        when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
         when (s.not_after is not null and s.not_after <= now())
           or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
           or (inactivity_seconds > 0
@@ -228,24 +269,19 @@ begin
 end
 $$;
 
--- Revokes a session and every refresh token of it, and says so in the audit log.
--- Called by the session revoker worker after a refresh token replay. The session row is
--- locked first, so the token update's snapshot includes any token minted before that.
+-- Revokes a session (a spent refresh token was replayed), and says so in the audit log.
+-- Written by a durable-write worker while the caller still holds the session's row:
+-- it takes no lock the caller holds. Its refresh tokens stop working with it.
 create function auth.revoke_session(p_session_id uuid, reason text)
 returns void
-language plpgsql
+language sql
 set search_path = ''
 as $$
-declare
-    owner uuid;
-begin
-    select user_id into owner from auth.sessions where id = p_session_id and revoked_at is null for update;
-    if not found then
-        return;
-    end if;
-    update auth.sessions set revoked_at = now(), revoked_reason = reason, updated_at = now() where id = p_session_id;
-    update auth.refresh_tokens set revoked = true, updated_at = now() where session_id = p_session_id and not revoked;
+    with revoked as (
+        insert into auth.session_revocations (session_id, reason) values (p_session_id, reason)
+        on conflict (session_id) do nothing
+        returning session_id)
     insert into auth.audit_log_entries (actor_id, action, payload)
-    values (owner, 'token_revoked', jsonb_build_object('session_id', p_session_id, 'reason', reason));
-end
+    select s.user_id, 'token_revoked', jsonb_build_object('session_id', r.session_id, 'reason', reason)
+    from revoked r left join auth.sessions s on s.id = r.session_id
 $$;

@@ -1,5 +1,10 @@
 //! Thin helpers over SPI. Each statement the extension runs returns at most one
 //! jsonb value, which is deserialised straight into a Rust struct.
+//!
+//! Reads go through `read_row`: a read-only SPI statement, so that a call that only
+//! reads (set_session, get_user, verification) never assigns a transaction id, and
+//! works on a hot standby. Statements that may write go through `json_row` / `run`,
+//! which refuse on a standby with a coded, retryable error instead of Postgres' own.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -11,9 +16,7 @@ fn spi_error(e: pgrx::spi::Error) -> AuthError {
     AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string())
 }
 
-/// Runs a statement whose single column is jsonb; None when it returns no row or NULL.
-pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    let value = Spi::get_one_with_args::<pgrx::JsonB>(sql, args);
+fn from_json<T: DeserializeOwned>(value: Result<Option<pgrx::JsonB>, pgrx::spi::Error>) -> AuthResult<Option<T>> {
     match value {
         Ok(Some(pgrx::JsonB(v))) => serde_json::from_value(v).map(Some).map_err(|e| {
             AuthError::new(ErrorCode::UnexpectedFailure, "internal query returned an unexpected shape")
@@ -24,8 +27,31 @@ pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> Au
     }
 }
 
+/// Refuses a write on a hot standby, before anything asks for a transaction id.
+pub fn check_writable() -> AuthResult<()> {
+    if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
+        return Err(AuthError::new(ErrorCode::ReadOnlyReplica, "this server is a read-only replica")
+            .hint("Send calls that write (sign-ins, refreshes, changes) to the primary."));
+    }
+    Ok(())
+}
+
+/// Runs a statement that may write, whose single column is jsonb; None when it returns
+/// no row or NULL.
+pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
+    check_writable()?;
+    from_json(Spi::get_one_with_args::<pgrx::JsonB>(sql, args))
+}
+
+/// Runs a read-only statement whose single column is jsonb; None when it returns no
+/// row or NULL. Assigns no transaction id.
+pub fn read_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
+    from_json(Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<pgrx::JsonB>()))
+}
+
 /// Runs a statement for its effect.
 pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<()> {
+    check_writable()?;
     Spi::run_with_args(sql, args).map_err(spi_error)
 }
 

@@ -110,6 +110,8 @@ error_codes! {
         "The anonymous user has rows in an application table that merges may not move; the hint says what to grant.";
     ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "This change needs a nonce from auth.reauthenticate().";
+    ReadOnlyReplica => "read_only_replica", ERRCODE_READ_ONLY_SQL_TRANSACTION, 503,
+        "The call writes, and this server is a read-only replica: send it to the primary (retryable).";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,
         "An internal step failed; the detail says which.";
     UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,

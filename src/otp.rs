@@ -148,7 +148,13 @@ pub fn issue_with_options(
     let hashed_token = keys::random_token::<32>();
     let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
-    // The live token of this type, if any, is replaced (with its attempt count).
+    // The live token of this type, if any, is replaced (with its attempt count). Requests
+    // for one user and type queue here, so that concurrent ones each replace the last
+    // instead of colliding on the one-live-token index.
+    db::run(
+        "select pg_advisory_xact_lock(hashtextextended('auth_ext.otp:' || $1::text || ':' || $2, 0))",
+        &[pg_uuid(user_id).into(), token_type.as_str().into()],
+    )?;
     db::run(
         "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
         &[pg_uuid(user_id).into(), token_type.as_str().into()],

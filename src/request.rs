@@ -58,7 +58,9 @@ pub fn limit_key(client: &Client) -> String {
 }
 
 fn connection_address() -> Option<String> {
-    Spi::get_one::<String>("select pg_catalog.host(pg_catalog.inet_client_addr())").ok().flatten()
+    Spi::connect(|c| c.select("select pg_catalog.host(pg_catalog.inet_client_addr())", Some(1), &[])?.first().get_one::<String>())
+        .ok()
+        .flatten()
 }
 
 /// An `inet` argument from text, NULL when absent.

@@ -128,20 +128,18 @@ fn admin_create_session(user_id: pgrx::Uuid, method: default!(&str, "'admin'")) 
 #[derive(Debug, Deserialize)]
 struct PresentedToken {
     id: i64,
-    revoked: bool,
+    spent: bool,
     spent_seconds_ago: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct LiveToken {
-    id: i64,
-    parent_id: Option<i64>,
+    /// The token it was exchanged for, if it was, and that token's hash.
+    child_id: Option<i64>,
+    child_hash: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RefreshState {
     token: Option<PresentedToken>,
-    live: Option<LiveToken>,
+    live_id: Option<i64>,
+    live_parent_id: Option<i64>,
     revoked_reason: Option<String>,
     session_state: String,
     user_state: String,
@@ -149,7 +147,7 @@ struct RefreshState {
 }
 
 #[derive(Debug, Deserialize)]
-struct Rotated {
+struct SessionInfo {
     session_id: String,
     aal: String,
     amr: Value,
@@ -157,43 +155,80 @@ struct Rotated {
     user: Value,
 }
 
-/// Spends the session's live token `live_id` and mints `new_hash` as its child.
-fn rotate(live_id: i64, new_hash: &[u8]) -> AuthResult<Rotated> {
-    let rotated: Option<Rotated> = db::json_row(
-        "with spent as (
-             update auth.refresh_tokens set revoked = true, updated_at = clock_timestamp()
-             where id = $1 and not revoked
-             returning id, session_id, user_id),
-         minted as (
-             insert into auth.refresh_tokens (session_id, user_id, token_hash, parent_id)
-             select session_id, user_id, $2, id from spent
-             returning session_id),
-         session as (
-             update auth.sessions s set refreshed_at = now(), updated_at = now()
-             from minted m where s.id = m.session_id
-             returning s.id, s.user_id, s.aal, s.amr),
-         audit as (
-             insert into auth.audit_log_entries (actor_id, action, payload)
-             select user_id, 'token_refreshed', jsonb_build_object('session_id', id) from session)
-         select jsonb_build_object(
-             'session_id', id, 'aal', aal, 'amr', amr,
-             'method', coalesce(amr->-1->>'method', 'unknown'),
-             'user', auth.user_json(user_id))
-         from session",
-        &[live_id.into(), new_hash.into()],
+/// What a session response needs of a session and its user (after `$1`'s refresh).
+const SESSION_INFO: &str = "select jsonb_build_object(
+        'session_id', s.id, 'aal', s.aal, 'amr', s.amr,
+        'method', coalesce(s.amr->-1->>'method', 'unknown'),
+        'user', auth.user_json(s.user_id))
+    from refreshed s";
+
+/// Spends the token `spent_id` and mints `child_hash` as its child, the session's
+/// new live token.
+fn rotate(spent_id: i64, child_hash: &[u8]) -> AuthResult<SessionInfo> {
+    let rotated: Option<SessionInfo> = db::json_row(
+        &format!(
+            "with spent as (
+                 update auth.refresh_tokens set spent_at = clock_timestamp()
+                 where id = $1 and spent_at is null
+                 returning id, session_id, user_id),
+             minted as (
+                 insert into auth.refresh_tokens (session_id, user_id, token_hash, parent_id)
+                 select session_id, user_id, $2, id from spent
+                 returning session_id),
+             refreshed as (
+                 update auth.sessions s set refreshed_at = now(), updated_at = now()
+                 from minted m where s.id = m.session_id
+                 returning s.*),
+             audit as (
+                 insert into auth.audit_log_entries (actor_id, action, payload)
+                 select user_id, 'token_refreshed', jsonb_build_object('session_id', id) from refreshed)
+             {SESSION_INFO}"
+        ),
+        &[spent_id.into(), child_hash.into()],
     )?;
     rotated.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the live refresh token changed under its lock"))
+}
+
+/// The session of a token that was already exchanged, for a client that presents it
+/// again: the child is not minted again, only the session's refresh time moves.
+fn refreshed_again(session_id: &uuid::Uuid) -> AuthResult<SessionInfo> {
+    db::json_row(
+        &format!(
+            "with refreshed as (
+                 update auth.sessions s set refreshed_at = now(), updated_at = now() where s.id = $1 returning s.*)
+             {SESSION_INFO}"
+        ),
+        &[pg_uuid(session_id).into()],
+    )?
+    .ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has ended"))
+}
+
+/// The child of a refresh token: derived from the token itself with a server-side
+/// secret (HMAC-SHA-256), so every client that holds a token gets the same child,
+/// however many present it at once. Only its hash is stored, like every token's.
+fn child_token(parent: &str, secret: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"auth_ext refresh token child\0");
+    mac.update(parent.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn already_used(detail: &str) -> AuthError {
+    AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used").detail(detail.to_owned())
 }
 
 /// Exchanges a refresh token for a new session: the token is spent and its child
 /// returned with a fresh access token, in the same session.
 ///
-/// A spent token is accepted again when it is the parent of the session's live token
-/// (the client lost the answer to its last refresh) or was spent within
-/// `auth_ext.refresh_token_reuse_interval` (several tabs refreshing at once); the live
-/// token is then rotated, so there is still exactly one live token. Any other replay
-/// of a spent token is treated as theft: the whole session is revoked and the caller
-/// gets refresh_token_already_used.
+/// The child is derived from the token (`child_token`), so clients that present the
+/// same token converge on the same child instead of revoking each other: a spent
+/// token is answered with its child again when it was spent within
+/// `auth_ext.refresh_token_reuse_interval` (several tabs, server-side rendering) or is
+/// the parent of the session's live token (the client lost the answer). Any other
+/// replay of a spent token is theft: the session is revoked, committed before the
+/// caller hears it, and the caller gets refresh_token_already_used.
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
@@ -211,7 +246,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let session_id: Option<String> = db::json_row(
         "select to_jsonb(s.id) from auth.sessions s
          where s.id = (select session_id from auth.refresh_tokens where token_hash = $1)
-         for update of s",
+         for no key update of s",
         &[hash.as_slice().into()],
     )?;
     let Some(session_id) = session_id else {
@@ -220,22 +255,22 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let session_uuid = users::parse_id(&session_id)?;
     // A revocation queued for a reserved writer but not yet committed: already revoked.
     if workers::revocation_pending(&session_uuid) {
-        return Err(AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
-            .detail("the session is being revoked after a spent refresh token was replayed")
-            .into());
+        return Err(already_used("the session is being revoked after a spent refresh token was replayed").into());
     }
 
     // Read everything again now that the lock is held: earlier refreshes have committed.
     let state: RefreshState = db::json_row(
         "select jsonb_build_object(
-             'token', (select jsonb_build_object('id', id, 'revoked', revoked,
+             'token', (select jsonb_build_object('id', t.id, 'spent', t.spent_at is not null,
                                                  -- clock time: this transaction began before it queued for the lock
-                                                 'spent_seconds_ago', greatest(0, extract(epoch from clock_timestamp() - updated_at)))
-                       from auth.refresh_tokens where token_hash = $1),
-             'live', (select jsonb_build_object('id', id, 'parent_id', parent_id)
-                      from auth.refresh_tokens where session_id = $2 and not revoked),
+                                                 'spent_seconds_ago', greatest(0, extract(epoch from clock_timestamp() - t.spent_at)),
+                                                 'child_id', c.id, 'child_hash', encode(c.token_hash, 'base64'))
+                       from auth.refresh_tokens t left join auth.refresh_tokens c on c.parent_id = t.id
+                       where t.token_hash = $1),
+             'live_id', (select id from auth.refresh_tokens where session_id = $2 and spent_at is null),
+             'live_parent_id', (select parent_id from auth.refresh_tokens where session_id = $2 and spent_at is null),
              'session_state', auth.session_state(s, $3, $4),
-             'revoked_reason', s.revoked_reason,
+             'revoked_reason', (select reason from auth.session_revocations where session_id = $2),
              'user_state', auth.sign_in_state(u),
              'key', auth.current_signing_key())
          from auth.sessions s join auth.users u on u.id = s.user_id
@@ -254,8 +289,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     };
     if state.session_state == "revoked" {
         return Err(match state.revoked_reason.as_deref() {
-            Some("token_reuse") => AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
-                .detail("the session was revoked after a spent refresh token was replayed"),
+            Some("token_reuse") => already_used("the session was revoked after a spent refresh token was replayed"),
             _ => AuthError::new(ErrorCode::SessionNotFound, "the session has ended"),
         }
         .into());
@@ -265,34 +299,45 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         return Err(tokens::session_expired().into());
     }
     let key = state.key.ok_or_else(no_signing_key)?;
+    let secret: Option<String> =
+        db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?;
+    let secret = secret
+        .and_then(|s| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(s).ok()
+        })
+        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))?;
+    let child = child_token(token, &secret);
 
-    let spend = if !presented.revoked {
-        Some(presented.id)
+    let info = if !presented.spent {
+        rotate(presented.id, &keys::sha256(&[child.as_bytes()]))?
     } else {
         let reuse_interval = f64::from(settings::REFRESH_TOKEN_REUSE_INTERVAL.get());
-        state.live.as_ref().and_then(|live| {
-            let is_parent = live.parent_id == Some(presented.id);
-            (is_parent || presented.spent_seconds_ago < reuse_interval).then_some(live.id)
-        })
+        let converges = presented.child_id.is_some()
+            && (state.live_parent_id == Some(presented.id) || presented.spent_seconds_ago < reuse_interval);
+        if !converges {
+            // Theft: revoked and committed before the caller hears it. If that cannot be
+            // done now, it is queued (refusing the session meanwhile) and done after.
+            if !workers::commit_now(workers::DurableWrite::RevokeSession(session_uuid)) {
+                workers::after_abort(workers::DurableWrite::RevokeSession(session_uuid));
+            }
+            return Err(already_used("a spent refresh token was replayed outside the reuse interval; the session is revoked")
+                .into());
+        }
+        let child_hash = keys::sha256(&[child.as_bytes()]);
+        let stored = presented.child_hash.as_deref().map(|h| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(h).unwrap_or_default()
+        });
+        match (stored, state.live_id) {
+            (Some(stored), _) if stored == child_hash => refreshed_again(&session_uuid)?,
+            // Its child was minted at random (a session re-issued after an address
+            // change): make the derived child the live token instead.
+            (_, Some(live_id)) => rotate(live_id, &child_hash)?,
+            (_, None) => return Err(not_found().into()),
+        }
     };
-    let Some(spend) = spend else {
-        workers::after_abort(workers::DurableWrite::RevokeSession(session_uuid));
-        return Err(AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used")
-            .detail("a spent refresh token was replayed outside the reuse interval; the session is revoked")
-            .into());
-    };
-
-    let new_token = keys::random_token::<32>();
-    let rotated = rotate(spend, &keys::sha256(&[new_token.as_bytes()]))?;
-    Ok(pgrx::JsonB(session_response(
-        &rotated.user,
-        &rotated.session_id,
-        &rotated.aal,
-        &rotated.amr,
-        &rotated.method,
-        &new_token,
-        &key,
-    )?))
+    Ok(pgrx::JsonB(session_response(&info.user, &info.session_id, &info.aal, &info.amr, &info.method, &child, &key)?))
 }
 
 /// The user and session the current claims (verified session or request claims) name,
@@ -327,14 +372,15 @@ pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
     }
     let live: Live = db::json_row(
         "select jsonb_build_object(
-             'live_id', (select id from auth.refresh_tokens where session_id = $1 and not revoked),
+             'live_id', (select id from auth.refresh_tokens where session_id = $1 and spent_at is null),
              'key', auth.current_signing_key())
-         from auth.sessions where id = $1 for update",
+         from auth.sessions where id = $1 for no key update",
         &[pg_uuid(session_id).into()],
     )?
     .ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has ended"))?;
     let live_id = live.live_id.ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has no live refresh token"))?;
     let key = live.key.ok_or_else(no_signing_key)?;
+    // The caller's live token is unknown here (only its hash is stored): a random child.
     let new_token = keys::random_token::<32>();
     let r = rotate(live_id, &keys::sha256(&[new_token.as_bytes()]))?;
     session_response(&r.user, &r.session_id, &r.aal, &r.amr, &r.method, &new_token, &key)

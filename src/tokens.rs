@@ -133,7 +133,7 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
     let Some(kid) = header.kid.as_deref() else {
         return Err(bad_jwt("the access token names no signing key (kid)"));
     };
-    let row: Option<KeyRow> = db::json_row(
+    let row: Option<KeyRow> = db::read_row(
         "select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key, 'public_jwk', public_jwk)
          from auth.signing_keys where kid = $1",
         &[kid.into()],
@@ -189,7 +189,7 @@ pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
     let (Ok(session_id), Ok(sub)) = (uuid::Uuid::parse_str(session_id), uuid::Uuid::parse_str(sub)) else {
         return Err(bad_jwt("the session_id and sub claims must be uuids"));
     };
-    let state: SessionState = db::json_row(
+    let state: SessionState = db::read_row(
         "select coalesce((
              select jsonb_build_object('session', auth.session_state(s, $3, $4), 'user', auth.sign_in_state(u))
              from auth.sessions s join auth.users u on u.id = s.user_id

@@ -95,7 +95,7 @@ pub fn address_taken(email: Option<&str>, phone: Option<&str>) -> AuthResult<Aut
         email: bool,
         phone: bool,
     }
-    let taken: Taken = db::json_row(
+    let taken: Taken = db::read_row(
         "select jsonb_build_object(
              'email', exists (select from auth.users where email = auth.normalize_address($1, 'email')),
              'phone', exists (select from auth.users where phone = auth.normalize_address($2, 'phone')))",
@@ -126,7 +126,7 @@ pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
         Lookup::Email(email) => ("email = auth.normalize_address($1, 'email')", email),
         Lookup::Phone(phone) => ("phone = auth.normalize_address($1, 'phone')", phone),
     };
-    db::json_row(
+    db::read_row(
         &format!(
             "select jsonb_build_object('id', id, 'encrypted_password', encrypted_password,
                  'email_confirmed', email_confirmed_at is not null, 'phone_confirmed', phone_confirmed_at is not null)
@@ -144,7 +144,7 @@ pub enum Lookup<'a> {
 
 /// The user object of Supabase Auth's API.
 pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
-    db::json_row("select auth.user_json($1)", &[pg_uuid(id).into()])?
+    db::read_row("select auth.user_json($1)", &[pg_uuid(id).into()])?
         .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
 }
 
@@ -152,7 +152,7 @@ pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
 pub fn normalize_address(address: &str, phone: bool) -> AuthResult<String> {
     let kind = if phone { "phone" } else { "email" };
     let normalized: Option<String> =
-        db::json_row("select to_jsonb(coalesce(auth.normalize_address($1, $2), ''))", &[address.into(), kind.into()])?;
+        db::read_row("select to_jsonb(coalesce(auth.normalize_address($1, $2), ''))", &[address.into(), kind.into()])?;
     Ok(normalized.unwrap_or_default())
 }
 

@@ -134,12 +134,29 @@ pub fn commit_now(write: DurableWrite) -> bool {
     if let Some(slot) = reserved::enqueue(&write, true) {
         return reserved::wait(slot);
     }
-    let started = worker(&write).set_notify_pid(unsafe { pg_sys::MyProcPid }).load_dynamic();
-    match started {
-        Ok(handle) => handle.wait_for_shutdown().is_ok(),
-        Err(_) => false,
+    // Without a reserved writer, wait a while for a worker slot: concurrent callers
+    // (50 code checks at once) each hold one only for a few milliseconds.
+    let deadline = Instant::now() + SLOT_WAIT;
+    loop {
+        match worker(&write).set_notify_pid(unsafe { pg_sys::MyProcPid }).load_dynamic() {
+            Ok(handle) => return handle.wait_for_shutdown().is_ok(),
+            Err(_) if Instant::now() < deadline => unsafe {
+                pg_sys::WaitLatch(
+                    pg_sys::MyLatch,
+                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                    10,
+                    pg_sys::PG_WAIT_EXTENSION,
+                );
+                pg_sys::ResetLatch(pg_sys::MyLatch);
+                pg_sys::check_for_interrupts!();
+            },
+            Err(_) => return false,
+        }
     }
 }
+
+/// How long a caller waits for a free dynamic worker slot before refusing.
+const SLOT_WAIT: Duration = Duration::from_secs(5);
 
 /// Whether a revocation of `session` is queued and not yet committed: such a session
 /// is treated as revoked.
