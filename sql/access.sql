@@ -143,8 +143,10 @@ grant execute on function auth.enable_owner_policies(regclass, name, boolean),
 -- auth_ext_app runs application code: it may call what that code needs of ours and
 -- nothing else in auth. The application grants it rights on its own objects.
 grant usage on schema auth to auth_ext_admin, auth_ext_app;
+-- Hooks and merges run as the owner of the code or table (or auth_ext_app for a
+-- superuser's); these run as their caller and do only what it could do anyway.
 grant execute on function auth.call_hook(text, jsonb, boolean),
-    auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to auth_ext_app;
+    auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to public;
 
 -- Everything of the extension belongs to auth_ext_admin, never to the superuser who
 -- ran CREATE EXTENSION: a SECURITY DEFINER function runs with its owner's rights.

@@ -83,15 +83,13 @@ begin
 
     if not dry_run and cardinality(victims) > 0 then
         begin
-            delete from auth.users where id = any (victims);
-            get diagnostics deleted = row_count;
+            deleted := auth.delete_users(victims);
         exception when foreign_key_violation or restrict_violation then
             -- A restriction further down a cascade: one user at a time.
             deleted := 0;
             foreach one in array victims loop
                 begin
-                    delete from auth.users where id = one;
-                    deleted := deleted + 1;
+                    deleted := deleted + auth.delete_users(array[one]);
                 exception when foreign_key_violation or restrict_violation then
                     held := held || one;
                 end;

@@ -57,6 +57,8 @@ declare
     replaced bigint := 0;
     moved bigint;
     n bigint;
+    -- Named before the handler runs: it may change settings (search_path) until this returns.
+    handler_name constant text := handler::text;
 begin
     select coalesce(array_agg(pg_catalog.format('exists (select from %1$s t where t.%2$I = $2::%3$s and %4$s)',
                                                 p_tbl, p_col, p_type, coalesce(others, 'true'))), '{}')
@@ -115,7 +117,7 @@ begin
             sqlerrm, 'Register a merge handler for this table, or make it merge all clashing rows.');
     end;
     return jsonb_build_object('moved', moved, 'dropped', dropped, 'replaced', replaced,
-                              'handler', case when clashing > 0 then handler::text end);
+                              'handler', case when clashing > 0 then handler_name end);
 end
 $$;
 

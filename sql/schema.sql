@@ -220,10 +220,11 @@ $$;
 -- a `phone` identity. Anonymous users get none. Never fails an ordinary sign-up.
 --
 -- Metadata makes an identity only when a trusted party inserted the user: the
--- application's server (service_role, e.g. through admin_create_user) or a role that
--- writes auth.users directly. Data an end user sends (sign_up's data, through anon or
--- authenticated) never does, and `email` / `phone` identities come only from the
--- addresses themselves, which their own flows confirm.
+-- application's server through admin_create_user (which vouches for it, setting
+-- auth_ext.metadata_vouched around its insert), or a role that writes auth.users
+-- directly. Data that reaches the sign-up flows (sign_up's data, whoever relays it)
+-- never does, and `email` / `phone` identities come only from the addresses
+-- themselves, which their own flows confirm.
 create function auth.handle_new_user()
 returns trigger
 language plpgsql
@@ -241,7 +242,7 @@ begin
     end if;
 
     if oauth_provider is not null and oauth_open_id is not null and oauth_provider not in ('email', 'phone')
-            and (pg_catalog.pg_has_role(acting, 'service_role', 'USAGE')
+            and (pg_catalog.current_setting('auth_ext.metadata_vouched', true) = 'on'
                  or pg_catalog.has_table_privilege(acting, 'auth.users', 'INSERT')) then
         perform auth.insert_identity(new.id, oauth_provider, oauth_open_id,
             meta || jsonb_build_object('sub', oauth_open_id, 'provider', oauth_provider));

@@ -432,12 +432,13 @@ fn merge_anonymous_user(
     }
     let moved = move_rows(&source, &target, strategy)?;
     let moved = Some(Value::Array(moved));
-    db::run(
+    // Deleting cascades into application tables, whose triggers run there: contained.
+    roles::contained(|| db::run(
         "with gone as (delete from auth.users where id = $1 returning id)
          insert into auth.audit_log_entries (actor_id, action, payload)
          select $2, 'user_merged', jsonb_build_object('anonymous_user_id', id, 'strategy', $3::text, 'moved', $4) from gone",
         &[pg_uuid(&source).into(), pg_uuid(&target).into(), strategy.into(), db::jsonb_arg(moved.as_ref().unwrap_or(&json!([])))],
-    )?;
+    ))?;
     Ok(pgrx::JsonB(json!({
         "anonymous_user_id": source.to_string(),
         "user_id": target.to_string(),
@@ -449,6 +450,7 @@ fn merge_anonymous_user(
 #[derive(Debug, Deserialize)]
 struct UserIdColumn {
     tbl: u32,
+    owner: u32,
     name: String,
     col: String,
     col_type: String,
@@ -465,7 +467,7 @@ struct UserIdColumn {
 fn move_rows(source: &uuid::Uuid, target: &uuid::Uuid, strategy: &str) -> AuthResult<Vec<Value>> {
     let columns: Vec<UserIdColumn> = db::json_row(
         "select coalesce(jsonb_agg(jsonb_build_object(
-             'tbl', c.tbl::oid::int8, 'name', c.tbl::text, 'col', c.col, 'col_type', c.col_type, 'handler', h.handler::text,
+             'tbl', c.tbl::oid::int8, 'owner', (select relowner::int8 from pg_class where oid = c.tbl), 'name', c.tbl::text, 'col', c.col, 'col_type', c.col_type, 'handler', h.handler::text,
              'may_move', has_table_privilege('auth_ext_app', c.tbl, 'SELECT, UPDATE'),
              'may_delete', has_table_privilege('auth_ext_app', c.tbl, 'DELETE'))
              order by c.tbl::text, c.col), '[]')
@@ -490,7 +492,8 @@ fn move_rows(source: &uuid::Uuid, target: &uuid::Uuid, strategy: &str) -> AuthRe
         if !column.may_move || (strategy != "merge" && !column.may_delete) {
             return Err(refused(column, "auth_ext_app lacks the privileges", grant_hint(column)));
         }
-        let result: Option<Value> = roles::as_app(|| {
+        // As the table's owner, so that its triggers run with no more than the owner's rights.
+        let result: Option<Value> = roles::as_code_owner(pgrx::pg_sys::Oid::from(column.owner), || {
             db::json_row(
                 "select auth.merge_column($1::oid::regclass, $2, $3, $4, $5, $6, $7::regprocedure)",
                 &[

@@ -59,3 +59,14 @@ pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<()> {
 pub fn jsonb_arg(value: &serde_json::Value) -> DatumWithOid<'static> {
     pgrx::JsonB(value.clone()).into()
 }
+
+/// Serialises this transaction with others that lock the same key, until it ends. The
+/// key is hashed with a server secret, so no role can compute it and hold it to stall
+/// others (anyone may take advisory locks).
+pub fn lock(key: &str) -> AuthResult<()> {
+    run(
+        "select pg_advisory_xact_lock(hashtextextended($1,
+             ('x' || encode(substring(auth.secret('advisory_locks') from 1 for 8), 'hex'))::bit(64)::bigint))",
+        &[key.into()],
+    )
+}

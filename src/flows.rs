@@ -17,11 +17,11 @@ use crate::settings;
 use crate::users::{self, pg_uuid, Lookup, NewUser};
 use crate::workers;
 
-/// Calls the hook function a setting names, if set, with auth_ext_app's rights. Errors
-/// it raises reach the caller unchanged: raising is how a before-create hook refuses.
+/// Calls the hook function a setting names, if set, as its owner. Errors it raises
+/// reach the caller unchanged: raising is how a before-create hook refuses.
 fn run_app_hook(setting: &'static pgrx::guc::GucSetting<Option<std::ffi::CString>>, event: Value) -> AuthResult<()> {
     if let Some(hook) = settings::text_string(setting) {
-        roles::as_app(|| db::run("select auth.call_hook($1, $2, false)", &[hook.as_str().into(), db::jsonb_arg(&event)]))?;
+        roles::call_hook(&hook, &event, false)?;
     }
     Ok(())
 }
@@ -106,7 +106,10 @@ fn sign_up(
 /// The caller learns nothing (the answer looks like a new sign-up, as Supabase Auth's
 /// does): an unconfirmed user gets the new password and a fresh confirmation (only the
 /// address's owner can confirm it), and the owner of a confirmed one is mailed a
-/// sign-in link that says someone tried to sign up with the address.
+/// sign-in link that says someone tried to sign up with the address. When the new
+/// password differs from the one set before, two parties may have signed up the
+/// address: the confirmation then proves the address only, and clears the password
+/// (the owner sets one through recovery).
 fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Option<Value>) -> AuthResult<Value> {
     let user_id = users::parse_id(&existing.id)?;
     if existing.email_confirmed {
@@ -120,12 +123,17 @@ fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Op
             "identities": [], "is_anonymous": false, "created_at": now, "updated_at": now,
         }));
     }
+    let same_password = match existing.encrypted_password.as_deref() {
+        Some(stored) => matches!(passwords::check(password, stored)?, Check::Match { .. }),
+        None => true,
+    };
     db::run(
         "update auth.users set encrypted_password = $2, raw_user_meta_data = auth.merge_metadata(raw_user_meta_data, $3)
          where id = $1",
         &[pg_uuid(&user_id).into(), passwords::hash(password)?.into(), db::jsonb_arg(&users::metadata(data, "data")?)],
     )?;
-    let issued = otp::issue(&user_id, TokenType::Confirmation, email)?;
+    let options = if same_password { json!({}) } else { json!({"proves_password": false}) };
+    let issued = otp::issue_with_options(&user_id, TokenType::Confirmation, email, &options)?;
     otp::send(&user_id, email, &issued, json!({}))?;
     users::user_json(&user_id)
 }
@@ -138,9 +146,11 @@ fn invalid_credentials() -> AuthError {
 /// time and give the same error.
 ///
 /// Guessing is limited per client address and per user: both counts are read before the
-/// password is checked (tries of one user queue on a lock, so each sees the last one's
-/// count), and every failure is counted by a durable-write worker, since the failing
-/// call itself rolls back.
+/// password is checked (tries of one user queue on the user's row, so each sees the last
+/// one's count), and every failure is counted by a durable-write worker, since the
+/// failing call itself rolls back. Once a user has a failure this hour, each try is
+/// counted before the password is compared, and refused if it cannot be counted: when
+/// counting is impossible, at most one guess an hour goes uncounted.
 fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     let client = request::client();
     let client_key = request::limit_key(&client);
@@ -152,20 +162,29 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     )?;
     let account = users::find(lookup)?;
     let user_id = account.as_ref().map(|a| users::parse_id(&a.id)).transpose()?;
+    let count = workers::DurableWrite::CountFailedSignIn { user: user_id, client: client_key.clone() };
+    let mut counted = false;
     if let Some(user_id) = &user_id {
-        db::run(
-            "select pg_advisory_xact_lock(hashtextextended('auth_ext.sign_in:' || $1::text, 0))",
-            &[pg_uuid(user_id).into()],
-        )?;
-        otp::check_counted_limit(
+        // No application role can lock this row, so nobody can stall someone's sign-ins.
+        db::run("select from auth.users where id = $1 for no key update", &[pg_uuid(user_id).into()])?;
+        let failures = otp::check_counted_limit(
             "failed_sign_in_user",
             &user_id.to_string(),
             settings::RATE_LIMIT_FAILED_SIGN_INS_PER_USER.get(),
             "failed sign-ins for this account",
         )?;
+        if failures > 0 {
+            if !workers::commit_now(count.clone()) {
+                return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
+                    .hint("Try again shortly."));
+            }
+            counted = true;
+        }
     }
     let failed = || {
-        workers::commit_now(workers::DurableWrite::CountFailedSignIn { user: user_id, client: client_key.clone() });
+        if !counted {
+            workers::commit_now(count.clone());
+        }
         invalid_credentials()
     };
     let Some((account, stored)) = account.and_then(|a| a.encrypted_password.clone().map(|h| (a, h))) else {
@@ -248,10 +267,7 @@ fn sign_in_with_idp(
         d
     };
     // Serialises sign-ins of this one identity, so the first one creates it only once.
-    db::run(
-        "select pg_advisory_xact_lock(hashtextextended('auth_ext.identity:' || $1 || ':' || $2, 0))",
-        &[provider.as_str().into(), provider_id.into()],
-    )?;
+    db::lock(&format!("identity:{provider}:{provider_id}"))?;
     let existing: Option<String> = db::json_row(
         "with identity as (
              update auth.user_identities set identity_data = $3, last_sign_in_at = now()
@@ -317,7 +333,8 @@ fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<V
             crate::account::confirm_address_change(&consumed)
         }
         _ => {
-            let proves_password = consumed.token_type == TokenType::Confirmation;
+            let proves_password = consumed.token_type == TokenType::Confirmation
+                && consumed.options.get("proves_password") != Some(&json!(false));
             db::run("select auth.confirm_email($1, $2)", &[pg_uuid(&consumed.user_id).into(), proves_password.into()])?;
             create_session(&consumed.user_id, consumed.token_type.method(), client)
         }

@@ -151,10 +151,7 @@ pub fn issue_with_options(
     // The live token of this type, if any, is replaced (with its attempt count). Requests
     // for one user and type queue here, so that concurrent ones each replace the last
     // instead of colliding on the one-live-token index.
-    db::run(
-        "select pg_advisory_xact_lock(hashtextextended('auth_ext.otp:' || $1::text || ':' || $2, 0))",
-        &[pg_uuid(user_id).into(), token_type.as_str().into()],
-    )?;
+    db::lock(&format!("otp:{user_id}:{}", token_type.as_str()))?;
     db::run(
         "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
         &[pg_uuid(user_id).into(), token_type.as_str().into()],
@@ -200,13 +197,15 @@ pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &s
 
 /// Refuses once a limit whose hits are counted by durable-write workers (failed tries,
 /// which roll back) is reached. Counts nothing itself.
-pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> AuthResult<()> {
+/// Returns the hits so far.
+pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> AuthResult<i32> {
     let hits: Option<i32> =
-        db::json_row("select to_jsonb(auth.rate_limit_hits($1, $2))", &[bucket.into(), key.into()])?;
-    if hits.unwrap_or(0) >= limit {
+        db::read_row("select to_jsonb(auth.rate_limit_hits($1, $2))", &[bucket.into(), key.into()])?;
+    let hits = hits.unwrap_or(0);
+    if hits >= limit {
         return Err(over_limit(ErrorCode::OverRequestRateLimit, what, limit));
     }
-    Ok(())
+    Ok(hits)
 }
 
 /// Queues a message carrying a freshly issued token, within the per-recipient and

@@ -2,10 +2,15 @@
 //!
 //! Every `SECURITY DEFINER` function of the extension is owned by `auth_ext_admin`, a
 //! NOLOGIN, non-superuser, non-BYPASSRLS role (sql/schema.sql). Code that someone else
-//! wrote never runs as that role: hooks, merge handlers and the row moves of a merge run
-//! as `auth_ext_app`, which has no rights in `auth` and only what the application grants
-//! it elsewhere. Reads that must see an application table whole (is a user still
-//! referenced?) run as that table's owner, as Postgres runs foreign-key checks.
+//! wrote never runs as that role. Hooks and merge handlers run as their function's
+//! owner, and a merge's row moves (with the table's triggers) as the table's owner, as
+//! Postgres runs foreign-key actions: nobody gets more than their own rights. Code owned
+//! by a superuser runs as `auth_ext_app` instead, which has no rights in `auth` and only
+//! what the application grants it. Reads that must see an application table whole (is a
+//! user still referenced?) run as that table's owner.
+//!
+//! Settings that such code changes, even with a plain `SET`, end with it (`contained`):
+//! otherwise it could choose the search_path of the extension's statements that follow.
 
 use std::ffi::CStr;
 
@@ -61,6 +66,16 @@ impl Drop for Restore {
     }
 }
 
+/// Runs `f` so that every setting it changes, `SET` or `SET LOCAL`, is undone when it
+/// returns (as Postgres does around the user code an index build runs). On an ERROR the
+/// (sub)transaction's abort undoes them.
+pub fn contained<T>(f: impl FnOnce() -> T) -> T {
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    let result = f();
+    unsafe { pg_sys::AtEOXact_GUC(false, level) };
+    result
+}
+
 fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
     let mut saved = Restore { user: pg_sys::InvalidOid, context: 0 };
     unsafe { pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context) };
@@ -68,14 +83,38 @@ fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
         | (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION | extra) as i32;
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     let _restore = saved;
-    f()
+    contained(f)
 }
 
-/// Runs application code (a hook, a merge handler, a merge's row moves) with the rights
-/// of `auth_ext_app` only, in a restricted context (no SET ROLE, no temporary objects).
+/// Runs application code with the rights of `auth_ext_app` only, in a restricted
+/// context (no SET ROLE, no temporary objects).
 pub fn as_app<T>(f: impl FnOnce() -> AuthResult<T>) -> AuthResult<T> {
     let app = role_oid(APP).ok_or_else(|| missing_role(APP))?;
     run_as(app, 0, f)
+}
+
+/// Runs code that `owner` wrote (a hook or handler function, a table's triggers) with
+/// `owner`'s rights, never more: a superuser's code runs as `auth_ext_app`.
+pub fn as_code_owner<T>(owner: pg_sys::Oid, f: impl FnOnce() -> AuthResult<T>) -> AuthResult<T> {
+    if owner == pg_sys::InvalidOid || unsafe { pg_sys::superuser_arg(owner) } {
+        return as_app(f);
+    }
+    run_as(owner, 0, f)
+}
+
+/// Calls a hook function (named by a setting: `schema.function` or with its signature)
+/// as its owner. With `wrap_errors` anything it raises becomes `hook_failed`; without,
+/// its own error reaches the caller (a before-sign-in hook refusing).
+pub fn call_hook(hook: &str, event: &serde_json::Value, wrap_errors: bool) -> AuthResult<Option<serde_json::Value>> {
+    let owner: Option<i64> = crate::db::read_row(
+        "select to_jsonb(p.proowner::int8) from pg_catalog.pg_proc p
+         where p.oid = pg_catalog.to_regprocedure(case when $1 like '%(%' then $1 else $1 || '(jsonb)' end)",
+        &[hook.into()],
+    )?;
+    let owner = owner.map(|o| pg_sys::Oid::from(o as u32)).unwrap_or(pg_sys::InvalidOid);
+    as_code_owner(owner, || {
+        crate::db::json_row("select auth.call_hook($1, $2, $3)", &[hook.into(), crate::db::jsonb_arg(event), wrap_errors.into()])
+    })
 }
 
 /// Runs a read of an application table as its owner, with row-level security not

@@ -41,6 +41,11 @@ pub static DURABLE_WRITE_DATABASES: GucSetting<Option<CString>> = GucSetting::<O
 pub static VERIFIED_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub const VERIFIED_CLAIMS_NAME: &CStr = c"auth_ext.verified_claims";
+/// Set (transaction-locally, around its insert) by admin_create_user only: the new
+/// user's metadata comes from the application's server, which vouches for the
+/// identity it names. SUSET, so no application role can set it.
+pub static METADATA_VOUCHED: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const METADATA_VOUCHED_NAME: &CStr = c"auth_ext.metadata_vouched";
 
 pub fn register() {
     let seconds = GucFlags::UNIT_S;
@@ -329,6 +334,14 @@ pub fn register() {
         );
     }
     GucRegistry::define_string_guc(
+        METADATA_VOUCHED_NAME,
+        c"Set by auth.admin_create_user while it inserts a user (internal).",
+        c"",
+        &METADATA_VOUCHED,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
+    );
+    GucRegistry::define_string_guc(
         VERIFIED_CLAIMS_NAME,
         c"Claims of the session verified by auth.set_session in this transaction (internal).",
         c"",
@@ -436,10 +449,16 @@ pub fn text_string(setting: &'static GucSetting<Option<CString>>) -> Option<Stri
 
 /// Sets the verified claims for the rest of the current transaction only (like SET LOCAL).
 pub fn set_verified_claims_local(claims_json: &str) {
-    let value = CString::new(claims_json).expect("claims JSON has no NUL");
+    set_internal_local(VERIFIED_CLAIMS_NAME, claims_json);
+}
+
+/// Sets one of the extension's internal SUSET settings for the rest of the current
+/// transaction (like SET LOCAL), whoever the caller is.
+pub fn set_internal_local(name: &CStr, value: &str) {
+    let value = CString::new(value).expect("setting values have no NUL");
     unsafe {
         pgrx::pg_sys::set_config_option(
-            VERIFIED_CLAIMS_NAME.as_ptr(),
+            name.as_ptr(),
             value.as_ptr(),
             pgrx::pg_sys::GucContext::PGC_SUSET,
             pgrx::pg_sys::GucSource::PGC_S_SESSION,

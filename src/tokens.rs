@@ -57,10 +57,8 @@ pub fn apply_hook(user_id: &str, claims: Map<String, Value>, method: &str) -> Au
         return Ok(claims);
     };
     let event = json!({"user_id": user_id, "claims": claims, "authentication_method": method});
-    // Someone else's code: it runs with auth_ext_app's rights, never the extension's.
-    let output: Option<Value> = crate::roles::as_app(|| {
-        db::json_row("select auth.call_hook($1, $2)", &[hook.as_str().into(), db::jsonb_arg(&event)])
-    })?;
+    // Someone else's code: it runs with its owner's rights, never the extension's.
+    let output = crate::roles::call_hook(&hook, &event, true)?;
     let hook_error = |why: String| AuthError::new(ErrorCode::HookFailed, "the custom access token hook returned invalid claims").detail(why);
     let Some(Value::Object(mut output)) = output else {
         return Err(hook_error("it must return a JSON object with a claims object".into()));

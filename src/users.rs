@@ -163,3 +163,14 @@ pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
     }
     Ok(())
 }
+
+/// Deletes users, with whatever cascades from them into application tables, whose
+/// triggers may change settings: those changes end with the delete (roles::contained).
+/// For the extension's own functions (the cleanup); granted to no one.
+#[pgrx::pg_extern(volatile)]
+fn delete_users(ids: Vec<pgrx::Uuid>) -> Result<i64, pgrx::pg_sys::panic::ErrorReport> {
+    let deleted: Option<i64> = crate::roles::contained(|| {
+        db::json_row("with gone as (delete from auth.users where id = any($1) returning 1) select to_jsonb(count(*)) from gone", &[ids.into()])
+    })?;
+    Ok(deleted.unwrap_or(0))
+}

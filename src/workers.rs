@@ -244,17 +244,17 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
             break;
         }
         retry_soon = false;
-        // Everything queued now; busy revocations go back in the queue for a later round.
+        // Everything queued now; a busy revocation goes back in the queue for a later
+        // round (others are served past it), until it has waited BUSY_GIVE_UP.
         while let Some((slot, text)) = reserved::take() {
             let Some(write) = DurableWrite::decode(&text) else {
                 reserved::finish(slot, false);
                 continue;
             };
             let result = BackgroundWorker::transaction(|| write.perform());
-            if result == "busy" && write.waits_for_caller() {
-                reserved::requeue(slot);
+            if result == "busy" && write.waits_for_caller() && reserved::requeue(slot) {
                 retry_soon = true;
-                break;
+                continue;
             }
             if result != "done" {
                 pgrx::log!("{WRITER_TYPE}: {write:?}: {result}");
@@ -289,6 +289,9 @@ mod reserved {
     struct Request {
         state: State,
         dboid: u32,
+        /// Milliseconds since the epoch: not before (a busy retry), and when it was queued.
+        retry_at: u64,
+        queued_at: u64,
         /// The waiting backend's latch (shared memory, same address everywhere); 0: nobody waits.
         waiter: usize,
         len: usize,
@@ -311,7 +314,8 @@ mod reserved {
     impl Default for Queue {
         fn default() -> Self {
             Queue {
-                requests: [Request { state: State::Free, dboid: 0, waiter: 0, len: 0, text: [0; TEXT_LEN] }; QUEUE_LEN],
+                requests: [Request { state: State::Free, dboid: 0, retry_at: 0, queued_at: 0, waiter: 0, len: 0, text: [0; TEXT_LEN] };
+                    QUEUE_LEN],
                 writers: [Writer { dboid: 0, pid: 0, latch: 0 }; MAX_WRITERS],
             }
         }
@@ -326,6 +330,10 @@ mod reserved {
     pub fn init() {
         pgrx::pg_shmem_init!(QUEUE);
         READY.store(true, Ordering::Relaxed);
+    }
+
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 
     fn my_db() -> u32 {
@@ -344,10 +352,16 @@ mod reserved {
         if let Some(w) = q.writers.iter_mut().find(|w| w.dboid == me.dboid || w.pid == 0) {
             *w = me;
         }
-        // Requests left by a writer that died while holding them are queued again.
+        // A request held by a writer that died may be what killed it: it fails (its
+        // caller refuses, or for a revocation the warning below is all that is left).
+        let mut latches = Vec::new();
         for r in q.requests.iter_mut().filter(|r| r.dboid == me.dboid && r.state == State::Taken) {
-            r.state = State::Queued;
+            pgrx::log!("auth_ext durable writer: dropped a request its predecessor died on");
+            r.state = if r.waiter == 0 { State::Free } else { State::Failed };
+            latches.push(r.waiter);
         }
+        drop(q);
+        latches.into_iter().for_each(set_latch);
     }
 
     pub fn unregister_writer() {
@@ -376,6 +390,8 @@ mod reserved {
             let r = &mut q.requests[slot];
             r.state = State::Queued;
             r.dboid = dboid;
+            r.retry_at = 0;
+            r.queued_at = now_ms();
             r.waiter = if wait { (unsafe { pg_sys::MyLatch }) as usize } else { 0 };
             r.len = text.len();
             r.text[..text.len()].copy_from_slice(text.as_bytes());
@@ -434,18 +450,29 @@ mod reserved {
         })
     }
 
-    /// The writer takes the oldest queued request of its database.
+    /// The writer takes the first queued request of its database that is due.
     pub fn take() -> Option<(usize, String)> {
         let dboid = my_db();
+        let now = now_ms();
         let mut q = QUEUE.exclusive();
-        let slot = q.requests.iter().position(|r| r.state == State::Queued && r.dboid == dboid)?;
+        let slot = q.requests.iter().position(|r| r.state == State::Queued && r.dboid == dboid && r.retry_at <= now)?;
         let r = &mut q.requests[slot];
         r.state = State::Taken;
         Some((slot, String::from_utf8_lossy(&r.text[..r.len]).into_owned()))
     }
 
-    pub fn requeue(slot: usize) {
-        QUEUE.exclusive().requests[slot].state = State::Queued;
+    /// Puts a busy request back for a retry a little later; false once it has waited
+    /// long enough (the caller then fails it).
+    pub fn requeue(slot: usize) -> bool {
+        let now = now_ms();
+        let mut q = QUEUE.exclusive();
+        let r = &mut q.requests[slot];
+        if now.saturating_sub(r.queued_at) > BUSY_GIVE_UP.as_millis() as u64 {
+            return false;
+        }
+        r.retry_at = now + BUSY_RETRY.as_millis() as u64;
+        r.state = State::Queued;
+        true
     }
 
     pub fn finish(slot: usize, done: bool) {

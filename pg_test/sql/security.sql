@@ -27,9 +27,18 @@ from pg_roles where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gate
 -- Who ran the application's code, and whether it could become superuser from there.
 create table public.escalations (via text, ran_as text, became_superuser text);
 grant insert on public.escalations to public;
+-- Besides: whether it could write another developer's table that merges may touch,
+-- and whether a plain SET it makes outlives it (it would choose the search_path of the
+-- extension's statements that follow).
+create role dev2 nologin;
+create table public.other_devs_rows (user_id uuid, note text);
+alter table public.other_devs_rows owner to dev2;
+grant select, update, delete on public.other_devs_rows to auth_ext_app;
+alter table public.escalations add column wrote_other_table text;
 create function public.try_escalation(via text) returns void language plpgsql as $$
 declare
     outcome text;
+    other text;
 begin
     begin
         execute 'alter role dev superuser';
@@ -37,10 +46,18 @@ begin
     exception when others then
         outcome := sqlstate;
     end;
-    insert into public.escalations values (via, current_user, outcome);
+    begin
+        execute 'delete from public.other_devs_rows';
+        other := 'yes';
+    exception when others then
+        other := sqlstate;
+    end;
+    perform set_config('search_path', 'public, pg_catalog', false);
+    insert into public.escalations values (via, current_user, outcome, other);
 end $$;
 
--- 1a. A trigger on an application table with a foreign key to auth.users, fired by a merge.
+-- 1a. A trigger on an application table with a foreign key to auth.users, fired by a
+--     merge: it runs as the table's owner, as Postgres runs foreign-key actions.
 set local role dev;
 create table public.notes (user_id uuid not null references auth.users (id) on delete cascade, body text);
 create function public.notes_audit() returns trigger language plpgsql as $$
@@ -60,7 +77,7 @@ set local role authenticated;
 select auth.merge_anonymous_user(:'visitor'::jsonb->>'access_token')->'moved'->0->>'moved' as notes_moved;
 reset role;
 
--- 1b. A merge handler registered by its owner: it runs as auth_ext_app too.
+-- 1b. A merge handler registered by its owner: it runs as its owner too.
 set local role dev;
 create table public.wishlists (user_id uuid not null references auth.users (id) on delete cascade, item text, primary key (user_id, item));
 create function public.merge_wishlists(anonymous_user uuid, target_user uuid) returns void language plpgsql as $$
@@ -78,7 +95,7 @@ set local role authenticated;
 select auth.merge_anonymous_user(:'visitor2'::jsonb->>'access_token')->'moved' as wishlist_merge;
 reset role;
 
--- 1c. The custom access token hook and the anonymous hooks, owned by dev.
+-- 1c. The custom access token hook and the anonymous hooks, owned by dev, run as dev.
 set local role dev;
 create function public.token_hook(event jsonb) returns jsonb language plpgsql as $$
 begin
@@ -96,10 +113,13 @@ set local auth_ext.anonymous_before_create_hook = 'public.anonymous_hook';
 set local role anon;
 select (auth.sign_in_anonymously())->>'token_type' as hooks_ran;
 reset role;
-select via, ran_as, became_superuser from public.escalations order by via;
+select via, ran_as, became_superuser, wrote_other_table from public.escalations order by via;
+-- Their plain SETs ended with them.
+select current_setting('search_path') as search_path_after;
 select rolsuper as dev_is_superuser from pg_roles where rolname = 'dev';
 
 -- 1d. A hook that reads the signing keys, or returns a role or a lifetime it may not.
+--     (Owned by a superuser, these run as auth_ext_app, never with a superuser's rights.)
 create function public.steal_keys(event jsonb) returns jsonb language sql as
   $$ select jsonb_build_object('claims', event->'claims' || jsonb_build_object('k', (select count(*) from auth.signing_keys))) $$;
 create function public.grant_service_role(event jsonb) returns jsonb language sql as
@@ -236,7 +256,8 @@ set local role anon;
 select (auth.verify_otp(:'petra_link', 'recovery'))->'user'->>'email' as petra_recovered;
 select regress.error_of($$select auth.sign_in_with_password('petra@example.com', 'mallorys password 2')$$) as mallorys_password;
 -- 5c. Quinn signs up after Mallory pre-registered his address: the sign-up is accepted,
---     and only the password of the sign-up the link confirms works.
+--     but two passwords were set for one address, so confirming proves the address
+--     only: neither password works, and Quinn sets his through recovery.
 select auth.sign_up('quinn@example.com', 'mallorys password 3') is not null as preregistered;
 select auth.sign_up('quinn@example.com', 'quinns own password')->>'email' as quinn_signs_up;
 reset role;
@@ -244,7 +265,29 @@ select payload->>'token_hash' as quinn_link from auth.outbox where recipient = '
 set local role anon;
 select (auth.verify_otp(:'quinn_link', 'signup'))->'user'->>'email' as quinn_confirmed;
 select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'mallorys password 3')$$) as mallorys_password;
-select auth.sign_in_with_password('quinn@example.com', 'quinns own password')->>'token_type' as quinns_password;
+select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns own password')$$) as quinns_password;
+reset role;
+set local role service_role;
+select auth.admin_generate_link('recovery', 'quinn@example.com')->>'hashed_token' as quinn_recovery \gset
+reset role;
+set local role anon;
+select auth.verify_otp(:'quinn_recovery', 'recovery') as quinn_recovered \gset
+reset role;
+select auth.set_session(:'quinn_recovered'::jsonb->>'access_token') is not null as quinn_signed_in;
+set local role authenticated;
+select auth.update_user('{"password": "quinns new password"}')->>'email' as quinn_sets_password;
+reset role;
+set local auth_ext.verified_claims = '';
+select auth.sign_in_with_password('quinn@example.com', 'quinns new password')->>'token_type' as quinns_password;
+-- 5d. Someone who signs up twice with the same password (the first mail got lost) keeps it.
+set local role anon;
+select auth.sign_up('rhea@example.com', 'rheas own password') is not null as first_try,
+       auth.sign_up('rhea@example.com', 'rheas own password') is not null as second_try;
+reset role;
+select payload->>'token_hash' as rhea_link from auth.outbox where recipient = 'rhea@example.com' order by id desc limit 1 \gset
+set local role anon;
+select (auth.verify_otp(:'rhea_link', 'signup'))->'user'->>'email' as rhea_confirmed;
+select auth.sign_in_with_password('rhea@example.com', 'rheas own password')->>'token_type' as rheas_password;
 reset role;
 
 -- 6. sign_out acts only on a standing session of the claims' user.
@@ -308,13 +351,14 @@ reset auth_ext.trusted_proxy_header;
 set local auth_ext.rate_limit_email_per_client = 1000;
 
 -- 9. Guessing: failed passwords are counted although each failing call rolls back.
--- 9a. Per user: after 3 failures (one of them in 5c) even the right password is refused;
---     other accounts are unaffected.
-set local auth_ext.rate_limit_failed_sign_ins_per_user = 3;
+-- 9a. Per user: once the limit is reached even the right password is refused; other
+--     accounts are unaffected. (Quinn has tries counted from 5c: the limit is 2 more.)
+select auth.rate_limit_hits('failed_sign_in_user', id::text) + 2 as user_limit from auth.users where email = 'quinn@example.com' \gset
+set local auth_ext.rate_limit_failed_sign_ins_per_user = :user_limit;
 set local role anon;
 select i, regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'a wrong guess')$$) as result
 from generate_series(1, 4) i;
-select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns own password')$$) as right_password;
+select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns new password')$$) as right_password;
 select auth.sign_in_with_password('target@example.com', 'correct horse battery')->>'token_type' as other_account;
 reset role;
 -- 9b. Per client address, across accounts, existing or not.
