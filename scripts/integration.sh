@@ -6,7 +6,10 @@
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
-cluster_start integration "max_connections = 50" "max_worker_processes = 16"
+# Postgres' default max_worker_processes (8): code checks must not need more.
+# Mail limits are the regression suite's to test; here every client is 127.0.0.1.
+cluster_start integration "max_connections = 80" "max_worker_processes = 8" \
+    "auth_ext.rate_limit_email_sent = 100000" "auth_ext.rate_limit_email_per_client = 100000"
 trap cluster_stop EXIT
 "$(pg_bindir)/createdb" auth_it
 PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -d auth_it)
@@ -208,6 +211,20 @@ readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) 
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"
 check "README lists every error code with its SQLSTATE and HTTP status" "$db_codes" "$readme_codes"
 
+# 10a. Fifty code checks at once, half right and half wrong, with the default number of
+#      worker slots and nothing preloaded: each gets the right answer.
+for i in $(seq 1 50); do echo "select auth.sign_in_with_otp('fifty-$i@example.com');"; done | "${PSQL[@]}" >/dev/null
+statements=()
+for i in $(seq 1 50); do
+    code="$("${PSQL[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'fifty-$i@example.com'")"
+    [ $((i % 2)) = 0 ] || code="$(printf '%06d' $(( (10#$code + 1) % 1000000 )))"
+    statements+=("select auth.verify_otp('fifty-$i@example.com', '$code', 'email')->>'token_type'")
+done
+results="$(race "${statements[@]}")"
+check "50 concurrent code checks: all released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "50 concurrent code checks: 25 right ones sign in, 25 wrong ones are otp_invalid" "25 25" \
+    "$(grep -c '^bearer$' <<<"$results") $(grep -c '^otp_invalid$' <<<"$results")"
+
 # 10b. The README's privilege matrix is what the database grants.
 readme_matrix="$(sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' README.md | grep '^| `auth\.')"
 db_matrix="$("${PSQL[@]}" -f pg_test/sql/privileges.sql)"
@@ -223,6 +240,31 @@ for who in guess-a guess-b guess-a; do
                 | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' || true) "
 done
 check "codes per client address: 2 compared, the 3rd refused" "otp_invalid otp_invalid over_request_rate_limit " "$results"
+
+# 10d. Take a plain and a custom-format dump of everything above (restored in 13).
+DUMPS="$(mktemp -d)"; chmod 755 "$DUMPS"
+s="$(new_session)"; kept_refresh="$(field "$s" refresh_token)"
+feishu_user="$("${PSQL[@]}" -c "select user_id from auth.user_identities where provider = 'feishu' and provider_id = 'ou_race'")"
+"${PSQL[@]}" -c "select auth.sign_in_with_idp('feishu', 'ou_linked', '{}')" >/dev/null
+"${PSQL[@]}" -c "select auth.link_identity('wechat', 'o_linked', '{}', '$feishu_user')" >/dev/null
+# Every row of every table the dump carries, as one fingerprint per table.
+FINGERPRINT="select string_agg(t || '=' || n || ':' || h, ' ' order by t) from (
+    select 'users' as t, count(*) as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from auth.users x
+    union all select 'identities', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.user_identities x
+    union all select 'sessions', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.sessions x
+    union all select 'refresh_tokens', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.refresh_tokens x
+    union all select 'revocations', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.session_revocations x
+    union all select 'one_time_tokens', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.one_time_tokens x
+    union all select 'outbox', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.outbox x
+    union all select 'audit', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.audit_log_entries x
+    union all select 'secrets', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), '')) from auth.secrets x
+    union all select 'restored_keys', count(*), md5(coalesce(string_agg(x::text, '|' order by x::text), ''))
+              from auth.signing_keys x where kid in (select kid from dumped_keys)) f"
+"${PSQL[@]}" -c "create table public.dumped_keys as select kid from auth.signing_keys" >/dev/null
+fingerprint_before="$("${PSQL[@]}" -c "$FINGERPRINT")"
+"$(pg_bindir)/pg_dump" -d auth_it -Fp -f "$DUMPS/app.sql" 2>"$DUMPS/dump.err"
+"$(pg_bindir)/pg_dump" -d auth_it -Fc -f "$DUMPS/app.dump" 2>>"$DUMPS/dump.err"
+check "dump: no warnings" "" "$(cat "$DUMPS/dump.err")"
 
 # 11. With shared_preload_libraries, the background worker deletes stale anonymous users
 #     by itself, shows in pg_stat_activity, and stops cleanly with the server.
@@ -304,6 +346,62 @@ sid="$("${RES[@]}" -c "select session_id from auth.refresh_tokens where token_ha
 check "reserved writer: the revocation was committed when the replay was refused" "token_reuse" \
     "$("${RES[@]}" -c "select reason from auth.session_revocations where session_id = '$sid'")"
 cluster_stop
+
+# 13. The dumps restore into a fresh cluster, with default options, losing nothing and
+#     making nothing extra: every row as it was (identities with their ids), sessions
+#     keep refreshing, and a Feishu sign-in finds its user.
+cluster_start integration-restore
+for format in plain custom; do
+    "$(pg_bindir)/createdb" "restored_$format"
+    R=(psql -X -q -At -v ON_ERROR_STOP=1 -d "restored_$format")
+    if [ "$format" = plain ]; then
+        restored="$(psql -X -q -d "restored_$format" -v ON_ERROR_STOP=1 -f "$DUMPS/app.sql" >/dev/null 2>"$CLUSTER_DIR/restore.err" && echo ok || echo failed)"
+    else
+        restored="$("$(pg_bindir)/pg_restore" -d "restored_$format" "$DUMPS/app.dump" 2>"$CLUSTER_DIR/restore.err" && echo ok || echo failed)"
+    fi
+    check "dump/restore ($format): restores without an error" "ok" "$restored$(grep -m1 ERROR "$CLUSTER_DIR/restore.err" || true)"
+    check "dump/restore ($format): every row as it was" "$fingerprint_before" "$("${R[@]}" -c "$FINGERPRINT")"
+    check "dump/restore ($format): the dumped keys and one new one" "1" \
+        "$("${R[@]}" -c "select count(*) from auth.signing_keys where kid not in (select kid from public.dumped_keys)")"
+    check "dump/restore ($format): a session keeps refreshing" "bearer" \
+        "$("${R[@]}" -c "select auth.refresh_session('$kept_refresh')->>'token_type'")"
+    check "dump/restore ($format): the Feishu identity signs in to its user" "$feishu_user" \
+        "$("${R[@]}" -c "select auth.sign_in_with_idp('feishu', 'ou_race')->'user'->>'id'")"
+done
+
+# 14. A hot standby of that cluster serves the read paths and refuses writes with a
+#     coded, retryable error; the read paths take no transaction id on the primary.
+R=(psql -X -q -At -v ON_ERROR_STOP=1 -d restored_plain)
+"${R[@]}" -c "select auth.admin_update_user_by_id('$feishu_user', '{\"email\": \"replica@example.com\", \"email_confirm\": true, \"password\": \"correct horse battery\"}')" >/dev/null
+replica_session="$("${R[@]}" -c "select auth.admin_create_session('$feishu_user')")"
+replica_access="$(field "$replica_session" access_token)"; replica_refresh="$(field "$replica_session" refresh_token)"
+check "primary: 100 get_user and set_session calls take no transaction id" "t" \
+    "$("${R[@]}" -c "begin" -c "select count(auth.get_user('$replica_access')) + count(auth.set_session('$replica_access')) from generate_series(1, 100)" \
+                  -c "select pg_current_xact_id_if_assigned() is null" -c "commit" | tail -n1)"
+standby="$CLUSTER_DIR/standby"; mkdir -p "$standby"; chown postgres:postgres "$standby" 2>/dev/null || true
+as_pg "$(pg_bindir)/pg_basebackup" -h "$CLUSTER_DIR" -p "$PGPORT" -U postgres -D "$standby/data" -R -X stream >/dev/null 2>&1
+standby_port="$(free_port)"
+as_pg "$(pg_bindir)/pg_ctl" -D "$standby/data" -o "-p $standby_port" -l "$standby/server.log" -w start >/dev/null
+S=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$standby_port" -d restored_plain)
+target_lsn="$("${R[@]}" -c "select pg_current_wal_lsn()")"
+for _ in $(seq 1 100); do
+    [ "$("${S[@]}" -c "select pg_last_wal_replay_lsn() >= '$target_lsn'")" = t ] && break; sleep 0.1
+done
+check "standby: in recovery" t "$("${S[@]}" -c "select pg_is_in_recovery()")"
+check "standby: set_session and the claim functions" "$feishu_user $feishu_user" \
+    "$("${S[@]}" -c "begin" -c "select auth.set_session('$replica_access')->>'sub'" -c "select auth.uid()" -c "commit" | tr '\n' ' ' | sed 's/ $//')"
+check "standby: get_user" "$feishu_user" "$("${S[@]}" -c "select auth.get_user('$replica_access')->>'id'")"
+check "standby: jwks" t "$("${S[@]}" -c "select jsonb_array_length(auth.jwks()->'keys') > 0")"
+standby_error() { "${S[@]}" -c "$1" 2>&1 | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' | head -n1 || true; }
+check "standby: refresh is refused as read_only_replica" read_only_replica "$(standby_error "select auth.refresh_session('$replica_refresh')")"
+check "standby: an unknown refresh token too, never XX000" read_only_replica "$(standby_error "select auth.refresh_session('no-such-token')")"
+check "standby: a password sign-in is refused as read_only_replica" read_only_replica \
+    "$(standby_error "select auth.sign_in_with_password('replica@example.com', 'correct horse battery')")"
+check "standby: an anonymous sign-in is refused as read_only_replica" read_only_replica \
+    "$(standby_error "set auth_ext.anonymous_sign_ins = on; select auth.sign_in_anonymously()")"
+as_pg "$(pg_bindir)/pg_ctl" -D "$standby/data" -m fast -w stop >/dev/null
+cluster_stop
+rm -rf "$DUMPS"
 
 echo "integration: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

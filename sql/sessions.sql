@@ -120,7 +120,8 @@ create table auth.refresh_tokens (
     session_id uuid not null references auth.sessions (id) on delete cascade,
     user_id    uuid not null references auth.users (id) on delete cascade,
     token_hash bytea not null,
-    parent_id  bigint references auth.refresh_tokens (id) on delete set null,
+    -- The token it was exchanged from (no foreign key: spent tokens are purged).
+    parent_id  bigint,
     created_at timestamptz not null default now(),
     -- When it was exchanged for its child; NULL while it is the session's live token.
     -- (A revoked session is recorded in auth.session_revocations, not here.)
