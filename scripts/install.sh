@@ -1,6 +1,19 @@
 #!/usr/bin/env bash
-# Builds the extension and installs it into the system Postgres.
+# Builds the extension and installs it into the system Postgres. The shared library is
+# replaced atomically (a new file, then a rename): writing over a library that running
+# servers have loaded would crash their backends. Pass --release for a release build.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
-log "building and installing auth_ext into $("$PG_CONFIG" --sharedir)/extension"
-cargo pgrx install --pg-config "$PG_CONFIG" "$@" 2>&1 | grep -vE '^\s+(Compiling|Checking|Downloaded|Downloading)' >&2
+profile=(--debug)
+for arg in "$@"; do [ "$arg" = --release ] && profile=(); done
+out="$REPO_ROOT/target/package"
+sharedir="$("$PG_CONFIG" --sharedir)"; libdir="$("$PG_CONFIG" --pkglibdir)"
+log "building and installing auth_ext into $sharedir/extension"
+rm -rf "$out"
+cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$out" 2>&1 \
+    | grep -vE '^\s+(Compiling|Checking|Downloaded|Downloading)' >&2
+# The package mirrors the install layout under $out.
+install -m 644 "$out$sharedir"/extension/auth_ext* "$sharedir/extension/"
+tmp="$libdir/.auth_ext.so.$$"
+install -m 755 "$out$libdir/auth_ext.so" "$tmp"
+mv -f "$tmp" "$libdir/auth_ext.so"

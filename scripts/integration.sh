@@ -73,6 +73,15 @@ concurrent_refresh() { # concurrent_refresh TOKEN N [PGOPTIONS]
 new_session_for() { "${PSQL[@]}" -c "select auth.admin_create_session('$1')"; }
 session_of() { "${PSQL[@]}" -c "select session_id from auth.refresh_tokens where token_hash = sha256(convert_to('$1', 'utf8'))"; }
 
+# 0. Installing again while a backend has the library loaded replaces the file
+#    atomically: that backend goes on working.
+"${PSQL[@]}" -c "select auth.uid() is null" -c "select pg_sleep(3)" -c "select auth.jwt() is null" >"$CLUSTER_DIR/loaded.out" 2>&1 &
+loaded=$!
+sleep 1
+scripts/install.sh >/dev/null 2>&1
+wait "$loaded" || true
+check "reinstalling under a running backend: it keeps working" "t t" "$(grep -E '^[tf]$' "$CLUSTER_DIR/loaded.out" | tr '\n' ' ' | sed 's/ $//')"
+
 # 1. Sixteen tabs refresh one token at once, within the reuse interval: they converge on
 #    one new token that every one of them holds, and it is the session's live token.
 s="$(new_session)"; token="$(field "$s" refresh_token)"; sid="$(session_of "$token")"

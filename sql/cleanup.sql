@@ -151,6 +151,36 @@ begin
 end
 $$;
 
+-- Keeps a bounded history of spent refresh tokens: the newest keep_per_session of each
+-- session (enough to answer a client that lost a refresh's answer, to let tabs
+-- converge, and to recognise the replay of a recent token as theft), deleting older
+-- ones, at most max_rows a call. Also forgets revocations of sessions that are gone.
+-- The cleanup worker calls it every round; without preloading, schedule it.
+create function auth.purge_spent_refresh_tokens(keep_per_session int default 16, max_rows int default 10000)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    purged bigint;
+begin
+    if keep_per_session is null or keep_per_session < 1 or max_rows is null or max_rows < 1 then
+        perform auth.raise_error('validation_failed', 'keep_per_session and max_rows must be positive');
+    end if;
+    with doomed as (
+        select t.id from (
+            select r.id, row_number() over (partition by r.session_id order by r.id desc) as newer
+            from auth.refresh_tokens r where r.spent_at is not null) t
+        where t.newer > keep_per_session
+        limit max_rows)
+    delete from auth.refresh_tokens r using doomed d where r.id = d.id;
+    get diagnostics purged = row_count;
+    delete from auth.session_revocations v where not exists (select from auth.sessions s where s.id = v.session_id);
+    return purged;
+end
+$$;
+
 -- Row-level security helpers.
 
 -- Enables RLS on an application table and creates the standard owner policies:

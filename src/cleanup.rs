@@ -149,5 +149,18 @@ pub extern "C-unwind" fn auth_ext_cleanup_database_main(_arg: pg_sys::Datum) {
             break;
         }
     }
-    pgrx::log!("{DATABASE_WORKER_TYPE}: database {database:?}: {deleted} stale anonymous users deleted, {skipped} skipped");
+    // Spent refresh tokens beyond the history reuse detection keeps, batch by batch.
+    let mut purged = 0i64;
+    loop {
+        let batch = BackgroundWorker::transaction(|| {
+            Spi::get_one::<i64>("select auth.purge_spent_refresh_tokens()").ok().flatten().unwrap_or(0)
+        });
+        purged += batch;
+        if batch < 10000 || BackgroundWorker::sigterm_received() {
+            break;
+        }
+    }
+    pgrx::log!(
+        "{DATABASE_WORKER_TYPE}: database {database:?}: {deleted} stale anonymous users deleted, {skipped} skipped, {purged} spent refresh tokens purged"
+    );
 }

@@ -51,6 +51,30 @@ select r.rolname, has_function_privilege(r.rolname, 'auth.cleanup_anonymous_user
        has_function_privilege(r.rolname, 'auth.cleanup_anonymous_batch(interval, integer, boolean, timestamptz, uuid)', 'execute') as batch
 from (values ('anon'), ('authenticated'), ('service_role')) r(rolname) order by 1;
 
+-- Spent refresh tokens are kept as a bounded history: the newest of each session.
+select auth.admin_create_session((select id from auth.users where not is_anonymous order by id limit 1)) as s0 \gset
+select :'s0'::jsonb->>'refresh_token' as token \gset
+select set_config('regress.token', :'token', false) is not null as kept;
+do $$
+declare
+    t text := current_setting('regress.token');
+begin
+    for i in 1..20 loop
+        t := auth.refresh_session(t)->>'refresh_token';
+    end loop;
+    perform set_config('regress.token', t, false);
+end $$;
+select count(*) filter (where spent_at is not null) as spent, count(*) filter (where spent_at is null) as live
+from auth.refresh_tokens where session_id = (regress.jwt_part(:'s0'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+select auth.purge_spent_refresh_tokens(5) as purged;
+select count(*) filter (where spent_at is not null) as spent, count(*) filter (where spent_at is null) as live
+from auth.refresh_tokens where session_id = (regress.jwt_part(:'s0'::jsonb->>'access_token', 2)->>'session_id')::uuid;
+-- The live token still refreshes, and the first token, now forgotten, is simply unknown.
+select auth.refresh_session(current_setting('regress.token'))->>'token_type' as live_still_refreshes;
+select regress.error_of(format('select auth.refresh_session(%L)', :'token')) as purged_token;
+select r.rolname, has_function_privilege(r.rolname, 'auth.purge_spent_refresh_tokens(integer, integer)', 'execute') as may_purge
+from (values ('anon'), ('authenticated'), ('service_role')) r(rolname) order by 1;
+
 delete from public.invoices;
 drop table public.invoices, public.notes;
 delete from auth.users;
