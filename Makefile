@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-integration regress-accept bench
+.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-integration regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -21,13 +21,17 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-integration
+test: test-unit test-regress test-isolation test-integration
 
 test-unit: deps
 	@scripts/unit-test.sh
 
 test-regress: install
 	@scripts/regress.sh $(TESTS)
+
+# Races between sessions, step by step (pg_isolation_regress).
+test-isolation: install
+	@scripts/isolation.sh $(SPECS)
 
 # Several real connections at once, and tokens checked by another implementation.
 test-integration: install
@@ -40,3 +44,6 @@ bench: deps
 # After reviewing target/regress/regression.diffs: take the new output as expected.
 regress-accept:
 	@for f in target/regress/results/*.out; do cp "$$f" pg_test/expected/; done
+
+isolation-accept:
+	@for f in target/isolation/results/*.out; do cp "$$f" pg_test/isolation/expected/; done
