@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-integration regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -21,7 +21,7 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-isolation test-integration
+test: test-unit test-regress test-isolation test-upgrade test-integration
 
 test-unit: deps
 	@scripts/unit-test.sh
@@ -32,6 +32,10 @@ test-regress: install
 # Races between sessions, step by step (pg_isolation_regress).
 test-isolation: install
 	@scripts/isolation.sh $(SPECS)
+
+# The previous release, upgraded with its hand-written script, equals a fresh install.
+test-upgrade: install
+	@scripts/upgrade-check.sh
 
 # Several real connections at once, and tokens checked by another implementation.
 test-integration: install

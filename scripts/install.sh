@@ -14,6 +14,8 @@ cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$out" 2>&
     | grep -vE '^\s+(Compiling|Checking|Downloaded|Downloading)' >&2
 # The package mirrors the install layout under $out.
 install -m 644 "$out$sharedir"/extension/auth_ext* "$sharedir/extension/"
+# Hand-written upgrade scripts from each earlier release.
+install -m 644 sql/auth_ext--*--*.sql "$sharedir/extension/"
 tmp="$libdir/.auth_ext.so.$$"
 install -m 755 "$out$libdir/auth_ext.so" "$tmp"
 mv -f "$tmp" "$libdir/auth_ext.so"

@@ -1,0 +1,1171 @@
+-- auth_ext 0.1.0 -> 0.2.0, by hand. Trust boundaries: an owner role instead of the
+-- installer, application code run as its owner, identities only from trusted parties,
+-- limits on guessing, one home per rule. Reliability: restores lose nothing, read paths
+-- work on a standby, refreshes converge, revocations commit before they are reported.
+-- scripts/upgrade-check.sh checks that the result equals a fresh 0.2.0 install.
+\echo Use "ALTER EXTENSION auth_ext UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Roles: the owner of everything, the rights of application code, an HTTP front.
+do $roles$
+begin
+    if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
+        create role anon nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
+        create role authenticated nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
+        -- The admin role of an application's server: reads every user, as in Supabase.
+        create role service_role nologin noinherit bypassrls;
+    end if;
+    -- auth_ext_admin owns the auth tables and every SECURITY DEFINER function, so that
+    -- nothing the extension runs has the installer's (a superuser's) rights.
+    -- auth_ext_app is what application code (hooks, merge handlers, merges' row moves)
+    -- runs as: no rights in auth, and on application tables only what the application
+    -- grants it. Members of auth_ext_gateway (an HTTP front's login role) may pass the
+    -- client's address. All three must be plain roles, whoever created them.
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_admin') then
+        create role auth_ext_admin nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_app') then
+        create role auth_ext_app nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_gateway') then
+        create role auth_ext_gateway nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if exists (select from pg_catalog.pg_roles
+               where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway')
+                 and (rolsuper or rolbypassrls or rolcreaterole or rolcreatedb or rolreplication
+                      or (rolcanlogin and rolname <> 'auth_ext_gateway'))) then
+        raise exception 'auth_ext: roles auth_ext_admin, auth_ext_app and auth_ext_gateway must not be superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION'
+            using errcode = '42501', hint = 'ALTER ROLE them to NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION, or drop them.';
+    end if;
+    if exists (select from pg_catalog.pg_auth_members m
+               where m.member in (select oid from pg_catalog.pg_roles where rolname in ('auth_ext_admin', 'auth_ext_app'))) then
+        raise exception 'auth_ext: roles auth_ext_admin and auth_ext_app must not be members of other roles'
+            using errcode = '42501';
+    end if;
+end
+$roles$;
+
+comment on role auth_ext_admin is 'auth_ext: owns the auth schema''s tables and SECURITY DEFINER functions. NOLOGIN; never runs application code.';
+comment on role auth_ext_app is 'auth_ext: the rights application code (hooks, merge handlers, merges'' row moves) runs with. Grant it what they need.';
+comment on role auth_ext_gateway is 'auth_ext: members (an HTTP front''s login role) may pass the client''s address and user agent.';
+
+-- Token kinds: one SQL type instead of two CHECK lists.
+create domain auth.one_time_token_type as text check (value in
+    ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
+     'phone_change', 'reauthentication'));
+alter table auth.one_time_tokens drop constraint one_time_tokens_type;
+alter table auth.one_time_tokens alter column token_type type auth.one_time_token_type;
+alter table auth.outbox drop constraint outbox_kind;
+alter table auth.outbox alter column kind type auth.one_time_token_type;
+
+-- Revocations move out of auth.sessions, into a table a worker can write while the
+-- refresh that detected the replay still holds the session.
+create table auth.session_revocations (
+    session_id uuid primary key,
+    reason     text not null,
+    revoked_at timestamptz not null default now()
+);
+insert into auth.session_revocations (session_id, reason, revoked_at)
+select id, coalesce(revoked_reason, 'revoked'), revoked_at from auth.sessions where revoked_at is not null;
+alter table auth.sessions drop column revoked_at, drop column revoked_reason;
+
+create table auth.secrets (
+    name  text primary key,
+    value bytea not null,
+    constraint secrets_value_length check (length(value) >= 32)
+);
+
+-- Refresh tokens: spent_at says when a token was exchanged (revoked meant "spent");
+-- every foreign key indexed; no foreign key on parent_id (spent tokens are purged).
+alter table auth.refresh_tokens add column spent_at timestamptz;
+update auth.refresh_tokens set spent_at = updated_at where revoked;
+drop index auth.refresh_tokens_one_live_per_session;
+alter table auth.refresh_tokens drop constraint refresh_tokens_parent_id_fkey;
+alter table auth.refresh_tokens drop column revoked, drop column updated_at;
+create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where spent_at is null;
+create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, id);
+create index refresh_tokens_user_id_idx on auth.refresh_tokens (user_id);
+
+-- Our trigger no longer takes the name Supabase's guides give theirs.
+alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_user;
+
+-- Functions whose arguments changed, or that are gone.
+drop function auth.session_expired(auth.sessions, integer, integer);
+drop function auth.confirm_email(uuid);
+drop function auth.count_otp_attempt(uuid);
+drop function auth.merge_column(regclass, name, text, uuid, uuid, text);
+
+-- New functions in Rust.
+-- auth_ext::roles::acting_role_oid
+CREATE  FUNCTION "acting_role_oid"() RETURNS oid /* pg_sys :: Oid */
+STRICT STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'acting_role_oid_wrapper';
+-- auth_ext::roles::referencing_user_ids
+CREATE  FUNCTION "referencing_user_ids"(
+	"tbl" oid, /* pg_sys :: Oid */
+	"col" TEXT, /* & str */
+	"ids" uuid[] /* Vec < pgrx :: Uuid > */
+) RETURNS uuid[] /* Result < Vec < pgrx :: Uuid > , pgrx :: pg_sys :: panic :: ErrorReport > */
+STRICT STABLE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'referencing_user_ids_wrapper';
+-- auth_ext::users::delete_users
+CREATE  FUNCTION "delete_users"(
+	"ids" uuid[] /* Vec < pgrx :: Uuid > */
+) RETURNS bigint /* Result < i64, pgrx :: pg_sys :: panic :: ErrorReport > */
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'delete_users_wrapper';
+
+-- Every SQL function as 0.2.0 defines it.
+-- Raises validation_failed unless the address (already normalised) is a plausible
+-- email ('email') or E.164 phone number ('phone').
+create or replace function auth.check_address_format(address text, kind text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if kind = 'email' and (length(address) > 255 or address !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
+        perform auth.raise_error('validation_failed', 'invalid email address',
+            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(address, 300)));
+    elsif kind = 'phone' and address !~ '^[0-9]{7,15}$' then
+        perform auth.raise_error('validation_failed', 'invalid phone number',
+            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(address, 64)));
+    end if;
+end
+$$;
+
+-- The one rule for how an address is stored and looked up: an email trimmed and
+-- lower-cased, a phone as E.164 digits without '+' (as Supabase stores phones); '' is
+-- no address. 'Alice@Example.com' and 'alice@example.com' are one user. Every lookup,
+-- the users_normalize trigger and the Rust side (users::normalize_address) use it.
+create or replace function auth.normalize_address(address text, kind text)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select case kind
+        when 'email' then lower(nullif(btrim(address), ''))
+        when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
+    end
+$$;
+
+-- Normalises addresses before they reach the unique constraints.
+create or replace function auth.users_normalize()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    new.email := auth.normalize_address(new.email, 'email');
+    new.email_change := auth.normalize_address(new.email_change, 'email');
+    new.phone := auth.normalize_address(new.phone, 'phone');
+    new.phone_change := auth.normalize_address(new.phone_change, 'phone');
+
+    perform auth.check_address_format(new.email, 'email') where new.email is not null;
+    perform auth.check_address_format(new.phone, 'phone') where new.phone is not null;
+    perform auth.check_address_format(new.email_change, 'email') where new.email_change is not null;
+    perform auth.check_address_format(new.phone_change, 'phone') where new.phone_change is not null;
+    if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
+            or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
+        perform auth.raise_error('validation_failed', 'metadata too large',
+            'user and app metadata are limited to 64 kB each');
+    end if;
+
+    -- Kept when the update sets it itself (an import, a back-dated test row).
+    if tg_op = 'UPDATE' and new.updated_at is not distinct from old.updated_at then
+        new.updated_at := now();
+    end if;
+    return new;
+end
+$$;
+
+-- Links an identity to a user. Raises identity_already_exists when the identity
+-- belongs to another user: an identity never moves silently.
+create or replace function auth.insert_identity(p_user_id uuid, p_provider text, p_provider_id text, p_identity_data jsonb)
+returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    new_id uuid;
+    owner_id uuid;
+begin
+    insert into auth.user_identities (user_id, provider, provider_id, identity_data)
+    values (p_user_id, p_provider, p_provider_id, coalesce(p_identity_data, '{}'))
+    on conflict (provider, provider_id) do nothing
+    returning id into new_id;
+
+    if new_id is null then
+        select user_id into owner_id from auth.user_identities
+        where provider = p_provider and provider_id = p_provider_id;
+        if owner_id is distinct from p_user_id then
+            perform auth.raise_error('identity_already_exists',
+                'the identity already belongs to another user', null,
+                'Sign in as that user, or unlink the identity from it first.');
+        end if;
+        select id into new_id from auth.user_identities
+        where provider = p_provider and provider_id = p_provider_id;
+    end if;
+    return new_id;
+end
+$$;
+
+-- Creates the identity rows of a new user: the OAuth identity named in its metadata
+-- (the Feishu/WeChat recipe's `oauth_provider` / `oauth_open_id`), an `email` identity,
+-- a `phone` identity. Anonymous users get none. Never fails an ordinary sign-up.
+--
+-- Metadata makes an identity only when a trusted party inserted the user: the
+-- application's server through admin_create_user (which vouches for it, setting
+-- auth_ext.metadata_vouched around its insert), or a role that writes auth.users
+-- directly. Data that reaches the sign-up flows (sign_up's data, whoever relays it)
+-- never does, and `email` / `phone` identities come only from the addresses
+-- themselves, which their own flows confirm.
+create or replace function auth.handle_new_user()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    meta constant jsonb := new.raw_user_meta_data;
+    oauth_provider constant text := lower(nullif(btrim(meta->>'oauth_provider'), ''));
+    oauth_open_id constant text := nullif(btrim(meta->>'oauth_open_id'), '');
+    acting constant oid := auth.acting_role_oid();
+begin
+    -- Rows loaded by COPY (pg_restore, a migration) come with their identities in the
+    -- same load: making them here too would clash with those and fail the restore.
+    if new.is_anonymous or pg_catalog.current_query() ~* '^\s*copy\s' then
+        return null;
+    end if;
+
+    if oauth_provider is not null and oauth_open_id is not null and oauth_provider not in ('email', 'phone')
+            and (pg_catalog.current_setting('auth_ext.metadata_vouched', true) = 'on'
+                 or pg_catalog.has_table_privilege(acting, 'auth.users', 'INSERT')) then
+        perform auth.insert_identity(new.id, oauth_provider, oauth_open_id,
+            meta || jsonb_build_object('sub', oauth_open_id, 'provider', oauth_provider));
+    end if;
+
+    if new.email is not null then
+        perform auth.insert_identity(new.id, 'email', new.email, jsonb_build_object(
+            'sub', new.id::text,
+            'email', new.email,
+            'email_verified', new.email_confirmed_at is not null,
+            'phone_verified', false));
+    end if;
+
+    if new.phone is not null then
+        perform auth.insert_identity(new.id, 'phone', new.phone, jsonb_build_object(
+            'sub', new.id::text,
+            'phone', new.phone,
+            'email_verified', false,
+            'phone_verified', new.phone_confirmed_at is not null));
+    end if;
+
+    return null;
+end
+$$;
+
+create or replace function auth.user_identities_touch()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    new.updated_at := now();
+    return new;
+end
+$$;
+
+-- The key that signs new tokens, with its private material: for SECURITY DEFINER callers only.
+create or replace function auth.current_signing_key()
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
+    from auth.signing_keys where is_current
+    order by created_at desc, kid
+    limit 1
+$$;
+
+-- Backends cache parsed keys by kid, so the material under a kid never changes.
+create or replace function auth.signing_keys_immutable()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if new.kid <> old.kid or new.alg <> old.alg or new.private_key <> old.private_key
+            or new.public_jwk is distinct from old.public_jwk then
+        perform auth.raise_error('validation_failed', 'signing key material cannot change',
+            'add a new key with auth.add_signing_key() and remove the old one instead');
+    end if;
+    return new;
+end
+$$;
+
+-- The secret named, made from the server's strong random source on first use.
+create or replace function auth.secret(p_name text)
+returns bytea
+language plpgsql
+set search_path = ''
+as $$
+declare
+    found bytea;
+begin
+    select value into found from auth.secrets where name = p_name;
+    if found is null then
+        insert into auth.secrets (name, value)
+        values (p_name, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text
+                                       || gen_random_uuid()::text, '-', ''), 'hex'))
+        on conflict (name) do nothing;
+        select value into found from auth.secrets where name = p_name;
+    end if;
+    return found;
+end
+$$;
+
+-- The user object of Supabase Auth's API, as returned in sessions and by get_user.
+create or replace function auth.user_json(user_id uuid)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'phone', coalesce(u.phone, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmed_at', u.confirmed_at,
+        'new_email', u.email_change,
+        'new_phone', u.phone_change,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities', coalesce((
+            select jsonb_agg(jsonb_build_object(
+                'identity_id', i.id,
+                'id', i.provider_id,
+                'user_id', i.user_id,
+                'identity_data', i.identity_data,
+                'provider', i.provider,
+                'email', i.identity_data->>'email',
+                'last_sign_in_at', i.last_sign_in_at,
+                'created_at', i.created_at,
+                'updated_at', i.updated_at) order by i.created_at, i.id)
+            from auth.user_identities i where i.user_id = u.id), '[]'),
+        'is_anonymous', u.is_anonymous,
+        'banned_until', u.banned_until,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at)
+    from auth.users u
+    where u.id = user_id
+$$;
+
+-- The public keys as a JWKS document, newest first, for PostgREST and other verifiers.
+create or replace function auth.jwks()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select jsonb_build_object('keys', coalesce(jsonb_agg(public_jwk order by is_current desc, created_at desc), '[]'))
+    from auth.signing_keys
+    where public_jwk is not null
+$$;
+
+-- The one rule for who may sign in, and keep using a session: a user that exists, is
+-- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
+create or replace function auth.sign_in_state(u auth.users)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select case when u.id is null or u.deleted_at is not null then 'not_found'
+                when u.banned_until > now() then 'banned'
+                else 'ok' end
+$$;
+
+-- The one rule for whether a session still stands. Signing out deletes a session
+-- (its refresh tokens go with it); only a replayed refresh token revokes one, keeping
+-- it so that the replay is recognised. 'active'; 'revoked'; 'expired' (its not_after,
+-- the time-box or the inactivity timeout, in seconds, 0 = off, passed in from the
+-- auth_ext.* settings).
+create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select case
+        when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
+        when (s.not_after is not null and s.not_after <= now())
+          or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+          or (inactivity_seconds > 0
+              and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+            then 'expired'
+        else 'active' end
+$$;
+
+-- Calls the hook function a setting names, with or without its (jsonb) signature.
+-- With wrap_errors, anything it raises becomes hook_failed (the access token hook);
+-- without, its own error reaches the caller (a before-sign-in hook refusing).
+create or replace function auth.call_hook(hook text, event jsonb, wrap_errors boolean default true)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    fn regprocedure := pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end);
+    call text;
+    result jsonb;
+begin
+    if fn is null then
+        perform auth.raise_error('hook_failed', 'the hook function does not exist',
+            pg_catalog.format('no function %s(jsonb)', hook), 'Check the auth_ext.*_hook settings.');
+    end if;
+    -- regproc output is a properly quoted, schema-qualified name.
+    call := pg_catalog.format('select %s($1)', fn::regproc);
+    if not wrap_errors then
+        execute call using event into result;
+        return result;
+    end if;
+    begin
+        execute call using event into result;
+    exception when others then
+        perform auth.raise_error('hook_failed', 'the hook raised an error', pg_catalog.format('%s: %s', fn, sqlerrm));
+    end;
+    return result;
+end
+$$;
+
+-- Revokes a session (a spent refresh token was replayed), and says so in the audit log.
+-- Written by a durable-write worker while the caller still holds the session's row:
+-- it takes no lock the caller holds. Its refresh tokens stop working with it.
+create or replace function auth.revoke_session(p_session_id uuid, reason text)
+returns void
+language sql
+set search_path = ''
+as $$
+    with revoked as (
+        insert into auth.session_revocations (session_id, reason) values (p_session_id, reason)
+        on conflict (session_id) do nothing
+        returning session_id)
+    insert into auth.audit_log_entries (actor_id, action, payload)
+    select s.user_id, 'token_revoked', jsonb_build_object('session_id', r.session_id, 'reason', reason)
+    from revoked r left join auth.sessions s on s.id = r.session_id
+$$;
+
+-- Counts a hit in the current hour's window, without purging old windows: durable-write
+-- workers use it, and must never need a row that the caller waiting for them may hold.
+create or replace function auth.rate_limit_count(p_bucket text, p_key text)
+returns int
+language sql
+set search_path = ''
+as $$
+    insert into auth.rate_limits as r (bucket, key, window_start, hits)
+    values (p_bucket, p_key, date_trunc('hour', now()), 1)
+    on conflict (bucket, key, window_start) do update set hits = r.hits + 1
+    returning hits
+$$;
+
+-- Counts a hit; true while the key is within its limit for the current hour.
+create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    delete from auth.rate_limits where window_start < date_trunc('hour', now());
+    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+$$;
+
+-- Hits so far this hour, counting none: what a limit checks before a try whose failure
+-- is then counted by a durable-write worker.
+create or replace function auth.rate_limit_hits(p_bucket text, p_key text)
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((select hits from auth.rate_limits
+                     where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0)
+$$;
+
+create or replace function auth.outbox_notify()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform pg_catalog.pg_notify('auth_outbox', '');
+    return null;
+end
+$$;
+
+-- Hands unclaimed messages to a sender, each exactly once however many senders run
+-- (SKIP LOCKED), and scrubs their one-time secrets from the table as it does.
+create or replace function auth.claim_outbox(max int default 100)
+returns table (id bigint, kind text, recipient text, payload jsonb, created_at timestamptz)
+language sql
+security definer
+set search_path = ''
+as $$
+    with claimed as (
+        select o.id, o.payload from auth.outbox o
+        where o.claimed_at is null
+        order by o.id
+        limit greatest(least(coalesce(max, 100), 1000), 0)
+        for update skip locked),
+    scrubbed as (
+        update auth.outbox o
+        set claimed_at = now(), payload = o.payload - array['email_otp', 'token_hash', 'action_link']
+        from claimed c where o.id = c.id
+        returning o.id, o.kind, o.recipient, o.created_at)
+    select s.id, s.kind, s.recipient, c.payload, s.created_at
+    from scrubbed s join claimed c on c.id = s.id
+    order by s.id
+$$;
+
+-- Marks a user's email confirmed, on the user and on its email identity. Only the
+-- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
+-- through anything else (a magic link or code, a recovery, an invite) proves the address
+-- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
+-- signed up someone else's address cannot keep a way in once its owner arrives.
+create or replace function auth.confirm_email(p_user_id uuid, p_proves_password boolean)
+returns void
+language sql
+set search_path = ''
+as $$
+    update auth.users
+    set email_confirmed_at = coalesce(email_confirmed_at, now()),
+        encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
+                                  then null else encrypted_password end
+    where id = p_user_id;
+    update auth.user_identities set identity_data = identity_data || '{"email_verified": true}'
+    where user_id = p_user_id and provider = 'email';
+$$;
+
+-- Counts a code tried against a one-time token, and against the client's address;
+-- committed by a worker of its own before the code is compared, so no failed
+-- verification can undo it.
+create or replace function auth.count_otp_attempt(p_token_id uuid, p_client text)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into auth.one_time_token_attempts as a (token_id, attempts) values (p_token_id, 1)
+    on conflict (token_id) do update set attempts = a.attempts + 1;
+    select auth.rate_limit_count('verify', p_client);
+$$;
+
+-- Counts a failed password sign-in against the client's address and the user (when
+-- the account exists); committed by a worker, so the failing call cannot undo it.
+create or replace function auth.count_failed_sign_in(p_user_id uuid, p_client text)
+returns void
+language sql
+set search_path = ''
+as $$
+    select auth.rate_limit_count('failed_sign_in', p_client);
+    select auth.rate_limit_count('failed_sign_in_user', p_user_id::text) where p_user_id is not null;
+$$;
+
+-- The one entry point of the durable-write workers (src/workers.rs): performs a write
+-- that must stand although the call that asked for it fails. Answers 'done', 'busy'
+-- (a row it needs is still locked, by the failing caller: retried) or 'failed: ...';
+-- never raises, so a worker never dies of it.
+create or replace function auth.durable_write(kind text, target uuid, p_user_id uuid, client text)
+returns text
+language plpgsql
+security definer
+set search_path = ''
+set lock_timeout = '200ms'
+as $$
+begin
+    case kind
+        when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
+        when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
+        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(p_user_id, client);
+        else return 'failed: unknown kind ' || kind;
+    end case;
+    return 'done';
+exception
+    when lock_not_available then return 'busy';
+    when others then return 'failed: ' || sqlerrm;
+end
+$$;
+
+-- Makes a user's `email` or `phone` identity match its address: renamed, created or removed.
+create or replace function auth.sync_address_identity(p_user_id uuid, p_provider text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    address text;
+    confirmed boolean;
+begin
+    if p_provider not in ('email', 'phone') then
+        perform auth.raise_error('validation_failed', 'only email and phone identities follow an address');
+    end if;
+    select case p_provider when 'email' then email else phone end,
+           case p_provider when 'email' then email_confirmed_at else phone_confirmed_at end is not null
+    into address, confirmed
+    from auth.users where id = p_user_id;
+    if address is null then
+        delete from auth.user_identities where user_id = p_user_id and provider = p_provider;
+        return;
+    end if;
+    update auth.user_identities
+    set provider_id = address,
+        identity_data = identity_data || jsonb_build_object(p_provider, address, p_provider || '_verified', confirmed)
+    where user_id = p_user_id and provider = p_provider;
+    if not found then
+        perform auth.insert_identity(p_user_id, p_provider, address, jsonb_build_object(
+            'sub', p_user_id::text, p_provider, address,
+            'email_verified', p_provider = 'email' and confirmed,
+            'phone_verified', p_provider = 'phone' and confirmed));
+    end if;
+end
+$$;
+
+-- Metadata merged one level deep, as Supabase merges user and app metadata: keys of
+-- the patch replace the old ones, and a key set to null is removed.
+create or replace function auth.merge_metadata(old jsonb, patch jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}')
+$$;
+
+-- Adds a provider to app_metadata.providers (dropping "anonymous"), and makes it the
+-- provider when the user was anonymous.
+create or replace function auth.add_provider(app_meta jsonb, provider text)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select app_meta || jsonb_build_object(
+        'provider', coalesce(nullif(app_meta->>'provider', 'anonymous'), provider),
+        'providers', (select coalesce(jsonb_agg(distinct p order by p), '[]')
+                      from jsonb_array_elements_text(coalesce(app_meta->'providers', '[]') || to_jsonb(provider)) p
+                      where p <> 'anonymous'))
+$$;
+
+-- Every (table, column) holding user ids outside schema auth: foreign keys to
+-- auth.users(id), found from the catalog, plus registered columns.
+create or replace function auth.user_id_columns()
+returns table (tbl regclass, col name, col_type text)
+language sql
+stable
+set search_path = ''
+as $$
+    select c.conrelid::regclass, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
+    from pg_catalog.pg_constraint c
+    join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+    where c.contype = 'f' and c.confrelid = 'auth.users'::regclass and cardinality(c.conkey) = 1
+      and c.connamespace <> 'auth'::regnamespace
+    union
+    select m.tbl, m.col, pg_catalog.format_type(a.atttypid, a.atttypmod)
+    from auth.merge_columns m
+    join pg_catalog.pg_attribute a on a.attrelid = m.tbl and a.attname = m.col and not a.attisdropped
+    order by 1, 2
+$$;
+
+-- Moves one column's rows from source to target. Runs as auth_ext_app (the caller
+-- switches to it), so it touches only what the application granted that role, and the
+-- table's triggers run with no more than those rights. Rows whose move would break a unique
+-- index (one that includes the column) are settled by the strategy first:
+-- keep_target drops the source's, keep_anonymous drops the target's, merge calls the
+-- table's handler or fails naming the table. Returns {moved, dropped, replaced, handler}.
+create or replace function auth.merge_column(p_tbl regclass, p_col name, p_type text, source uuid, target uuid, strategy text,
+                                   handler regprocedure)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    -- For each unique index on plain columns that includes this one: "a target row t
+    -- equals source row s on the index's other columns".
+    clashes text[];
+    clash text;
+    clashing bigint;
+    dropped bigint := 0;
+    replaced bigint := 0;
+    moved bigint;
+    n bigint;
+    -- Named before the handler runs: it may change settings (search_path) until this returns.
+    handler_name constant text := handler::text;
+begin
+    select coalesce(array_agg(pg_catalog.format('exists (select from %1$s t where t.%2$I = $2::%3$s and %4$s)',
+                                                p_tbl, p_col, p_type, coalesce(others, 'true'))), '{}')
+    into clashes
+    from (select (select string_agg(pg_catalog.format('t.%1$I = s.%1$I', a.attname), ' and ')
+                  from unnest(i.indkey) k
+                  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k
+                  where a.attname <> p_col) as others
+          from pg_catalog.pg_index i
+          where i.indrelid = p_tbl and i.indisunique and i.indpred is null and i.indexprs is null
+            and (select attnum from pg_catalog.pg_attribute where attrelid = p_tbl and attname = p_col) = any (i.indkey)) u;
+
+    foreach clash in array clashes loop
+        if strategy = 'keep_target' then
+            execute pg_catalog.format('delete from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, p_type, clash)
+                using source, target;
+            get diagnostics n = row_count;
+            dropped := dropped + n;
+        elsif strategy = 'keep_anonymous' then
+            -- The same condition seen from the target's side: t is now the row deleted.
+            execute pg_catalog.format('delete from %1$s s where s.%2$I = $2::%3$s and %4$s', p_tbl, p_col, p_type,
+                                      replace(clash, '$2', '$1'))
+                using source, target;
+            get diagnostics n = row_count;
+            replaced := replaced + n;
+        end if;
+    end loop;
+
+    if strategy = 'merge' then
+        clashing := 0;
+        foreach clash in array clashes loop
+            execute pg_catalog.format('select count(*) from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, p_type, clash)
+                into n using source, target;
+            clashing := clashing + n;
+        end loop;
+        if clashing > 0 then
+            if handler is null then
+                perform auth.raise_error('merge_conflict',
+                    pg_catalog.format('rows of %s clash with the target user''s', p_tbl),
+                    pg_catalog.format('%s row(s) of %s would break a unique index on %I if moved', clashing, p_tbl, p_col),
+                    pg_catalog.format('Register a handler with auth.register_merge_handler(%L, ...), or merge with strategy keep_target or keep_anonymous.', p_tbl::text));
+            end if;
+            execute pg_catalog.format('select %s($1, $2)', handler::regproc) using source, target;
+        end if;
+    end if;
+
+    begin
+        execute pg_catalog.format('update %1$s set %2$I = $2::%3$s where %2$I = $1::%3$s', p_tbl, p_col, p_type)
+            using source, target;
+        get diagnostics moved = row_count;
+    exception when unique_violation then
+        -- Clashes left by a handler, or under a unique index this function cannot reason
+        -- about (partial, or on an expression).
+        perform auth.raise_error('merge_conflict',
+            pg_catalog.format('rows of %s clash with the target user''s', p_tbl),
+            sqlerrm, 'Register a merge handler for this table, or make it merge all clashing rows.');
+    end;
+    return jsonb_build_object('moved', moved, 'dropped', dropped, 'replaced', replaced,
+                              'handler', case when clashing > 0 then handler_name end);
+end
+$$;
+
+-- Registration takes only objects the caller owns (a role it has the privileges of),
+-- outside temporary schemas: nobody registers someone else's table or function.
+create or replace function auth.check_registrable(tbl regclass, handler regprocedure default null)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    acting constant oid := auth.acting_role_oid();
+    rel record;
+    fn record;
+begin
+    select c.relowner, c.relpersistence, c.relkind into rel from pg_catalog.pg_class c where c.oid = tbl;
+    if rel.relpersistence = 't' or rel.relkind not in ('r', 'p') then
+        perform auth.raise_error('validation_failed', 'only permanent tables can be registered',
+            pg_catalog.format('%s is temporary or not a table', tbl));
+    end if;
+    if not pg_catalog.pg_has_role(acting, rel.relowner, 'USAGE') then
+        perform auth.raise_error('no_authorization', 'only the table''s owner can register it',
+            pg_catalog.format('%s is owned by %s', tbl, rel.relowner::regrole));
+    end if;
+    if handler is not null then
+        select p.proowner, n.nspname like 'pg_temp%' as temporary into fn
+        from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace where p.oid = handler;
+        if fn.temporary then
+            perform auth.raise_error('validation_failed', 'a temporary function cannot be a merge handler',
+                pg_catalog.format('%s', handler));
+        end if;
+        if not pg_catalog.pg_has_role(acting, fn.proowner, 'USAGE') then
+            perform auth.raise_error('no_authorization', 'only the function''s owner can register it as a handler',
+                pg_catalog.format('%s is owned by %s', handler, fn.proowner::regrole));
+        end if;
+    end if;
+end
+$$;
+
+-- Registers the function that merges a table's clashing rows:
+-- handler(anonymous_user uuid, target_user uuid), called before the remaining rows move.
+create or replace function auth.register_merge_handler(tbl regclass, handler regprocedure)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    if not exists (select from pg_catalog.pg_proc p where p.oid = handler and p.pronargs = 2
+                   and p.proargtypes[0] = 'uuid'::regtype and p.proargtypes[1] = 'uuid'::regtype) then
+        perform auth.raise_error('validation_failed', 'a merge handler takes (anonymous_user uuid, target_user uuid)',
+            pg_catalog.format('%s has another signature', handler));
+    end if;
+    perform auth.check_registrable(tbl, handler);
+    insert into auth.merge_handlers (tbl, handler) values (tbl, handler)
+    on conflict on constraint merge_handlers_pkey do update set handler = excluded.handler;
+end
+$$;
+
+-- Registers a column that holds user ids without a foreign key, so merges move it too.
+create or replace function auth.register_merge_column(tbl regclass, col name)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    if not exists (select from pg_catalog.pg_attribute
+                   where attrelid = tbl and attname = col and attnum > 0 and not attisdropped
+                     and atttypid in ('uuid'::regtype, 'text'::regtype)) then
+        perform auth.raise_error('validation_failed', 'the column must exist and be uuid or text',
+            pg_catalog.format('%s.%I', tbl, col));
+    end if;
+    perform auth.check_registrable(tbl);
+    insert into auth.merge_columns (tbl, col) values (tbl, col) on conflict do nothing;
+end
+$$;
+
+-- A user's last activity: the latest of its creation, last change (update_user, a
+-- conversion), last sign-in and last refresh.
+create or replace function auth.last_activity(p_user_id uuid)
+returns timestamptz
+language sql
+stable
+set search_path = ''
+as $$
+    select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
+                    (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
+    from auth.users u where u.id = p_user_id
+$$;
+
+-- One batch of the cleanup: up to batch_size anonymous users, taken in (created_at, id)
+-- order after the cursor, whose last activity is older than older_than. Rows another
+-- transaction holds (a sign-in, a conversion, a refresh) are skipped, never waited for.
+-- Users that an application row references through a restricting foreign key are
+-- skipped and reported. Returns {deleted, skipped, scanned, cursor_created_at, cursor_id}.
+create or replace function auth.cleanup_anonymous_batch(
+    older_than interval, batch_size int, dry_run boolean,
+    after_created_at timestamptz default '-infinity', after_id uuid default '00000000-0000-0000-0000-000000000000')
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    cutoff constant timestamptz := now() - older_than;
+    scanned uuid[];
+    last_created timestamptz;
+    last_id uuid;
+    busy uuid[];
+    stale uuid[];
+    held uuid[] := '{}';
+    fk record;
+    victims uuid[];
+    deleted bigint := 0;
+    one uuid;
+begin
+    if older_than is null or older_than < interval '0' or batch_size is null or batch_size < 1 or batch_size > 100000 then
+        perform auth.raise_error('validation_failed', 'older_than must be a non-negative interval and batch_size 1 to 100000');
+    end if;
+
+    -- Candidates by creation time (activity is never earlier), locked unless busy.
+    select array_agg(id order by created_at, id), max(created_at), (array_agg(id order by created_at desc, id desc))[1]
+    into scanned, last_created, last_id
+    from (select u.id, u.created_at from auth.users u
+          where u.is_anonymous and u.created_at < cutoff and (u.created_at, u.id) > (after_created_at, after_id)
+          order by u.created_at, u.id
+          limit batch_size
+          for update skip locked) c;
+    if scanned is null then
+        return jsonb_build_object('deleted', 0, 'skipped', 0, 'scanned', 0);
+    end if;
+
+    -- A session in use (being refreshed right now) means the user is active: skip it.
+    select coalesce(array_agg(distinct s.user_id), '{}') into busy
+    from auth.sessions s
+    where s.user_id = any (scanned)
+      and s.id not in (select s2.id from auth.sessions s2 where s2.user_id = any (scanned) for update skip locked);
+
+    -- A fresh statement, after the locks: still anonymous, and idle long enough.
+    select coalesce(array_agg(u.id), '{}') into stale
+    from auth.users u
+    where u.id = any (scanned) and u.is_anonymous and not (u.id = any (busy))
+      and auth.last_activity(u.id) < cutoff;
+
+    -- Users an application row holds through a restricting foreign key are skipped.
+    -- The application's table is read as its owner (auth_ext_admin has no rights on it),
+    -- as Postgres itself checks foreign keys.
+    for fk in
+        select c.conrelid as tbl, a.attname as col
+        from pg_catalog.pg_constraint c
+        join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+        where c.contype = 'f' and c.confrelid = 'auth.users'::regclass and c.confdeltype in ('r', 'a')
+          and cardinality(c.conkey) = 1
+    loop
+        held := held || auth.referencing_user_ids(fk.tbl, fk.col, stale);
+    end loop;
+    select coalesce(array_agg(x), '{}') into victims from unnest(stale) x where not (x = any (held));
+
+    if not dry_run and cardinality(victims) > 0 then
+        begin
+            deleted := auth.delete_users(victims);
+        exception when foreign_key_violation or restrict_violation then
+            -- A restriction further down a cascade: one user at a time.
+            deleted := 0;
+            foreach one in array victims loop
+                begin
+                    deleted := deleted + auth.delete_users(array[one]);
+                exception when foreign_key_violation or restrict_violation then
+                    held := held || one;
+                end;
+            end loop;
+        end;
+    elsif dry_run then
+        deleted := cardinality(victims);
+    end if;
+
+    if deleted > 0 or cardinality(held) > 0 then
+        insert into auth.audit_log_entries (actor_id, action, payload)
+        values (null, case when dry_run then 'anonymous_cleanup_dry_run' else 'anonymous_cleanup' end,
+                jsonb_build_object('deleted', deleted, 'skipped', cardinality(held),
+                                   'skipped_user_ids', to_jsonb(held), 'older_than', older_than::text));
+    end if;
+    return jsonb_build_object('deleted', deleted, 'skipped', cardinality(held) + cardinality(busy),
+                              'scanned', cardinality(scanned),
+                              'cursor_created_at', last_created, 'cursor_id', last_id);
+end
+$$;
+
+-- One batch, for callers that cannot CALL a procedure: the number of users deleted.
+create or replace function auth.cleanup_anonymous_users_once(
+    older_than interval default '30 days', batch_size int default 1000, dry_run boolean default false)
+returns bigint
+language sql
+security definer
+set search_path = ''
+as $$
+    select (auth.cleanup_anonymous_batch(older_than, batch_size, dry_run)->>'deleted')::bigint
+$$;
+
+-- Deletes anonymous users idle for longer than older_than, batch by batch, committing
+-- after each batch, so concurrent sign-ins are never blocked for long and an
+-- interrupted run can simply be run again. (A procedure that commits can be neither
+-- SECURITY DEFINER nor pinned with SET: this one only calls the batch function.)
+create or replace procedure auth.cleanup_anonymous_users(
+    older_than interval default '30 days', batch_size int default 1000, dry_run boolean default false)
+language plpgsql
+as $$
+declare
+    batch jsonb;
+    total_deleted bigint := 0;
+    total_skipped bigint := 0;
+    cursor_created timestamptz := '-infinity';
+    cursor_id uuid := '00000000-0000-0000-0000-000000000000';
+begin
+    loop
+        batch := auth.cleanup_anonymous_batch(older_than, batch_size, dry_run, cursor_created, cursor_id);
+        total_deleted := total_deleted + (batch->>'deleted')::bigint;
+        total_skipped := total_skipped + (batch->>'skipped')::bigint;
+        commit;
+        exit when (batch->>'scanned')::int < batch_size;
+        cursor_created := (batch->>'cursor_created_at')::timestamptz;
+        cursor_id := (batch->>'cursor_id')::uuid;
+    end loop;
+    raise notice 'auth_ext: % anonymous users % (idle over %), % skipped',
+        total_deleted, case when dry_run then 'would be deleted' else 'deleted' end, older_than, total_skipped;
+end
+$$;
+
+-- Keeps a bounded history of spent refresh tokens: the newest keep_per_session of each
+-- session (enough to answer a client that lost a refresh's answer, to let tabs
+-- converge, and to recognise the replay of a recent token as theft), deleting older
+-- ones, at most max_rows a call. Also forgets revocations of sessions that are gone.
+-- The cleanup worker calls it every round; without preloading, schedule it.
+create or replace function auth.purge_spent_refresh_tokens(keep_per_session int default 16, max_rows int default 10000)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    purged bigint;
+begin
+    if keep_per_session is null or keep_per_session < 1 or max_rows is null or max_rows < 1 then
+        perform auth.raise_error('validation_failed', 'keep_per_session and max_rows must be positive');
+    end if;
+    with doomed as (
+        select t.id from (
+            select r.id, row_number() over (partition by r.session_id order by r.id desc) as newer
+            from auth.refresh_tokens r where r.spent_at is not null) t
+        where t.newer > keep_per_session
+        limit max_rows)
+    delete from auth.refresh_tokens r using doomed d where r.id = d.id;
+    get diagnostics purged = row_count;
+    delete from auth.session_revocations v where not exists (select from auth.sessions s where s.id = v.session_id);
+    return purged;
+end
+$$;
+
+-- Enables RLS on an application table and creates the standard owner policies:
+-- owners (auth.uid() = owner_column) select, insert, update and delete their own rows;
+-- with anonymous_can_write false, restrictive policies keep anonymous users to reading.
+-- Idempotent; the policies are named auth_ext_owner_* and auth_ext_permanent_*.
+-- Runs as its caller: only the table's owner may change its security, as with ALTER TABLE.
+create or replace function auth.enable_owner_policies(tbl regclass, owner_column name default 'user_id',
+                                           anonymous_can_write boolean default true)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    owner_check constant text := pg_catalog.format('%I = (select auth.uid())', owner_column);
+    -- A restrictive policy only narrows what a permissive one allows; the owner
+    -- policies are the permissive ones it needs beside it.
+    permanent constant text := '(select auth.is_permanent())';
+    was_enabled boolean;
+begin
+    if not exists (select from pg_catalog.pg_attribute
+                   where attrelid = tbl and attname = owner_column and attnum > 0 and not attisdropped) then
+        perform auth.raise_error('validation_failed', pg_catalog.format('%s has no column %I', tbl, owner_column));
+    end if;
+    -- Whether RLS was on before the first call: kept from an earlier call, else read now.
+    select coalesce(
+        (select pg_catalog.obj_description(p.oid, 'pg_policy') = 'auth_ext: row level security was already enabled'
+         from pg_catalog.pg_policy p where p.polrelid = tbl and p.polname = 'auth_ext_owner_select'),
+        (select relrowsecurity from pg_catalog.pg_class where oid = tbl))
+    into was_enabled;
+    execute pg_catalog.format('alter table %s enable row level security', tbl);
+
+    perform auth.drop_owner_policies(tbl);
+    execute pg_catalog.format('create policy auth_ext_owner_select on %s for select to authenticated using (%s)', tbl, owner_check);
+    execute pg_catalog.format('create policy auth_ext_owner_insert on %s for insert to authenticated with check (%s)', tbl, owner_check);
+    execute pg_catalog.format('create policy auth_ext_owner_update on %s for update to authenticated using (%s) with check (%s)', tbl, owner_check, owner_check);
+    execute pg_catalog.format('create policy auth_ext_owner_delete on %s for delete to authenticated using (%s)', tbl, owner_check);
+    execute pg_catalog.format('comment on policy auth_ext_owner_select on %s is %L', tbl,
+        case when was_enabled then 'auth_ext: row level security was already enabled'
+             else 'auth_ext: row level security was enabled by auth.enable_owner_policies' end);
+    if not anonymous_can_write then
+        execute pg_catalog.format('create policy auth_ext_permanent_insert on %s as restrictive for insert to authenticated with check (%s)', tbl, permanent);
+        execute pg_catalog.format('create policy auth_ext_permanent_update on %s as restrictive for update to authenticated using (%s) with check (%s)', tbl, permanent, permanent);
+        execute pg_catalog.format('create policy auth_ext_permanent_delete on %s as restrictive for delete to authenticated using (%s)', tbl, permanent);
+    end if;
+end
+$$;
+
+-- Drops the policies enable_owner_policies creates on a table (and no other).
+create or replace function auth.drop_owner_policies(tbl regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    policy name;
+begin
+    for policy in
+        select polname from pg_catalog.pg_policy
+        where polrelid = tbl
+          and polname in ('auth_ext_owner_select', 'auth_ext_owner_insert', 'auth_ext_owner_update', 'auth_ext_owner_delete',
+                          'auth_ext_permanent_insert', 'auth_ext_permanent_update', 'auth_ext_permanent_delete')
+    loop
+        execute pg_catalog.format('drop policy %I on %s', policy, tbl);
+    end loop;
+end
+$$;
+
+-- Removes exactly what enable_owner_policies created: its policies, and row-level
+-- security if it turned it on, unless other policies now rely on it (turning it off
+-- then would open the table). Runs as its caller, like enable_owner_policies.
+create or replace function auth.disable_owner_policies(tbl regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    enabled_by_us boolean;
+begin
+    select pg_catalog.obj_description(p.oid, 'pg_policy') = 'auth_ext: row level security was enabled by auth.enable_owner_policies'
+    into enabled_by_us
+    from pg_catalog.pg_policy p where p.polrelid = tbl and p.polname = 'auth_ext_owner_select';
+    perform auth.drop_owner_policies(tbl);
+    if enabled_by_us and not exists (select from pg_catalog.pg_policy where polrelid = tbl) then
+        execute pg_catalog.format('alter table %s disable row level security', tbl);
+    end if;
+end
+$$;
+
+-- Grants: new functions are executable by no one but the owner unless granted here.
+revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid, text, uuid[]), auth.delete_users(uuid[]),
+    auth.normalize_address(text, text), auth.secret(text), auth.sign_in_state(auth.users),
+    auth.session_state(auth.sessions, integer, integer), auth.rate_limit_count(text, text), auth.rate_limit_hits(text, text),
+    auth.confirm_email(uuid, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(uuid, text),
+    auth.durable_write(text, uuid, uuid, text), auth.check_registrable(regclass, regprocedure),
+    auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure)
+    from public;
+revoke all on auth.session_revocations, auth.secrets from public;
+grant execute on function auth.purge_spent_refresh_tokens(integer, integer) to service_role;
+-- Hooks and merges run as the code's or table's owner; these run as their caller.
+grant execute on function auth.call_hook(text, jsonb, boolean),
+    auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to public;
+grant usage on schema auth to auth_ext_admin, auth_ext_app;
+alter table auth.session_revocations enable row level security;
+alter table auth.secrets enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.session_revocations', '');
+select pg_catalog.pg_extension_config_dump('auth.secrets', '');
+
+-- Everything of the extension belongs to auth_ext_admin (as in a fresh install).
+do $owners$
+declare
+    obj record;
+begin
+    for obj in
+        select c.oid::regclass as name from pg_catalog.pg_class c
+        where c.relnamespace = 'auth'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+    loop
+        execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.name);
+    end loop;
+    for obj in
+        select p.oid::regprocedure as name, p.prokind from pg_catalog.pg_proc p
+        where p.pronamespace = 'auth'::regnamespace
+    loop
+        execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
+                                  case obj.prokind when 'p' then 'procedure' else 'function' end, obj.name);
+    end loop;
+    for obj in
+        select t.oid::regtype as name from pg_catalog.pg_type t
+        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd') 
+    loop
+        execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.name);
+    end loop;
+end
+$owners$;
