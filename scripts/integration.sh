@@ -234,6 +234,19 @@ check "50 concurrent code checks: all released at once" t "$(head -n1 <<<"$resul
 check "50 concurrent code checks: 25 right ones sign in, 25 wrong ones are otp_invalid" "25 25" \
     "$(grep -c '^bearer$' <<<"$results") $(grep -c '^otp_invalid$' <<<"$results")"
 
+# 10a'. One backend, one transaction, 100,000 calls: memory stays flat (set_session and
+#       get_user free what each call used; nothing is kept until commit).
+s="$(new_session)"; access="$(field "$s" access_token)"
+memory="$("${PSQL[@]}" -c "create function pg_temp.mem() returns bigint language sql as \$\$ select sum(total_bytes)::bigint from pg_backend_memory_contexts \$\$" \
+    -c "begin" \
+    -c "do \$\$ begin for i in 1..2000 loop perform auth.set_session('$access'); perform auth.get_user('$access'); end loop; end \$\$" \
+    -c "select pg_temp.mem()" \
+    -c "do \$\$ begin for i in 1..50000 loop perform auth.set_session('$access'); perform auth.get_user('$access'); end loop; end \$\$" \
+    -c "select pg_temp.mem()" -c "commit" | tr '\n' ' ')"
+read -r warm after <<<"$memory"
+check "100k calls in one transaction: memory grows by less than 256 kB (${warm} -> ${after} bytes)" 1 \
+    "$([ $(( after - warm )) -lt 262144 ] && echo 1 || echo 0)"
+
 # 10b. The README's privilege matrix is what the database grants.
 readme_matrix="$(sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' README.md | grep '^| `auth\.')"
 db_matrix="$("${PSQL[@]}" -f pg_test/sql/privileges.sql)"

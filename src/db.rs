@@ -16,6 +16,19 @@ fn spi_error(e: pgrx::spi::Error) -> AuthError {
     AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string())
 }
 
+/// The first column of the first row, converted while SPI is still connected, in its
+/// memory context. (pgrx's `get_one` converts into the SPI context's parent, which in
+/// a function call is the transaction's context: every call would keep its result's
+/// memory until commit.)
+fn first_jsonb(table: pgrx::spi::SpiTupleTable<'_>) -> Result<Option<pgrx::JsonB>, pgrx::spi::Error> {
+    match table.first().get_datum_by_ordinal(1) {
+        // SAFETY: every statement run through here returns one jsonb column.
+        Ok(Some(datum)) => Ok(unsafe { pgrx::JsonB::from_datum(datum, false) }),
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn from_json<T: DeserializeOwned>(value: Result<Option<pgrx::JsonB>, pgrx::spi::Error>) -> AuthResult<Option<T>> {
     match value {
         Ok(Some(pgrx::JsonB(v))) => serde_json::from_value(v).map(Some).map_err(|e| {
@@ -40,13 +53,13 @@ pub fn check_writable() -> AuthResult<()> {
 /// no row or NULL.
 pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
     check_writable()?;
-    from_json(Spi::get_one_with_args::<pgrx::JsonB>(sql, args))
+    from_json(Spi::connect_mut(|client| first_jsonb(client.update(sql, Some(1), args)?)))
 }
 
 /// Runs a read-only statement whose single column is jsonb; None when it returns no
 /// row or NULL. Assigns no transaction id.
 pub fn read_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    from_json(Spi::connect(|client| client.select(sql, Some(1), args)?.first().get_one::<pgrx::JsonB>()))
+    from_json(Spi::connect(|client| first_jsonb(client.select(sql, Some(1), args)?)))
 }
 
 /// Runs a statement for its effect.
@@ -69,4 +82,16 @@ pub fn lock(key: &str) -> AuthResult<()> {
              ('x' || encode(substring(auth.secret('advisory_locks') from 1 for 8), 'hex'))::bit(64)::bigint))",
         &[key.into()],
     )
+}
+
+/// A read-only statement's single value of any type, converted inside the SPI context
+/// (see `first_jsonb`).
+pub fn read_value<T: pgrx::datum::FromDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
+    Spi::connect(|client| match client.select(sql, Some(1), args)?.first().get_datum_by_ordinal(1) {
+        // SAFETY: the caller names the type its statement returns.
+        Ok(Some(datum)) => Ok(unsafe { T::from_datum(datum, false) }),
+        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .map_err(spi_error)
 }

@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use pgrx::datum::DatumWithOid;
-use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{AuthError, AuthResult, ErrorCode};
@@ -58,9 +57,7 @@ pub fn limit_key(client: &Client) -> String {
 }
 
 fn connection_address() -> Option<String> {
-    Spi::connect(|c| c.select("select pg_catalog.host(pg_catalog.inet_client_addr())", Some(1), &[])?.first().get_one::<String>())
-        .ok()
-        .flatten()
+    crate::db::read_value::<String>("select pg_catalog.host(pg_catalog.inet_client_addr())", &[]).ok().flatten()
 }
 
 /// An `inet` argument from text, NULL when absent.
