@@ -140,18 +140,25 @@ pub fn commit_now(write: DurableWrite) -> bool {
     loop {
         match worker(&write).set_notify_pid(unsafe { pg_sys::MyProcPid }).load_dynamic() {
             Ok(handle) => return handle.wait_for_shutdown().is_ok(),
-            Err(_) if Instant::now() < deadline => unsafe {
-                pg_sys::WaitLatch(
-                    pg_sys::MyLatch,
-                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                    10,
-                    pg_sys::PG_WAIT_EXTENSION,
-                );
-                pg_sys::ResetLatch(pg_sys::MyLatch);
+            Err(_) if Instant::now() < deadline => {
+                wait_on_latch(10);
                 pg_sys::check_for_interrupts!();
-            },
+            }
             Err(_) => return false,
         }
+    }
+}
+
+/// Sleeps until this backend's latch is set or `ms` pass (a backend, not a bgworker).
+fn wait_on_latch(ms: i64) {
+    unsafe {
+        pg_sys::WaitLatch(
+            pg_sys::MyLatch,
+            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            ms,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+        pg_sys::ResetLatch(pg_sys::MyLatch);
     }
 }
 
@@ -426,15 +433,7 @@ mod reserved {
                     _ => {}
                 }
             }
-            unsafe {
-                pg_sys::WaitLatch(
-                    pg_sys::MyLatch,
-                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                    100,
-                    pg_sys::PG_WAIT_EXTENSION,
-                );
-                pg_sys::ResetLatch(pg_sys::MyLatch);
-            }
+            wait_on_latch(100);
         }
     }
 
