@@ -401,7 +401,7 @@ check "primary: 100 get_user and set_session calls take no transaction id" "t" \
     "$("${R[@]}" -c "begin" -c "select count(auth.get_user('$replica_access')) + count(auth.set_session('$replica_access')) from generate_series(1, 100)" \
                   -c "select pg_current_xact_id_if_assigned() is null" -c "commit" | tail -n1)"
 standby="$CLUSTER_DIR/standby"; mkdir -p "$standby"; chown postgres:postgres "$standby" 2>/dev/null || true
-as_pg "$(pg_bindir)/pg_basebackup" -h "$CLUSTER_DIR" -p "$PGPORT" -U postgres -D "$standby/data" -R -X stream >/dev/null 2>&1
+as_pg "$(pg_bindir)/pg_basebackup" -h "$CLUSTER_DIR" -p "$PGPORT" -U postgres -D "$standby/data" -R -X stream -c fast >/dev/null 2>&1
 standby_port="$(free_port)"
 as_pg "$(pg_bindir)/pg_ctl" -D "$standby/data" -o "-p $standby_port" -l "$standby/server.log" -w start >/dev/null
 S=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$standby_port" -d restored_plain)
