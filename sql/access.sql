@@ -151,6 +151,7 @@ grant execute on function auth.call_hook(text, jsonb, boolean),
 
 -- Everything of the extension belongs to auth_ext_admin, never to the superuser who
 -- ran CREATE EXTENSION: a SECURITY DEFINER function runs with its owner's rights.
+-- Only its members: whatever else someone put in schema auth keeps its owner.
 -- (A table's identity sequences and indexes follow it.)
 do $owners$
 declare
@@ -159,19 +160,28 @@ begin
     for obj in
         select c.oid::regclass as name from pg_catalog.pg_class c
         where c.relnamespace = 'auth'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.name);
     end loop;
     for obj in
         select p.oid::regprocedure as name, p.prokind from pg_catalog.pg_proc p
         where p.pronamespace = 'auth'::regnamespace
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
                                   case obj.prokind when 'p' then 'procedure' else 'function' end, obj.name);
     end loop;
     for obj in
         select t.oid::regtype as name from pg_catalog.pg_type t
-        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd') 
+        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd')
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_type'::regclass and d.objid = t.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.name);
     end loop;

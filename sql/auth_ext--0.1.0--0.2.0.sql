@@ -243,9 +243,15 @@ declare
     oauth_open_id constant text := nullif(btrim(meta->>'oauth_open_id'), '');
     acting constant oid := auth.acting_role_oid();
 begin
-    -- Rows loaded by COPY (pg_restore, a migration) come with their identities in the
-    -- same load: making them here too would clash with those and fail the restore.
-    if new.is_anonymous or pg_catalog.current_query() ~* '^\s*copy\s' then
+    -- A restore (pg_restore, or psql with a dump, which turns row_security off; by COPY
+    -- or --inserts) brings every user's identities in the same load: making them here
+    -- too would clash with those and fail it. Only a role that may write auth.users
+    -- directly restores; the sign-up flows, whatever the caller's query, never skip.
+    if new.is_anonymous then
+        return null;
+    end if;
+    if pg_catalog.has_table_privilege(acting, 'auth.users', 'INSERT')
+            and (pg_catalog.current_query() ~* '^\s*copy\s' or pg_catalog.current_setting('row_security') = 'off') then
         return null;
     end if;
 
@@ -332,6 +338,11 @@ begin
                                        || gen_random_uuid()::text, '-', ''), 'hex'))
         on conflict (name) do nothing;
         select value into found from auth.secrets where name = p_name;
+        if found is null then
+            -- Another transaction made it after this one's snapshot (repeatable read).
+            perform auth.raise_error('unexpected_failure', 'a server secret was being created concurrently',
+                null, 'Try again.');
+        end if;
     end if;
     return found;
 end
@@ -1151,19 +1162,28 @@ begin
     for obj in
         select c.oid::regclass as name from pg_catalog.pg_class c
         where c.relnamespace = 'auth'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.name);
     end loop;
     for obj in
         select p.oid::regprocedure as name, p.prokind from pg_catalog.pg_proc p
         where p.pronamespace = 'auth'::regnamespace
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
                                   case obj.prokind when 'p' then 'procedure' else 'function' end, obj.name);
     end loop;
     for obj in
         select t.oid::regtype as name from pg_catalog.pg_type t
-        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd') 
+        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd')
+          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_type'::regclass and d.objid = t.oid
+                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
     loop
         execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.name);
     end loop;

@@ -237,9 +237,15 @@ declare
     oauth_open_id constant text := nullif(btrim(meta->>'oauth_open_id'), '');
     acting constant oid := auth.acting_role_oid();
 begin
-    -- Rows loaded by COPY (pg_restore, a migration) come with their identities in the
-    -- same load: making them here too would clash with those and fail the restore.
-    if new.is_anonymous or pg_catalog.current_query() ~* '^\s*copy\s' then
+    -- A restore (pg_restore, or psql with a dump, which turns row_security off; by COPY
+    -- or --inserts) brings every user's identities in the same load: making them here
+    -- too would clash with those and fail it. Only a role that may write auth.users
+    -- directly restores; the sign-up flows, whatever the caller's query, never skip.
+    if new.is_anonymous then
+        return null;
+    end if;
+    if pg_catalog.has_table_privilege(acting, 'auth.users', 'INSERT')
+            and (pg_catalog.current_query() ~* '^\s*copy\s' or pg_catalog.current_setting('row_security') = 'off') then
         return null;
     end if;
 

@@ -108,6 +108,11 @@ begin
                                        || gen_random_uuid()::text, '-', ''), 'hex'))
         on conflict (name) do nothing;
         select value into found from auth.secrets where name = p_name;
+        if found is null then
+            -- Another transaction made it after this one's snapshot (repeatable read).
+            perform auth.raise_error('unexpected_failure', 'a server secret was being created concurrently',
+                null, 'Try again.');
+        end if;
     end if;
     return found;
 end

@@ -174,7 +174,10 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
             "failed sign-ins for this account",
         )?;
         if failures > 0 {
-            if !workers::commit_now(count.clone()) {
+            let counted_now = || {
+                otp::counted_hits("failed_sign_in_user", &user_id.to_string()).map(|hits| hits > failures)
+            };
+            if !(workers::commit_now(count.clone()) && counted_now()?) {
                 return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
                     .hint("Try again shortly."));
             }

@@ -199,13 +199,18 @@ pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &s
 /// which roll back) is reached. Counts nothing itself.
 /// Returns the hits so far.
 pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> AuthResult<i32> {
-    let hits: Option<i32> =
-        db::read_row("select to_jsonb(auth.rate_limit_hits($1, $2))", &[bucket.into(), key.into()])?;
-    let hits = hits.unwrap_or(0);
+    let hits = counted_hits(bucket, key)?;
     if hits >= limit {
         return Err(over_limit(ErrorCode::OverRequestRateLimit, what, limit));
     }
     Ok(hits)
+}
+
+/// Hits of a bucket this hour, as committed (a statement of its own).
+pub fn counted_hits(bucket: &str, key: &str) -> AuthResult<i32> {
+    let hits: Option<i32> =
+        db::read_row("select to_jsonb(auth.rate_limit_hits($1, $2))", &[bucket.into(), key.into()])?;
+    Ok(hits.unwrap_or(0))
 }
 
 /// Queues a message carrying a freshly issued token, within the per-recipient and

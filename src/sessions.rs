@@ -130,15 +130,13 @@ struct PresentedToken {
     id: i64,
     spent: bool,
     spent_seconds_ago: f64,
-    /// The token it was exchanged for, if it was, and that token's hash.
+    /// The token it was exchanged for, if it was.
     child_id: Option<i64>,
-    child_hash: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct RefreshState {
     token: Option<PresentedToken>,
-    live_id: Option<i64>,
     live_parent_id: Option<i64>,
     revoked_reason: Option<String>,
     session_state: String,
@@ -203,16 +201,70 @@ fn refreshed_again(session_id: &uuid::Uuid) -> AuthResult<SessionInfo> {
     .ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has ended"))
 }
 
-/// The child of a refresh token: derived from the token itself with a server-side
+/// The child of a refresh token: derived from the token's hash with a server-side
 /// secret (HMAC-SHA-256), so every client that holds a token gets the same child,
-/// however many present it at once. Only its hash is stored, like every token's.
-fn child_token(parent: &str, secret: &[u8]) -> String {
+/// however many present it at once, and a session re-issued from its stored hash alone
+/// gets the child its holders will be given too. Only hashes are stored.
+fn child_token(parent_hash: &[u8], secret: &[u8]) -> String {
     use base64::Engine;
     use hmac::{Mac, SimpleHmac};
     let mut mac = SimpleHmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(b"auth_ext refresh token child\0");
-    mac.update(parent.as_bytes());
+    mac.update(parent_hash);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The server secret children are derived with.
+fn refresh_secret() -> AuthResult<Vec<u8>> {
+    use base64::Engine;
+    let secret: Option<String> = db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?;
+    secret
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))
+}
+
+/// From a spent token, the derived chain down to the session's live token: what a
+/// client presenting it converges on. None when the chain leaves the derived line (a
+/// child minted at random by an earlier release) or runs past the kept history.
+fn converge(session_id: &uuid::Uuid, spent_hash: &[u8], secret: &[u8]) -> AuthResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct Token {
+        hash: String,
+        spent: bool,
+    }
+    let tokens: Vec<Token> = db::json_row(
+        "select coalesce(jsonb_agg(jsonb_build_object('hash', encode(token_hash, 'base64'), 'spent', spent_at is not null)), '[]')
+         from auth.refresh_tokens where session_id = $1",
+        &[pg_uuid(session_id).into()],
+    )?
+    .unwrap_or_default();
+    let known: std::collections::HashMap<Vec<u8>, bool> = tokens
+        .into_iter()
+        .filter_map(|t| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(t.hash).ok().map(|h| (h, t.spent))
+        })
+        .collect();
+    let mut parent = spent_hash.to_vec();
+    for _ in 0..known.len() {
+        let child = child_token(&parent, secret);
+        let child_hash = keys::sha256(&[child.as_bytes()]);
+        match known.get(&child_hash) {
+            Some(false) => return Ok(Some(child)),
+            Some(true) => parent = child_hash,
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a revocation of the session is committed (a worker's write, seen by a new statement).
+fn revocation_recorded(session_id: &uuid::Uuid) -> AuthResult<bool> {
+    let recorded: Option<bool> = db::read_row(
+        "select to_jsonb(exists (select from auth.session_revocations where session_id = $1))",
+        &[pg_uuid(session_id).into()],
+    )?;
+    Ok(recorded == Some(true))
 }
 
 fn already_used(detail: &str) -> AuthError {
@@ -264,10 +316,9 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
              'token', (select jsonb_build_object('id', t.id, 'spent', t.spent_at is not null,
                                                  -- clock time: this transaction began before it queued for the lock
                                                  'spent_seconds_ago', greatest(0, extract(epoch from clock_timestamp() - t.spent_at)),
-                                                 'child_id', c.id, 'child_hash', encode(c.token_hash, 'base64'))
+                                                 'child_id', c.id)
                        from auth.refresh_tokens t left join auth.refresh_tokens c on c.parent_id = t.id
                        where t.token_hash = $1),
-             'live_id', (select id from auth.refresh_tokens where session_id = $2 and spent_at is null),
              'live_parent_id', (select parent_id from auth.refresh_tokens where session_id = $2 and spent_at is null),
              'session_state', auth.session_state(s, $3, $4),
              'revoked_reason', (select reason from auth.session_revocations where session_id = $2),
@@ -299,18 +350,11 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         return Err(tokens::session_expired().into());
     }
     let key = state.key.ok_or_else(no_signing_key)?;
-    let secret: Option<String> =
-        db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?;
-    let secret = secret
-        .and_then(|s| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(s).ok()
-        })
-        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))?;
-    let child = child_token(token, &secret);
+    let secret = refresh_secret()?;
 
-    let info = if !presented.spent {
-        rotate(presented.id, &keys::sha256(&[child.as_bytes()]))?
+    let (info, child) = if !presented.spent {
+        let child = child_token(&hash, &secret);
+        (rotate(presented.id, &keys::sha256(&[child.as_bytes()]))?, child)
     } else {
         let reuse_interval = f64::from(settings::REFRESH_TOKEN_REUSE_INTERVAL.get());
         let converges = presented.child_id.is_some()
@@ -318,24 +362,19 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         if !converges {
             // Theft: revoked and committed before the caller hears it. If that cannot be
             // done now, it is queued (refusing the session meanwhile) and done after.
-            if !workers::commit_now(workers::DurableWrite::RevokeSession(session_uuid)) {
-                workers::after_abort(workers::DurableWrite::RevokeSession(session_uuid));
+            let write = workers::DurableWrite::RevokeSession(session_uuid);
+            if !(workers::commit_now(write.clone()) && revocation_recorded(&session_uuid)?) {
+                workers::after_abort(write);
             }
             return Err(already_used("a spent refresh token was replayed outside the reuse interval; the session is revoked")
                 .into());
         }
-        let child_hash = keys::sha256(&[child.as_bytes()]);
-        let stored = presented.child_hash.as_deref().map(|h| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(h).unwrap_or_default()
-        });
-        match (stored, state.live_id) {
-            (Some(stored), _) if stored == child_hash => refreshed_again(&session_uuid)?,
-            // Its child was minted at random (a session re-issued after an address
-            // change): make the derived child the live token instead.
-            (_, Some(live_id)) => rotate(live_id, &child_hash)?,
-            (_, None) => return Err(not_found().into()),
-        }
+        // The live token at the end of its derived chain: a tab that fell behind while
+        // another refreshed twice still lands on the live token.
+        let Some(live) = converge(&session_uuid, &hash, &secret)? else {
+            return Err(already_used("this refresh token's successor cannot be given again; sign in again").into());
+        };
+        (refreshed_again(&session_uuid)?, live)
     };
     Ok(pgrx::JsonB(session_response(&info.user, &info.session_id, &info.aal, &info.amr, &info.method, &child, &key)?))
 }
@@ -368,11 +407,13 @@ pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
     #[derive(Deserialize)]
     struct Live {
         live_id: Option<i64>,
+        live_hash: Option<String>,
         key: Option<KeyRow>,
     }
     let live: Live = db::json_row(
         "select jsonb_build_object(
              'live_id', (select id from auth.refresh_tokens where session_id = $1 and spent_at is null),
+             'live_hash', (select encode(token_hash, 'base64') from auth.refresh_tokens where session_id = $1 and spent_at is null),
              'key', auth.current_signing_key())
          from auth.sessions where id = $1 for no key update",
         &[pg_uuid(session_id).into()],
@@ -380,8 +421,14 @@ pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
     .ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has ended"))?;
     let live_id = live.live_id.ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has no live refresh token"))?;
     let key = live.key.ok_or_else(no_signing_key)?;
-    // The caller's live token is unknown here (only its hash is stored): a random child.
-    let new_token = keys::random_token::<32>();
+    // The child derived from the live token's hash: other holders of that token, which
+    // present it next, converge on it too.
+    let live_hash = live.live_hash.and_then(|h| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(h).ok()
+    });
+    let live_hash = live_hash.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "a stored token hash is unreadable"))?;
+    let new_token = child_token(&live_hash, &refresh_secret()?);
     let r = rotate(live_id, &keys::sha256(&[new_token.as_bytes()]))?;
     session_response(&r.user, &r.session_id, &r.aal, &r.amr, &r.method, &new_token, &key)
 }

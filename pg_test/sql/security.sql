@@ -218,6 +218,12 @@ select count(*) as preclaimed_email from auth.user_identities where provider_id 
 set local role anon;
 select auth.sign_up('victim@example.com', 'victims own password')->>'email' as victim_signs_up;
 reset role;
+-- 4b'. Skipping identities for restored rows is no loophole: a sign-up run inside COPY
+--      by an end user still gets its email identity.
+set local role anon;
+copy (select auth.sign_up('copied@example.com', 'correct horse battery') is not null) to stdout;
+reset role;
+select count(*) as copied_email_identity from auth.user_identities where provider = 'email' and provider_id = 'copied@example.com';
 -- 4c. The recipe's trusted path still works: service_role creates the user with oauth metadata.
 set local role service_role;
 select auth.admin_create_user('{"email": "feishu_ou_ok@oauth.local", "email_confirm": true,

@@ -67,6 +67,12 @@ rollback to s;
 select regress.error_of(format('select auth.refresh_session(%L)', :'a0'::jsonb->>'refresh_token'));
 reset auth_ext.refresh_token_reuse_interval;
 select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2') as b0 \gset
+-- A tab that fell behind while another refreshed twice lands on the live token, not on
+-- a spent one that would later look stolen.
+select auth.admin_create_session('00000000-0000-0000-0000-0000000000f2') as c0 \gset
+select auth.refresh_session(:'c0'::jsonb->>'refresh_token') as c1 \gset
+select auth.refresh_session(:'c1'::jsonb->>'refresh_token') as c2 \gset
+select auth.refresh_session(:'c0'::jsonb->>'refresh_token')->>'refresh_token' = :'c2'::jsonb->>'refresh_token' as lands_on_live;
 
 -- Unknown, missing and absurd refresh tokens.
 savepoint s;
