@@ -1160,32 +1160,21 @@ declare
     obj record;
 begin
     for obj in
-        select c.oid::regclass as name from pg_catalog.pg_class c
-        where c.relnamespace = 'auth'::regnamespace and c.relkind in ('r', 'p', 'v', 'm')
-          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
-                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
-                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
+        select d.classid, d.objid from pg_catalog.pg_depend d
+        where d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
+          and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext')
     loop
-        execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.name);
-    end loop;
-    for obj in
-        select p.oid::regprocedure as name, p.prokind from pg_catalog.pg_proc p
-        where p.pronamespace = 'auth'::regnamespace
-          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
-                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
-                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
-    loop
-        execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
-                                  case obj.prokind when 'p' then 'procedure' else 'function' end, obj.name);
-    end loop;
-    for obj in
-        select t.oid::regtype as name from pg_catalog.pg_type t
-        where t.typnamespace = 'auth'::regnamespace and t.typtype in ('e', 'd')
-          and exists (select from pg_catalog.pg_depend d where d.classid = 'pg_type'::regclass and d.objid = t.oid
-                      and d.refclassid = 'pg_extension'::regclass and d.deptype = 'e'
-                      and d.refobjid = (select oid from pg_catalog.pg_extension where extname = 'auth_ext'))
-    loop
-        execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.name);
+        if obj.classid = 'pg_class'::regclass
+                and (select relkind from pg_catalog.pg_class where oid = obj.objid) in ('r', 'p', 'v', 'm') then
+            execute pg_catalog.format('alter table %s owner to auth_ext_admin', obj.objid::regclass);
+        elsif obj.classid = 'pg_proc'::regclass then
+            execute pg_catalog.format('alter %s %s owner to auth_ext_admin',
+                case (select prokind from pg_catalog.pg_proc where oid = obj.objid) when 'p' then 'procedure' else 'function' end,
+                obj.objid::regprocedure);
+        elsif obj.classid = 'pg_type'::regclass
+                and (select typtype from pg_catalog.pg_type where oid = obj.objid) in ('e', 'd') then
+            execute pg_catalog.format('alter type %s owner to auth_ext_admin', obj.objid::regtype);
+        end if;
     end loop;
 end
 $owners$;

@@ -14,3 +14,4 @@ end $$;
 select pg_temp.error_of($$select auth.refresh_session('revoked-token')$$);
 select pg_temp.error_of($$select auth.refresh_session('spent-token')$$);
 select count(*) from auth.one_time_tokens where token_type = 'magiclink' and consumed_at is null;
+select proowner::regrole from pg_proc where proname = 'operator_helper';

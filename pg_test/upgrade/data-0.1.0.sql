@@ -16,3 +16,5 @@ insert into auth.refresh_tokens (session_id, user_id, token_hash) values
     ('00000000-0000-0000-0000-0000000000e2', '00000000-0000-0000-0000-0000000000d2', sha256('revoked-token'));
 insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at)
 values ('00000000-0000-0000-0000-0000000000d1', 'magiclink', sha256('link'), '\x00', sha256('code'), 'upgrade@example.com', now() + interval '1 hour');
+-- An operator's own function in schema auth: not the extension's, so its owner stays.
+create function auth.operator_helper() returns int language sql as 'select 1';

@@ -33,7 +33,9 @@ facts(fact) as (
     select format('function %s owner=%s definer=%s volatility=%s parallel=%s strict=%s config=%s acl=%s body=%s',
                   p.oid::regprocedure, p.proowner::regrole, p.prosecdef, p.provolatile, p.proparallel, p.proisstrict,
                   p.proconfig::text, p.proacl::text, md5(pg_get_functiondef(p.oid)))
-    from pg_proc p where p.pronamespace = 'auth'::regnamespace
+    from pg_proc p, ext where p.pronamespace = 'auth'::regnamespace
+      and exists (select from pg_depend d where d.classid = 'pg_proc'::regclass and d.objid = p.oid
+                  and d.refobjid = ext.oid and d.deptype = 'e')
     union all
     select format('type %s owner=%s kind=%s', t.oid::regtype, t.typowner::regrole, t.typtype)
     from pg_type t where t.typnamespace = 'auth'::regnamespace and t.typtype in ('d', 'e', 'c')
