@@ -30,7 +30,7 @@ pub enum TokenType {
     Reauthentication,
 }
 
-const ALL_TYPES: [TokenType; 8] = [
+static ALL_TYPES: [TokenType; 8] = [
     TokenType::Confirmation,
     TokenType::Invite,
     TokenType::Magiclink,
@@ -101,12 +101,20 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
         "email" => &[TokenType::Confirmation, TokenType::Magiclink],
         "email_change" => &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew],
         "phone_change" => &[TokenType::PhoneChange],
-        _ => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
-                "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change, phone_change",
-                verify_type.chars().take(40).collect::<String>()
-            )))
-        }
+        // The type a link carries (`&type=` in its action_link) is accepted as it is.
+        other => match ALL_TYPES
+            .iter()
+            .find(|t| t.verification_type() == other && **t != TokenType::Reauthentication)
+        {
+            Some(t) => std::slice::from_ref(t),
+            None => {
+                return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
+                    "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change, \
+                     email_change_current, email_change_new, phone_change",
+                    verify_type.chars().take(40).collect::<String>()
+                )))
+            }
+        },
     })
 }
 

@@ -76,11 +76,13 @@ select (auth.verify_otp(pg_temp.link('anna@new.example.com', 'email_change_new')
 select email, email_change, email_change_confirm_status,
        (select provider_id from auth.user_identities where user_id = u.id and provider = 'email') as identity
 from auth.users u where id = auth.uid();
--- The other order: new address first.
+-- A reauthentication code is no way to sign in.
+select regress.error_of($$select auth.verify_otp('x', 'reauthentication')$$) as reauthentication_is_no_sign_in;
+-- The other order: new address first, each link verified with the type it carries.
 select auth.update_user('{"email": "anna@third.example.com"}') is not null as requested;
-select auth.verify_otp(pg_temp.link('anna@third.example.com', 'email_change_new'), 'email_change')->>'email_change_confirm_status' as first_step;
+select auth.verify_otp(pg_temp.link('anna@third.example.com', 'email_change_new'), 'email_change_new')->>'email_change_confirm_status' as first_step;
 select email from auth.users where id = auth.uid();
-select (auth.verify_otp(pg_temp.link('anna@new.example.com', 'email_change_current'), 'email_change'))->'user'->>'email' as moved;
+select (auth.verify_otp(pg_temp.link('anna@new.example.com', 'email_change_current'), 'email_change_current'))->'user'->>'email' as moved;
 -- Single mode: only the new address confirms.
 set local auth_ext.secure_email_change = off;
 select auth.update_user('{"email": "anna@fourth.example.com"}') is not null as requested;
