@@ -290,8 +290,18 @@ fn generate_link(
     };
     let existing = users::find(Lookup::Email(email))?;
     let user_id = match (existing, token_type) {
-        // Supabase refuses a signup link for a registered address.
-        (Some(_), TokenType::Confirmation) => return Err(users::address_taken(Some(email), None)?.into()),
+        // As GoTrue: a registered address gets no signup link once confirmed; an
+        // unconfirmed one gets a fresh link (and the password given, if any).
+        (Some(account), TokenType::Confirmation) if account.email_confirmed => {
+            return Err(users::address_taken(Some(email), None)?.into())
+        }
+        (Some(account), TokenType::Confirmation) => {
+            let user_id = users::parse_id(&account.id)?;
+            if let Some(hash) = hashed_password(options.password.as_deref())? {
+                db::run("update auth.users set encrypted_password = $2 where id = $1", &[pg_uuid(&user_id).into(), hash.into()])?;
+            }
+            user_id
+        }
         (Some(account), _) => users::parse_id(&account.id)?,
         (None, TokenType::Confirmation | TokenType::Invite | TokenType::Magiclink) => users::create(&NewUser {
             email: Some(email.to_owned()),

@@ -196,6 +196,8 @@ select case_name, regress.error_of(statement) as result from (values
     ('unknown option', $$select auth.admin_generate_link('magiclink', 'hana@example.com', '{"colour": "red"}')$$)
 ) t(case_name, statement);
 select (auth.admin_generate_link('signup', 'lea@example.com', '{"password": "correct horse battery", "data": {"plan": "pro"}}'))->'user'->'user_metadata' as signup_creates;
+-- A registered but unconfirmed address gets a fresh signup link, as in GoTrue.
+select (auth.admin_generate_link('signup', 'lea@example.com'))->>'verification_type' as signup_again_while_unconfirmed;
 select (auth.admin_generate_link('invite', 'max@example.com'))->>'verification_type' as invite;
 select (auth.verify_otp((auth.admin_generate_link('invite', 'max@example.com'))->>'hashed_token', 'invite'))->'user'->>'email' as invited;
 select (auth.admin_generate_link('magiclink', 'new@example.com', '{"redirect_to": "https://app.example.com/a b"}'))->>'action_link' like '%&redirect_to=https%3A%2F%2Fapp.example.com%2Fa%20b' as redirect_encoded;
