@@ -146,7 +146,7 @@ grant execute on function auth.enable_owner_policies(regclass, name, boolean),
 grant usage on schema auth to auth_ext_admin, auth_ext_app;
 -- Hooks and merges run as the owner of the code or table (or auth_ext_app for a
 -- superuser's); these run as their caller and do only what it could do anyway.
-grant execute on function auth.call_hook(text, jsonb, boolean),
+grant execute on function auth.hook_function(text), auth.call_hook(text, jsonb, boolean),
     auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to public;
 
 -- Everything of the extension belongs to auth_ext_admin, never to the superuser who

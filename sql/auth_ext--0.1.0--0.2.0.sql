@@ -436,6 +436,18 @@ as $$
         else 'active' end
 $$;
 
+-- The function a hook setting names: `schema.function` (taking jsonb) or with its
+-- signature; NULL when there is none. The one rule both the caller (to run a hook as
+-- its owner) and call_hook resolve it by.
+create function auth.hook_function(hook text)
+returns regprocedure
+language sql
+stable
+set search_path = ''
+as $$
+    select pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end)
+$$;
+
 -- Calls the hook function a setting names, with or without its (jsonb) signature.
 -- With wrap_errors, anything it raises becomes hook_failed (the access token hook);
 -- without, its own error reaches the caller (a before-sign-in hook refusing).
@@ -445,7 +457,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    fn regprocedure := pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end);
+    fn regprocedure := auth.hook_function(hook);
     call text;
     result jsonb;
 begin
@@ -1141,12 +1153,13 @@ revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid
     auth.session_state(auth.sessions, integer, integer), auth.rate_limit_count(text, text), auth.rate_limit_hits(text, text),
     auth.confirm_email(uuid, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(uuid, text),
     auth.durable_write(text, uuid, uuid, text), auth.check_registrable(regclass, regprocedure),
-    auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure)
+    auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure),
+    auth.hook_function(text)
     from public;
 revoke all on auth.session_revocations, auth.secrets from public;
 grant execute on function auth.purge_spent_refresh_tokens(integer, integer) to service_role;
 -- Hooks and merges run as the code's or table's owner; these run as their caller.
-grant execute on function auth.call_hook(text, jsonb, boolean),
+grant execute on function auth.hook_function(text), auth.call_hook(text, jsonb, boolean),
     auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure) to public;
 grant usage on schema auth to auth_ext_admin, auth_ext_app;
 alter table auth.session_revocations enable row level security;

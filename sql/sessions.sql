@@ -243,6 +243,18 @@ as $$
         else 'active' end
 $$;
 
+-- The function a hook setting names: `schema.function` (taking jsonb) or with its
+-- signature; NULL when there is none. The one rule both the caller (to run a hook as
+-- its owner) and call_hook resolve it by.
+create function auth.hook_function(hook text)
+returns regprocedure
+language sql
+stable
+set search_path = ''
+as $$
+    select pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end)
+$$;
+
 -- Calls the hook function a setting names, with or without its (jsonb) signature.
 -- With wrap_errors, anything it raises becomes hook_failed (the access token hook);
 -- without, its own error reaches the caller (a before-sign-in hook refusing).
@@ -252,7 +264,7 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    fn regprocedure := pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end);
+    fn regprocedure := auth.hook_function(hook);
     call text;
     result jsonb;
 begin

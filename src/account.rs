@@ -525,10 +525,9 @@ fn move_rows(source: &uuid::Uuid, target: &uuid::Uuid, strategy: &str) -> AuthRe
 
 /// Whether rows of the column still reference `user`, seen as the table's owner.
 fn referencing(column: &UserIdColumn, user: &uuid::Uuid) -> AuthResult<Vec<pgrx::Uuid>> {
-    let found: Option<Vec<pgrx::Uuid>> = Spi::get_one_with_args(
+    let found: Option<Vec<pgrx::Uuid>> = db::read_value(
         "select auth.referencing_user_ids($1, $2, array[$3])",
         &[pgrx::pg_sys::Oid::from(column.tbl).into(), column.col.as_str().into(), pg_uuid(user).into()],
-    )
-    .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    )?;
     Ok(found.unwrap_or_default())
 }

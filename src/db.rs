@@ -20,10 +20,10 @@ fn spi_error(e: pgrx::spi::Error) -> AuthError {
 /// memory context. (pgrx's `get_one` converts into the SPI context's parent, which in
 /// a function call is the transaction's context: every call would keep its result's
 /// memory until commit.)
-fn first_jsonb(table: pgrx::spi::SpiTupleTable<'_>) -> Result<Option<pgrx::JsonB>, pgrx::spi::Error> {
+fn first_value<T: pgrx::datum::FromDatum>(table: pgrx::spi::SpiTupleTable<'_>) -> Result<Option<T>, pgrx::spi::Error> {
     match table.first().get_datum_by_ordinal(1) {
-        // SAFETY: every statement run through here returns one jsonb column.
-        Ok(Some(datum)) => Ok(unsafe { pgrx::JsonB::from_datum(datum, false) }),
+        // SAFETY: each caller names the type its statement returns.
+        Ok(Some(datum)) => Ok(unsafe { T::from_datum(datum, false) }),
         Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
         Err(e) => Err(e),
     }
@@ -53,13 +53,13 @@ pub fn check_writable() -> AuthResult<()> {
 /// no row or NULL.
 pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
     check_writable()?;
-    from_json(Spi::connect_mut(|client| first_jsonb(client.update(sql, Some(1), args)?)))
+    from_json(Spi::connect_mut(|client| first_value(client.update(sql, Some(1), args)?)))
 }
 
 /// Runs a read-only statement whose single column is jsonb; None when it returns no
 /// row or NULL. Assigns no transaction id.
 pub fn read_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    from_json(Spi::connect(|client| first_jsonb(client.select(sql, Some(1), args)?)))
+    from_json(Spi::connect(|client| first_value(client.select(sql, Some(1), args)?)))
 }
 
 /// Runs a statement for its effect.
@@ -84,14 +84,15 @@ pub fn lock(key: &str) -> AuthResult<()> {
     )
 }
 
-/// A read-only statement's single value of any type, converted inside the SPI context
-/// (see `first_jsonb`).
+/// A read-only statement's single value of any type (see `first_value`).
 pub fn read_value<T: pgrx::datum::FromDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    Spi::connect(|client| match client.select(sql, Some(1), args)?.first().get_datum_by_ordinal(1) {
-        // SAFETY: the caller names the type its statement returns.
-        Ok(Some(datum)) => Ok(unsafe { T::from_datum(datum, false) }),
-        Ok(None) | Err(pgrx::spi::Error::InvalidPosition) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .map_err(spi_error)
+    Spi::connect(|client| first_value(client.select(sql, Some(1), args)?)).map_err(spi_error)
+}
+
+/// Bytes the database holds, as statements hand them over: base64 text.
+pub fn base64_bytes(b64: &str) -> AuthResult<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored hash is not base64"))
 }

@@ -115,7 +115,7 @@ fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Op
     if existing.email_confirmed {
         let issued = otp::issue(&user_id, TokenType::Magiclink, email)?;
         otp::send(&user_id, email, &issued, json!({"reason": "signup_attempt"}))?;
-        let now = Spi::get_one::<String>("select to_jsonb(now())->>0").ok().flatten();
+        let now = db::read_value::<String>("select to_jsonb(now())->>0", &[])?;
         return Ok(json!({
             "id": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "role": "authenticated",
             "email": users::normalize_address(email, false)?, "phone": "", "confirmation_sent_at": now,

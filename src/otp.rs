@@ -355,8 +355,8 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
                 .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
                 .hint("Try again shortly."));
         }
-        let salt = stored_bytes(&row.otp_salt)?;
-        let expected = stored_bytes(&row.otp_hash)?;
+        let salt = db::base64_bytes(&row.otp_salt)?;
+        let expected = db::base64_bytes(&row.otp_hash)?;
         let given = keys::sha256(&[&salt, code.trim().as_bytes()]);
         if !bool::from(given.ct_eq(&expected)) {
             return Err(invalid());
@@ -375,12 +375,6 @@ fn attempts(token_id: &uuid::Uuid) -> AuthResult<i32> {
     Ok(n.unwrap_or(0))
 }
 
-fn stored_bytes(b64: &str) -> AuthResult<Vec<u8>> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored hash is not base64"))
-}
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]

@@ -17,6 +17,7 @@ use std::ffi::CStr;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
+use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 
 /// The rights application code (hooks, merge handlers, merges' row moves) runs with.
@@ -106,14 +107,12 @@ pub fn as_code_owner<T>(owner: pg_sys::Oid, f: impl FnOnce() -> AuthResult<T>) -
 /// as its owner. With `wrap_errors` anything it raises becomes `hook_failed`; without,
 /// its own error reaches the caller (a before-sign-in hook refusing).
 pub fn call_hook(hook: &str, event: &serde_json::Value, wrap_errors: bool) -> AuthResult<Option<serde_json::Value>> {
-    let owner: Option<i64> = crate::db::read_row(
-        "select to_jsonb(p.proowner::int8) from pg_catalog.pg_proc p
-         where p.oid = pg_catalog.to_regprocedure(case when $1 like '%(%' then $1 else $1 || '(jsonb)' end)",
+    let owner: Option<pg_sys::Oid> = db::read_value(
+        "select p.proowner from pg_catalog.pg_proc p where p.oid = auth.hook_function($1)",
         &[hook.into()],
     )?;
-    let owner = owner.map(|o| pg_sys::Oid::from(o as u32)).unwrap_or(pg_sys::InvalidOid);
-    as_code_owner(owner, || {
-        crate::db::json_row("select auth.call_hook($1, $2, $3)", &[hook.into(), crate::db::jsonb_arg(event), wrap_errors.into()])
+    as_code_owner(owner.unwrap_or(pg_sys::InvalidOid), || {
+        db::json_row("select auth.call_hook($1, $2, $3)", &[hook.into(), db::jsonb_arg(event), wrap_errors.into()])
     })
 }
 
@@ -121,8 +120,7 @@ pub fn call_hook(hook: &str, event: &serde_json::Value, wrap_errors: bool) -> Au
 /// forced, so that it sees every row. Only for statements the extension writes itself.
 fn as_table_owner<T>(table: pg_sys::Oid, f: impl FnOnce() -> T) -> AuthResult<T> {
     let owner: Option<pg_sys::Oid> =
-        Spi::get_one_with_args("select relowner from pg_catalog.pg_class where oid = $1", &[table.into()])
-            .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+        db::read_value("select relowner from pg_catalog.pg_class where oid = $1", &[table.into()])?;
     let owner = owner.ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "no such table"))?;
     Ok(run_as(owner, pg_sys::SECURITY_NOFORCE_RLS, f))
 }
@@ -133,7 +131,7 @@ fn as_table_owner<T>(table: pg_sys::Oid, f: impl FnOnce() -> T) -> AuthResult<T>
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn referencing_user_ids(tbl: pg_sys::Oid, col: &str, ids: Vec<pgrx::Uuid>) -> Result<Vec<pgrx::Uuid>, pgrx::pg_sys::panic::ErrorReport> {
-    let holds_user_ids: Option<String> = Spi::get_one_with_args(
+    let holds_user_ids: Option<String> = db::read_value(
         "select format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute a
          where a.attrelid = $1 and a.attname = $2 and a.attnum > 0 and not a.attisdropped
            and (exists (select from pg_catalog.pg_constraint c
@@ -141,8 +139,7 @@ fn referencing_user_ids(tbl: pg_sys::Oid, col: &str, ids: Vec<pgrx::Uuid>) -> Re
                           and c.conkey = array[a.attnum])
                 or exists (select from auth.merge_columns m where m.tbl = $1 and m.col = $2))",
         &[tbl.into(), col.into()],
-    )
-    .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    )?;
     let Some(col_type) = holds_user_ids else {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "the column holds no user ids").into());
     };
@@ -152,15 +149,12 @@ fn referencing_user_ids(tbl: pg_sys::Oid, col: &str, ids: Vec<pgrx::Uuid>) -> Re
         tbl = qualified_name(tbl)?,
     );
     let texts: Vec<String> = ids.iter().map(|u| uuid::Uuid::from_bytes(*u.as_bytes()).to_string()).collect();
-    let found = as_table_owner(tbl, || Spi::get_one_with_args::<Vec<pgrx::Uuid>>(&sql, &[texts.into()]))?
-        .map_err(|e| AuthError::new(ErrorCode::UnexpectedFailure, "internal query failed").detail(e.to_string()))?;
+    let found = as_table_owner(tbl, || db::read_value::<Vec<pgrx::Uuid>>(&sql, &[texts.into()]))??;
     Ok(found.unwrap_or_default())
 }
 
 fn qualified_name(tbl: pg_sys::Oid) -> AuthResult<String> {
-    Spi::get_one_with_args::<String>("select $1::regclass::text", &[tbl.into()])
-        .ok()
-        .flatten()
+    db::read_value::<String>("select $1::regclass::text", &[tbl.into()])?
         .ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "no such table"))
 }
 

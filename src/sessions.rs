@@ -216,11 +216,9 @@ fn child_token(parent_hash: &[u8], secret: &[u8]) -> String {
 
 /// The server secret children are derived with.
 fn refresh_secret() -> AuthResult<Vec<u8>> {
-    use base64::Engine;
     let secret: Option<String> = db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?;
-    secret
-        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))
+    let secret = secret.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))?;
+    db::base64_bytes(&secret)
 }
 
 /// From a spent token, the derived chain down to the session's live token: what a
@@ -238,13 +236,10 @@ fn converge(session_id: &uuid::Uuid, spent_hash: &[u8], secret: &[u8]) -> AuthRe
         &[pg_uuid(session_id).into()],
     )?
     .unwrap_or_default();
-    let known: std::collections::HashMap<Vec<u8>, bool> = tokens
+    let known = tokens
         .into_iter()
-        .filter_map(|t| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(t.hash).ok().map(|h| (h, t.spent))
-        })
-        .collect();
+        .map(|t| Ok((db::base64_bytes(&t.hash)?, t.spent)))
+        .collect::<AuthResult<std::collections::HashMap<Vec<u8>, bool>>>()?;
     let mut parent = spent_hash.to_vec();
     for _ in 0..known.len() {
         let child = child_token(&parent, secret);
@@ -275,8 +270,8 @@ fn already_used(detail: &str) -> AuthError {
 /// returned with a fresh access token, in the same session.
 ///
 /// The child is derived from the token (`child_token`), so clients that present the
-/// same token converge on the same child instead of revoking each other: a spent
-/// token is answered with its child again when it was spent within
+/// same token converge instead of revoking each other: a spent token is answered with
+/// the live token at the end of its derived chain (`converge`) when it was spent within
 /// `auth_ext.refresh_token_reuse_interval` (several tabs, server-side rendering) or is
 /// the parent of the session's live token (the client lost the answer). Any other
 /// replay of a spent token is theft: the session is revoked, committed before the
@@ -423,11 +418,8 @@ pub fn reissue(session_id: &uuid::Uuid) -> AuthResult<Value> {
     let key = live.key.ok_or_else(no_signing_key)?;
     // The child derived from the live token's hash: other holders of that token, which
     // present it next, converge on it too.
-    let live_hash = live.live_hash.and_then(|h| {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.decode(h).ok()
-    });
-    let live_hash = live_hash.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "a stored token hash is unreadable"))?;
+    let live_hash = live.live_hash.ok_or_else(|| AuthError::new(ErrorCode::SessionNotFound, "the session has no live refresh token"))?;
+    let live_hash = db::base64_bytes(&live_hash)?;
     let new_token = child_token(&live_hash, &refresh_secret()?);
     let r = rotate(live_id, &keys::sha256(&[new_token.as_bytes()]))?;
     session_response(&r.user, &r.session_id, &r.aal, &r.amr, &r.method, &new_token, &key)

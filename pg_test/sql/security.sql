@@ -197,6 +197,16 @@ set local role authenticated;
 select auth.merge_anonymous_user(:'clean'::jsonb->>'access_token', 'keep_target')->'moved' as allowed_merge;
 reset role;
 select strikes as target_strikes_after_keep_target from public.moderation where user_id = (:'target'::jsonb->>'id')::uuid;
+-- 3c. The helpers a merge or a hook runs through are executable by every role, and do
+--     only what their caller could do anyway: a visitor calling them directly to move
+--     the target's cart to himself, or to run a function he may not, gets nowhere.
+set local role anon;
+select regress.error_of(format('select auth.merge_column(%L, %L, %L, %L, %L, %L, null)', 'public.carts', 'user_id', 'uuid',
+    :'target'::jsonb->>'id', gen_random_uuid(), 'merge')) as merge_helper;
+select regress.error_of($$select auth.call_hook('pg_catalog.pg_reload_conf()', '{}')$$) as hook_helper;
+select auth.hook_function('pg_catalog.pg_reload_conf()') is not null as resolves_only;
+reset role;
+select count(*) as target_carts_untouched from public.carts where user_id = (:'target'::jsonb->>'id')::uuid;
 
 -- 4. Identities come only from a trusted party.
 -- 4a. A visitor signs up claiming someone's Feishu identity: no identity is made, and the
