@@ -2,12 +2,13 @@
 -- Nothing in `auth` is usable by an application role unless granted here.
 
 -- Public names whose parameters Rust cannot spell (`type`): thin wrappers.
-create function auth.verify_otp(token_hash text, type text)
+create function auth.verify_otp(email text default null, token text default null, type text default null,
+                                phone text default null, token_hash text default null)
 returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
-as $$ select auth.verify_otp_by_link(token_hash, type) $$;
-create function auth.verify_otp(email text, token text, type text)
-returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
-as $$ select auth.verify_otp_by_code(email, token, type) $$;
+as $$ select auth.verify_one_time_token(email, token, type, phone, token_hash) $$;
+create function auth.resend(type text, email text default null, phone text default null)
+returns void language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.resend_message(type, email, phone) $$;
 create function auth.admin_generate_link(type text, email text, options jsonb default '{}')
 returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
 as $$ select auth.generate_link(type, email, options) $$;
@@ -96,10 +97,11 @@ alter table auth.one_time_tokens enable row level security;
 alter table auth.rate_limits enable row level security;
 alter table auth.outbox enable row level security;
 
--- What a visitor may do before signing in: sign up, sign in, verify, refresh.
+-- What a visitor may do before signing in: sign up, sign in, verify, recover, refresh.
 grant execute on function auth.sign_in_anonymously(jsonb, inet, text), auth.sign_up(text, text, jsonb),
     auth.sign_in_with_password(text, text), auth.sign_in_with_phone_password(text, text),
-    auth.sign_in_with_otp(text, boolean), auth.verify_otp(text, text), auth.verify_otp(text, text, text)
+    auth.sign_in_with_otp(text, boolean, text, jsonb), auth.verify_otp(text, text, text, text, text),
+    auth.reset_password_for_email(text), auth.resend(text, text, text)
     to anon, authenticated, service_role;
 
 -- Only the application's server vouches for an external identity or administers users.
@@ -110,6 +112,14 @@ grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_c
     to service_role;
 
 select pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
+
+-- Behind PostgREST (issue: PostgREST as Supabase users expect it). API keys are made
+-- and revoked by the database's administrators only. auth.postgrest_config() hands
+-- out HS256 secrets: granted to PostgREST's authenticator by the set-up, by name,
+-- since a NOINHERIT role does not use its memberships' rights.
+alter table auth.api_keys enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.api_keys', '');
+grant execute on function auth.postgrest_pre_request() to anon, authenticated, service_role;
 select pg_catalog.pg_extension_config_dump('auth.outbox', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');
 

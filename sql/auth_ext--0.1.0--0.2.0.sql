@@ -55,7 +55,7 @@ comment on role auth_ext_gateway is 'auth_ext: members (an HTTP front''s login r
 -- Token kinds: one SQL type instead of two CHECK lists.
 create domain auth.one_time_token_type as text check (value in
     ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
-     'phone_change', 'reauthentication'));
+     'phone_change', 'reauthentication', 'sms'));
 alter table auth.one_time_tokens drop constraint one_time_tokens_type;
 alter table auth.one_time_tokens alter column token_type type auth.one_time_token_type;
 alter table auth.outbox drop constraint outbox_kind;
@@ -97,6 +97,11 @@ drop function auth.session_expired(auth.sessions, integer, integer);
 drop function auth.confirm_email(uuid);
 drop function auth.count_otp_attempt(uuid);
 drop function auth.merge_column(regclass, name, text, uuid, uuid, text);
+-- verify_otp takes Supabase's named arguments (email | phone, token, type, token_hash);
+-- sign_in_with_otp a phone and data.
+drop function auth.verify_otp(text, text);
+drop function auth.verify_otp(text, text, text);
+drop function auth.sign_in_with_otp(text, boolean);
 
 -- New functions in Rust.
 -- auth_ext::roles::acting_role_oid
@@ -567,23 +572,26 @@ as $$
     order by s.id
 $$;
 
--- Marks a user's email confirmed, on the user and on its email identity. Only the
+-- Marks a user's email (or phone) confirmed, on the user and on its identity. Only the
 -- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
 -- through anything else (a magic link or code, a recovery, an invite) proves the address
 -- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
 -- signed up someone else's address cannot keep a way in once its owner arrives.
-create or replace function auth.confirm_email(p_user_id uuid, p_proves_password boolean)
+create or replace function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean)
 returns void
 language sql
 set search_path = ''
 as $$
     update auth.users
-    set email_confirmed_at = coalesce(email_confirmed_at, now()),
+    set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
+        phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
         encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
                                   then null else encrypted_password end
     where id = p_user_id;
-    update auth.user_identities set identity_data = identity_data || '{"email_verified": true}'
-    where user_id = p_user_id and provider = 'email';
+    update auth.user_identities
+    set identity_data = identity_data || pg_catalog.jsonb_build_object(
+            case when p_phone then 'phone_verified' else 'email_verified' end, true)
+    where user_id = p_user_id and provider = case when p_phone then 'phone' else 'email' end;
 $$;
 
 -- Counts a code tried against a one-time token, and against the client's address;
@@ -1147,15 +1155,184 @@ begin
 end
 $$;
 
+-- Behind PostgREST: keys it reloads by itself, API keys, revocation; password recovery,
+-- resend and phone codes (issue: PostgREST as Supabase users expect it).
+-- auth_ext::keys::create_api_key
+CREATE  FUNCTION "create_api_key"(
+	"role" TEXT, /* Option < & str > */
+	"kid" TEXT DEFAULT NULL, /* Option < & str > */
+	"expires_in" interval DEFAULT '10 years', /* Option < pgrx :: datum :: Interval > */
+	"description" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS TEXT /* Result < String, ErrorReport > */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'create_api_key_wrapper';
+
+-- auth_ext::flows::reset_password_for_email
+CREATE  FUNCTION "reset_password_for_email"(
+	"email" TEXT /* Option < & str > */
+) RETURNS VOID /* Result < (), ErrorReport > */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'reset_password_for_email_wrapper';
+
+-- auth_ext::flows::resend_message
+CREATE  FUNCTION "resend_message"(
+	"resend_type" TEXT, /* Option < & str > */
+	"email" TEXT DEFAULT NULL, /* Option < & str > */
+	"phone" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS VOID /* Result < (), ErrorReport > */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'resend_message_wrapper';
+
+-- auth_ext::flows::verify_one_time_token
+CREATE  FUNCTION "verify_one_time_token"(
+	"email" TEXT, /* Option < & str > */
+	"token" TEXT, /* Option < & str > */
+	"verification_type" TEXT, /* Option < & str > */
+	"phone" TEXT, /* Option < & str > */
+	"token_hash" TEXT /* Option < & str > */
+) RETURNS jsonb /* Result < pgrx :: JsonB, ErrorReport > */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_one_time_token_wrapper';
+
+-- auth_ext::flows::sign_in_with_otp
+CREATE  FUNCTION "sign_in_with_otp"(
+	"email" TEXT DEFAULT NULL, /* Option < & str > */
+	"create_user" bool DEFAULT true, /* bool */
+	"phone" TEXT DEFAULT NULL, /* Option < & str > */
+	"data" jsonb DEFAULT '{}' /* Option < pgrx :: JsonB > */
+) RETURNS VOID /* Result < (), ErrorReport > */
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'sign_in_with_otp_wrapper';
+
+-- PostgREST learns the keys from auth.postgrest_config() (its db-pre-config); tell it
+-- to read them again whenever they change, once the change commits.
+create function auth.signing_keys_changed()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform pg_catalog.pg_notify('pgrst', 'reload config');
+    return null;
+end
+$$;
+
+create trigger signing_keys_notify_postgrest
+    after insert or update or delete or truncate on auth.signing_keys
+    for each statement execute function auth.signing_keys_changed();
+
+-- Every key that verifies, as the JWKS PostgREST reads: the public keys, and HS256
+-- secrets as `oct` keys. Secrets make this private: it is PostgREST's db-pre-config,
+-- granted only to its authenticator (never public, unlike auth.jwks()).
+create function auth.postgrest_config()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+    select pg_catalog.set_config('pgrst.jwt_secret', pg_catalog.jsonb_build_object('keys', coalesce(
+               pg_catalog.jsonb_agg(coalesce(public_jwk, pg_catalog.jsonb_build_object(
+                   'kty', 'oct', 'alg', alg, 'use', 'sig', 'kid', kid,
+                   'k', pg_catalog.rtrim(pg_catalog.translate(
+                       pg_catalog.encode(pg_catalog.convert_to(private_key, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')))
+                   order by is_current desc, created_at desc), '[]'))::text, true),
+           pg_catalog.set_config('pgrst.jwt_secret_is_base64', 'false', true),
+           pg_catalog.set_config('pgrst.jwt_aud',
+               coalesce(nullif(pg_catalog.current_setting('auth_ext.jwt_aud', true), ''), 'authenticated'), true)
+    from auth.signing_keys
+$$;
+
+-- Long-lived API keys: the `anon` and `service_role` JWTs every Supabase client sends
+-- as `apikey`. The key itself is not stored (it is a signed token); its jti is this id.
+create table auth.api_keys (
+    id          uuid primary key default gen_random_uuid(),
+    role        text not null,
+    -- The signing key that signed it: removing that key also ends it.
+    kid         text not null,
+    description text,
+    created_at  timestamptz not null default now(),
+    expires_at  timestamptz not null,
+    revoked_at  timestamptz,
+    constraint api_keys_role check (role in ('anon', 'service_role'))
+);
+
+-- Ends an API key at once behind PostgREST (auth.postgrest_pre_request refuses it).
+create function auth.revoke_api_key(id uuid)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+    update auth.api_keys k set revoked_at = coalesce(k.revoked_at, pg_catalog.now()) where k.id = revoke_api_key.id;
+    if not found then
+        perform auth.raise_error('api_key_not_found', 'no API key has that id');
+    end if;
+end
+$$;
+
+-- PostgREST's db-pre-request: refuses a revoked API key. Tokens of sessions carry a
+-- session_id and pass untouched (their revocation is checked where auth_ext verifies them).
+create function auth.postgrest_pre_request()
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+begin
+    if claims ? 'jti' and not claims ? 'session_id' and not exists (
+            select from auth.api_keys k
+            where k.id::text = claims->>'jti' and k.revoked_at is null) then
+        perform auth.raise_error('api_key_revoked', 'this API key was revoked',
+            pg_catalog.format('jti %s', pg_catalog.left(claims->>'jti', 64)),
+            'Use a current key; auth.create_api_key() makes one.');
+    end if;
+end
+$$;
+
+create function auth.verify_otp(email text default null, token text default null, type text default null,
+                                phone text default null, token_hash text default null)
+returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.verify_one_time_token(email, token, type, phone, token_hash) $$;
+create function auth.resend(type text, email text default null, phone text default null)
+returns void language sql volatile security definer set search_path = pg_catalog, pg_temp
+as $$ select auth.resend_message(type, email, phone) $$;
+
 -- Grants: new functions are executable by no one but the owner unless granted here.
 revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid, text, uuid[]), auth.delete_users(uuid[]),
     auth.normalize_address(text, text), auth.secret(text), auth.sign_in_state(auth.users),
     auth.session_state(auth.sessions, integer, integer), auth.rate_limit_count(text, text), auth.rate_limit_hits(text, text),
-    auth.confirm_email(uuid, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(uuid, text),
+    auth.confirm_address(uuid, boolean, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(uuid, text),
     auth.durable_write(text, uuid, uuid, text), auth.check_registrable(regclass, regprocedure),
     auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure),
-    auth.hook_function(text)
+    auth.hook_function(text), auth.create_api_key(text, text, interval, text), auth.reset_password_for_email(text),
+    auth.resend_message(text, text, text), auth.verify_one_time_token(text, text, text, text, text),
+    auth.sign_in_with_otp(text, boolean, text, jsonb), auth.signing_keys_changed(), auth.postgrest_config(),
+    auth.revoke_api_key(uuid), auth.postgrest_pre_request(), auth.verify_otp(text, text, text, text, text),
+    auth.resend(text, text, text)
     from public;
+revoke all on auth.api_keys from public;
+grant execute on function auth.sign_in_with_otp(text, boolean, text, jsonb), auth.verify_otp(text, text, text, text, text),
+    auth.reset_password_for_email(text), auth.resend(text, text, text)
+    to anon, authenticated, service_role;
+grant execute on function auth.postgrest_pre_request() to anon, authenticated, service_role;
+alter table auth.api_keys enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.api_keys', '');
 revoke all on auth.session_revocations, auth.secrets from public;
 grant execute on function auth.purge_spent_refresh_tokens(integer, integer) to service_role;
 -- Hooks and merges run as the code's or table's owner; these run as their caller.

@@ -4,7 +4,7 @@
 -- the Rust side's TokenType must match (a #[pg_test] in src/otp.rs checks it).
 create domain auth.one_time_token_type as text check (value in
     ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
-     'phone_change', 'reauthentication'));
+     'phone_change', 'reauthentication', 'sms'));
 
 -- Links and codes for confirmation, magic links, recovery, invites and email change.
 -- Only hashes are stored: the link's random token as SHA-256, the 6-digit code as
@@ -95,7 +95,7 @@ create table auth.outbox (
     recipient  text not null,
     user_id    uuid references auth.users (id) on delete cascade,
     payload    jsonb not null,
-    -- phone_change goes to a phone (an SMS); the others are emails.
+    -- phone_change and sms go to a phone (payload.channel 'sms'); the others are emails.
     claimed_at timestamptz
 );
 
@@ -140,23 +140,26 @@ as $$
     order by s.id
 $$;
 
--- Marks a user's email confirmed, on the user and on its email identity. Only the
+-- Marks a user's email (or phone) confirmed, on the user and on its identity. Only the
 -- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
 -- through anything else (a magic link or code, a recovery, an invite) proves the address
 -- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
 -- signed up someone else's address cannot keep a way in once its owner arrives.
-create function auth.confirm_email(p_user_id uuid, p_proves_password boolean)
+create function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean)
 returns void
 language sql
 set search_path = ''
 as $$
     update auth.users
-    set email_confirmed_at = coalesce(email_confirmed_at, now()),
+    set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
+        phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
         encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
                                   then null else encrypted_password end
     where id = p_user_id;
-    update auth.user_identities set identity_data = identity_data || '{"email_verified": true}'
-    where user_id = p_user_id and provider = 'email';
+    update auth.user_identities
+    set identity_data = identity_data || pg_catalog.jsonb_build_object(
+            case when p_phone then 'phone_verified' else 'email_verified' end, true)
+    where user_id = p_user_id and provider = case when p_phone then 'phone' else 'email' end;
 $$;
 
 -- Counts a code tried against a one-time token, and against the client's address;

@@ -51,6 +51,97 @@ create trigger signing_keys_immutable
     before update on auth.signing_keys
     for each row execute function auth.signing_keys_immutable();
 
+-- PostgREST learns the keys from auth.postgrest_config() (its db-pre-config); tell it
+-- to read them again whenever they change, once the change commits.
+create function auth.signing_keys_changed()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform pg_catalog.pg_notify('pgrst', 'reload config');
+    return null;
+end
+$$;
+
+create trigger signing_keys_notify_postgrest
+    after insert or update or delete or truncate on auth.signing_keys
+    for each statement execute function auth.signing_keys_changed();
+
+-- Every key that verifies, as the JWKS PostgREST reads: the public keys, and HS256
+-- secrets as `oct` keys. Secrets make this private: it is PostgREST's db-pre-config,
+-- granted only to its authenticator (never public, unlike auth.jwks()).
+create function auth.postgrest_config()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+    select pg_catalog.set_config('pgrst.jwt_secret', pg_catalog.jsonb_build_object('keys', coalesce(
+               pg_catalog.jsonb_agg(coalesce(public_jwk, pg_catalog.jsonb_build_object(
+                   'kty', 'oct', 'alg', alg, 'use', 'sig', 'kid', kid,
+                   'k', pg_catalog.rtrim(pg_catalog.translate(
+                       pg_catalog.encode(pg_catalog.convert_to(private_key, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')))
+                   order by is_current desc, created_at desc), '[]'))::text, true),
+           pg_catalog.set_config('pgrst.jwt_secret_is_base64', 'false', true),
+           pg_catalog.set_config('pgrst.jwt_aud',
+               coalesce(nullif(pg_catalog.current_setting('auth_ext.jwt_aud', true), ''), 'authenticated'), true)
+    from auth.signing_keys
+$$;
+
+-- Long-lived API keys: the `anon` and `service_role` JWTs every Supabase client sends
+-- as `apikey`. The key itself is not stored (it is a signed token); its jti is this id.
+create table auth.api_keys (
+    id          uuid primary key default gen_random_uuid(),
+    role        text not null,
+    -- The signing key that signed it: removing that key also ends it.
+    kid         text not null,
+    description text,
+    created_at  timestamptz not null default now(),
+    expires_at  timestamptz not null,
+    revoked_at  timestamptz,
+    constraint api_keys_role check (role in ('anon', 'service_role'))
+);
+
+-- Ends an API key at once behind PostgREST (auth.postgrest_pre_request refuses it).
+create function auth.revoke_api_key(id uuid)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+    update auth.api_keys k set revoked_at = coalesce(k.revoked_at, pg_catalog.now()) where k.id = revoke_api_key.id;
+    if not found then
+        perform auth.raise_error('api_key_not_found', 'no API key has that id');
+    end if;
+end
+$$;
+
+-- PostgREST's db-pre-request: refuses a revoked API key. Tokens of sessions carry a
+-- session_id and pass untouched (their revocation is checked where auth_ext verifies them).
+create function auth.postgrest_pre_request()
+returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+    claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+begin
+    if claims ? 'jti' and not claims ? 'session_id' and not exists (
+            select from auth.api_keys k
+            where k.id::text = claims->>'jti' and k.revoked_at is null) then
+        perform auth.raise_error('api_key_revoked', 'this API key was revoked',
+            pg_catalog.format('jti %s', pg_catalog.left(claims->>'jti', 64)),
+            'Use a current key; auth.create_api_key() makes one.');
+    end if;
+end
+$$;
+
 create table auth.sessions (
     id             uuid primary key default gen_random_uuid(),
     user_id        uuid not null references auth.users (id) on delete cascade,

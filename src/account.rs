@@ -90,13 +90,8 @@ fn request_address_change(
         &format!("update auth.users set {column} = $2, email_change_confirm_status = 0 where id = $1"),
         &[pg_uuid(user_id).into(), new.into()],
     )?;
-    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
-    let issued = otp::issue_with_options(user_id, new_type, new, options)?;
-    otp::send(user_id, new, &issued, json!({}))?;
-    if let Some(current) = current {
-        let issued = otp::issue_with_options(user_id, TokenType::EmailChangeCurrent, current, options)?;
-        otp::send(user_id, current, &issued, json!({"new_email": new}))?;
-    } else if !phone {
+    send_address_change(user_id, new, phone, current, options)?;
+    if current.is_none() && !phone {
         // A change that no longer needs the current address must not wait for an old token.
         db::run(
             "delete from auth.one_time_tokens where user_id = $1 and token_type = 'email_change_current' and consumed_at is null",
@@ -104,6 +99,53 @@ fn request_address_change(
         )?;
     }
     Ok(())
+}
+
+/// Sends the tokens that confirm an address change: to the new address, and to the
+/// current email when the change must be confirmed from there too.
+fn send_address_change(
+    user_id: &uuid::Uuid,
+    new: &str,
+    phone: bool,
+    current: Option<&str>,
+    options: &Value,
+) -> AuthResult<()> {
+    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
+    let issued = otp::issue_with_options(user_id, new_type, new, options)?;
+    otp::send(user_id, new, &issued, json!({}))?;
+    if let Some(current) = current {
+        let issued = otp::issue_with_options(user_id, TokenType::EmailChangeCurrent, current, options)?;
+        otp::send(user_id, current, &issued, json!({"new_email": new}))?;
+    }
+    Ok(())
+}
+
+/// `resend('email_change' | 'phone_change')`: sends the pending change's tokens again
+/// (the current email's too, while it has not confirmed), with the options the change
+/// was asked with. False when no change is pending.
+pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bool> {
+    #[derive(Deserialize)]
+    struct Pending {
+        new: Option<String>,
+        current: Option<String>,
+        options: Value,
+    }
+    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
+    let pending: Option<Pending> = db::json_row(
+        "select jsonb_build_object(
+             'new', case when $2 then u.phone_change else u.email_change end,
+             'current', (select u.email from auth.one_time_tokens t
+                         where t.user_id = u.id and t.token_type = 'email_change_current' and t.consumed_at is null and not $2),
+             'options', coalesce((select t.options from auth.one_time_tokens t
+                                  where t.user_id = u.id and t.token_type = $3 and t.consumed_at is null), '{}'))
+         from auth.users u where u.id = $1 for update",
+        &[pg_uuid(user_id).into(), phone.into(), new_type.as_str().into()],
+    )?;
+    let Some(Pending { new: Some(new), current, options }) = pending else {
+        return Ok(false);
+    };
+    send_address_change(user_id, &new, phone, current.as_deref(), &options)?;
+    Ok(true)
 }
 
 /// Updates the signed-in user's own account. `email` and `phone` start a change that

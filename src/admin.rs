@@ -338,7 +338,7 @@ fn generate_link(
     Ok(pgrx::JsonB(json!({
         "action_link": link,
         "hashed_token": issued.hashed_token,
-        "email_otp": issued.email_otp,
+        "email_otp": issued.code,
         "redirect_to": options.redirect_to,
         "verification_type": token_type.verification_type(),
         "user": users::user_json(&user_id)?,

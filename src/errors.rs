@@ -3,6 +3,11 @@
 //!
 //! Every message starts with the stable snake_case code (`bad_jwt: ...`) so that
 //! clients can match on it the way they match on Supabase Auth's `error_code`.
+//!
+//! Behind PostgREST (a request that has `request.method` set), an error of ours that
+//! reaches the client is re-raised as PostgREST's `PGRST` SQLSTATE, whose JSON carries
+//! the status Supabase Auth uses, the code in `code`, and `Retry-After` for limits.
+//! Plain SQL callers, and handlers that catch the error, keep the SQLSTATE below.
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -25,7 +30,7 @@ macro_rules! error_codes {
                 match self { $( ErrorCode::$variant => PgSqlErrorCode::$sqlstate, )* }
             }
 
-            /// The HTTP status PostgREST answers with for this code's SQLSTATE.
+            /// The HTTP status Supabase Auth answers with for this code.
             pub fn http_status(self) -> i32 {
                 match self { $( ErrorCode::$variant => $http, )* }
             }
@@ -44,49 +49,55 @@ macro_rules! error_codes {
 error_codes! {
     BadJwt => "bad_jwt", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "The JWT claims (request.jwt.claims, a legacy claim setting, or a token) are malformed or fail verification.";
-    IdentityAlreadyExists => "identity_already_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+    IdentityAlreadyExists => "identity_already_exists", ERRCODE_UNIQUE_VIOLATION, 422,
         "The identity (provider, provider_id) already belongs to another user.";
     ValidationFailed => "validation_failed", ERRCODE_INVALID_PARAMETER_VALUE, 400,
         "An argument is missing, malformed or too large.";
-    RefreshTokenNotFound => "refresh_token_not_found", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    RefreshTokenNotFound => "refresh_token_not_found", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The refresh token does not exist (never issued, or its session was signed out).";
-    RefreshTokenAlreadyUsed => "refresh_token_already_used", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    RefreshTokenAlreadyUsed => "refresh_token_already_used", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "A spent refresh token was presented outside the reuse interval; its whole session is revoked.";
     SessionNotFound => "session_not_found", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "The token's session no longer exists or was revoked.";
-    SessionExpired => "session_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    SessionExpired => "session_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The session passed its time-box, its inactivity timeout or its not_after time.";
-    UserBanned => "user_banned", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    UserBanned => "user_banned", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The user is banned until banned_until.";
-    UserNotFound => "user_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+    UserNotFound => "user_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No such user, or the user was deleted.";
     NoAuthorization => "no_authorization", ERRCODE_INSUFFICIENT_PRIVILEGE, 401,
         "The call needs a signed-in user (a verified session or request claims with sub and session_id).";
-    SigningKeyNotFound => "signing_key_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+    SigningKeyNotFound => "signing_key_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No signing key has that kid.";
+    ApiKeyNotFound => "api_key_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
+        "No API key has that id.";
+    ApiKeyRevoked => "api_key_revoked", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 401,
+        "The request's API key was revoked (auth.revoke_api_key).";
     NoSigningKey => "no_signing_key", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500,
         "There is no current signing key; add or rotate one.";
     HookFailed => "hook_failed", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, 500,
         "A configured hook function raised an error or returned something invalid.";
-    AnonymousProviderDisabled => "anonymous_provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
+    AnonymousProviderDisabled => "anonymous_provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
         "Anonymous sign-ins are off (auth_ext.anonymous_sign_ins).";
-    OtpDisabled => "otp_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
+    OtpDisabled => "otp_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
         "No user has that email and the call may not create one.";
-    OverRequestRateLimit => "over_request_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 503,
-        "Too many requests from this client address this hour.";
-    OverEmailSendRateLimit => "over_email_send_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 503,
-        "Too many messages queued this hour, in all or for this recipient.";
-    InvalidCredentials => "invalid_credentials", ERRCODE_INVALID_PASSWORD, 403,
+    OverRequestRateLimit => "over_request_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 429,
+        "Too many requests from this client address, or tries for this account; the hint says when to retry.";
+    OverEmailSendRateLimit => "over_email_send_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 429,
+        "Too many emails queued, in all, for this recipient or from this client; the hint says when to retry.";
+    OverSmsSendRateLimit => "over_sms_send_rate_limit", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 429,
+        "Too many text messages queued, in all, for this number or from this client; the hint says when to retry.";
+    InvalidCredentials => "invalid_credentials", ERRCODE_INVALID_PASSWORD, 400,
         "Wrong email, phone or password (which one is not said).";
-    EmailNotConfirmed => "email_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    EmailNotConfirmed => "email_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The email address is not confirmed yet.";
-    PhoneNotConfirmed => "phone_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    PhoneNotConfirmed => "phone_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The phone number is not confirmed yet.";
-    WeakPassword => "weak_password", ERRCODE_INVALID_PARAMETER_VALUE, 400,
+    WeakPassword => "weak_password", ERRCODE_INVALID_PARAMETER_VALUE, 422,
         "The password is too short, too long or too common.";
-    EmailExists => "email_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+    EmailExists => "email_exists", ERRCODE_UNIQUE_VIOLATION, 422,
         "Another user has that email address.";
-    PhoneExists => "phone_exists", ERRCODE_UNIQUE_VIOLATION, 409,
+    PhoneExists => "phone_exists", ERRCODE_UNIQUE_VIOLATION, 422,
         "Another user has that phone number.";
     OtpInvalid => "otp_invalid", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "No such one-time link, or the code is wrong.";
@@ -98,23 +109,23 @@ error_codes! {
         "The one-time link or code is of another type than the one given.";
     OtpAttemptsExceeded => "otp_attempts_exceeded", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "Too many wrong codes were tried; request a new one.";
-    IdentityNotFound => "identity_not_found", ERRCODE_UNDEFINED_OBJECT, 400,
+    IdentityNotFound => "identity_not_found", ERRCODE_UNDEFINED_OBJECT, 422,
         "The user has no identity with that id.";
-    SingleIdentityNotDeletable => "single_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 409,
+    SingleIdentityNotDeletable => "single_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 422,
         "The identity is the user's last way to sign in.";
-    EmailIdentityNotDeletable => "email_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 409,
+    EmailIdentityNotDeletable => "email_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 422,
         "The email identity holds a confirmed email, which only a confirmed email change may remove (auth_ext.secure_email_change).";
     MergeConflict => "merge_conflict", ERRCODE_UNIQUE_VIOLATION, 409,
         "Rows of an application table would clash with the target user's; the detail names the table.";
     MergeNotAllowed => "merge_not_allowed", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,
         "The anonymous user has rows in an application table that merges may not move; the hint says what to grant.";
-    ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+    ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "This change needs a nonce from auth.reauthenticate().";
     ReadOnlyReplica => "read_only_replica", ERRCODE_READ_ONLY_SQL_TRANSACTION, 503,
         "The call writes, and this server is a read-only replica: send it to the primary (retryable).";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,
         "An internal step failed; the detail says which.";
-    UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 400,
+    UnknownErrorCode => "unknown_error_code", ERRCODE_INVALID_PARAMETER_VALUE, 500,
         "auth.raise_error was called with a code this extension does not define.";
 }
 
@@ -125,13 +136,15 @@ pub struct AuthError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// For limits: seconds until the client may try again (HTTP `Retry-After`).
+    pub retry_after: Option<i64>,
 }
 
 pub type AuthResult<T> = Result<T, AuthError>;
 
 impl AuthError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AuthError { code, message: message.into(), detail: None, hint: None }
+        AuthError { code, message: message.into(), detail: None, hint: None, retry_after: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -141,6 +154,11 @@ impl AuthError {
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after = Some(seconds.max(1));
         self
     }
 
@@ -171,7 +189,89 @@ impl From<AuthError> for ErrorReport {
         if let Some(hint) = e.hint {
             report = report.set_hint(hint);
         }
+        http::remember_retry_after(e.code, e.retry_after);
         report
+    }
+}
+
+/// What PostgREST makes of our errors: the `PGRST` form, applied as the error is sent.
+pub mod http {
+    use std::cell::Cell;
+    use std::ffi::{CStr, CString};
+
+    use pgrx::pg_sys;
+    use serde_json::json;
+
+    use super::ErrorCode;
+
+    thread_local! {
+        /// The retry delay of the last error raised with one, for the hook to put in a header.
+        static RETRY_AFTER: Cell<Option<(ErrorCode, i64)>> = const { Cell::new(None) };
+    }
+    static mut PREVIOUS_HOOK: pg_sys::emit_log_hook_type = None;
+
+    pub(super) fn remember_retry_after(code: ErrorCode, seconds: Option<i64>) {
+        RETRY_AFTER.with(|r| r.set(seconds.map(|s| (code, s))));
+    }
+
+    pub fn register() {
+        // SAFETY: _PG_init runs once per backend, before any error is reported through us.
+        unsafe {
+            PREVIOUS_HOOK = pg_sys::emit_log_hook;
+            pg_sys::emit_log_hook = Some(emit_log_hook);
+        }
+    }
+
+    /// Postgres calls this as it sends an error that nobody caught. It must not fail:
+    /// anything unexpected leaves the error as it was.
+    unsafe extern "C-unwind" fn emit_log_hook(edata: *mut pg_sys::ErrorData) {
+        if !edata.is_null() {
+            let _ = std::panic::catch_unwind(|| unsafe { rewrite_for_postgrest(&mut *edata) });
+        }
+        if let Some(previous) = unsafe { PREVIOUS_HOOK } {
+            unsafe { previous(edata) };
+        }
+    }
+
+    fn text(ptr: *const std::os::raw::c_char) -> Option<String> {
+        (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
+    }
+
+    /// The error as PostgREST's `raise sqlstate 'PGRST'` wants it: the body in the
+    /// message, the status and headers in the detail.
+    pub fn postgrest_form(code: ErrorCode, message: &str, detail: Option<&str>, hint: Option<&str>, retry_after: Option<i64>) -> (String, String) {
+        let body = json!({"code": code.as_str(), "message": message, "details": detail, "hint": hint});
+        let mut response = json!({"status": code.http_status()});
+        if let Some(seconds) = retry_after {
+            response["headers"] = json!({"Retry-After": seconds.to_string()});
+        }
+        (body.to_string(), response.to_string())
+    }
+
+    unsafe fn rewrite_for_postgrest(edata: &mut pg_sys::ErrorData) {
+        if edata.elevel < pgrx::PgLogLevel::ERROR as i32 || crate::settings::placeholder_text(c"request.method").is_none() {
+            return;
+        }
+        let Some(message) = text(edata.message) else { return };
+        let Some(code) = message.split_once(':').and_then(|(c, _)| ErrorCode::parse(c)) else { return };
+        if edata.sqlerrcode != code.sqlstate() as i32 {
+            return;
+        }
+        let retry_after = RETRY_AFTER.with(|r| r.take()).filter(|(c, _)| *c == code).map(|(_, s)| s);
+        let (body, response) =
+            postgrest_form(code, &message, text(edata.detail).as_deref(), text(edata.hint).as_deref(), retry_after);
+        let (Ok(body), Ok(response)) = (CString::new(body), CString::new(response)) else { return };
+        unsafe {
+            edata.message = pg_sys::MemoryContextStrdup(pg_sys::ErrorContext, body.as_ptr());
+            edata.detail = pg_sys::MemoryContextStrdup(pg_sys::ErrorContext, response.as_ptr());
+            edata.hint = std::ptr::null_mut();
+            edata.sqlerrcode = postgrest_sqlstate();
+        }
+    }
+
+    /// MAKE_SQLSTATE('P','G','R','S','T').
+    fn postgrest_sqlstate() -> i32 {
+        b"PGRST".iter().enumerate().map(|(i, c)| (((c - b'0') & 0x3f) as i32) << (6 * i)).sum()
     }
 }
 
@@ -231,7 +331,7 @@ mod tests {
     fn sqlstates_are_the_documented_ones() {
         let cases = [
             (ErrorCode::BadJwt, "28000", 403),
-            (ErrorCode::IdentityAlreadyExists, "23505", 409),
+            (ErrorCode::IdentityAlreadyExists, "23505", 422),
             (ErrorCode::ValidationFailed, "22023", 400),
         ];
         for (code, sqlstate, http) in cases {

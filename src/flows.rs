@@ -304,28 +304,123 @@ fn sign_in_with_idp(
     Ok(pgrx::JsonB(create_session(&user_id, "oauth", &request::client())?))
 }
 
-/// Emails a magic link and 6-digit code. Creates the user first when the email is new
-/// and `create_user` allows it.
+/// Sends a one-time code: to an email as a magic link and code, to a phone as a text
+/// message. Creates the user first when the address is new and `create_user` allows it
+/// (with `data` as its metadata), as Supabase Auth's `signInWithOtp` does.
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn sign_in_with_otp(email: Option<&str>, create_user: default!(bool, true)) -> Result<(), ErrorReport> {
-    let email = email.unwrap_or_default();
-    users::check_address(email, "email address")?;
-    let user_id = match users::find(Lookup::Email(email))? {
+fn sign_in_with_otp(
+    email: default!(Option<&str>, "NULL"),
+    create_user: default!(bool, true),
+    phone: default!(Option<&str>, "NULL"),
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+) -> Result<(), ErrorReport> {
+    let (lookup, address, token_type) = match (email, phone) {
+        (Some(email), None) => (Lookup::Email(email), email, TokenType::Magiclink),
+        (None, Some(phone)) => (Lookup::Phone(phone), phone, TokenType::Sms),
+        _ => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "give either email or phone")
+                .hint("sign_in_with_otp(email => ...) or sign_in_with_otp(phone => ...)")
+                .into())
+        }
+    };
+    let is_phone = token_type.is_phone();
+    users::check_address(address, if is_phone { "phone number" } else { "email address" })?;
+    let user_id = match users::find(lookup)? {
         Some(account) => users::parse_id(&account.id)?,
         None if create_user => users::create(&NewUser {
-            email: Some(email.to_owned()),
-            app_metadata: users::provider_metadata("email"),
+            email: (!is_phone).then(|| address.to_owned()),
+            phone: is_phone.then(|| address.to_owned()),
+            user_metadata: users::metadata(data.map(|d| d.0), "data")?,
+            app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
             ..Default::default()
         })?,
         None => {
             return Err(AuthError::new(ErrorCode::OtpDisabled, "signups not allowed for otp")
-                .detail("no user has this email and create_user is false")
+                .detail("no user has this address and create_user is false")
                 .into())
         }
     };
-    let issued = otp::issue(&user_id, TokenType::Magiclink, email)?;
-    otp::send(&user_id, email, &issued, json!({}))?;
+    let issued = otp::issue(&user_id, token_type, address)?;
+    otp::send(&user_id, address, &issued, json!({}))?;
+    Ok(())
+}
+
+/// "Forgot password": mails a recovery link and code, which `verify_otp(..., 'recovery')`
+/// turns into a session, after which `update_user({password})` sets a new password.
+/// An unknown address gets the same answer (and counts against the same limits), so
+/// the call tells nobody which addresses have accounts.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn reset_password_for_email(email: Option<&str>) -> Result<(), ErrorReport> {
+    let email = email.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    match users::find(Lookup::Email(email))? {
+        Some(account) => {
+            let user_id = users::parse_id(&account.id)?;
+            let issued = otp::issue(&user_id, TokenType::Recovery, email)?;
+            otp::send(&user_id, email, &issued, json!({}))?;
+        }
+        None => {
+            otp::count_send(email, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends again what a pending confirmation is waiting for, as Supabase Auth's `resend`:
+/// `signup` (an unconfirmed email), `email_change` (found by the current email),
+/// `sms` (an unconfirmed phone) or `phone_change` (found by the current phone). The
+/// new message replaces the earlier one. When nothing is pending the answer is the
+/// same, and counts against the same limits.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn resend_message(
+    resend_type: Option<&str>,
+    email: default!(Option<&str>, "NULL"),
+    phone: default!(Option<&str>, "NULL"),
+) -> Result<(), ErrorReport> {
+    let resend_type = resend_type.unwrap_or_default();
+    let is_phone = match resend_type {
+        "signup" | "email_change" => false,
+        "sms" | "phone_change" => true,
+        other => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown resend type")
+                .detail(format!("type {:?} is not one of signup, email_change, sms, phone_change",
+                    other.chars().take(40).collect::<String>()))
+                .into())
+        }
+    };
+    let address = if is_phone { phone } else { email };
+    let (Some(address), None) = (address, if is_phone { email } else { phone }) else {
+        let to = if is_phone { "a phone: give phone" } else { "an email: give email" };
+        return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{resend_type} is resent to {to}")).into());
+    };
+    users::check_address(address, if is_phone { "phone number" } else { "email address" })?;
+    let lookup = if is_phone { Lookup::Phone(address) } else { Lookup::Email(address) };
+    let resent = match (users::find(lookup)?, resend_type) {
+        (Some(account), "signup" | "sms") if !(if is_phone { account.phone_confirmed } else { account.email_confirmed }) => {
+            let user_id = users::parse_id(&account.id)?;
+            let token_type = if is_phone { TokenType::Sms } else { TokenType::Confirmation };
+            // A sign-up's confirmation keeps what it proves (sign_up_again).
+            let options: Value = db::json_row(
+                "select coalesce((select options from auth.one_time_tokens
+                                  where user_id = $1 and token_type = $2 and consumed_at is null), '{}')",
+                &[pg_uuid(&user_id).into(), token_type.as_str().into()],
+            )?
+            .unwrap_or(json!({}));
+            let issued = otp::issue_with_options(&user_id, token_type, address, &options)?;
+            otp::send(&user_id, address, &issued, json!({}))?;
+            true
+        }
+        (Some(account), "email_change" | "phone_change") => {
+            crate::account::resend_address_change(&users::parse_id(&account.id)?, is_phone)?
+        }
+        _ => false,
+    };
+    if !resent {
+        otp::count_send(address, is_phone)?;
+    }
     Ok(())
 }
 
@@ -338,24 +433,68 @@ fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<V
         _ => {
             let proves_password = consumed.token_type == TokenType::Confirmation
                 && consumed.options.get("proves_password") != Some(&json!(false));
-            db::run("select auth.confirm_email($1, $2)", &[pg_uuid(&consumed.user_id).into(), proves_password.into()])?;
+            db::run(
+                "select auth.confirm_address($1, $2, $3)",
+                &[pg_uuid(&consumed.user_id).into(), consumed.token_type.is_phone().into(), proves_password.into()],
+            )?;
             create_session(&consumed.user_id, consumed.token_type.method(), client)
         }
     }
 }
 
-/// Verifies the token a link carries (`token_hash`) and returns a session.
-/// Called as `auth.verify_otp(token_hash, type)` (sql/access.sql).
+/// Verifies a one-time token and returns a session, as Supabase Auth's `verifyOtp`:
+/// a link's `token_hash`, or the 6-digit `token` sent to `email` or `phone`, with the
+/// `type` it was sent as. Called as `auth.verify_otp(...)` (sql/access.sql).
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn verify_otp_by_link(token_hash: Option<&str>, verification_type: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
-    let accepted = otp::accepted_types(verification_type.unwrap_or_default())?;
-    let consumed = otp::consume_link(token_hash.unwrap_or_default().trim(), accepted)?;
+fn verify_one_time_token(
+    email: Option<&str>,
+    token: Option<&str>,
+    verification_type: Option<&str>,
+    phone: Option<&str>,
+    token_hash: Option<&str>,
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let Some(verification_type) = verification_type else {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "type is required")
+            .hint("verify_otp(token_hash => ..., type => ...), or verify_otp(email | phone => ..., token => ..., type => ...)")
+            .into());
+    };
+    let accepted = otp::accepted_types(verification_type)?;
+    let sent_by_sms = accepted.iter().all(|t| t.is_phone());
+    let consumed = match (token_hash, email, phone) {
+        (Some(hash), None, None) => otp::consume_link(hash.trim(), accepted)?,
+        (None, Some(email), None) if !sent_by_sms => {
+            users::check_address(email, "email address")?;
+            otp::consume_code(email, token.unwrap_or_default(), accepted)?
+        }
+        (None, None, Some(phone)) if sent_by_sms => {
+            users::check_address(phone, "phone number")?;
+            otp::consume_code(phone, token.unwrap_or_default(), accepted)?
+        }
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, format!(
+                "{verification_type} codes are verified with {} =>",
+                if sent_by_sms { "phone" } else { "email" }
+            ))
+            .into())
+        }
+        _ => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "give one of token_hash, email or phone")
+                .hint("verify_otp(token_hash => ..., type => ...), or verify_otp(email | phone => ..., token => ..., type => ...)")
+                .into())
+        }
+    };
     Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
 }
 
-/// Verifies a 6-digit code sent to `email` and returns a session.
-/// Called as `auth.verify_otp(email, token, type)` (sql/access.sql).
+// The entry points of 0.1.0's auth.verify_otp wrappers, kept so that a database still on
+// 0.1.0 keeps working with this library until ALTER EXTENSION auth_ext UPDATE.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_otp_by_link(token_hash: Option<&str>, verification_type: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    verify_one_time_token(None, None, verification_type, None, token_hash)
+}
+
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn verify_otp_by_code(
@@ -363,9 +502,5 @@ fn verify_otp_by_code(
     token: Option<&str>,
     verification_type: Option<&str>,
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    let email = email.unwrap_or_default();
-    users::check_address(email, "email address")?;
-    let accepted = otp::accepted_types(verification_type.unwrap_or_default())?;
-    let consumed = otp::consume_code(email, token.unwrap_or_default(), accepted)?;
-    Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
+    verify_one_time_token(email, token, verification_type, None, None)
 }

@@ -36,6 +36,8 @@ extension_sql_file!("../sql/access.sql", name = "access", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    // Our errors reach PostgREST's clients with Supabase Auth's statuses.
+    errors::http::register();
     // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.
     cleanup::register_launcher();
     // Only when preloaded: reserved writers for writes that must outlive an ERROR.

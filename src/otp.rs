@@ -28,9 +28,10 @@ pub enum TokenType {
     EmailChangeNew,
     PhoneChange,
     Reauthentication,
+    Sms,
 }
 
-static ALL_TYPES: [TokenType; 8] = [
+static ALL_TYPES: [TokenType; 9] = [
     TokenType::Confirmation,
     TokenType::Invite,
     TokenType::Magiclink,
@@ -39,6 +40,7 @@ static ALL_TYPES: [TokenType; 8] = [
     TokenType::EmailChangeNew,
     TokenType::PhoneChange,
     TokenType::Reauthentication,
+    TokenType::Sms,
 ];
 
 impl TokenType {
@@ -52,12 +54,13 @@ impl TokenType {
             TokenType::EmailChangeNew => "email_change_new",
             TokenType::PhoneChange => "phone_change",
             TokenType::Reauthentication => "reauthentication",
+            TokenType::Sms => "sms",
         }
     }
 
-    /// Sent to a phone rather than an email.
+    /// Sent to a phone (a text message) rather than an email.
     pub fn is_phone(self) -> bool {
-        self == TokenType::PhoneChange
+        matches!(self, TokenType::PhoneChange | TokenType::Sms)
     }
 
     /// The `type` a client passes to verify it, as Supabase Auth names them: its stored
@@ -74,7 +77,7 @@ impl TokenType {
         match self {
             TokenType::Confirmation => "signup",
             TokenType::Invite => "invite",
-            TokenType::Magiclink => "otp",
+            TokenType::Magiclink | TokenType::Sms => "otp",
             TokenType::Recovery => "recovery",
             TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => "email_change",
             TokenType::PhoneChange => "phone_change",
@@ -101,6 +104,7 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
         "email" => &[TokenType::Confirmation, TokenType::Magiclink],
         "email_change" => &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew],
         "phone_change" => &[TokenType::PhoneChange],
+        "sms" => &[TokenType::Sms],
         // The type a link carries (`&type=` in its action_link) is accepted as it is.
         other => match ALL_TYPES
             .iter()
@@ -110,7 +114,7 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
             None => {
                 return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
                     "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change, \
-                     email_change_current, email_change_new, phone_change",
+                     email_change_current, email_change_new, sms, phone_change",
                     verify_type.chars().take(40).collect::<String>()
                 )))
             }
@@ -123,7 +127,8 @@ pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
 pub struct Issued {
     pub token_type: TokenType,
     pub hashed_token: String,
-    pub email_otp: String,
+    /// The 6-digit code.
+    pub code: String,
 }
 
 impl Issued {
@@ -154,7 +159,7 @@ pub fn issue_with_options(
 ) -> AuthResult<Issued> {
     let relates_to = users::normalize_address(relates_to, token_type.is_phone())?;
     let hashed_token = keys::random_token::<32>();
-    let email_otp = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
+    let code = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
     // The live token of this type, if any, is replaced (with its attempt count). Requests
     // for one user and type queue here, so that concurrent ones each replace the last
@@ -172,13 +177,13 @@ pub fn issue_with_options(
             token_type.as_str().into(),
             keys::sha256(&[hashed_token.as_bytes()]).into(),
             salt.to_vec().into(),
-            keys::sha256(&[&salt, email_otp.as_bytes()]).into(),
+            keys::sha256(&[&salt, code.as_bytes()]).into(),
             relates_to.as_str().into(),
             f64::from(settings::OTP_EXP.get()).into(),
             db::jsonb_arg(options),
         ],
     )?;
-    Ok(Issued { token_type, hashed_token, email_otp })
+    Ok(Issued { token_type, hashed_token, code })
 }
 
 fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
@@ -189,10 +194,20 @@ fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
     Ok(!allowed.unwrap_or(false))
 }
 
+/// Limits count in hourly windows (auth.rate_limit_hit): the client may retry when
+/// the current one ends.
 fn over_limit(code: ErrorCode, what: &str, limit: i32) -> AuthError {
+    let retry_after = db::read_value::<i64>(
+        "select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int8",
+        &[],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(3600);
     AuthError::new(code, format!("too many {what} this hour"))
         .detail(format!("the limit is {limit} per hour"))
-        .hint("Try again later.")
+        .hint(format!("Try again in {retry_after} seconds."))
+        .retry_after(retry_after)
 }
 
 /// Counts a hit against a per-hour limit, refusing with `code` once it is exceeded.
@@ -221,31 +236,52 @@ pub fn counted_hits(bucket: &str, key: &str) -> AuthResult<i32> {
     Ok(hits.unwrap_or(0))
 }
 
-/// Queues a message carrying a freshly issued token, within the per-recipient and
-/// global send limits, and wakes senders (pg_notify 'auth_outbox').
-pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
-    let recipient = users::normalize_address(recipient, issued.token_type.is_phone())?;
+/// Counts a message to `recipient` against the per-recipient, per-client and global
+/// send limits, refusing once one is exceeded. Also what a request that sends nothing
+/// counts, so that its answer and limits tell nothing about who has an account.
+/// Returns the normalized recipient.
+pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
+    let recipient = users::normalize_address(recipient, sms)?;
+    let (code, global_bucket, global_limit) = if sms {
+        (ErrorCode::OverSmsSendRateLimit, "sms_sent", settings::RATE_LIMIT_SMS_SENT.get())
+    } else {
+        (ErrorCode::OverEmailSendRateLimit, "email_sent", settings::RATE_LIMIT_EMAIL_SENT.get())
+    };
     rate_limit(
         "email_recipient",
         &recipient,
         settings::RATE_LIMIT_EMAIL_PER_RECIPIENT.get(),
-        ErrorCode::OverEmailSendRateLimit,
+        code,
         "messages to this address",
     )?;
     rate_limit(
         "email_client",
         &request::limit_key(&request::client()),
         settings::RATE_LIMIT_EMAIL_PER_CLIENT.get(),
-        ErrorCode::OverEmailSendRateLimit,
+        code,
         "messages requested from this address",
     )?;
-    rate_limit("email_sent", "*", settings::RATE_LIMIT_EMAIL_SENT.get(), ErrorCode::OverEmailSendRateLimit, "messages")?;
-    let mut payload = json!({
-        "email_otp": issued.email_otp,
-        "token_hash": issued.hashed_token,
-        "action_link": issued.action_link(),
-        "verification_type": issued.token_type.verification_type(),
-    });
+    rate_limit(global_bucket, "*", global_limit, code, "messages")?;
+    Ok(recipient)
+}
+
+/// Queues a message carrying a freshly issued token, within the per-recipient,
+/// per-client and global send limits, and wakes senders (pg_notify 'auth_outbox').
+/// An email carries the link and the code; a text message (`channel` sms) the code.
+pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
+    let sms = issued.token_type.is_phone();
+    let recipient = count_send(recipient, sms)?;
+    let mut payload = if sms {
+        json!({"channel": "sms", "otp": issued.code, "verification_type": issued.token_type.verification_type()})
+    } else {
+        json!({
+            "channel": "email",
+            "email_otp": issued.code,
+            "token_hash": issued.hashed_token,
+            "action_link": issued.action_link(),
+            "verification_type": issued.token_type.verification_type(),
+        })
+    };
     if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
         p.extend(e);
     }

@@ -22,6 +22,7 @@ pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(8);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static RATE_LIMIT_SMS_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static SECURE_EMAIL_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static SECURE_PASSWORD_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -204,8 +205,18 @@ pub fn register() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_sms_sent",
+        c"Text messages queued in the outbox per hour, in all.",
+        c"",
+        &RATE_LIMIT_SMS_SENT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"auth_ext.rate_limit_email_per_recipient",
-        c"Messages queued in the outbox per recipient per hour.",
+        c"Messages (emails and text messages) queued in the outbox per recipient per hour.",
         c"",
         &RATE_LIMIT_EMAIL_PER_RECIPIENT,
         0,

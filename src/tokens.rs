@@ -30,11 +30,15 @@ pub fn audience() -> String {
     setting_or(&settings::JWT_AUD, "authenticated")
 }
 
+pub fn issuer() -> String {
+    setting_or(&settings::JWT_ISSUER, "auth_ext")
+}
+
 /// The claims of an access token for `user` (the user object) in `session_id`.
 pub fn access_claims(user: &Value, session_id: &str, aal: &str, amr: &Value, now: i64) -> Map<String, Value> {
     let text = |name: &str| user.get(name).cloned().unwrap_or(Value::String(String::new()));
     let mut claims = Map::new();
-    claims.insert("iss".into(), json!(setting_or(&settings::JWT_ISSUER, "auth_ext")));
+    claims.insert("iss".into(), json!(issuer()));
     claims.insert("aud".into(), json!(audience()));
     claims.insert("sub".into(), user.get("id").cloned().unwrap_or(Value::Null));
     claims.insert("exp".into(), json!(now + i64::from(settings::JWT_EXP.get())));
@@ -149,7 +153,7 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
     validation.leeway = 0;
     validation.validate_nbf = true;
     validation.set_audience(&[audience()]);
-    validation.set_issuer(&[setting_or(&settings::JWT_ISSUER, "auth_ext")]);
+    validation.set_issuer(&[issuer()]);
     validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
     let data = decode::<Map<String, Value>>(token, &verifier.key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;

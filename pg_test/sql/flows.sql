@@ -88,7 +88,7 @@ where o.recipient = 'hana@example.com'
        or t.token_hash = convert_to(o.payload->>'token_hash', 'utf8'));
 select regress.error_of($$select auth.sign_in_with_password('hana@example.com', 'correct horse battery')$$) as before_confirming;
 -- Confirming by the link signs in and confirms the address.
-select (auth.verify_otp((select payload->>'token_hash' from auth.outbox where recipient = 'hana@example.com'), 'signup'))->>'token_type' as confirmed;
+select (auth.verify_otp(token_hash => (select payload->>'token_hash' from auth.outbox where recipient = 'hana@example.com'), type => 'signup'))->>'token_type' as confirmed;
 select email_confirmed_at is not null as email_confirmed, (select identity_data->'email_verified' from auth.user_identities where user_id = u.id) as identity_verified
 from auth.users u where email = 'hana@example.com';
 select (auth.sign_in_with_password('HANA@example.com', 'correct horse battery'))->'user'->>'email' as signed_in;
@@ -165,24 +165,24 @@ select auth.admin_generate_link('magiclink', 'feishu_ou_x@oauth.local') as link 
 select (select array_agg(k order by k) from jsonb_object_keys(:'link'::jsonb) k) as link_fields,
        :'link'::jsonb->>'verification_type' as verification_type, :'link'::jsonb->>'email_otp' ~ '^[0-9]{6}$' as code;
 select count(*) = :outbox_before as sent_nothing from auth.outbox;
-select auth.verify_otp(:'link'::jsonb->>'hashed_token', 'magiclink') as recipe_session \gset
+select auth.verify_otp(token_hash => :'link'::jsonb->>'hashed_token', type => 'magiclink') as recipe_session \gset
 select :'recipe_session'::jsonb->'user'->>'email' as email, :'recipe_session'::jsonb->>'token_type' as token_type,
        regress.jwt_part(:'recipe_session'::jsonb->>'access_token', 2)->'amr'->0->>'method' as method;
-select regress.error_of(format('select auth.verify_otp(%L, %L)', :'link'::jsonb->>'hashed_token', 'magiclink')) as reused;
+select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'link'::jsonb->>'hashed_token', 'magiclink')) as reused;
 
 -- One-time link errors, each with its own code.
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec \gset
-select regress.error_of(format('select auth.verify_otp(%L, %L)', :'rec'::jsonb->>'hashed_token', 'magiclink')) as wrong_type;
+select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'magiclink')) as wrong_type;
 update auth.one_time_tokens set expires_at = now() - interval '1 second' where token_hash = sha256(convert_to(:'rec'::jsonb->>'hashed_token', 'utf8'));
-select regress.error_of(format('select auth.verify_otp(%L, %L)', :'rec'::jsonb->>'hashed_token', 'recovery')) as expired;
-select regress.error_of($$select auth.verify_otp('no-such-token', 'magiclink')$$) as unknown;
-select regress.error_of($$select auth.verify_otp('x', 'sms')$$) as unknown_type;
-select regress.error_of($$select auth.verify_otp(null, null)$$) as nulls;
+select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'recovery')) as expired;
+select regress.error_of($$select auth.verify_otp(token_hash => 'no-such-token', type => 'magiclink')$$) as unknown;
+select regress.error_of($$select auth.verify_otp(token_hash => 'x', type => 'bogus')$$) as unknown_type;
+select regress.error_of($$select auth.verify_otp(token_hash => null, type => null)$$) as nulls;
 -- Issuing again replaces the live token: the old link stops working.
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec1 \gset
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec2 \gset
-select regress.error_of(format('select auth.verify_otp(%L, %L)', :'rec1'::jsonb->>'hashed_token', 'recovery')) as replaced;
-select regress.jwt_part(auth.verify_otp(:'rec2'::jsonb->>'hashed_token', 'recovery')->>'access_token', 2)->'amr'->0->>'method' as recovery_method;
+select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec1'::jsonb->>'hashed_token', 'recovery')) as replaced;
+select regress.jwt_part(auth.verify_otp(token_hash => :'rec2'::jsonb->>'hashed_token', type => 'recovery')->>'access_token', 2)->'amr'->0->>'method' as recovery_method;
 select count(*) filter (where consumed_at is null) as live, count(*) as total from auth.one_time_tokens
 where user_id = (select id from auth.users where email = 'hana@example.com') and token_type = 'recovery';
 
@@ -199,7 +199,7 @@ select (auth.admin_generate_link('signup', 'lea@example.com', '{"password": "cor
 -- A registered but unconfirmed address gets a fresh signup link, as in GoTrue.
 select (auth.admin_generate_link('signup', 'lea@example.com'))->>'verification_type' as signup_again_while_unconfirmed;
 select (auth.admin_generate_link('invite', 'max@example.com'))->>'verification_type' as invite;
-select (auth.verify_otp((auth.admin_generate_link('invite', 'max@example.com'))->>'hashed_token', 'invite'))->'user'->>'email' as invited;
+select (auth.verify_otp(token_hash => (auth.admin_generate_link('invite', 'max@example.com'))->>'hashed_token', type => 'invite'))->'user'->>'email' as invited;
 select (auth.admin_generate_link('magiclink', 'new@example.com', '{"redirect_to": "https://app.example.com/a b"}'))->>'action_link' like '%&redirect_to=https%3A%2F%2Fapp.example.com%2Fa%20b' as redirect_encoded;
 select (auth.admin_generate_link('email_change_new', 'hana@example.com', '{"new_email": "hana2@example.com"}'))->>'verification_type' as email_change;
 select email_change from auth.users where email = 'hana@example.com';
@@ -208,7 +208,7 @@ select email_change from auth.users where email = 'hana@example.com';
 select auth.sign_in_with_otp('nora@example.com');
 select kind, recipient from auth.outbox where recipient = 'nora@example.com';
 select regress.error_of($$select auth.sign_in_with_otp('omar@example.com', false)$$) as no_create;
-select (auth.verify_otp((select payload->>'token_hash' from auth.outbox where recipient = 'nora@example.com'), 'email'))->'user'->>'email_confirmed_at' is not null as confirmed_by_email_type;
+select (auth.verify_otp(token_hash => (select payload->>'token_hash' from auth.outbox where recipient = 'nora@example.com'), type => 'email'))->'user'->>'email_confirmed_at' is not null as confirmed_by_email_type;
 
 -- Send limits: per recipient and in all, per hour.
 set local auth_ext.rate_limit_email_per_recipient = 2;

@@ -34,3 +34,70 @@ reset auth_ext.otp_max_attempts;
 delete from auth.audit_log_entries where actor_id = (select id from auth.users where email = 'uma@example.com');
 delete from auth.users where email = 'uma@example.com';
 delete from auth.rate_limits where key in ('uma@example.com', '*');
+
+-- Phones (Supabase's sms and phone_change types): the code comes as a text message and
+-- is verified with phone =>, never with email =>.
+set auth_ext.rate_limit_email_per_client = 100;
+select auth.sign_in_with_otp(phone => '+86 138 0013 8000', data => '{"nickname": "小王"}');
+select kind, recipient, payload->>'channel' as channel, payload ? 'token_hash' as has_link
+from auth.outbox where recipient = '8613800138000' order by id desc limit 1;
+select payload->>'otp' as sms_code from auth.outbox where recipient = '8613800138000' order by id desc limit 1 \gset
+select regress.error_of(format('select auth.verify_otp(email => %L, token => %L, type => %L)', '8613800138000', :'sms_code', 'sms')) as sms_by_email;
+select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'x@example.com', :'sms_code', 'sms')) as sms_positional_email;
+select auth.verify_otp(phone => '+86 138 0013 8000', token => :'sms_code', type => 'sms') as phone_session \gset
+select :'phone_session'::jsonb->'user'->>'phone' as phone, :'phone_session'::jsonb->'user'->'user_metadata'->>'nickname' as nickname,
+       regress.jwt_part(:'phone_session'::jsonb->>'access_token', 2)->'amr'->0->>'method' as method,
+       (select phone_confirmed_at is not null from auth.users where phone = '8613800138000') as phone_confirmed;
+-- create_user false: no account is made for an unknown phone.
+select regress.error_of($$select auth.sign_in_with_otp(phone => '+86 139 0000 0000', create_user => false)$$) as unknown_phone;
+select regress.error_of($$select auth.sign_in_with_otp()$$) as neither;
+select regress.error_of($$select auth.sign_in_with_otp(email => 'a@example.com', phone => '+8613900000000')$$) as both;
+
+-- An anonymous user becomes permanent by confirming a phone.
+set auth_ext.anonymous_sign_ins = on;
+select auth.sign_in_anonymously() as phoner \gset
+begin;
+select auth.set_session(:'phoner'::jsonb->>'access_token') is not null as verified;
+select auth.update_user('{"phone": "+49 30 7654321"}')->>'new_phone' as new_phone;
+commit;
+select payload->>'otp' as change_code from auth.outbox where kind = 'phone_change' and recipient = '49307654321' order by id desc limit 1 \gset
+select (auth.verify_otp(phone => '+49 30 7654321', token => :'change_code', type => 'phone_change'))->'user'->>'phone' as phone;
+select is_anonymous, phone_confirmed_at is not null as confirmed,
+       (select provider from auth.user_identities where user_id = u.id) as identity
+from auth.users u where id = (:'phoner'::jsonb->'user'->>'id')::uuid;
+reset auth_ext.anonymous_sign_ins;
+
+-- Forgot password: a recovery code (and link) by email; the code gives a session, in
+-- which update_user sets the new password. An unknown address gets the same answer.
+select auth.sign_up('vera@example.com', 'old password 1') is not null as signed_up;
+update auth.users set email_confirmed_at = now() where email = 'vera@example.com';
+select auth.reset_password_for_email('vera@example.com');
+select auth.reset_password_for_email('nobody-here@example.com');
+select kind, recipient, payload ? 'token_hash' as has_link from auth.outbox where kind = 'recovery' order by id;
+select payload->>'email_otp' as recovery_code from auth.outbox where kind = 'recovery' and recipient = 'vera@example.com' \gset
+select auth.verify_otp('vera@example.com', :'recovery_code', 'recovery') as recovered \gset
+begin;
+select auth.set_session(:'recovered'::jsonb->>'access_token') is not null as verified;
+select auth.update_user('{"password": "new password 2"}')->>'email' as updated;
+commit;
+select (auth.sign_in_with_password('vera@example.com', 'new password 2'))->'user'->>'email' as signed_in_with_new;
+select regress.error_of($$select auth.sign_in_with_password('vera@example.com', 'old password 1')$$) as old_refused;
+
+-- resend: a fresh sign-up confirmation replaces the first; nothing pending, same answer.
+select auth.sign_up('walt@example.com', 'walt password 1') is not null as signed_up;
+select auth.resend('signup', 'walt@example.com');
+select count(*) as confirmations, count(*) filter (where consumed_at is null) as live
+from auth.one_time_tokens t join auth.users u on u.id = t.user_id where u.email = 'walt@example.com';
+select count(*) as messages from auth.outbox where recipient = 'walt@example.com';
+select auth.resend('signup', 'vera@example.com');
+select auth.resend('signup', 'nobody-here@example.com');
+select count(*) as vera_messages from auth.outbox where recipient = 'vera@example.com' and kind = 'confirmation';
+select auth.resend('phone_change', phone => '+49 30 0000000');
+select regress.error_of($$select auth.resend('magiclink', 'walt@example.com')$$) as bad_type;
+select regress.error_of($$select auth.resend('sms', 'walt@example.com')$$) as sms_needs_phone;
+
+delete from auth.users where email in ('vera@example.com', 'walt@example.com') or phone in ('8613800138000', '49307654321')
+    or id = (:'phoner'::jsonb->'user'->>'id')::uuid;
+delete from auth.outbox;
+delete from auth.rate_limits;
+reset auth_ext.rate_limit_email_per_client;

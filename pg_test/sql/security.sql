@@ -258,7 +258,7 @@ set local role service_role;
 select auth.admin_generate_link('magiclink', 'olga@example.com')->>'hashed_token' as olga_link \gset
 reset role;
 set local role anon;
-select (auth.verify_otp(:'olga_link', 'magiclink'))->'user'->>'email' as olga_signed_in;
+select (auth.verify_otp(token_hash => :'olga_link', type => 'magiclink'))->'user'->>'email' as olga_signed_in;
 select regress.error_of($$select auth.sign_in_with_password('olga@example.com', 'mallorys password 1')$$) as mallorys_password;
 reset role;
 -- 5b. The same through a recovery link.
@@ -269,7 +269,7 @@ set local role service_role;
 select auth.admin_generate_link('recovery', 'petra@example.com')->>'hashed_token' as petra_link \gset
 reset role;
 set local role anon;
-select (auth.verify_otp(:'petra_link', 'recovery'))->'user'->>'email' as petra_recovered;
+select (auth.verify_otp(token_hash => :'petra_link', type => 'recovery'))->'user'->>'email' as petra_recovered;
 select regress.error_of($$select auth.sign_in_with_password('petra@example.com', 'mallorys password 2')$$) as mallorys_password;
 -- 5c. Quinn signs up after Mallory pre-registered his address: the sign-up is accepted,
 --     but two passwords were set for one address, so confirming proves the address
@@ -279,7 +279,7 @@ select auth.sign_up('quinn@example.com', 'quinns own password')->>'email' as qui
 reset role;
 select payload->>'token_hash' as quinn_link from auth.outbox where recipient = 'quinn@example.com' order by id desc limit 1 \gset
 set local role anon;
-select (auth.verify_otp(:'quinn_link', 'signup'))->'user'->>'email' as quinn_confirmed;
+select (auth.verify_otp(token_hash => :'quinn_link', type => 'signup'))->'user'->>'email' as quinn_confirmed;
 select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'mallorys password 3')$$) as mallorys_password;
 select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns own password')$$) as quinns_password;
 reset role;
@@ -287,7 +287,7 @@ set local role service_role;
 select auth.admin_generate_link('recovery', 'quinn@example.com')->>'hashed_token' as quinn_recovery \gset
 reset role;
 set local role anon;
-select auth.verify_otp(:'quinn_recovery', 'recovery') as quinn_recovered \gset
+select auth.verify_otp(token_hash => :'quinn_recovery', type => 'recovery') as quinn_recovered \gset
 reset role;
 select auth.set_session(:'quinn_recovered'::jsonb->>'access_token') is not null as quinn_signed_in;
 set local role authenticated;
@@ -302,7 +302,7 @@ select auth.sign_up('rhea@example.com', 'rheas own password') is not null as fir
 reset role;
 select payload->>'token_hash' as rhea_link from auth.outbox where recipient = 'rhea@example.com' order by id desc limit 1 \gset
 set local role anon;
-select (auth.verify_otp(:'rhea_link', 'signup'))->'user'->>'email' as rhea_confirmed;
+select (auth.verify_otp(token_hash => :'rhea_link', type => 'signup'))->'user'->>'email' as rhea_confirmed;
 select auth.sign_in_with_password('rhea@example.com', 'rheas own password')->>'token_type' as rheas_password;
 reset role;
 
