@@ -1,13 +1,13 @@
 # The two commands the README starts with, and their parts.
 #   make demo   build, install, and play the walkthrough in a throwaway cluster
-#   make test   everything CI runs: the #[pg_test]s, the pg_regress suite, the integration tier
+#   make test   everything CI runs: the #[pg_test]s, pg_regress, isolation, upgrade, integration, PostgREST tiers
 # Each installs what it needs that is missing (scripts/deps.sh).
 
 SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -21,7 +21,7 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-isolation test-upgrade test-integration
+test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest
 
 test-unit: deps
 	@scripts/unit-test.sh
@@ -40,6 +40,10 @@ test-upgrade: install
 # Several real connections at once, and tokens checked by another implementation.
 test-integration: install
 	@scripts/integration.sh
+
+# A real PostgREST 12 with the shipped examples/postgrest/ config, driven over HTTP.
+test-postgrest: install
+	@scripts/postgrest.sh
 
 # Not part of test: the claim functions' per-row cost in a policy, release build.
 bench: deps

