@@ -18,7 +18,7 @@ psql=(psql -X -v ON_ERROR_STOP=1 --pset=pager=off -d auth_demo)
 "${psql[@]}" -f demo/walkthrough.sql
 
 log "PostgREST in front (examples/postgrest/postgrest.conf, as shipped)"
-"${psql[@]}" -q -f examples/postgrest/setup.sql
+PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -q -f examples/postgrest/setup.sql
 "${psql[@]}" -q -c 'alter database auth_demo set auth_ext.anonymous_sign_ins = on'
 anon_key="$("${psql[@]}" -At -c "select auth.create_api_key('anon', description => 'demo')")"
 http_port="$(free_port)"

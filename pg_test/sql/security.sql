@@ -386,4 +386,42 @@ select regress.error_of($$select auth.sign_in_with_password('nobody-1@example.co
        regress.error_of($$select auth.sign_in_with_password('nobody-3@example.com', 'a wrong guess')$$) as refused_3;
 reset role;
 
+-- 10. Recovery, resend and phone codes, as anon.
+-- 10a. reset_password_for_email and resend answer alike whether or not the address is
+-- registered, and count the same send limits, so neither answers nor limits enumerate.
+select auth.rate_limit_hits('email_recipient', 'target@example.com') as known_before,
+       auth.rate_limit_hits('email_recipient', 'stranger@example.com') as unknown_before,
+       (select coalesce(max(id), 0) from auth.outbox) as outbox_before \gset
+set local role anon;
+select format('[%s]', auth.reset_password_for_email('target@example.com')) as known_answer,
+       format('[%s]', auth.reset_password_for_email('stranger@example.com')) as unknown_answer,
+       format('[%s]', auth.resend('signup', 'target@example.com')) as confirmed_resend,
+       format('[%s]', auth.resend('signup', 'stranger@example.com')) as unknown_resend;
+reset role;
+select auth.rate_limit_hits('email_recipient', 'target@example.com') - :known_before as known_counted,
+       auth.rate_limit_hits('email_recipient', 'stranger@example.com') - :unknown_before as unknown_counted,
+       (select count(*) from auth.outbox where recipient = 'stranger@example.com') as stranger_mailed;
+-- 10b. A victim's address can be sent its own messages only: recovery and resend go to
+-- the account's addresses, never to one the caller names besides.
+select kind, recipient from auth.outbox where id > :outbox_before order by id;
+-- 10c. A phone code for someone else's phone: asking sends it to that phone, makes no
+-- second account, and gives the caller nothing; it is never accepted through email =>.
+set local role service_role;
+select auth.admin_create_user('{"phone": "+1 202 555 0147", "phone_confirm": true}')->>'id' as phone_owner \gset
+reset role;
+set local role anon;
+select format('[%s]', auth.sign_in_with_otp(phone => '+1 (202) 555-0147')) as asked;
+reset role;
+select count(*) as accounts_with_that_phone, (select recipient from auth.outbox where kind = 'sms' order by id desc limit 1) as code_went_to
+from auth.users where phone = '12025550147';
+set local role anon;
+select regress.error_of($$select auth.verify_otp(email => '12025550147', token => '000000', type => 'sms')$$) as through_email,
+       regress.error_of($$select auth.verify_otp(token_hash => 'guess', type => 'sms')$$) as by_guessed_link,
+       regress.error_of($$select auth.verify_otp(phone => '+12025550147', token => '000000', type => 'email')$$) as email_type_by_phone;
+-- 10d. API keys and PostgREST's secrets are out of reach.
+select regress.error_of($$select auth.create_api_key('service_role')$$) as mint,
+       regress.error_of($$select auth.postgrest_config()$$) as read_secrets,
+       regress.error_of($$select count(*) from auth.api_keys$$) as list_keys;
+reset role;
+
 rollback;
