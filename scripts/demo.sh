@@ -28,12 +28,12 @@ PGRST_DB_URI="postgres://authenticator:change-me@127.0.0.1:$PGPORT/auth_demo" PG
 pgrst_pid=$!
 BASE_URL="http://127.0.0.1:$http_port" ANON_KEY="$anon_key" node --input-type=module -e '
 const base = process.env.BASE_URL, key = process.env.ANON_KEY;
-const headers = { apikey: key, Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Profile": "auth" };
+const headers = { apikey: key, Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Profile": "auth_api" };
 for (let i = 0; i < 100; i++) {
   try { if ((await fetch(base + "/", { headers })).ok) break; } catch {}
   await new Promise((r) => setTimeout(r, 100));
 }
-console.log(`POST ${base}/rpc/sign_in_anonymously   (apikey: the anon key, Content-Profile: auth)`);
+console.log(`POST ${base}/rpc/sign_in_anonymously   (apikey: the anon key, Content-Profile: auth_api)`);
 const res = await fetch(base + "/rpc/sign_in_anonymously", { method: "POST", headers, body: JSON.stringify({ data: { theme: "dark" } }) });
 const body = await res.json();
 console.log(`HTTP ${res.status}`);

@@ -248,7 +248,7 @@ check "100k calls in one transaction: memory grows by less than 256 kB (${warm} 
     "$([ $(( after - warm )) -lt 262144 ] && echo 1 || echo 0)"
 
 # 10b. The README's privilege matrix is what the database grants.
-readme_matrix="$(sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' README.md | grep '^| `auth\.')"
+readme_matrix="$(sed -n '/<!-- privilege-matrix:start -->/,/<!-- privilege-matrix:end -->/p' README.md | grep '^| `auth\(_api\)\{0,1\}\.')"
 db_matrix="$("${PSQL[@]}" -f pg_test/sql/privileges.sql)"
 check "README privilege matrix matches the database" "$db_matrix" "$readme_matrix"
 

@@ -23,6 +23,10 @@ create table public.notes (
 );
 select auth.enable_owner_policies('public.notes');
 grant select, insert, update, delete on public.notes to authenticated;
+-- An application function that fails with one of our errors, for the status of each.
+create function public.raise_auth_error(code text) returns void language sql
+as $$ select auth.raise_error(code, 'tier') $$;
+grant execute on function public.raise_auth_error(text) to anon;
 SQL
 
 http_port="$(free_port)"

@@ -6,7 +6,7 @@ cd "$REPO_ROOT"
 python3 - <<'PY'
 import re
 readme = open('README.md').read()
-rows = [l for l in open('pg_test/expected/privileges.out').read().splitlines() if l.startswith('| `auth.')]
+rows = [l for l in open('pg_test/expected/privileges.out').read().splitlines() if l.startswith(('| `auth.', '| `auth_api.'))]
 start, end = '<!-- privilege-matrix:start -->', '<!-- privilege-matrix:end -->'
 head, rest = readme.split(start)
 _, tail = rest.split(end)

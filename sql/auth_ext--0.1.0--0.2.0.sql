@@ -1344,6 +1344,52 @@ alter table auth.secrets enable row level security;
 select pg_catalog.pg_extension_config_dump('auth.session_revocations', '');
 select pg_catalog.pg_extension_config_dump('auth.secrets', '');
 
+-- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
+-- auth_api, one thin wrapper for each function of auth granted to anon, authenticated
+-- or service_role by name, with its arguments, defaults, result and grants. Schema auth
+-- itself is never exposed: it also holds what PUBLIC may execute because code runs with
+-- it (the claim functions, call_hook, merge_column), which is no API.
+grant execute on function auth.refresh_session(text), auth.set_session(text), auth.get_user(text),
+    auth.sign_out(text), auth.jwks() to anon, authenticated, service_role;
+create schema auth_api;
+comment on schema auth_api is 'auth_ext: the functions PostgREST exposes (db-schemas); each calls its namesake in auth';
+grant usage on schema auth_api to anon, authenticated, service_role;
+do $api$
+declare
+    f record;
+    call_args text;
+begin
+    for f in
+        select p.oid, p.proname, p.pronargs, p.proretset, p.proargnames,
+               case p.provolatile when 'i' then 'immutable' when 's' then 'stable' else 'volatile' end as volatility,
+               pg_catalog.pg_get_function_arguments(p.oid) as arguments,
+               pg_catalog.pg_get_function_identity_arguments(p.oid) as identity,
+               pg_catalog.pg_get_function_result(p.oid) as result,
+               array(select a.grantee::regrole::text from pg_catalog.aclexplode(p.proacl) a
+                     where a.privilege_type = 'EXECUTE'
+                       and a.grantee in ('anon'::regrole, 'authenticated'::regrole, 'service_role'::regrole)
+                     order by 1) as callers
+        from pg_catalog.pg_proc p
+        where p.pronamespace = 'auth'::regnamespace and p.prokind = 'f'
+          and exists (select from pg_catalog.aclexplode(p.proacl) a
+                      where a.privilege_type = 'EXECUTE'
+                        and a.grantee in ('anon'::regrole, 'authenticated'::regrole, 'service_role'::regrole))
+    loop
+        select coalesce(string_agg(case when coalesce(f.proargnames[i], '') = '' then pg_catalog.format('$%s', i)
+                                        else pg_catalog.format('%I => $%s', f.proargnames[i], i) end, ', ' order by i), '')
+        into call_args from pg_catalog.generate_series(1, f.pronargs) i;
+        execute pg_catalog.format(
+            'create function auth_api.%I(%s) returns %s language sql %s set search_path = '''' as %L',
+            f.proname, f.arguments, f.result, f.volatility,
+            case when f.proretset then pg_catalog.format('select * from auth.%I(%s)', f.proname, call_args)
+                 else pg_catalog.format('select auth.%I(%s)', f.proname, call_args) end);
+        execute pg_catalog.format('revoke execute on function auth_api.%I(%s) from public', f.proname, f.identity);
+        execute pg_catalog.format('grant execute on function auth_api.%I(%s) to %s', f.proname, f.identity,
+                                  pg_catalog.array_to_string(f.callers, ', '));
+    end loop;
+end
+$api$;
+
 -- Everything of the extension belongs to auth_ext_admin (as in a fresh install).
 do $owners$
 declare

@@ -251,7 +251,8 @@ pub mod http {
     }
 
     unsafe fn rewrite_for_postgrest(edata: &mut pg_sys::ErrorData) {
-        if edata.elevel < pgrx::PgLogLevel::ERROR as i32 || crate::settings::placeholder_text(c"request.method").is_none() {
+        // ERROR only: a FATAL or PANIC ends the connection and goes out as it is.
+        if edata.elevel != pgrx::PgLogLevel::ERROR as i32 || crate::settings::placeholder_text(c"request.method").is_none() {
             return;
         }
         let Some(message) = text(edata.message) else { return };
@@ -263,12 +264,28 @@ pub mod http {
         let (body, response) =
             postgrest_form(code, &message, text(edata.detail).as_deref(), text(edata.hint).as_deref(), retry_after);
         let (Ok(body), Ok(response)) = (CString::new(body), CString::new(response)) else { return };
-        unsafe {
-            edata.message = pg_sys::MemoryContextStrdup(pg_sys::ErrorContext, body.as_ptr());
-            edata.detail = pg_sys::MemoryContextStrdup(pg_sys::ErrorContext, response.as_ptr());
-            edata.hint = std::ptr::null_mut();
-            edata.sqlerrcode = postgrest_sqlstate();
+        let (Some(body), Some(response)) = (unsafe { error_context_copy(&body) }, unsafe { error_context_copy(&response) })
+        else {
+            return;
+        };
+        edata.message = body;
+        edata.detail = response;
+        edata.hint = std::ptr::null_mut();
+        edata.sqlerrcode = postgrest_sqlstate();
+    }
+
+    /// A copy in ErrorContext, or None when memory is short: while an error is being
+    /// sent nothing may raise another (MCXT_ALLOC_NO_OOM returns NULL instead).
+    unsafe fn error_context_copy(s: &CStr) -> Option<*mut std::os::raw::c_char> {
+        let bytes = s.to_bytes_with_nul();
+        let p = unsafe {
+            pg_sys::MemoryContextAllocExtended(pg_sys::ErrorContext, bytes.len(), pg_sys::MCXT_ALLOC_NO_OOM as i32)
+        } as *mut u8;
+        if p.is_null() {
+            return None;
         }
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        Some(p.cast())
     }
 
     /// MAKE_SQLSTATE('P','G','R','S','T').

@@ -50,3 +50,23 @@ select tgname, tgtype from pg_trigger where tgrelid = 'auth.signing_keys'::regcl
 delete from auth.api_keys;
 delete from auth.audit_log_entries;
 delete from auth.signing_keys where alg = 'HS256';
+
+-- auth_api, the schema PostgREST exposes: a wrapper for each function of auth granted
+-- to anon, authenticated or service_role by name, with the same callers. No wrapper is
+-- PUBLIC or SECURITY DEFINER, and none of auth's PUBLIC helpers is there.
+select count(*) > 20 as wrappers,
+       count(*) filter (where p.prosecdef) as security_definer,
+       count(*) filter (where exists (select from aclexplode(p.proacl) a where a.grantee = 0)) as public,
+       count(*) filter (where array(select a.grantee from aclexplode(p.proacl) a where a.grantee <> p.proowner order by 1)
+                        is distinct from array(select a.grantee from pg_proc o, aclexplode(o.proacl) a
+                                               where o.pronamespace = 'auth'::regnamespace and o.proname = p.proname
+                                                 and pg_get_function_identity_arguments(o.oid) = pg_get_function_identity_arguments(p.oid)
+                                                 and a.grantee not in (o.proowner, 0) order by 1)) as other_callers,
+       count(*) filter (where p.proname in ('merge_column', 'call_hook', 'hook_function', 'raise_error', 'uid', 'jwt')) as helpers
+from pg_proc p where p.pronamespace = 'auth_api'::regnamespace;
+-- A wrapper is its namesake: the same answer, the same error and SQLSTATE.
+begin;
+set local role anon;
+select regress.error_of($$select auth_api.verify_otp(token_hash => 'nope', type => 'magiclink')$$) as through_api;
+select regress.error_of($$select auth_api.merge_column('auth.users', 'id', 'uuid', null, null, 'merge', null)$$) as helper;
+rollback;

@@ -11,7 +11,7 @@ objects as (
     select p.oid::regprocedure::text as name, 'f' as kind, p.oid, p.proowner as owner,
            exists (select from aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                    where a.grantee = 0 and a.privilege_type = 'EXECUTE') as public_may
-    from pg_proc p where p.pronamespace = 'auth'::regnamespace
+    from pg_proc p where p.pronamespace in ('auth'::regnamespace, 'auth_api'::regnamespace)
     union all
     select c.oid::regclass::text, 't', c.oid, c.relowner,
            exists (select from aclexplode(c.relacl) a where a.grantee = 0)

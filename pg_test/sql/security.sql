@@ -18,7 +18,7 @@ select count(*) as superuser_owned_security_definer
 from pg_proc where prosecdef and proowner in (select oid from pg_roles where rolsuper);
 select count(*) filter (where proowner <> 'auth_ext_admin'::regrole) as functions_not_owned_by_auth_ext_admin,
        count(*) filter (where prosecdef and not exists (select from unnest(proconfig) c where c like 'search_path=%')) as definer_without_search_path
-from pg_proc where pronamespace = 'auth'::regnamespace;
+from pg_proc where pronamespace in ('auth'::regnamespace, 'auth_api'::regnamespace);
 select count(*) as tables_not_owned_by_auth_ext_admin
 from pg_class where relnamespace = 'auth'::regnamespace and relkind in ('r', 'S', 'v') and relowner <> 'auth_ext_admin'::regrole;
 select rolname, rolsuper, rolbypassrls, rolcanlogin, rolcreaterole
