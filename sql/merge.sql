@@ -59,9 +59,11 @@ declare
     n bigint;
     -- Named before the handler runs: it may change settings (search_path) until this returns.
     handler_name constant text := handler::text;
+    -- The column's type, as Postgres names it: a type, never SQL (it is pasted below).
+    col_type constant text := p_type::pg_catalog.regtype::text;
 begin
     select coalesce(array_agg(pg_catalog.format('exists (select from %1$s t where t.%2$I = $2::%3$s and %4$s)',
-                                                p_tbl, p_col, p_type, coalesce(others, 'true'))), '{}')
+                                                p_tbl, p_col, col_type, coalesce(others, 'true'))), '{}')
     into clashes
     from (select (select string_agg(pg_catalog.format('t.%1$I = s.%1$I', a.attname), ' and ')
                   from unnest(i.indkey) k
@@ -73,13 +75,13 @@ begin
 
     foreach clash in array clashes loop
         if strategy = 'keep_target' then
-            execute pg_catalog.format('delete from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, p_type, clash)
+            execute pg_catalog.format('delete from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, col_type, clash)
                 using source, target;
             get diagnostics n = row_count;
             dropped := dropped + n;
         elsif strategy = 'keep_anonymous' then
             -- The same condition seen from the target's side: t is now the row deleted.
-            execute pg_catalog.format('delete from %1$s s where s.%2$I = $2::%3$s and %4$s', p_tbl, p_col, p_type,
+            execute pg_catalog.format('delete from %1$s s where s.%2$I = $2::%3$s and %4$s', p_tbl, p_col, col_type,
                                       replace(clash, '$2', '$1'))
                 using source, target;
             get diagnostics n = row_count;
@@ -90,7 +92,7 @@ begin
     if strategy = 'merge' then
         clashing := 0;
         foreach clash in array clashes loop
-            execute pg_catalog.format('select count(*) from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, p_type, clash)
+            execute pg_catalog.format('select count(*) from %1$s s where s.%2$I = $1::%3$s and %4$s', p_tbl, p_col, col_type, clash)
                 into n using source, target;
             clashing := clashing + n;
         end loop;
@@ -106,7 +108,7 @@ begin
     end if;
 
     begin
-        execute pg_catalog.format('update %1$s set %2$I = $2::%3$s where %2$I = $1::%3$s', p_tbl, p_col, p_type)
+        execute pg_catalog.format('update %1$s set %2$I = $2::%3$s where %2$I = $1::%3$s', p_tbl, p_col, col_type)
             using source, target;
         get diagnostics moved = row_count;
     exception when unique_violation then

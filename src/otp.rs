@@ -247,16 +247,19 @@ pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
     } else {
         (ErrorCode::OverEmailSendRateLimit, "email_sent", settings::RATE_LIMIT_EMAIL_SENT.get())
     };
+    let client = request::limit_key(&request::client());
+    // Per recipient *and* client: keyed on the address alone, anyone could spend a
+    // victim's budget and keep the victim's own mail from arriving.
     rate_limit(
         "email_recipient",
-        &recipient,
+        &format!("{recipient} {client}"),
         settings::RATE_LIMIT_EMAIL_PER_RECIPIENT.get(),
         code,
         "messages to this address",
     )?;
     rate_limit(
         "email_client",
-        &request::limit_key(&request::client()),
+        &client,
         settings::RATE_LIMIT_EMAIL_PER_CLIENT.get(),
         code,
         "messages requested from this address",

@@ -216,7 +216,7 @@ pub fn register() {
     );
     GucRegistry::define_int_guc(
         c"auth_ext.rate_limit_email_per_recipient",
-        c"Messages (emails and text messages) queued in the outbox per recipient per hour.",
+        c"Messages (emails and text messages) queued in the outbox per recipient, from one client address, per hour.",
         c"",
         &RATE_LIMIT_EMAIL_PER_RECIPIENT,
         0,

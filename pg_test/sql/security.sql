@@ -362,7 +362,19 @@ select i, regress.error_of(format('select auth.sign_in_with_otp(%L)', 'mail' || 
 from generate_series(1, 3) i;
 select set_config('request.headers', '{"x-real-ip": "203.0.113.2"}', true) is not null as client_two;
 select regress.error_of($$select auth.sign_in_with_otp('mail4@example.com')$$) as other_client;
+-- 8d. Nor can a client spend a victim's budget: the per-recipient limit counts per
+-- recipient and client, so the victim's own request still gets its mail.
 reset role;
+set local auth_ext.rate_limit_email_per_recipient = 2;
+set local role anon;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.3"}', true) is not null as attacker;
+select i, regress.error_of($$select auth.reset_password_for_email('target@example.com')$$) as attacker_result
+from generate_series(1, 3) i;
+select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as victim;
+select regress.error_of($$select auth.reset_password_for_email('target@example.com')$$) as victim_result;
+reset role;
+select count(*) as recovery_messages_to_target from auth.outbox where kind = 'recovery' and recipient = 'target@example.com';
+reset auth_ext.rate_limit_email_per_recipient;
 reset auth_ext.trusted_proxy_header;
 set local auth_ext.rate_limit_email_per_client = 1000;
 
@@ -389,8 +401,8 @@ reset role;
 -- 10. Recovery, resend and phone codes, as anon.
 -- 10a. reset_password_for_email and resend answer alike whether or not the address is
 -- registered, and count the same send limits, so neither answers nor limits enumerate.
-select auth.rate_limit_hits('email_recipient', 'target@example.com') as known_before,
-       auth.rate_limit_hits('email_recipient', 'stranger@example.com') as unknown_before,
+select auth.rate_limit_hits('email_recipient', 'target@example.com 127.0.0.1') as known_before,
+       auth.rate_limit_hits('email_recipient', 'stranger@example.com 127.0.0.1') as unknown_before,
        (select coalesce(max(id), 0) from auth.outbox) as outbox_before \gset
 set local role anon;
 select format('[%s]', auth.reset_password_for_email('target@example.com')) as known_answer,
@@ -398,8 +410,8 @@ select format('[%s]', auth.reset_password_for_email('target@example.com')) as kn
        format('[%s]', auth.resend('signup', 'target@example.com')) as confirmed_resend,
        format('[%s]', auth.resend('signup', 'stranger@example.com')) as unknown_resend;
 reset role;
-select auth.rate_limit_hits('email_recipient', 'target@example.com') - :known_before as known_counted,
-       auth.rate_limit_hits('email_recipient', 'stranger@example.com') - :unknown_before as unknown_counted,
+select auth.rate_limit_hits('email_recipient', 'target@example.com 127.0.0.1') - :known_before as known_counted,
+       auth.rate_limit_hits('email_recipient', 'stranger@example.com 127.0.0.1') - :unknown_before as unknown_counted,
        (select count(*) from auth.outbox where recipient = 'stranger@example.com') as stranger_mailed;
 -- 10b. A victim's address can be sent its own messages only: recovery and resend go to
 -- the account's addresses, never to one the caller names besides.
