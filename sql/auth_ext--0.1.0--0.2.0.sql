@@ -1157,6 +1157,17 @@ begin
 end
 $$;
 
+-- Seconds until the current window ends: when a refused client may try again
+-- (the hint and PostgREST's Retry-After).
+create function auth.rate_limit_retry_after()
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int
+$$;
+
 -- Behind PostgREST: keys it reloads by itself, API keys, revocation; password recovery,
 -- resend and phone codes (issue: PostgREST as Supabase users expect it).
 -- auth_ext::keys::create_api_key
@@ -1326,7 +1337,7 @@ revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid
     auth.resend_message(text, text, text), auth.verify_one_time_token(text, text, text, text, text),
     auth.sign_in_with_otp(text, boolean, text, jsonb), auth.signing_keys_changed(), auth.postgrest_config(),
     auth.revoke_api_key(uuid), auth.postgrest_pre_request(), auth.verify_otp(text, text, text, text, text),
-    auth.resend(text, text, text)
+    auth.resend(text, text, text), auth.rate_limit_retry_after()
     from public;
 revoke all on auth.api_keys from public;
 grant execute on function auth.sign_in_with_otp(text, boolean, text, jsonb), auth.verify_otp(text, text, text, text, text),

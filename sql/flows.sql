@@ -86,6 +86,17 @@ as $$
                      where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0)
 $$;
 
+-- Seconds until the current window ends: when a refused client may try again
+-- (the hint and PostgREST's Retry-After).
+create function auth.rate_limit_retry_after()
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int
+$$;
+
 -- Messages for a sender process to deliver (Postgres sends no mail). Secrets stay in
 -- payload only until a sender claims the message.
 create table auth.outbox (

@@ -67,8 +67,7 @@ fn account_state(user_id: &uuid::Uuid, session_id: &uuid::Uuid) -> AuthResult<Ac
 
 /// Whether another user has this address already (`email_exists` / `phone_exists`).
 fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthResult<()> {
-    let lookup = if phone { users::Lookup::Phone(address) } else { users::Lookup::Email(address) };
-    match users::find(lookup)? {
+    match users::find(users::Lookup::of(address, phone))? {
         Some(other) if other.id != user_id.to_string() => {
             Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
         }
@@ -127,22 +126,22 @@ pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bo
     #[derive(Deserialize)]
     struct Pending {
         new: Option<String>,
-        current: Option<String>,
-        options: Value,
+        email: Option<String>,
     }
-    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
     let pending: Option<Pending> = db::json_row(
-        "select jsonb_build_object(
-             'new', case when $2 then u.phone_change else u.email_change end,
-             'current', (select u.email from auth.one_time_tokens t
-                         where t.user_id = u.id and t.token_type = 'email_change_current' and t.consumed_at is null and not $2),
-             'options', coalesce((select t.options from auth.one_time_tokens t
-                                  where t.user_id = u.id and t.token_type = $3 and t.consumed_at is null), '{}'))
-         from auth.users u where u.id = $1 for update",
-        &[pg_uuid(user_id).into(), phone.into(), new_type.as_str().into()],
+        "select jsonb_build_object('new', case when $2 then phone_change else email_change end, 'email', email)
+         from auth.users where id = $1 for update",
+        &[pg_uuid(user_id).into(), phone.into()],
     )?;
-    let Some(Pending { new: Some(new), current, options }) = pending else {
+    let Some(Pending { new: Some(new), email }) = pending else {
         return Ok(false);
+    };
+    let new_type = if phone { TokenType::PhoneChange } else { TokenType::EmailChangeNew };
+    let options = otp::pending_options(user_id, new_type)?.unwrap_or(json!({}));
+    // The current email is asked again only while its own confirmation is pending.
+    let current = match otp::pending_options(user_id, TokenType::EmailChangeCurrent)? {
+        Some(_) if !phone => email,
+        _ => None,
     };
     send_address_change(user_id, &new, phone, current.as_deref(), &options)?;
     Ok(true)

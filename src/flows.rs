@@ -315,9 +315,9 @@ fn sign_in_with_otp(
     phone: default!(Option<&str>, "NULL"),
     data: default!(Option<pgrx::JsonB>, "'{}'"),
 ) -> Result<(), ErrorReport> {
-    let (lookup, address, token_type) = match (email, phone) {
-        (Some(email), None) => (Lookup::Email(email), email, TokenType::Magiclink),
-        (None, Some(phone)) => (Lookup::Phone(phone), phone, TokenType::Sms),
+    let (address, token_type) = match (email, phone) {
+        (Some(email), None) => (email, TokenType::Magiclink),
+        (None, Some(phone)) => (phone, TokenType::Sms),
         _ => {
             return Err(AuthError::new(ErrorCode::ValidationFailed, "give either email or phone")
                 .hint("sign_in_with_otp(email => ...) or sign_in_with_otp(phone => ...)")
@@ -325,8 +325,7 @@ fn sign_in_with_otp(
         }
     };
     let is_phone = token_type.is_phone();
-    users::check_address(address, if is_phone { "phone number" } else { "email address" })?;
-    let user_id = match users::find(lookup)? {
+    let user_id = match users::find(Lookup::of(address, is_phone).check()?)? {
         Some(account) => users::parse_id(&account.id)?,
         None if create_user => users::create(&NewUser {
             email: (!is_phone).then(|| address.to_owned()),
@@ -396,19 +395,12 @@ fn resend_message(
         let to = if is_phone { "a phone: give phone" } else { "an email: give email" };
         return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{resend_type} is resent to {to}")).into());
     };
-    users::check_address(address, if is_phone { "phone number" } else { "email address" })?;
-    let lookup = if is_phone { Lookup::Phone(address) } else { Lookup::Email(address) };
-    let resent = match (users::find(lookup)?, resend_type) {
+    let resent = match (users::find(Lookup::of(address, is_phone).check()?)?, resend_type) {
         (Some(account), "signup" | "sms") if !(if is_phone { account.phone_confirmed } else { account.email_confirmed }) => {
             let user_id = users::parse_id(&account.id)?;
             let token_type = if is_phone { TokenType::Sms } else { TokenType::Confirmation };
             // A sign-up's confirmation keeps what it proves (sign_up_again).
-            let options: Value = db::json_row(
-                "select coalesce((select options from auth.one_time_tokens
-                                  where user_id = $1 and token_type = $2 and consumed_at is null), '{}')",
-                &[pg_uuid(&user_id).into(), token_type.as_str().into()],
-            )?
-            .unwrap_or(json!({}));
+            let options = otp::pending_options(&user_id, token_type)?.unwrap_or(json!({}));
             let issued = otp::issue_with_options(&user_id, token_type, address, &options)?;
             otp::send(&user_id, address, &issued, json!({}))?;
             true
@@ -442,6 +434,9 @@ fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<V
     }
 }
 
+const VERIFY_OTP_FORMS: &str =
+    "verify_otp(token_hash => ..., type => ...), or verify_otp(email | phone => ..., token => ..., type => ...)";
+
 /// Verifies a one-time token and returns a session, as Supabase Auth's `verifyOtp`:
 /// a link's `token_hash`, or the 6-digit `token` sent to `email` or `phone`, with the
 /// `type` it was sent as. Called as `auth.verify_otp(...)` (sql/access.sql).
@@ -456,34 +451,30 @@ fn verify_one_time_token(
 ) -> Result<pgrx::JsonB, ErrorReport> {
     let Some(verification_type) = verification_type else {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "type is required")
-            .hint("verify_otp(token_hash => ..., type => ...), or verify_otp(email | phone => ..., token => ..., type => ...)")
+            .hint(VERIFY_OTP_FORMS)
             .into());
     };
     let accepted = otp::accepted_types(verification_type)?;
     let sent_by_sms = accepted.iter().all(|t| t.is_phone());
-    let consumed = match (token_hash, email, phone) {
-        (Some(hash), None, None) => otp::consume_link(hash.trim(), accepted)?,
-        (None, Some(email), None) if !sent_by_sms => {
-            users::check_address(email, "email address")?;
-            otp::consume_code(email, token.unwrap_or_default(), accepted)?
+    let sent_to = match (token_hash, email, phone) {
+        (Some(hash), None, None) => {
+            let consumed = otp::consume_link(hash.trim(), accepted)?;
+            return Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?));
         }
-        (None, None, Some(phone)) if sent_by_sms => {
-            users::check_address(phone, "phone number")?;
-            otp::consume_code(phone, token.unwrap_or_default(), accepted)?
-        }
-        (None, Some(_), None) | (None, None, Some(_)) => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, format!(
-                "{verification_type} codes are verified with {} =>",
-                if sent_by_sms { "phone" } else { "email" }
-            ))
-            .into())
-        }
+        (None, Some(email), None) => Lookup::Email(email),
+        (None, None, Some(phone)) => Lookup::Phone(phone),
         _ => {
             return Err(AuthError::new(ErrorCode::ValidationFailed, "give one of token_hash, email or phone")
-                .hint("verify_otp(token_hash => ..., type => ...), or verify_otp(email | phone => ..., token => ..., type => ...)")
+                .hint(VERIFY_OTP_FORMS)
                 .into())
         }
     };
+    if matches!(sent_to, Lookup::Phone(_)) != sent_by_sms {
+        let by = if sent_by_sms { "phone" } else { "email" };
+        return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{verification_type} codes are verified with {by} =>")).into());
+    }
+    let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to.check()?;
+    let consumed = otp::consume_code(address, token.unwrap_or_default(), accepted)?;
     Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
 }
 

@@ -186,6 +186,15 @@ pub fn issue_with_options(
     Ok(Issued { token_type, hashed_token, code })
 }
 
+/// The options of the user's live (unused) token of a type, if one is pending: what a
+/// message sent again must ask for again.
+pub fn pending_options(user_id: &uuid::Uuid, token_type: TokenType) -> AuthResult<Option<Value>> {
+    db::json_row(
+        "select options from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
+        &[pg_uuid(user_id).into(), token_type.as_str().into()],
+    )
+}
+
 fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
     let allowed: Option<bool> = db::json_row(
         "select to_jsonb(auth.rate_limit_hit($1, $2, $3))",
@@ -197,17 +206,11 @@ fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
 /// Limits count in hourly windows (auth.rate_limit_hit): the client may retry when
 /// the current one ends.
 fn over_limit(code: ErrorCode, what: &str, limit: i32) -> AuthError {
-    let retry_after = db::read_value::<i64>(
-        "select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int8",
-        &[],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(3600);
+    let retry_after = db::read_value::<i32>("select auth.rate_limit_retry_after()", &[]).ok().flatten().unwrap_or(3600);
     AuthError::new(code, format!("too many {what} this hour"))
         .detail(format!("the limit is {limit} per hour"))
         .hint(format!("Try again in {retry_after} seconds."))
-        .retry_after(retry_after)
+        .retry_after(retry_after.into())
 }
 
 /// Counts a hit against a per-hour limit, refusing with `code` once it is exceeded.

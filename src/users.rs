@@ -142,6 +142,26 @@ pub enum Lookup<'a> {
     Phone(&'a str),
 }
 
+impl<'a> Lookup<'a> {
+    /// An email address, or a phone number when `phone`.
+    pub fn of(address: &'a str, phone: bool) -> Self {
+        if phone {
+            Lookup::Phone(address)
+        } else {
+            Lookup::Email(address)
+        }
+    }
+
+    /// Checks the address's size (check_address), naming what it should have been.
+    pub fn check(self) -> AuthResult<Self> {
+        match self {
+            Lookup::Email(email) => check_address(email, "email address")?,
+            Lookup::Phone(phone) => check_address(phone, "phone number")?,
+        }
+        Ok(self)
+    }
+}
+
 /// The user object of Supabase Auth's API.
 pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
     db::read_row("select auth.user_json($1)", &[pg_uuid(id).into()])?
