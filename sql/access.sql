@@ -13,6 +13,56 @@ create function auth.admin_generate_link(type text, email text, options jsonb de
 returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
 as $$ select auth.generate_link(type, email, options) $$;
 
+-- GoTrue's GET /settings: which sign-in methods this database offers.
+create function auth.settings()
+returns jsonb language sql stable set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'external', pg_catalog.jsonb_build_object(
+            'anonymous_users', coalesce(pg_catalog.current_setting('auth_ext.anonymous_sign_ins', true), 'off')::boolean,
+            'email', true, 'phone', true,
+            'apple', false, 'azure', false, 'bitbucket', false, 'discord', false, 'facebook', false,
+            'figma', false, 'github', false, 'gitlab', false, 'google', false, 'keycloak', false,
+            'kakao', false, 'linkedin_oidc', false, 'notion', false, 'spotify', false, 'slack_oidc', false,
+            'twitch', false, 'twitter', false, 'workos', false, 'zoom', false),
+        'disable_signup', false,
+        'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
+        'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
+        'sms_provider', '',
+        'saml_enabled', false)
+$$;
+
+-- One user by id, for the application's server (GoTrue's GET /admin/users/{id}).
+create function auth.admin_get_user_by_id(id uuid)
+returns jsonb language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    found jsonb := auth.user_json(id);
+begin
+    if found is null then
+        perform auth.raise_error('user_not_found', 'no such user');
+    end if;
+    return found;
+end
+$$;
+
+-- The HTTP front's first statement in each request's transaction (src/gateway.rs):
+-- checks the API key and bearer token, records the client the front reports, and then
+-- acts as the role they carry until the transaction ends, as PostgREST does. SECURITY
+-- INVOKER, since only an invoker may change role; granted to the front's login role by
+-- its set-up (examples/gateway/setup.sql), by name.
+create function auth.gateway_begin(apikey text, access_token text default null, ip inet default null,
+                                   user_agent text default null)
+returns text language plpgsql volatile set search_path = ''
+as $$
+declare
+    acting text := auth.gateway_request(apikey, access_token, ip, user_agent);
+begin
+    perform pg_catalog.set_config('role', acting, true);
+    return acting;
+end
+$$;
+
 
 alter table auth.users enable row level security;
 alter table auth.user_identities enable row level security;
@@ -98,17 +148,17 @@ alter table auth.rate_limits enable row level security;
 alter table auth.outbox enable row level security;
 
 -- What a visitor may do before signing in: sign up, sign in, verify, recover, refresh.
-grant execute on function auth.sign_in_anonymously(jsonb, inet, text), auth.sign_up(text, text, jsonb),
+grant execute on function auth.sign_in_anonymously(jsonb, inet, text), auth.sign_up(text, text, jsonb, text, text, text),
     auth.sign_in_with_password(text, text), auth.sign_in_with_phone_password(text, text),
-    auth.sign_in_with_otp(text, boolean, text, jsonb), auth.verify_otp(text, text, text, text, text),
-    auth.reset_password_for_email(text), auth.resend(text, text, text)
+    auth.sign_in_with_otp(text, boolean, text, jsonb, text, text), auth.verify_otp(text, text, text, text, text),
+    auth.reset_password_for_email(text, text, text), auth.resend(text, text, text)
     to anon, authenticated, service_role;
 
 -- Only the application's server vouches for an external identity or administers users.
 grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_create_user(jsonb),
     auth.admin_update_user_by_id(uuid, jsonb), auth.admin_delete_user(uuid, boolean),
     auth.admin_list_users(integer, integer), auth.admin_generate_link(text, text, jsonb),
-    auth.claim_outbox(integer)
+    auth.claim_outbox(integer), auth.admin_get_user_by_id(uuid), auth.invite_user_by_email(text, jsonb, text)
     to service_role;
 
 select pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
@@ -122,6 +172,13 @@ select pg_catalog.pg_extension_config_dump('auth.api_keys', '');
 grant execute on function auth.postgrest_pre_request() to anon, authenticated, service_role;
 select pg_catalog.pg_extension_config_dump('auth.outbox', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');
+
+-- The HTTP front (issue: a Supabase-compatible front door). PKCE: a followed link gives
+-- an auth code, exchanged with its verifier; both are entry points of a visitor.
+alter table auth.flow_state enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
+grant execute on function auth.verify_link(text, text), auth.exchange_code_for_session(text, text),
+    auth.settings() to anon, authenticated, service_role;
 
 -- Anonymous to permanent (issue: update_user, linking, merging).
 alter table auth.merge_handlers enable row level security;

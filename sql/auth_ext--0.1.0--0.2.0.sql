@@ -1357,6 +1357,174 @@ alter table auth.secrets enable row level security;
 select pg_catalog.pg_extension_config_dump('auth.session_revocations', '');
 select pg_catalog.pg_extension_config_dump('auth.secrets', '');
 
+-- A Supabase-compatible front door (issue: the HTTP gateway). PKCE challenges and
+-- phone numbers reach sign-up, magic links and recovery: new signatures.
+drop function auth.sign_up(text, text, jsonb);
+drop function auth.sign_in_with_otp(text, boolean, text, jsonb);
+drop function auth.reset_password_for_email(text);
+-- auth_ext::flows::sign_up
+CREATE  FUNCTION "sign_up"(
+	"email" TEXT,
+	"password" TEXT,
+	"data" jsonb DEFAULT '{}',
+	"phone" TEXT DEFAULT NULL,
+	"code_challenge" TEXT DEFAULT NULL,
+	"code_challenge_method" TEXT DEFAULT NULL
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'sign_up_wrapper';
+
+-- auth_ext::flows::sign_in_with_otp
+CREATE  FUNCTION "sign_in_with_otp"(
+	"email" TEXT DEFAULT NULL,
+	"create_user" bool DEFAULT true,
+	"phone" TEXT DEFAULT NULL,
+	"data" jsonb DEFAULT '{}',
+	"code_challenge" TEXT DEFAULT NULL,
+	"code_challenge_method" TEXT DEFAULT NULL
+) RETURNS VOID
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'sign_in_with_otp_wrapper';
+
+-- auth_ext::flows::reset_password_for_email
+CREATE  FUNCTION "reset_password_for_email"(
+	"email" TEXT,
+	"code_challenge" TEXT DEFAULT NULL,
+	"code_challenge_method" TEXT DEFAULT NULL
+) RETURNS VOID
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'reset_password_for_email_wrapper';
+
+-- auth_ext::pkce::exchange_code_for_session
+CREATE  FUNCTION "exchange_code_for_session"(
+	"auth_code" TEXT,
+	"code_verifier" TEXT
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'exchange_code_for_session_wrapper';
+
+-- auth_ext::flows::verify_link
+CREATE  FUNCTION "verify_link"(
+	"token_hash" TEXT,
+	"verification_type" TEXT
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'verify_link_wrapper';
+
+-- auth_ext::gateway::gateway_request
+CREATE  FUNCTION "gateway_request"(
+	"apikey" TEXT,
+	"access_token" TEXT,
+	"ip" inet,
+	"user_agent" TEXT
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'gateway_request_wrapper';
+
+-- auth_ext::admin::invite_user_by_email
+CREATE  FUNCTION "invite_user_by_email"(
+	"email" TEXT,
+	"data" jsonb DEFAULT '{}',
+	"redirect_to" TEXT DEFAULT NULL
+) RETURNS jsonb
+VOLATILE SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'invite_user_by_email_wrapper';
+
+-- PKCE flows whose link was followed (pkce.rs): the auth code, of which only the
+-- SHA-256 is kept, waits here for auth.exchange_code_for_session and its verifier, for
+-- auth_ext.flow_state_exp. Taken once; the user's stale codes go when it gets a new one.
+create table auth.flow_state (
+    auth_code_hash        bytea primary key,
+    user_id               uuid not null references auth.users (id) on delete cascade,
+    code_challenge        text not null,
+    code_challenge_method text not null,
+    -- How the flow signed in (the session's amr method): magiclink, recovery, ...
+    authentication_method text not null,
+    created_at            timestamptz not null default now(),
+    constraint flow_state_method check (code_challenge_method in ('s256', 'plain')),
+    constraint flow_state_challenge_length check (length(code_challenge) between 43 and 128)
+);
+
+create index flow_state_user_id_idx on auth.flow_state (user_id, created_at);
+
+-- GoTrue's GET /settings: which sign-in methods this database offers.
+create function auth.settings()
+returns jsonb language sql stable set search_path = ''
+as $$
+    select pg_catalog.jsonb_build_object(
+        'external', pg_catalog.jsonb_build_object(
+            'anonymous_users', coalesce(pg_catalog.current_setting('auth_ext.anonymous_sign_ins', true), 'off')::boolean,
+            'email', true, 'phone', true,
+            'apple', false, 'azure', false, 'bitbucket', false, 'discord', false, 'facebook', false,
+            'figma', false, 'github', false, 'gitlab', false, 'google', false, 'keycloak', false,
+            'kakao', false, 'linkedin_oidc', false, 'notion', false, 'spotify', false, 'slack_oidc', false,
+            'twitch', false, 'twitter', false, 'workos', false, 'zoom', false),
+        'disable_signup', false,
+        'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
+        'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
+        'sms_provider', '',
+        'saml_enabled', false)
+$$;
+
+-- One user by id, for the application's server (GoTrue's GET /admin/users/{id}).
+create function auth.admin_get_user_by_id(id uuid)
+returns jsonb language plpgsql stable security definer set search_path = ''
+as $$
+declare
+    found jsonb := auth.user_json(id);
+begin
+    if found is null then
+        perform auth.raise_error('user_not_found', 'no such user');
+    end if;
+    return found;
+end
+$$;
+
+-- The HTTP front's first statement in each request's transaction (src/gateway.rs):
+-- checks the API key and bearer token, records the client the front reports, and then
+-- acts as the role they carry until the transaction ends, as PostgREST does. SECURITY
+-- INVOKER, since only an invoker may change role; granted to the front's login role by
+-- its set-up (examples/gateway/setup.sql), by name.
+create function auth.gateway_begin(apikey text, access_token text default null, ip inet default null,
+                                   user_agent text default null)
+returns text language plpgsql volatile set search_path = ''
+as $$
+declare
+    acting text := auth.gateway_request(apikey, access_token, ip, user_agent);
+begin
+    perform pg_catalog.set_config('role', acting, true);
+    return acting;
+end
+$$;
+
+revoke execute on function auth.sign_up(text, text, jsonb, text, text, text),
+    auth.sign_in_with_otp(text, boolean, text, jsonb, text, text), auth.reset_password_for_email(text, text, text),
+    auth.exchange_code_for_session(text, text), auth.verify_link(text, text), auth.gateway_request(text, text, inet, text),
+    auth.invite_user_by_email(text, jsonb, text), auth.settings(), auth.admin_get_user_by_id(uuid),
+    auth.gateway_begin(text, text, inet, text)
+    from public;
+grant execute on function auth.sign_up(text, text, jsonb, text, text, text),
+    auth.sign_in_with_otp(text, boolean, text, jsonb, text, text), auth.reset_password_for_email(text, text, text),
+    auth.verify_link(text, text), auth.exchange_code_for_session(text, text), auth.settings()
+    to anon, authenticated, service_role;
+grant execute on function auth.admin_get_user_by_id(uuid), auth.invite_user_by_email(text, jsonb, text) to service_role;
+alter table auth.flow_state enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
+
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated
 -- or service_role by name, with its arguments, defaults, result and grants. Schema auth

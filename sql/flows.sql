@@ -283,3 +283,20 @@ as $$
                       from jsonb_array_elements_text(coalesce(app_meta->'providers', '[]') || to_jsonb(provider)) p
                       where p <> 'anonymous'))
 $$;
+
+-- PKCE flows whose link was followed (pkce.rs): the auth code, of which only the
+-- SHA-256 is kept, waits here for auth.exchange_code_for_session and its verifier, for
+-- auth_ext.flow_state_exp. Taken once; the user's stale codes go when it gets a new one.
+create table auth.flow_state (
+    auth_code_hash        bytea primary key,
+    user_id               uuid not null references auth.users (id) on delete cascade,
+    code_challenge        text not null,
+    code_challenge_method text not null,
+    -- How the flow signed in (the session's amr method): magiclink, recovery, ...
+    authentication_method text not null,
+    created_at            timestamptz not null default now(),
+    constraint flow_state_method check (code_challenge_method in ('s256', 'plain')),
+    constraint flow_state_challenge_length check (length(code_challenge) between 43 and 128)
+);
+
+create index flow_state_user_id_idx on auth.flow_state (user_id, created_at);

@@ -19,9 +19,8 @@ use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::flows::check_identity;
 use crate::otp::{self, TokenType};
 use crate::passwords;
-use crate::request;
 use crate::roles;
-use crate::sessions::{self, create_session, current_user};
+use crate::sessions::{self, current_user};
 use crate::settings;
 use crate::tokens;
 use crate::users::{self, pg_uuid};
@@ -39,6 +38,9 @@ struct UserAttributes {
     nonce: Option<String>,
     /// Keep the user's other sessions when the password or email changes.
     keep_sessions: Option<bool>,
+    /// PKCE, as supabase-js sends with an email change: the link then gives an auth code.
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,8 +161,9 @@ fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorRepo
     let a: UserAttributes = serde_json::from_value(attributes.map(|j| j.0).unwrap_or(json!({}))).map_err(|e| {
         AuthError::new(ErrorCode::ValidationFailed, "invalid attributes")
             .detail(e.to_string())
-            .hint("Known attributes: email, phone, password, data, nonce, keep_sessions.")
+            .hint("Known attributes: email, phone, password, data, nonce, keep_sessions, code_challenge, code_challenge_method.")
     })?;
+    let pkce = crate::pkce::challenge_options(a.code_challenge.as_deref(), a.code_challenge_method.as_deref())?;
     let state = account_state(&user_id, &session_id)?;
     let keep_sessions = a.keep_sessions.unwrap_or(false);
 
@@ -216,7 +219,7 @@ fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorRepo
             sessions::end_sessions(&user_id, Some(&session_id), "password_changed")?;
         }
     }
-    let options = json!({"keep_sessions": keep_sessions});
+    let options = crate::pkce::with_challenge(json!({"keep_sessions": keep_sessions}), &pkce);
     if let Some(email) = &new_email {
         let secure = settings::SECURE_EMAIL_CHANGE.get() && state.email_confirmed && !state.is_anonymous;
         let current = if secure { state.email.as_deref() } else { None };
@@ -265,7 +268,7 @@ struct Pending {
 /// address in (confirmed, with its identity), makes an anonymous user permanent with
 /// the same id, ends the user's other sessions (unless asked to keep them), and returns
 /// a session: the caller's own session re-issued when it is this user's, else a new one.
-pub fn confirm_address_change(consumed: &otp::Consumed) -> AuthResult<Value> {
+pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::flows::Finish) -> AuthResult<Value> {
     let phone = consumed.token_type == TokenType::PhoneChange;
     let other = match consumed.token_type {
         TokenType::EmailChangeCurrent => TokenType::EmailChangeNew,
@@ -320,7 +323,7 @@ pub fn confirm_address_change(consumed: &otp::Consumed) -> AuthResult<Value> {
     }
     match own_session {
         Some(session_id) => sessions::reissue(&session_id),
-        None => create_session(&consumed.user_id, consumed.token_type.method(), &request::client()),
+        None => finish.open(consumed),
     }
 }
 

@@ -253,8 +253,9 @@ struct LinkOptions {
 }
 
 /// Makes a one-time link and code without sending anything, for servers that deliver
-/// their own messages: `{action_link, hashed_token, email_otp, redirect_to,
-/// verification_type, user}`. A signup, invite or magiclink for a new email creates the user.
+/// their own messages: the user object, as Supabase Auth's `generate_link` answers, with
+/// `action_link`, `hashed_token`, `email_otp`, `redirect_to` and `verification_type`
+/// beside its fields. A signup, invite or magiclink for a new email creates the user.
 /// Called as `auth.admin_generate_link(type, email, options)` (sql/access.sql).
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
@@ -263,8 +264,47 @@ fn generate_link(
     email: &str,
     options: default!(Option<pgrx::JsonB>, "'{}'"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
+    let (user_id, issued, link) = make_link(link_type, email, options.map(|o| o.0))?;
+    let mut answer = users::user_json(&user_id)?;
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("action_link".into(), link.action_link.into());
+        fields.insert("hashed_token".into(), issued.hashed_token.clone().into());
+        fields.insert("email_otp".into(), issued.code.clone().into());
+        fields.insert("redirect_to".into(), link.redirect_to.into());
+        fields.insert("verification_type".into(), issued.token_type.verification_type().into());
+    }
+    Ok(pgrx::JsonB(answer))
+}
+
+/// Invites a new user by email, as Supabase Auth's `/invite`: creates the user (with
+/// `data` as metadata) and queues an invite link and code, which sign the user in.
+/// A registered, confirmed address is `email_exists`. Returns the user.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn invite_user_by_email(
+    email: &str,
+    data: default!(Option<pgrx::JsonB>, "'{}'"),
+    redirect_to: default!(Option<&str>, "NULL"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    if users::find(Lookup::Email(email))?.is_some_and(|a| a.email_confirmed) {
+        return Err(users::address_taken(Some(email), None)?.into());
+    }
+    let options = json!({"data": data.map(|d| d.0).unwrap_or(json!({})), "redirect_to": redirect_to});
+    let (user_id, issued, link) = make_link("invite", email, Some(options))?;
+    otp::send(&user_id, email, &issued, json!({"action_link": link.action_link}))?;
+    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+struct Link {
+    action_link: String,
+    redirect_to: Option<String>,
+}
+
+/// The user, token and link of `generate_link` (which returns them) and
+/// `invite_user_by_email` (which sends them).
+fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult<(uuid::Uuid, otp::Issued, Link)> {
     users::check_address(email, "email address")?;
-    let options: LinkOptions = match options.map(|o| o.0) {
+    let options: LinkOptions = match options {
         None | Some(Value::Null) => LinkOptions::default(),
         Some(v) => serde_json::from_value(v).map_err(|e| {
             AuthError::new(ErrorCode::ValidationFailed, "invalid options")
@@ -293,7 +333,7 @@ fn generate_link(
         // As GoTrue: a registered address gets no signup link once confirmed; an
         // unconfirmed one gets a fresh link (and the password given, if any).
         (Some(account), TokenType::Confirmation) if account.email_confirmed => {
-            return Err(users::address_taken(Some(email), None)?.into())
+            return Err(users::address_taken(Some(email), None)?)
         }
         (Some(account), TokenType::Confirmation) => {
             let user_id = users::parse_id(&account.id)?;
@@ -310,16 +350,16 @@ fn generate_link(
             app_metadata: users::provider_metadata("email"),
             ..Default::default()
         })?,
-        (None, _) => return Err(AuthError::new(ErrorCode::UserNotFound, "no user has this email address").into()),
+        (None, _) => return Err(AuthError::new(ErrorCode::UserNotFound, "no user has this email address")),
     };
     let relates_to = match token_type {
         TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => {
             let Some(new_email) = options.new_email.as_deref() else {
-                return Err(AuthError::new(ErrorCode::ValidationFailed, "email change links need options.new_email").into());
+                return Err(AuthError::new(ErrorCode::ValidationFailed, "email change links need options.new_email"));
             };
             users::check_address(new_email, "new email address")?;
             if users::find(Lookup::Email(new_email))?.is_some() {
-                return Err(users::address_taken(Some(new_email), None)?.into());
+                return Err(users::address_taken(Some(new_email), None)?);
             }
             db::run(
                 "update auth.users set email_change = $2, email_change_confirm_status = 0 where id = $1",
@@ -335,14 +375,7 @@ fn generate_link(
         link.push_str("&redirect_to=");
         link.push_str(&percent_encode(redirect));
     }
-    Ok(pgrx::JsonB(json!({
-        "action_link": link,
-        "hashed_token": issued.hashed_token,
-        "email_otp": issued.code,
-        "redirect_to": options.redirect_to,
-        "verification_type": token_type.verification_type(),
-        "user": users::user_json(&user_id)?,
-    })))
+    Ok((user_id, issued, Link { action_link: link, redirect_to: options.redirect_to }))
 }
 
 /// Percent-encodes a URL query value (RFC 3986 unreserved characters pass through).

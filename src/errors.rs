@@ -73,6 +73,14 @@ error_codes! {
         "No API key has that id.";
     ApiKeyRevoked => "api_key_revoked", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 401,
         "The request's API key was revoked (auth.revoke_api_key).";
+    InvalidApiKey => "invalid_api_key", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 401,
+        "The request's API key is not one auth.create_api_key made, or it has expired.";
+    FlowStateNotFound => "flow_state_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
+        "No PKCE flow has that auth code (never issued, used already, or expired).";
+    FlowStateExpired => "flow_state_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,
+        "The PKCE auth code is older than auth_ext.flow_state_exp.";
+    BadCodeVerifier => "bad_code_verifier", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
+        "The PKCE code_verifier does not match the code_challenge the flow began with.";
     NoSigningKey => "no_signing_key", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 500,
         "There is no current signing key; add or rotate one.";
     HookFailed => "hook_failed", ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, 500,

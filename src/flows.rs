@@ -10,7 +10,7 @@ use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::otp::{self, TokenType};
 use crate::passwords::{self, Check};
-use crate::request::{self, Client};
+use crate::request;
 use crate::roles;
 use crate::sessions::create_session;
 use crate::settings;
@@ -66,40 +66,60 @@ fn sign_in_anonymously(
     Ok(pgrx::JsonB(create_session(&user_id, "anonymous", &client)?))
 }
 
-/// Signs up with email and password. With `auth_ext.mailer_autoconfirm` off (the
-/// default) the user must confirm first: a confirmation link and code are queued and
-/// the user is returned without a session. With it on, a session is returned.
+/// Signs up with an email or a phone and a password. With `auth_ext.mailer_autoconfirm`
+/// off (the default) the user must confirm first: a confirmation link and code go to
+/// the email (a code by text message to the phone) and the user is returned without a
+/// session. With it on, a session is returned. With a PKCE `code_challenge`, the
+/// confirmation link gives an auth code (see pkce.rs).
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_up(
     email: Option<&str>,
     password: Option<&str>,
     data: default!(Option<pgrx::JsonB>, "'{}'"),
+    phone: default!(Option<&str>, "NULL"),
+    code_challenge: default!(Option<&str>, "NULL"),
+    code_challenge_method: default!(Option<&str>, "NULL"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    let email = email.unwrap_or_default();
+    let (address, is_phone) = match (email, phone) {
+        (email, None) => (email.unwrap_or_default(), false),
+        (None, Some(phone)) => (phone, true),
+        (Some(_), Some(_)) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "give either email or phone, not both").into())
+        }
+    };
+    let lookup = Lookup::of(address, is_phone).check()?;
     let password = password.unwrap_or_default();
-    users::check_address(email, "email address")?;
     passwords::check_strength(password)?;
+    let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
     let autoconfirm = settings::MAILER_AUTOCONFIRM.get();
     if !autoconfirm {
-        if let Some(existing) = users::find(Lookup::Email(email))? {
-            return Ok(pgrx::JsonB(sign_up_again(existing, email, password, data.map(|d| d.0))?));
+        if let Some(existing) = users::find(lookup)? {
+            return Ok(pgrx::JsonB(sign_up_again(existing, lookup, password, data.map(|d| d.0), &pkce)?));
         }
     }
     let user_id = users::create(&NewUser {
-        email: Some(email.to_owned()),
+        email: (!is_phone).then(|| address.to_owned()),
+        phone: is_phone.then(|| address.to_owned()),
         password_hash: Some(passwords::hash(password)?),
-        email_confirmed: autoconfirm,
+        email_confirmed: autoconfirm && !is_phone,
+        phone_confirmed: autoconfirm && is_phone,
         user_metadata: users::metadata(data.map(|d| d.0), "data")?,
-        app_metadata: users::provider_metadata("email"),
+        app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
         ..Default::default()
     })?;
     if autoconfirm {
         return Ok(pgrx::JsonB(create_session(&user_id, "password", &request::client())?));
     }
-    let issued = otp::issue(&user_id, TokenType::Confirmation, email)?;
-    otp::send(&user_id, email, &issued, json!({}))?;
+    let options = crate::pkce::with_challenge(json!({"proves_password": true}), &pkce);
+    let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
+    otp::send(&user_id, address, &issued, json!({}))?;
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// The token that confirms a sign-up: a link and code to an email, a code to a phone.
+fn confirmation_type(is_phone: bool) -> TokenType {
+    if is_phone { TokenType::Sms } else { TokenType::Confirmation }
 }
 
 /// A sign-up for an address that is registered already, while confirmations are on.
@@ -110,16 +130,30 @@ fn sign_up(
 /// password differs from the one set before, two parties may have signed up the
 /// address: the confirmation then proves the address only, and clears the password
 /// (the owner sets one through recovery).
-fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Option<Value>) -> AuthResult<Value> {
+fn sign_up_again(
+    existing: users::Account,
+    lookup: Lookup<'_>,
+    password: &str,
+    data: Option<Value>,
+    pkce: &Value,
+) -> AuthResult<Value> {
     let user_id = users::parse_id(&existing.id)?;
-    if existing.email_confirmed {
-        let issued = otp::issue(&user_id, TokenType::Magiclink, email)?;
-        otp::send(&user_id, email, &issued, json!({"reason": "signup_attempt"}))?;
+    let (is_phone, address) = match lookup {
+        Lookup::Email(a) => (false, a),
+        Lookup::Phone(a) => (true, a),
+    };
+    if if is_phone { existing.phone_confirmed } else { existing.email_confirmed } {
+        let sign_in = if is_phone { TokenType::Sms } else { TokenType::Magiclink };
+        let issued = otp::issue_with_options(&user_id, sign_in, address, pkce)?;
+        otp::send(&user_id, address, &issued, json!({"reason": "signup_attempt"}))?;
         let now = db::read_value::<String>("select to_jsonb(now())->>0", &[])?;
+        let normalized = users::normalize_address(address, is_phone)?;
+        let (email, phone) = if is_phone { (String::new(), normalized) } else { (normalized, String::new()) };
         return Ok(json!({
             "id": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "role": "authenticated",
-            "email": users::normalize_address(email, false)?, "phone": "", "confirmation_sent_at": now,
-            "app_metadata": users::provider_metadata("email"), "user_metadata": data.unwrap_or(json!({})),
+            "email": email, "phone": phone, "confirmation_sent_at": now,
+            "app_metadata": users::provider_metadata(if is_phone { "phone" } else { "email" }),
+            "user_metadata": data.unwrap_or(json!({})),
             "identities": [], "is_anonymous": false, "created_at": now, "updated_at": now,
         }));
     }
@@ -132,9 +166,9 @@ fn sign_up_again(existing: users::Account, email: &str, password: &str, data: Op
          where id = $1",
         &[pg_uuid(&user_id).into(), passwords::hash(password)?.into(), db::jsonb_arg(&users::metadata(data, "data")?)],
     )?;
-    let options = if same_password { json!({}) } else { json!({"proves_password": false}) };
-    let issued = otp::issue_with_options(&user_id, TokenType::Confirmation, email, &options)?;
-    otp::send(&user_id, email, &issued, json!({}))?;
+    let options = crate::pkce::with_challenge(json!({"proves_password": same_password}), pkce);
+    let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
+    otp::send(&user_id, address, &issued, json!({}))?;
     users::user_json(&user_id)
 }
 
@@ -314,7 +348,10 @@ fn sign_in_with_otp(
     create_user: default!(bool, true),
     phone: default!(Option<&str>, "NULL"),
     data: default!(Option<pgrx::JsonB>, "'{}'"),
+    code_challenge: default!(Option<&str>, "NULL"),
+    code_challenge_method: default!(Option<&str>, "NULL"),
 ) -> Result<(), ErrorReport> {
+    let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
     let (address, token_type) = match (email, phone) {
         (Some(email), None) => (email, TokenType::Magiclink),
         (None, Some(phone)) => (phone, TokenType::Sms),
@@ -340,7 +377,7 @@ fn sign_in_with_otp(
                 .into())
         }
     };
-    let issued = otp::issue(&user_id, token_type, address)?;
+    let issued = otp::issue_with_options(&user_id, token_type, address, &pkce)?;
     otp::send(&user_id, address, &issued, json!({}))?;
     Ok(())
 }
@@ -351,13 +388,18 @@ fn sign_in_with_otp(
 /// the call tells nobody which addresses have accounts.
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn reset_password_for_email(email: Option<&str>) -> Result<(), ErrorReport> {
+fn reset_password_for_email(
+    email: Option<&str>,
+    code_challenge: default!(Option<&str>, "NULL"),
+    code_challenge_method: default!(Option<&str>, "NULL"),
+) -> Result<(), ErrorReport> {
     let email = email.unwrap_or_default();
     users::check_address(email, "email address")?;
+    let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
     match users::find(Lookup::Email(email))? {
         Some(account) => {
             let user_id = users::parse_id(&account.id)?;
-            let issued = otp::issue(&user_id, TokenType::Recovery, email)?;
+            let issued = otp::issue_with_options(&user_id, TokenType::Recovery, email, &pkce)?;
             otp::send(&user_id, email, &issued, json!({}))?;
         }
         None => {
@@ -416,20 +458,42 @@ fn resend_message(
     Ok(())
 }
 
+/// How a verification ends once the address is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A session (`verify_otp`).
+    Session,
+    /// A followed link (`verify_link`): an auth code when its flow began with a PKCE
+    /// challenge, else a session.
+    Link,
+}
+
+impl Finish {
+    pub fn open(self, consumed: &otp::Consumed) -> AuthResult<Value> {
+        let method = consumed.token_type.method();
+        if self == Finish::Link && crate::pkce::has_challenge(&consumed.options) {
+            return crate::pkce::issue_auth_code(&consumed.user_id, method, &consumed.options);
+        }
+        create_session(&consumed.user_id, method, &request::client())
+    }
+}
+
 /// After a token is used: confirm the address it went to and open a session.
-fn finish_verification(consumed: otp::Consumed, client: &Client) -> AuthResult<Value> {
+fn finish_verification(consumed: otp::Consumed, finish: Finish) -> AuthResult<Value> {
     match consumed.token_type {
         TokenType::EmailChangeCurrent | TokenType::EmailChangeNew | TokenType::PhoneChange => {
-            crate::account::confirm_address_change(&consumed)
+            crate::account::confirm_address_change(&consumed, finish)
         }
         _ => {
-            let proves_password = consumed.token_type == TokenType::Confirmation
-                && consumed.options.get("proves_password") != Some(&json!(false));
+            // A sign-up's confirmation proves its password unless it was marked otherwise
+            // (sign_up_again); any other token proves the address only.
+            let proves_password = consumed.options.get("proves_password").and_then(Value::as_bool)
+                .unwrap_or(consumed.token_type == TokenType::Confirmation);
             db::run(
                 "select auth.confirm_address($1, $2, $3)",
                 &[pg_uuid(&consumed.user_id).into(), consumed.token_type.is_phone().into(), proves_password.into()],
             )?;
-            create_session(&consumed.user_id, consumed.token_type.method(), client)
+            finish.open(&consumed)
         }
     }
 }
@@ -459,7 +523,7 @@ fn verify_one_time_token(
     let sent_to = match (token_hash, email, phone) {
         (Some(hash), None, None) => {
             let consumed = otp::consume_link(hash.trim(), accepted)?;
-            return Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?));
+            return Ok(pgrx::JsonB(finish_verification(consumed, Finish::Session)?));
         }
         (None, Some(email), None) => Lookup::Email(email),
         (None, None, Some(phone)) => Lookup::Phone(phone),
@@ -475,7 +539,21 @@ fn verify_one_time_token(
     }
     let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to.check()?;
     let consumed = otp::consume_code(address, token.unwrap_or_default(), accepted)?;
-    Ok(pgrx::JsonB(finish_verification(consumed, &request::client())?))
+    Ok(pgrx::JsonB(finish_verification(consumed, Finish::Session)?))
+}
+
+/// A followed link (the HTTP front's `GET /verify`): as `verify_otp(token_hash => ...,
+/// type => ...)`, but when the link's flow began with a PKCE code challenge the answer is
+/// `{"code": ...}` for `auth.exchange_code_for_session`, not a session.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_link(token_hash: Option<&str>, verification_type: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    let Some(verification_type) = verification_type else {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "type is required").into());
+    };
+    let accepted = otp::accepted_types(verification_type)?;
+    let consumed = otp::consume_link(token_hash.unwrap_or_default().trim(), accepted)?;
+    Ok(pgrx::JsonB(finish_verification(consumed, Finish::Link)?))
 }
 
 // The entry points of 0.1.0's auth.verify_otp wrappers, kept so that a database still on

@@ -16,13 +16,20 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
-/// The client of the current request. Headers come from the client and are ignored,
+/// The client of the current request: what an HTTP front in auth_ext_gateway reported
+/// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come from the client and are ignored,
 /// unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
 /// trusted proxy in front of PostgREST sets: then its value is the address (for a list
 /// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
 /// connection's peer address: behind PostgREST, one address for all of its clients.
 /// Anything malformed is ignored, never an error.
 pub fn client() -> Client {
+    if let Some(reported) = settings::text(&settings::GATEWAY_CLIENT) {
+        // Set by auth.gateway_begin for a member of auth_ext_gateway only (SUSET).
+        let reported: Value = serde_json::from_slice(reported).unwrap_or(Value::Null);
+        let field = |name: &str| reported.get(name).and_then(Value::as_str).map(str::to_owned);
+        return Client { ip: field("ip"), user_agent: field("user_agent") };
+    }
     let headers: Option<Value> =
         settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok());
     let header = |name: &str| headers.as_ref().and_then(|h| h.get(name)).and_then(Value::as_str);

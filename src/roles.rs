@@ -47,6 +47,12 @@ pub fn acting_role_has(role: &CStr) -> bool {
     role_oid(role).is_some_and(|r| unsafe { pg_sys::has_privs_of_role(acting_role(), r) })
 }
 
+/// Whether the acting role is a member of `role`, with or without inheriting its
+/// privileges (an HTTP front's login role is NOINHERIT, as PostgREST's authenticator).
+pub fn acting_role_is_member(role: &CStr) -> bool {
+    role_oid(role).is_some_and(|r| unsafe { pg_sys::is_member_of_role(acting_role(), r) })
+}
+
 /// A trusted caller: the application's server (`service_role`) or the HTTP front
 /// (`auth_ext_gateway`). Only they may say who the client is.
 pub fn acting_role_is_trusted() -> bool {

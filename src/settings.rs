@@ -47,6 +47,13 @@ pub const VERIFIED_CLAIMS_NAME: &CStr = c"auth_ext.verified_claims";
 /// identity it names. SUSET, so no application role can set it.
 pub static METADATA_VOUCHED: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub const METADATA_VOUCHED_NAME: &CStr = c"auth_ext.metadata_vouched";
+/// The client an HTTP front (a member of auth_ext_gateway) reported for this request,
+/// `{"ip": ..., "user_agent": ...}`, set transaction-locally by auth.gateway_begin.
+/// SUSET, so no application role can claim to be another client.
+pub static GATEWAY_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const GATEWAY_CLIENT_NAME: &CStr = c"auth_ext.gateway_client";
+/// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
+pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
 
 pub fn register() {
     let seconds = GucFlags::UNIT_S;
@@ -351,6 +358,24 @@ pub fn register() {
         &METADATA_VOUCHED,
         GucContext::Suset,
         GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
+    );
+    GucRegistry::define_string_guc(
+        GATEWAY_CLIENT_NAME,
+        c"The client an HTTP front reported for this request (internal).",
+        c"",
+        &GATEWAY_CLIENT,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.flow_state_exp",
+        c"Lifetime of PKCE auth codes.",
+        c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",
+        &FLOW_STATE_EXP,
+        10,
+        24 * 3600,
+        GucContext::Suset,
+        seconds,
     );
     GucRegistry::define_string_guc(
         VERIFIED_CLAIMS_NAME,

@@ -123,10 +123,33 @@ fn bad_jwt(message: &str) -> AuthError {
     AuthError::new(ErrorCode::BadJwt, message)
 }
 
-/// Verifies a token's signature, algorithm, expiry, not-before and audience against the
-/// key its kid names. Returns its claims. Whether its session still stands is the
-/// caller's question.
+/// A claim read from a token without verifying it: only to choose how to verify it.
+pub fn unverified_claim(token: &str, name: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get(name).cloned()
+}
+
+/// What a token is meant to be, which decides the claims it must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A session's access token: `sub`, `aud` (ours) and `session_id`.
+    Access,
+    /// An API key from auth.create_api_key: `jti` and `role`, no audience.
+    ApiKey,
+}
+
+/// Verifies a session's access token (see `verify_as`).
 pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
+    verify_as(token, TokenKind::Access)
+}
+
+/// Verifies a token's signature, algorithm, expiry, not-before, issuer and (for access
+/// tokens) audience against the key its kid names. Returns its claims. Whether its
+/// session still stands, or its API key is revoked, is the caller's question.
+pub fn verify_as(token: &str, kind: TokenKind) -> AuthResult<Map<String, Value>> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(bad_jwt("the access token is empty or too long"));
     }
@@ -152,9 +175,17 @@ pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
     let mut validation = Validation::new(verifier.alg.jwt());
     validation.leeway = 0;
     validation.validate_nbf = true;
-    validation.set_audience(&[audience()]);
     validation.set_issuer(&[issuer()]);
-    validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+    match kind {
+        TokenKind::Access => {
+            validation.set_audience(&[audience()]);
+            validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+        }
+        TokenKind::ApiKey => {
+            validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss"]);
+        }
+    }
     let data = decode::<Map<String, Value>>(token, &verifier.key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         let message = match e.kind() {

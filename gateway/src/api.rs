@@ -1,0 +1,505 @@
+//! Supabase Auth's endpoints, as supabase-js calls them. Each handler picks the SQL
+//! function of the extension that does the work and maps its result to GoTrue's answer.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio_postgres::types::ToSql;
+
+use crate::sql::{ApiError, Caller, API_VERSION};
+use crate::Shared;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/signup", post(signup))
+        .route("/token", post(token))
+        .route("/otp", post(otp))
+        .route("/verify", post(verify).get(follow_link))
+        .route("/recover", post(recover))
+        .route("/resend", post(resend))
+        .route("/reauthenticate", get(reauthenticate))
+        .route("/user", get(get_user).put(update_user))
+        .route("/logout", post(logout))
+        .route("/user/identities/authorize", get(manual_linking))
+        .route("/user/identities/{id}", axum::routing::delete(unlink_identity))
+        .route("/settings", get(settings))
+        .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/admin/users", get(list_users).post(create_user))
+        .route("/admin/users/{id}", get(get_user_by_id).put(update_user_by_id).delete(delete_user))
+        .route("/admin/generate_link", post(generate_link))
+        .route("/invite", post(invite))
+        // Not offered; answered as GoTrue answers when the feature is off.
+        .route("/authorize", get(third_party_oauth))
+        .route("/callback", any(third_party_oauth))
+        .route("/factors", any(mfa_enroll))
+        .route("/factors/{*rest}", any(mfa_verify))
+        .route("/sso", any(saml))
+        .route("/sso/{*rest}", any(saml))
+        .route("/saml/{*rest}", any(saml))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+}
+
+/// The API key, from the `apikey` header or query parameter (as Supabase's gateway takes it).
+pub fn apikey(headers: &HeaderMap) -> Option<String> {
+    headers.get("apikey").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Everything a handler needs of a request.
+pub struct Input {
+    state: Shared,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    body: Value,
+    ip: IpAddr,
+}
+
+impl FromRequest<Shared> for Input {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Input, Response> {
+        let headers = request.headers().clone();
+        let fail = |e: ApiError| e.for_request(&headers).into_response();
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .cloned()
+            .unwrap_or(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
+        let ip = crate::client_ip(state, &peer, &headers);
+        let query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
+            .map(|q| q.0)
+            .map_err(|_| fail(ApiError::new(400, "validation_failed", "Could not parse the query string")))?;
+        let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .map_err(|_| fail(ApiError::new(413, "request_too_large", "Request body too large")))?;
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| fail(ApiError::new(400, "bad_json", &format!("Could not parse request body as JSON: {e}"))))?
+        };
+        Ok(Input { state: state.clone(), headers, query, body, ip })
+    }
+}
+
+/// What a request sends besides its body: whether the endpoint acts for a signed-in
+/// user (its bearer token goes to the extension), or is where links lead (no key needed).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Key,
+    User,
+    Nothing,
+}
+
+type Answer = Result<Response, Response>;
+
+impl Input {
+    fn text(&self, name: &str) -> Option<String> {
+        match self.body.get(name) {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn json(&self, name: &str) -> Value {
+        match self.body.get(name) {
+            None | Some(Value::Null) => json!({}),
+            Some(v) => v.clone(),
+        }
+    }
+
+    fn fail(&self, e: ApiError) -> Response {
+        e.for_request(&self.headers).into_response()
+    }
+
+    /// One SQL call in one transaction, as the role the key and token give.
+    async fn call(&self, needs: Needs, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value, Response> {
+        let key = apikey(&self.headers).or_else(|| self.query.get("apikey").cloned());
+        if key.is_none() && needs != Needs::Nothing {
+            return Err(self.fail(ApiError::new(401, "no_api_key", "No API key found in request")));
+        }
+        let caller = Caller {
+            apikey: key,
+            bearer: if needs == Needs::User { bearer(&self.headers) } else { None },
+            ip: self.ip,
+            user_agent: self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        };
+        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(e))
+    }
+}
+
+fn ok(value: Value) -> Answer {
+    let mut response = axum::Json(value).into_response();
+    response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
+    Ok(response)
+}
+
+fn empty_object() -> Answer {
+    ok(json!({}))
+}
+
+/// Answers with the handler's response, success or error alike.
+macro_rules! handler {
+    ($(#[$doc:meta])* $name:ident($input:ident $(, $extra:ident: $ty:ty)*) $body:block) => {
+        $(#[$doc])*
+        async fn $name($($extra: $ty,)* $input: Input) -> Response {
+            let answer: Answer = async { $body }.await;
+            answer.unwrap_or_else(|e| e)
+        }
+    };
+}
+
+handler!(signup(input) {
+    let data = input.json("data");
+    let (email, phone) = (input.text("email"), input.text("phone"));
+    if email.is_none() && phone.is_none() {
+        let captcha = input.body.pointer("/gotrue_meta_security/captcha_token").and_then(Value::as_str).map(str::to_owned);
+        return ok(input.call(Needs::Key, "select auth.sign_in_anonymously(data => $1, attestation => $2)", &[&data, &captcha]).await?);
+    }
+    let (password, challenge, method) = (input.text("password"), input.text("code_challenge"), input.text("code_challenge_method"));
+    ok(input
+        .call(
+            Needs::Key,
+            "select auth.sign_up(email => $1, password => $2, data => $3, phone => $4,
+                                 code_challenge => $5, code_challenge_method => $6)",
+            &[&email, &password, &data, &phone, &challenge, &method],
+        )
+        .await?)
+});
+
+handler!(token(input) {
+    let grant = input.query.get("grant_type").cloned().unwrap_or_default();
+    let value = match grant.as_str() {
+        "password" => {
+            let password = input.text("password");
+            match (input.text("email"), input.text("phone")) {
+                (_, Some(phone)) => input.call(Needs::Key, "select auth.sign_in_with_phone_password($1, $2)", &[&phone, &password]).await?,
+                (email, None) => input.call(Needs::Key, "select auth.sign_in_with_password($1, $2)", &[&email, &password]).await?,
+            }
+        }
+        "refresh_token" => {
+            input.call(Needs::Key, "select auth.refresh_session($1)", &[&input.text("refresh_token")]).await?
+        }
+        "pkce" => {
+            let (code, verifier) = (input.text("auth_code"), input.text("code_verifier"));
+            input.call(Needs::Key, "select auth.exchange_code_for_session($1, $2)", &[&code, &verifier]).await?
+        }
+        _ => return Err(input.fail(ApiError::new(400, "validation_failed", "unsupported_grant_type"))),
+    };
+    ok(value)
+});
+
+handler!(otp(input) {
+    let create_user = input.body.get("create_user").and_then(Value::as_bool).unwrap_or(true);
+    input
+        .call(
+            Needs::Key,
+            "select auth.sign_in_with_otp(email => $1, create_user => $2, phone => $3, data => $4,
+                                          code_challenge => $5, code_challenge_method => $6)",
+            &[
+                &input.text("email"),
+                &create_user,
+                &input.text("phone"),
+                &input.json("data"),
+                &input.text("code_challenge"),
+                &input.text("code_challenge_method"),
+            ],
+        )
+        .await?;
+    empty_object()
+});
+
+handler!(verify(input) {
+    ok(input
+        .call(
+            Needs::Key,
+            "select auth.verify_otp(email => $1, token => $2, type => $3, phone => $4, token_hash => $5)",
+            &[&input.text("email"), &input.text("token"), &input.text("type"), &input.text("phone"), &input.text("token_hash")],
+        )
+        .await?)
+});
+
+handler!(
+/// `GET /verify?token=...&type=...&redirect_to=...`, where links lead: 303 to
+/// `redirect_to` (when the allow list has it, else `auth_ext.site_url`) with the session
+/// in the fragment, `?code=` for a PKCE flow, or the error in the fragment.
+follow_link(input) {
+    let token = input.query.get("token").cloned();
+    let kind = input.query.get("type").cloned();
+    let wanted = input.query.get("redirect_to").filter(|u| input.state.config.redirect_allowed(u)).cloned();
+    let outcome = input
+        .call(
+            Needs::Nothing,
+            "select jsonb_build_object('result', auth.verify_link($1, $2),
+                                       'site_url', pg_catalog.current_setting('auth_ext.site_url', true))",
+            &[&token, &kind],
+        )
+        .await;
+    let location = match outcome {
+        Ok(v) => {
+            let target = wanted.clone().or_else(|| v["site_url"].as_str().map(str::to_owned)).unwrap_or_else(|| "/".into());
+            let result = &v["result"];
+            if let Some(code) = result["code"].as_str() {
+                with_query(&target, &[("code", code)])
+            } else if result["access_token"].is_string() {
+                let fields: Vec<(&str, String)> = ["access_token", "expires_at", "expires_in", "refresh_token", "token_type"]
+                    .iter()
+                    .map(|k| (*k, scalar(&result[*k])))
+                    .chain([("type", kind.clone().unwrap_or_default())])
+                    .collect();
+                with_fragment(&target, &fields)
+            } else {
+                let message = result["message"].as_str().unwrap_or("Confirmation link accepted").to_owned();
+                with_fragment(&target, &[("message", message)])
+            }
+        }
+        Err(response) => {
+            let (status, code, message) = error_parts(response).await;
+            let target = match wanted.clone() {
+                Some(url) => url,
+                // The failed transaction could not read it: on its own.
+                None => input
+                    .call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[])
+                    .await?
+                    .as_str()
+                    .unwrap_or("/")
+                    .to_owned(),
+            };
+            let error = match status {
+                400 => Some("invalid_request"),
+                401 => Some("unauthorized_client"),
+                403 => Some("access_denied"),
+                500 => Some("server_error"),
+                503 => Some("temporarily_unavailable"),
+                _ => None,
+            };
+            let mut fields: Vec<(&str, String)> = error.map(|e| ("error", e.to_owned())).into_iter().collect();
+            fields.push(("error_code", code));
+            fields.push(("error_description", message));
+            with_fragment(&target, &fields)
+        }
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+});
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The status, code and message of an error response we made.
+async fn error_parts(response: Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let code = body["error_code"].as_str().or(body["code"].as_str()).unwrap_or("unexpected_failure").to_owned();
+    let message = body["msg"].as_str().or(body["message"].as_str()).unwrap_or("").to_owned();
+    (status, code, message)
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn form(fields: &[(&str, String)]) -> String {
+    fields.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn with_fragment(url: &str, fields: &[(&str, String)]) -> String {
+    let base = url.split('#').next().unwrap_or(url);
+    format!("{base}#{}", form(fields))
+}
+
+fn with_query(url: &str, fields: &[(&str, &str)]) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let owned: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}{}", form(&owned));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+handler!(recover(input) {
+    input
+        .call(
+            Needs::Key,
+            "select auth.reset_password_for_email($1, $2, $3)",
+            &[&input.text("email"), &input.text("code_challenge"), &input.text("code_challenge_method")],
+        )
+        .await?;
+    empty_object()
+});
+
+handler!(resend(input) {
+    input
+        .call(Needs::Key, "select auth.resend($1, $2, $3)", &[&input.text("type"), &input.text("email"), &input.text("phone")])
+        .await?;
+    empty_object()
+});
+
+handler!(reauthenticate(input) {
+    input.call(Needs::User, "select auth.reauthenticate()", &[]).await?;
+    empty_object()
+});
+
+handler!(get_user(input) {
+    ok(input.call(Needs::User, "select auth.get_user()", &[]).await?)
+});
+
+handler!(update_user(input) {
+    ok(input.call(Needs::User, "select auth.update_user($1)", &[&input.body]).await?)
+});
+
+handler!(logout(input) {
+    let scope = input.query.get("scope").cloned().unwrap_or_else(|| "global".into());
+    input.call(Needs::User, "select auth.sign_out($1)", &[&scope]).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+});
+
+handler!(unlink_identity(input, id: Path<String>) {
+    let Ok(id) = uuid::Uuid::parse_str(&id.0) else {
+        return Err(input.fail(ApiError::new(404, "validation_failed", "identity_id must be an UUID")));
+    };
+    input.call(Needs::User, "select auth.unlink_identity($1::text::uuid)", &[&id.to_string()]).await?;
+    empty_object()
+});
+
+handler!(settings(input) {
+    ok(input.call(Needs::Key, "select auth.settings()", &[]).await?)
+});
+
+handler!(health(input) {
+    input.call(Needs::Nothing, "select null::text", &[]).await?;
+    ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "name": "auth_ext_gateway",
+        "description": "Supabase Auth's API for auth_ext, which keeps users, sessions and sign-ins in Postgres",
+    }))
+});
+
+handler!(jwks(input) {
+    ok(input.call(Needs::Nothing, "select auth.jwks()", &[]).await?)
+});
+
+handler!(
+/// A page of users, with GoTrue's `X-Total-Count` and `Link` headers.
+list_users(input) {
+    let number = |name: &str, default: i32| input.query.get(name).and_then(|v| v.parse::<i32>().ok()).unwrap_or(default);
+    let (page, per_page) = (number("page", 1), number("per_page", 50));
+    let mut listed = input.call(Needs::User, "select auth.admin_list_users($1, $2)", &[&page, &per_page]).await?;
+    let total = listed["total"].as_i64().unwrap_or(0);
+    listed["aud"] = json!("authenticated");
+    let mut response = ok(listed)?;
+    let last = ((total + i64::from(per_page) - 1) / i64::from(per_page)).max(1);
+    let mut links = Vec::new();
+    if i64::from(page) < last {
+        links.push(format!("</admin/users?page={}&per_page={per_page}>; rel=\"next\"", page + 1));
+    }
+    links.push(format!("</admin/users?page={last}&per_page={per_page}>; rel=\"last\""));
+    let headers = response.headers_mut();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+        headers.insert(header::LINK, v);
+    }
+    Ok(response)
+});
+
+handler!(create_user(input) {
+    ok(input.call(Needs::User, "select auth.admin_create_user($1)", &[&input.body]).await?)
+});
+
+handler!(get_user_by_id(input, id: Path<String>) {
+    ok(input.call(Needs::User, "select auth.admin_get_user_by_id($1::text::uuid)", &[&user_id(&input, &id)?]).await?)
+});
+
+handler!(update_user_by_id(input, id: Path<String>) {
+    ok(input
+        .call(Needs::User, "select auth.admin_update_user_by_id($1::text::uuid, $2)", &[&user_id(&input, &id)?, &input.body])
+        .await?)
+});
+
+handler!(delete_user(input, id: Path<String>) {
+    let soft = input.body.get("should_soft_delete").and_then(Value::as_bool).unwrap_or(false);
+    input.call(Needs::User, "select auth.admin_delete_user($1::text::uuid, $2)", &[&user_id(&input, &id)?, &soft]).await?;
+    empty_object()
+});
+
+fn user_id(input: &Input, id: &Path<String>) -> Result<String, Response> {
+    uuid::Uuid::parse_str(&id.0)
+        .map(|u| u.to_string())
+        .map_err(|_| input.fail(ApiError::new(404, "validation_failed", "user_id must be an UUID")))
+}
+
+handler!(generate_link(input) {
+    let mut options = serde_json::Map::new();
+    for name in ["password", "data", "new_email"] {
+        if let Some(v) = input.body.get(name).filter(|v| !v.is_null()) {
+            options.insert(name.into(), v.clone());
+        }
+    }
+    let redirect = input.query.get("redirect_to").cloned().or_else(|| input.text("redirect_to"));
+    if let Some(r) = redirect {
+        options.insert("redirect_to".into(), r.into());
+    }
+    let options = Value::Object(options);
+    ok(input
+        .call(Needs::User, "select auth.admin_generate_link($1, $2, $3)", &[&input.text("type"), &input.text("email"), &options])
+        .await?)
+});
+
+handler!(invite(input) {
+    let redirect = input.query.get("redirect_to").cloned();
+    ok(input
+        .call(Needs::User, "select auth.invite_user_by_email($1, $2, $3)", &[&input.text("email"), &input.json("data"), &redirect])
+        .await?)
+});
+
+handler!(manual_linking(input) {
+    Err(input.fail(ApiError::new(404, "manual_linking_disabled", "Manual linking is disabled")))
+});
+
+handler!(third_party_oauth(input) {
+    Err(input.fail(ApiError::new(400, "validation_failed", "Unsupported provider: provider is not enabled")))
+});
+
+handler!(mfa_enroll(input) {
+    Err(input.fail(ApiError::new(422, "mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP")))
+});
+
+handler!(mfa_verify(input) {
+    Err(input.fail(ApiError::new(422, "mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP")))
+});
+
+handler!(saml(input) {
+    Err(input.fail(ApiError::new(404, "saml_provider_disabled", "SAML 2.0 is disabled")))
+});

@@ -1,0 +1,141 @@
+//! auth_ext_gateway: Supabase Auth's HTTP API (`/auth/v1/*`) in front of the auth_ext
+//! extension, and `/rest/v1/*` passed through to PostgREST, on one base URL, so that
+//! `createClient(url, anonKey)` from supabase-js works unchanged.
+//!
+//! Stateless: each auth request is one transaction that begins with
+//! `auth.gateway_begin` (the extension checks the API key and token and becomes the
+//! request's role) and makes one call of one SQL function. Every decision is the
+//! extension's; this maps HTTP to SQL and results or errors back to HTTP.
+
+mod api;
+mod config;
+mod proxy;
+mod sql;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use config::Config;
+
+pub struct AppState {
+    pub config: Config,
+    pub db: sql::Db,
+    pub proxy: proxy::Proxy,
+}
+
+pub type Shared = Arc<AppState>;
+
+#[tokio::main]
+async fn main() {
+    let config = match Config::load(std::env::args().skip(1).collect()) {
+        Ok(Some(config)) => config,
+        Ok(None) => return, // --help
+        Err(e) => {
+            eprintln!("auth_ext_gateway: {e}\n\n{}", config::HELP);
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "auth_ext_gateway=info".into()),
+        )
+        .init();
+    let db = match sql::Db::connect(&config).await {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!("cannot use the database: {e}");
+            std::process::exit(1);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", config.listen);
+            std::process::exit(1);
+        }
+    };
+    let proxy = proxy::Proxy::new(config.postgrest_url.clone());
+    let state: Shared = Arc::new(AppState { config, db, proxy });
+    let app = Router::new()
+        .nest("/auth/v1", api::routes())
+        .route("/rest/v1", axum::routing::any(proxy::forward))
+        .route("/rest/v1/{*rest}", axum::routing::any(proxy::forward))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
+        .layer(middleware::from_fn(cors))
+        .with_state(state.clone());
+    tracing::info!("listening on http://{}", state.config.listen);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    if let Err(e) = server.await {
+        tracing::error!("server error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Headers a browser may read: the API version (auth-js reads error codes by it),
+/// pagination, PostgREST's ranges, and limits.
+const EXPOSED: &str = "X-Supabase-Api-Version, X-Total-Count, Link, Content-Range, Content-Location, Location, Retry-After";
+/// What supabase-js sends, for preflights that do not list their headers.
+const ALLOWED: &str = "authorization, apikey, content-type, x-client-info, x-supabase-api-version, accept-profile, \
+                       content-profile, prefer, range, x-retry-count";
+
+/// CORS for browsers on any origin, as Supabase's gateway answers (no cookies are used:
+/// tokens travel in headers). Preflights are answered here for auth and data alike;
+/// PostgREST's own CORS headers are replaced by these.
+async fn cors(request: Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let requested = request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    let headers = response.headers_mut();
+    headers.retain_cors();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.unwrap_or(HeaderValue::from_static(ALLOWED)));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    }
+    response
+}
+
+trait RetainCors {
+    fn retain_cors(&mut self);
+}
+
+impl RetainCors for HeaderMap {
+    /// Drops CORS headers set further in (PostgREST's), so that each is sent once.
+    fn retain_cors(&mut self) {
+        let names: Vec<_> =
+            self.keys().filter(|k| k.as_str().starts_with("access-control-")).cloned().collect();
+        for name in names {
+            self.remove(name);
+        }
+    }
+}
+
+/// The client's address: the TCP peer, or the last entry of the trusted proxy's header
+/// when one is configured (the entry that proxy appended; earlier ones are the client's).
+pub fn client_ip(state: &AppState, peer: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> std::net::IpAddr {
+    state
+        .config
+        .trusted_proxy_header
+        .as_ref()
+        .and_then(|name| headers.get(name))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer.0.ip())
+}
+
+pub type Ctx = (State<Shared>, ConnectInfo<SocketAddr>);

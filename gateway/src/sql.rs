@@ -1,0 +1,155 @@
+//! The database side: a pool of connections as the gateway's login role, one
+//! transaction per request, and the extension's errors as GoTrue's HTTP errors.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::{json, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+
+use crate::config::Config;
+
+pub struct Db {
+    pool: Pool,
+    /// `auth.error_codes()`: each code's HTTP status, read once at start.
+    statuses: HashMap<String, u16>,
+}
+
+/// Who sends a request: its API key, its bearer token (for endpoints that act for a
+/// user), and the client's address and user agent.
+pub struct Caller {
+    pub apikey: Option<String>,
+    pub bearer: Option<String>,
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+const BEGIN: &str = "select auth.gateway_begin($1, $2, $3, $4)";
+
+impl Db {
+    pub async fn connect(config: &Config) -> Result<Db, String> {
+        let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("AUTH_GATEWAY_DATABASE_URL: {e}"))?;
+        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| e.to_string())?;
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let rows = client
+            .query("select code, http_status from auth.error_codes()", &[])
+            .await
+            .map_err(|e| format!("reading auth.error_codes() (is auth_ext installed?): {e}"))?;
+        let statuses = rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1) as u16)).collect();
+        Ok(Db { pool, statuses })
+    }
+
+    /// One request: `auth.gateway_begin` (the extension checks the key and token and
+    /// becomes the request's role), then `sql`, in one transaction. Returns the first
+    /// column of the one row `sql` gives (NULL for void functions).
+    pub async fn call(&self, caller: &Caller, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value, ApiError> {
+        let mut client = self.pool.get().await.map_err(|e| {
+            tracing::error!("no database connection: {e}");
+            ApiError::unavailable()
+        })?;
+        let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        let begin = tx.prepare_cached(BEGIN).await.map_err(|e| self.error(e))?;
+        let call = tx.prepare_cached(sql).await.map_err(|e| self.error(e))?;
+        // Sent together (tokio-postgres pipelines queries polled at once); if the first
+        // fails, the second only reports the aborted transaction, so the first's error counts.
+        let begin_params: [&(dyn ToSql + Sync); 4] = [&caller.apikey, &caller.bearer, &caller.ip, &caller.user_agent];
+        let (began, called) = tokio::join!(tx.query_one(&begin, &begin_params), tx.query_one(&call, params));
+        began.map_err(|e| self.error(e))?;
+        let row = called.map_err(|e| self.error(e))?;
+        let value = match row.columns().first().map(|c| c.type_().name()) {
+            Some("jsonb" | "json") => row.try_get::<_, Option<Value>>(0).map_err(|e| self.error(e))?.unwrap_or(Value::Null),
+            Some("text") => row.try_get::<_, Option<String>>(0).map_err(|e| self.error(e))?.map_or(Value::Null, Value::String),
+            _ => Value::Null,
+        };
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(value)
+    }
+
+    /// An SQL error as GoTrue's error: our codes (`code: message`) with the status the
+    /// extension gives them; a missing privilege (an admin endpoint without the
+    /// service_role key) as GoTrue's `not_admin`; other codes a hook raised by their class.
+    fn error(&self, e: tokio_postgres::Error) -> ApiError {
+        let Some(db) = e.as_db_error() else {
+            tracing::error!("database connection failed: {e}");
+            return ApiError::unavailable();
+        };
+        let sqlstate = db.code().code();
+        let (code, message) = match db.message().split_once(": ") {
+            Some((code, rest)) if is_code(code) => (code.to_owned(), rest.to_owned()),
+            _ => (String::new(), db.message().to_owned()),
+        };
+        if let Some(status) = self.statuses.get(&code) {
+            return ApiError::new(*status, &code, &message);
+        }
+        let class = &sqlstate[..2];
+        let status = match (sqlstate, class) {
+            ("42501", _) => return ApiError::new(403, "not_admin", "User not allowed"),
+            (_, "28") => 403,
+            (_, "53" | "54") => 429,
+            (_, "22" | "23" | "P0" | "39" | "38") => 400,
+            _ => 500,
+        };
+        if status == 500 {
+            tracing::error!(sqlstate, "unexpected database error: {}", db.message());
+            return ApiError::new(500, "unexpected_failure", "Unexpected failure, please check server logs for more information");
+        }
+        let code = if code.is_empty() { "validation_failed".to_owned() } else { code };
+        ApiError::new(status, &code, &message)
+    }
+}
+
+/// The stable snake_case code an error message starts with.
+fn is_code(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// An error in GoTrue's shape. With the `X-Supabase-Api-Version` request header (which
+/// supabase-js sends) the body is `{code, message}`, else `{code: status, error_code, msg}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    /// Whether the client asked for the 2024-01-01 error shape.
+    pub versioned: bool,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: code.to_owned(),
+            message: message.to_owned(),
+            versioned: false,
+        }
+    }
+
+    pub fn unavailable() -> ApiError {
+        ApiError::new(503, "unexpected_failure", "The database is not available")
+    }
+
+    pub fn for_request(mut self, headers: &HeaderMap) -> ApiError {
+        self.versioned = headers.contains_key(API_VERSION);
+        self
+    }
+}
+
+pub const API_VERSION: &str = "x-supabase-api-version";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = if self.versioned {
+            json!({"code": self.code, "message": self.message})
+        } else {
+            json!({"code": self.status.as_u16(), "error_code": self.code, "msg": self.message})
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
+        response
+    }
+}

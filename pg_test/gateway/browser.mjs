@@ -1,0 +1,232 @@
+// The browser check: examples/todo-app in a headless Chromium, through auth_ext's gateway,
+// as a visitor uses it: guest, todos, an email confirmed with the code from the outbox, a
+// password, sign out, sign in again; and a second visitor who sees none of it.
+// The caller serves the app at APP_URL and gives PG* variables (psql as the database
+// owner, to read the outbox); CHROMIUM names the browser (default /usr/bin/chromium).
+// Prints one line per check and closes with "N passed, N failed".
+import { execFileSync } from 'node:child_process';
+import puppeteer from 'puppeteer-core';
+
+const APP_URL = process.env.APP_URL;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = 10000;
+let passed = 0;
+let failed = 0;
+function check(name, expected, actual) {
+  const e = JSON.stringify(expected);
+  const a = JSON.stringify(actual);
+  if (e === a) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}: expected ${e}, got ${a}`);
+  }
+  return e === a;
+}
+// A check the rest of the journey depends on: when it fails, the run stops there.
+class Stop extends Error {}
+function must(...args) {
+  if (!check(...args)) throw new Stop();
+}
+
+function sql(query) {
+  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
+    encoding: 'utf8',
+    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
+  }).trim();
+}
+const literal = (s) => `'${String(s).replace(/'/g, "''")}'`;
+// Console errors (a refused CORS preflight shows up here), printed when a check fails.
+const consoleErrors = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// What a page shows, in one read.
+const state = (page) => page.evaluate(() => {
+  const text = (id) => document.getElementById(id)?.textContent.trim() ?? null;
+  const list = document.getElementById('todos');
+  return {
+    who: text('who'),
+    userId: text('user-id'),
+    error: text('error'),
+    notice: text('notice'),
+    listFor: list.dataset.for ?? '',
+    loads: Number(list.dataset.loads ?? 0),
+    todos: [...list.querySelectorAll('li')].map((li) => ({
+      id: Number(li.id.replace('todo-', '')),
+      task: li.querySelector('.task').textContent,
+      done: li.classList.contains('done'),
+    })),
+  };
+});
+
+// Waits until the page's state passes `test`; on a timeout, says what the page showed.
+async function until(page, what, test) {
+  const start = Date.now();
+  for (;;) {
+    const s = await state(page);
+    if (test(s)) return s;
+    if (Date.now() - start > TIMEOUT) {
+      throw new Error(`timed out waiting for ${what}; the page shows ${JSON.stringify({ ...s, todos: s.todos.length })}`);
+    }
+    await sleep(50);
+  }
+}
+
+// Types into an input (clearing it first) and clicks a button.
+async function fill(page, fields, button) {
+  for (const [id, value] of Object.entries(fields)) {
+    await page.$eval(`#${id}`, (el) => { el.value = ''; });
+    await page.type(`#${id}`, value);
+  }
+  await page.click(`#${button}`);
+}
+
+async function openApp(context, pageErrors) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.on('pageerror', (e) => pageErrors.push(String(e.message ?? e)));
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  await page.goto(APP_URL, { waitUntil: 'load' });
+  await until(page, 'the app to start', (s) => s.who === 'signed out');
+  return page;
+}
+
+// Clicks "Refresh" and waits for the list it loads.
+async function refresh(page) {
+  const { loads } = await state(page);
+  await page.click('#refresh');
+  return until(page, 'the list to load again', (s) => s.error || s.loads > loads);
+}
+
+async function addTodo(page, task, count) {
+  await fill(page, { 'new-task': task }, 'add');
+  return until(page, `"${task}" in the list`, (s) => s.error || s.todos.length === count);
+}
+
+async function main() {
+  if (!APP_URL) throw new Error('APP_URL is not set');
+  const email = `browser-${Date.now()}@example.com`;
+  const password = 'browser tier passphrase 7';
+  const pageErrors = [];
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--headless=new', '--disable-dev-shm-usage'],
+  });
+  try {
+    check('browser: Chromium starts', true, /Chrome|Chromium/.test(await browser.version()));
+    const page = await openApp(browser.defaultBrowserContext(), pageErrors);
+    let s = await state(page);
+    check('page: supabase-js loaded, signed out at first', ['signed out', ''], [s.who, s.error]);
+
+    // --- A guest.
+    await page.click('#guest');
+    s = await until(page, 'the guest session', (x) => x.error || (x.who === 'anonymous' && x.listFor === x.userId));
+    must('guest: "Continue as guest" signs in anonymously', ['anonymous', ''], [s.who, s.error]);
+    const userId = s.userId;
+    check('guest: the page shows the user id', true, /^[0-9a-f-]{36}$/.test(userId));
+    check('guest: no todos yet', 0, s.todos.length);
+
+    await addTodo(page, 'buy milk', 1);
+    s = await addTodo(page, 'walk the dog', 2);
+    must('todos: two added and listed in order', ['', ['buy milk', 'walk the dog']], [s.error, s.todos.map((t) => t.task)]);
+    const ids = s.todos.map((t) => t.id);
+    check('todos: stored as the guest\'s (owner default auth.uid())', `${userId}|${userId}`,
+      sql(`select string_agg(user_id::text, '|' order by id) from public.todos where id in (${ids.join(',')})`));
+    await page.click(`#toggle-${ids[0]}`);
+    s = await until(page, 'the toggle', (x) => x.error || x.todos[0]?.done);
+    check('todos: toggled one', ['', [true, false]], [s.error, s.todos.map((t) => t.done)]);
+    check('todos: toggled in the table', 'true|false',
+      sql(`select string_agg(is_complete::text, '|' order by id) from public.todos where id in (${ids.join(',')})`));
+    await page.reload({ waitUntil: 'load' });
+    s = await until(page, 'the session after a reload', (x) => x.error || (x.who === 'anonymous' && x.listFor === userId));
+    check('guest: a reload keeps the session and the todos', [userId, 2], [s.userId, s.todos.length]);
+
+    // --- Keep the todos: add an email, confirmed with the code from the outbox.
+    await fill(page, { email }, 'add-email');
+    s = await until(page, 'the code form', (x) => x.error || x.notice.includes(email));
+    check('email: "Add email" asks for the code', ['', true], [s.error, await page.$eval('#verify-form', (f) => !f.hidden)]);
+    let code = '';
+    for (const start = Date.now(); !code && Date.now() - start < TIMEOUT; await sleep(100)) {
+      code = sql(`select payload->>'email_otp' from auth.outbox where recipient = ${literal(email)}
+                  and kind = 'email_change_new' order by id desc limit 1`);
+    }
+    must('email: a 6-digit code in the outbox', true, /^\d{6}$/.test(code));
+    await fill(page, { code }, 'verify');
+    s = await until(page, 'the email to be confirmed', (x) => x.error || x.who === email);
+    must('email: verified; the status shows the email, same user', [email, userId, ''], [s.who, s.userId, s.error]);
+    check('email: the user is permanent in the table', 'f',
+      sql(`select is_anonymous from auth.users where id = ${literal(userId)}`));
+    s = await refresh(page);
+    check('email: the todos are still there', [['buy milk', true], ['walk the dog', false]], s.todos.map((t) => [t.task, t.done]));
+
+    // --- A password, then out and back in.
+    await fill(page, { password }, 'set-password');
+    s = await until(page, 'the password', (x) => x.error || x.notice === 'Password set.');
+    check('password: set', ['', 'Password set.'], [s.error, s.notice]);
+
+    await page.click('#sign-out');
+    s = await until(page, 'the sign-out', (x) => x.error || x.who === 'signed out');
+    must('sign out: the status says signed out, no todos shown', ['signed out', '', 0], [s.who, s.error, s.todos.length]);
+    check('sign out: the sign-in form is back', true, await page.$eval('#sign-in-form', (f) => f.offsetParent !== null));
+
+    await fill(page, { 'sign-in-email': email, 'sign-in-password': password }, 'sign-in');
+    s = await until(page, 'the sign-in', (x) => x.error || (x.who === email && x.listFor === userId));
+    must('sign in: email and password, same user', [email, userId, ''], [s.who, s.userId, s.error]);
+    check('sign in: the same todos are back', [ids, ['buy milk', 'walk the dog']], [s.todos.map((t) => t.id), s.todos.map((t) => t.task)]);
+    s = await addTodo(page, 'call mum', 3);
+    must('sign in: a todo added after signing in', ['', 'call mum'], [s.error, s.todos[2]?.task]);
+    const mine = s.todos.map((t) => t.id);
+
+    // --- Another visitor, in a context of its own (no shared storage).
+    const other = await browser.createBrowserContext();
+    try {
+      const page2 = await openApp(other, pageErrors);
+      await page2.click('#guest');
+      let s2 = await until(page2, 'the second guest', (x) => x.error || (x.who === 'anonymous' && x.listFor === x.userId));
+      must('isolation: a second guest is another user', [true, ''], [s2.userId !== userId && s2.userId !== '', s2.error]);
+      check('isolation: it sees none of the first user\'s todos', 0, s2.todos.length);
+      const probe = await page2.evaluate(async (ids) => {
+        const { supabase } = window.todoApp;
+        const read = await supabase.from('todos').select('id').in('id', ids);
+        const changed = await supabase.from('todos').update({ task: 'mine now' }).in('id', ids).select('id');
+        const removed = await supabase.from('todos').delete().in('id', ids).select('id');
+        return [read, changed, removed].map((r) => [r.error?.message ?? null, r.data?.length ?? null]);
+      }, mine);
+      check('isolation: asked by id, nothing to read, change or delete', [[null, 0], [null, 0], [null, 0]], probe);
+      await addTodo(page2, 'not yours', 1);
+      s = await refresh(page);
+      check('isolation: the first user still has exactly its three todos', mine, s.todos.map((t) => t.id));
+    } finally {
+      await other.close();
+    }
+
+    // --- Delete.
+    await page.click(`#delete-${mine[2]}`);
+    s = await until(page, 'the delete', (x) => x.error || x.todos.length === 2);
+    check('delete: gone from the list and the table', [ids, '0'],
+      [s.todos.map((t) => t.id), sql(`select count(*) from public.todos where id = ${mine[2]}`)]);
+
+    check('no uncaught errors in the pages', [], pageErrors);
+  } finally {
+    await browser.close();
+  }
+  if (failed) printConsole();
+  console.log(`browser: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+function printConsole() {
+  for (const m of consoleErrors) console.log(`# browser console: ${m}`);
+}
+
+main().catch((e) => {
+  if (!(e instanceof Stop)) {
+    failed++;
+    console.log(`FAIL ${e.stack ?? e}`);
+  }
+  printConsole();
+  console.log(`browser: ${passed} passed, ${failed} failed`);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+//! The HTTP front's way in. Each request to the gateway (the `gateway/` crate) is one
+//! transaction that begins with `auth.gateway_begin` (sql/access.sql): this checks the
+//! request's API key and bearer token, records the client the front reports, and names
+//! the role the request acts as, which the SQL wrapper then becomes (as PostgREST does).
+//! The front itself decides nothing.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use serde_json::{json, Map, Value};
+
+use crate::claims::{self, Claims};
+use crate::db;
+use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::roles;
+use crate::settings;
+use crate::tokens::{self, TokenKind};
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// Verifies an API key: signed by one of our keys, a live row in auth.api_keys, and the
+/// role that row was made for. Returns that role.
+fn api_key_role(token: &str) -> AuthResult<String> {
+    let invalid = |why: String| AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why);
+    let claims = tokens::verify_as(token, TokenKind::ApiKey).map_err(|e| invalid(e.message))?;
+    let (Some(jti), Some(role)) = (claims.get("jti").and_then(Value::as_str), claims.get("role").and_then(Value::as_str))
+    else {
+        return Err(invalid("the token is not an API key (no jti or role)".into()));
+    };
+    let state: Option<String> = db::read_value(
+        "select case when revoked_at is not null then 'revoked'
+                     when expires_at <= now() then 'expired' else 'live' end
+         from auth.api_keys where id::text = $1 and role = $2",
+        &[jti.into(), role.into()],
+    )?;
+    match state.as_deref() {
+        Some("live") => Ok(role.to_owned()),
+        Some("revoked") => Err(AuthError::new(ErrorCode::ApiKeyRevoked, "this API key was revoked")
+            .detail(format!("jti {}", truncate(jti)))),
+        _ => Err(invalid(format!("jti {} is not a current API key", truncate(jti)))),
+    }
+}
+
+/// The role a session's access token acts as, after verifying it and its session; its
+/// claims become the transaction's verified claims, as `auth.set_session` does.
+fn session_role(token: &str) -> AuthResult<String> {
+    let claims: Map<String, Value> = tokens::verify(token)?;
+    tokens::check_session(&claims)?;
+    let role = claims.get("role").and_then(Value::as_str).unwrap_or_default().to_owned();
+    tokens::check_token_role(&role)?;
+    let text = serde_json::to_string(&claims).expect("a JSON map serializes");
+    settings::set_verified_claims_local(&text);
+    claims::remember_verified(&text, Claims::parse(text.as_bytes(), "verified claims")?);
+    Ok(role)
+}
+
+/// Who an HTTP request is. Only members of auth_ext_gateway may ask (they are trusted to
+/// report the client's address). `apikey` must be a live API key; `access_token` (the
+/// bearer token, when the endpoint acts for a user) is the key itself, another API key,
+/// or a session's access token, whose session must stand. Without either, the request
+/// is a visitor's (`anon`): the front allows that only where links lead (`GET /verify`).
+/// Returns the role to act as.
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
+fn gateway_request(
+    apikey: Option<&str>,
+    access_token: Option<&str>,
+    ip: Option<pgrx::Inet>,
+    user_agent: Option<&str>,
+) -> Result<String, ErrorReport> {
+    if !roles::acting_role_is_member(roles::GATEWAY) {
+        return Err(AuthError::new(ErrorCode::NoAuthorization, "only an HTTP front may begin a gateway request")
+            .detail("the session's role is not a member of auth_ext_gateway")
+            .into());
+    }
+    let role = match (apikey.map(str::trim).filter(|k| !k.is_empty()), access_token.map(str::trim).filter(|t| !t.is_empty())) {
+        // A followed link (mail clients send no key): a visitor, as the anon key would make it.
+        (None, None) => "anon".to_owned(),
+        (None, Some(_)) => {
+            return Err(AuthError::new(ErrorCode::InvalidApiKey, "No API key found in request")
+                .hint("Send the anon or service_role key as the apikey header.")
+                .into())
+        }
+        (Some(apikey), token) => keyed_role(apikey, token)?,
+    };
+    let client = json!({
+        "ip": ip.map(|ip| ip.0),
+        "user_agent": user_agent.map(|ua| ua.chars().take(1024).collect::<String>()),
+    });
+    settings::set_internal_local(settings::GATEWAY_CLIENT_NAME, &client.to_string());
+    Ok(role)
+}
+
+/// The role of a request with an API key: the key's, unless the bearer token is a
+/// session's access token or another API key.
+fn keyed_role(apikey: &str, access_token: Option<&str>) -> AuthResult<String> {
+    let key_role = api_key_role(apikey)?;
+    Ok(match access_token {
+        None => key_role,
+        Some(token) if token == apikey => key_role,
+        Some(token) => match tokens::unverified_claim(token, "session_id") {
+            Some(_) => session_role(token)?,
+            None => api_key_role(token)?,
+        },
+    })
+}
