@@ -7,7 +7,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -21,7 +21,7 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest
+test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway
 
 test-unit: deps
 	@scripts/unit-test.sh
@@ -44,6 +44,10 @@ test-integration: install
 # A real PostgREST 12 with the shipped examples/postgrest/ config, driven over HTTP.
 test-postgrest: install
 	@scripts/postgrest.sh
+
+# The HTTP gateway with the real supabase-js, and the example web app in headless Chromium.
+test-gateway: install
+	@scripts/gateway.sh
 
 # Not part of test: the claim functions' per-row cost in a policy, release build.
 bench: deps

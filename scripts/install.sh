@@ -19,3 +19,7 @@ install -m 644 sql/auth_ext--*--*.sql "$sharedir/extension/"
 tmp="$libdir/.auth_ext.so.$$"
 install -m 755 "$out$libdir/auth_ext.so" "$tmp"
 mv -f "$tmp" "$libdir/auth_ext.so"
+# The HTTP gateway (gateway/), in the same profile.
+log "building auth_ext_gateway"
+gateway_profile=(); [ ${#profile[@]} -eq 0 ] && gateway_profile=(--release)
+cargo build --quiet -p auth_ext_gateway "${gateway_profile[@]}"

@@ -13,3 +13,5 @@ if [ "$(id -u)" = 0 ]; then
 fi
 log "cargo pgrx test ${args[*]}"
 cargo pgrx test "${args[@]}" "$@"
+log "cargo test -p auth_ext_gateway"
+cargo test --quiet -p auth_ext_gateway

@@ -17,7 +17,6 @@ grant select, insert, update, delete on public.todos to authenticated;
 
 -- Merges (auth.merge_anonymous_user) may move a guest's todos to the account it signs in to.
 grant select, update, delete on public.todos to auth_ext_app;
--- When the table's owner is a superuser, merges move rows as auth_ext_app, which
--- row-level security then hides them from; such a setup also needs (see README,
--- "Security model"):
---   create policy auth_ext_merge on public.todos to auth_ext_app using (true);
+-- This table's owner is a superuser here, so merges move its rows as auth_ext_app,
+-- which row-level security would otherwise hide them from (README, "Security model").
+create policy auth_ext_merge on public.todos to auth_ext_app using (true);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The gateway tier: auth_ext_gateway (gateway/) in front of a throwaway cluster, with a
+# real PostgREST 12 behind its /rest/v1, driven by the real @supabase/supabase-js
+# (pg_test/gateway/tier.mjs), and the example web app (examples/todo-app) clicked
+# through in headless Chromium (pg_test/gateway/browser.mjs).
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+SITE_URL="http://127.0.0.1:$(free_port)"
+# Every request comes from 127.0.0.1: the per-client limits are not what is tested here.
+cluster_start gateway "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'app'"
+APP_PID=""
+trap 'kill $APP_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
+"$(pg_bindir)/createdb" app
+psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/postgrest/setup.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/gateway/setup.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/todo-app/schema.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d app >/dev/null <<SQL
+alter database app set auth_ext.anonymous_sign_ins = on;
+alter database app set auth_ext.site_url = '$SITE_URL';
+alter database app set auth_ext.refresh_token_reuse_interval = 0;
+alter database app set auth_ext.rate_limit_anonymous = 100000;
+alter database app set auth_ext.rate_limit_email_per_client = 100000;
+alter database app set auth_ext.rate_limit_email_per_recipient = 1000;
+alter database app set auth_ext.rate_limit_email_sent = 100000;
+alter database app set auth_ext.rate_limit_sms_sent = 100000;
+alter database app set auth_ext.rate_limit_verify = 100000;
+SQL
+ANON_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('anon', description => 'gateway tier')")"
+SERVICE_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('service_role', description => 'gateway tier')")"
+
+postgrest_start app
+AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
+export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app
+status=0
+(cd pg_test/gateway && node tier.mjs) || status=$?
+
+# The example app, served as `make demo` serves it, in a headless browser.
+APP_PORT="${SITE_URL##*:}"
+PORT="$APP_PORT" AUTH_EXT_URL="$GATEWAY_URL" AUTH_EXT_ANON_KEY="$ANON_KEY" node examples/todo-app/serve.mjs >"$CLUSTER_DIR/app.log" 2>&1 &
+APP_PID=$!
+(cd pg_test/gateway && APP_URL="$SITE_URL/" node browser.mjs) || status=$?
+if [ $status -ne 0 ]; then
+    echo "--- gateway.log"; tail -30 "$CLUSTER_DIR/gateway.log"
+    echo "--- postgrest.log"; tail -10 "$CLUSTER_DIR/postgrest.log"
+fi
+exit $status
