@@ -195,7 +195,7 @@ select case_name, regress.error_of(statement) as result from (values
     ('unknown type', $$select auth.admin_generate_link('sms', 'hana@example.com')$$),
     ('unknown option', $$select auth.admin_generate_link('magiclink', 'hana@example.com', '{"colour": "red"}')$$)
 ) t(case_name, statement);
-select (auth.admin_generate_link('signup', 'lea@example.com', '{"password": "correct horse battery", "data": {"plan": "pro"}}'))->'user'->'user_metadata' as signup_creates;
+select (auth.admin_generate_link('signup', 'lea@example.com', '{"password": "correct horse battery", "data": {"plan": "pro"}}'))->'user_metadata' as signup_creates;
 -- A registered but unconfirmed address gets a fresh signup link, as in GoTrue.
 select (auth.admin_generate_link('signup', 'lea@example.com'))->>'verification_type' as signup_again_while_unconfirmed;
 select (auth.admin_generate_link('invite', 'max@example.com'))->>'verification_type' as invite;
