@@ -1522,6 +1522,7 @@ grant execute on function auth.sign_up(text, text, jsonb, text, text, text),
     auth.verify_link(text, text), auth.exchange_code_for_session(text, text), auth.settings()
     to anon, authenticated, service_role;
 grant execute on function auth.admin_get_user_by_id(uuid), auth.invite_user_by_email(text, jsonb, text) to service_role;
+revoke all on auth.flow_state from public;
 alter table auth.flow_state enable row level security;
 select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 
