@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Plays demo/walkthrough.sql against the installed extension in a throwaway cluster,
 # then starts PostgREST next to it with the shipped examples/postgrest/ config and makes
-# one call over HTTP. --shell leaves you in psql afterwards (PostgREST still running);
-# the cluster and PostgREST stop when you quit.
+# one call over HTTP; then the HTTP gateway (supabase-js's API) and the example web app
+# (examples/todo-app), whose URL it prints, with the outbox sender printing the codes
+# the app asks for. It serves until Ctrl-C. --shell leaves you in psql instead; the
+# cluster and the servers stop when you quit.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
 cluster_start demo
-trap 'postgrest_stop; cluster_stop' EXIT
+APP_PID=""; SENDER_PID=""
+trap 'kill $APP_PID $SENDER_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
 log "demo cluster on 127.0.0.1:$PGPORT"
 
 psql=(psql -X -v ON_ERROR_STOP=1 --pset=pager=off -d auth_demo)
@@ -34,8 +37,29 @@ console.log(`HTTP ${res.status}`);
 console.log(JSON.stringify({ ...body, access_token: body.access_token?.slice(0, 40) + "...", refresh_token: "..." }, null, 2));
 '
 
+log "the HTTP gateway (examples/gateway/) and the example web app (examples/todo-app/)"
+app_port=3000
+curl -s -o /dev/null "http://127.0.0.1:$app_port/" 2>/dev/null && app_port="$(free_port)"
+app_url="http://127.0.0.1:$app_port"
+"${psql[@]}" -q -f examples/gateway/setup.sql
+# The walkthrough's own todos table makes way for the app's.
+"${psql[@]}" -q -c 'drop table public.todos'
+"${psql[@]}" -q -f examples/todo-app/schema.sql
+"${psql[@]}" -q -c "alter database auth_demo set auth_ext.site_url = '$app_url'"
+AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$app_url" gateway_start auth_demo
+PORT="$app_port" AUTH_EXT_URL="$GATEWAY_URL" AUTH_EXT_ANON_KEY="$anon_key" node examples/todo-app/serve.mjs >/dev/null &
+APP_PID=$!
+# The codes the app asks for arrive here, as a mail or SMS sender would get them.
+python3 examples/outbox_sender.py --dsn "postgres://postgres@127.0.0.1:$PGPORT/auth_demo" --role service_role \
+    | sed -u 's/^/outbox: /' &
+SENDER_PID=$!
+
 if [ "${1:-}" = --shell ]; then
-    log "PostgREST: $BASE_URL   anon key: $anon_key"
-    log "psql on the demo database; \\q stops the cluster and PostgREST"
+    log "PostgREST: $BASE_URL   gateway: $GATEWAY_URL   app: $app_url   anon key: $anon_key"
+    log "psql on the demo database; \\q stops the cluster and the servers"
     "${psql[@]}"
+else
+    log "gateway (supabase-js's createClient URL): $GATEWAY_URL   anon key: $anon_key"
+    log "open the example app: $app_url/   (email codes appear below as 'outbox:' lines; Ctrl-C stops everything)"
+    wait "$APP_PID"
 fi
