@@ -1,11 +1,49 @@
 #!/usr/bin/env bash
-# Benchmarks (not part of `make test`): the per-row cost of the claim functions in a
-# policy, against a literal, on a release build in a throwaway cluster.
+# Benchmarks (not part of `make test`), on a release build in a throwaway cluster: the
+# per-row cost of the claim functions in a policy, against a literal; then anonymous
+# sign-ins per second, by SQL (pgbench), through PostgREST and through the HTTP gateway
+# (wrk), at 2 and 16 connections. BENCH_SECONDS sets each run's length (default 10).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 scripts/install.sh --release
 cluster_start bench
-trap cluster_stop EXIT
+trap 'gateway_stop; postgrest_stop; cluster_stop' EXIT
 "$(pg_bindir)/createdb" auth_bench
 psql -X -v ON_ERROR_STOP=1 -d auth_bench -q -c 'create extension auth_ext'
 psql -X -v ON_ERROR_STOP=1 -d auth_bench -f bench/claims.sql
+
+seconds="${BENCH_SECONDS:-10}"
+psql -X -q -v ON_ERROR_STOP=1 -d auth_bench -f examples/postgrest/setup.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d auth_bench -f examples/gateway/setup.sql >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d auth_bench >/dev/null <<'SQL'
+alter database auth_bench set auth_ext.anonymous_sign_ins = on;
+-- Every client here is 127.0.0.1: the limit is not what is measured.
+alter database auth_bench set auth_ext.rate_limit_anonymous = 2147483647;
+SQL
+anon_key="$(psql -X -q -At -d auth_bench -c "select auth.create_api_key('anon', description => 'bench')")"
+postgrest_start auth_bench
+AUTH_GATEWAY_POOL_SIZE=16 GATEWAY_PROFILE=release gateway_start auth_bench
+until curl -fsS -o /dev/null -H "apikey: $anon_key" -H "Authorization: Bearer $anon_key" "$BASE_URL/"; do sleep 0.1; done
+
+pgbench_tps() {
+    "$(pg_bindir)/pgbench" -n -c "$1" -j 2 -T "$seconds" -f bench/anonymous_sign_in.sql auth_bench 2>/dev/null \
+        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+wrk_rps() {
+    local connections="$1" url="$2"; shift 2
+    WRK_HEADERS="$(printf '%s\n' "$@")" wrk -t 2 -c "$connections" -d "${seconds}s" -s bench/post.lua "$url" \
+        | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p'
+}
+log "anonymous sign-ins per second, ${seconds} s each"
+echo
+echo "| anonymous sign-ins per second | 2 connections | 16 connections |"
+echo "| --- | --- | --- |"
+row() { printf '| %s | %.0f | %.0f |\n' "$1" "$2" "$3"; }
+sql2="$(pgbench_tps 2)"; sql16="$(pgbench_tps 16)"
+row "SQL: \`select auth.sign_in_anonymously()\` (pgbench)" "$sql2" "$sql16"
+rest2="$(wrk_rps 2 "$BASE_URL/rpc/sign_in_anonymously" "apikey: $anon_key" "Authorization: Bearer $anon_key" "Content-Profile: auth_api")"
+rest16="$(wrk_rps 16 "$BASE_URL/rpc/sign_in_anonymously" "apikey: $anon_key" "Authorization: Bearer $anon_key" "Content-Profile: auth_api")"
+row "PostgREST: \`POST /rpc/sign_in_anonymously\` (wrk)" "$rest2" "$rest16"
+gw2="$(wrk_rps 2 "$GATEWAY_URL/auth/v1/signup" "apikey: $anon_key" "Authorization: Bearer $anon_key")"
+gw16="$(wrk_rps 16 "$GATEWAY_URL/auth/v1/signup" "apikey: $anon_key" "Authorization: Bearer $anon_key")"
+row "gateway: \`POST /auth/v1/signup\` (wrk)" "$gw2" "$gw16"

@@ -6,6 +6,8 @@ source "$(dirname "$0")/common.sh"
 packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib libclang-dev clang sudo python3)
 # The example web app's test clicks through it in a headless browser.
 packages+=(chromium curl)
+# make bench's HTTP load generator.
+packages+=(wrk)
 # Node's crypto verifies our tokens independently in the integration tier.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
