@@ -4,39 +4,18 @@
 // The caller serves the app at APP_URL and gives PG* variables (psql as the database
 // owner, to read the outbox); CHROMIUM names the browser (default /usr/bin/chromium).
 // Prints one line per check and closes with "N passed, N failed".
-import { execFileSync } from 'node:child_process';
+import { check, crashed, finish, literal, sql, tally } from '../harness.mjs';
 import puppeteer from 'puppeteer-core';
 
 const APP_URL = process.env.APP_URL;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 10000;
-let passed = 0;
-let failed = 0;
-function check(name, expected, actual) {
-  const e = JSON.stringify(expected);
-  const a = JSON.stringify(actual);
-  if (e === a) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: expected ${e}, got ${a}`);
-  }
-  return e === a;
-}
 // A check the rest of the journey depends on: when it fails, the run stops there.
 class Stop extends Error {}
 function must(...args) {
   if (!check(...args)) throw new Stop();
 }
 
-function sql(query) {
-  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
-    encoding: 'utf8',
-    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
-  }).trim();
-}
-const literal = (s) => `'${String(s).replace(/'/g, "''")}'`;
 // Console errors (a refused CORS preflight shows up here), printed when a check fails.
 const consoleErrors = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -212,9 +191,8 @@ async function main() {
   } finally {
     await browser.close();
   }
-  if (failed) printConsole();
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  if (tally.failed) printConsole();
+  finish('browser');
 }
 
 function printConsole() {
@@ -222,11 +200,7 @@ function printConsole() {
 }
 
 main().catch((e) => {
-  if (!(e instanceof Stop)) {
-    failed++;
-    console.log(`FAIL ${e.stack ?? e}`);
-  }
+  if (!(e instanceof Stop)) crashed(e);
   printConsole();
-  console.log(`browser: ${passed} passed, ${failed} failed`);
-  process.exit(1);
+  finish('browser');
 });

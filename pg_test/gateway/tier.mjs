@@ -12,7 +12,7 @@
 // gateway's redirect allow list), the rate limits out of the way, and nobody claiming
 // auth.outbox while it runs (codes and links are read there). refresh_token_reuse_interval is
 // read and waited out where needed (0 makes the run quicker).
-import { execFileSync } from 'node:child_process';
+import { check, crashed, finish, literal, sql, sqlFile } from '../harness.mjs';
 import { createClient } from '@supabase/supabase-js';
 
 for (const name of ['BASE_URL', 'ANON_KEY', 'SERVICE_KEY', 'SITE_URL']) {
@@ -32,32 +32,12 @@ globalThis.WebSocket ??= class NoRealtime {
   }
 };
 
-let passed = 0;
-let failed = 0;
-function check(name, expected, actual) {
-  const e = JSON.stringify(expected);
-  const a = JSON.stringify(actual);
-  if (e === a) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: expected ${e}, got ${a}`);
-  }
-}
 // An auth-js error, shortly, for checks that expect none (null when there is none).
 const E = (error) => (error ? `${error.code ?? error.name} ${error.status}: ${error.message}` : null);
 // What a user relies on in an error: its code and status.
 const codeOf = (error) => [error?.code ?? null, error?.status ?? null];
 
-// SQL as the database owner: what an operator, or the mail/SMS sender, does.
-function sql(query) {
-  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', query], {
-    encoding: 'utf8',
-    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
-  }).trim();
-}
-const lit = (text) => `'${String(text).replaceAll("'", "''")}'`;
+const lit = literal;
 // The newest message of a kind to a recipient (emails lower-cased, phones digits only).
 function outbox(kind, recipient, field) {
   const value = sql(`select payload->>${lit(field)} from auth.outbox
@@ -1013,8 +993,7 @@ async function feishuRecipe() {
   const dropRecipe = `drop trigger if exists on_auth_user_created on auth.users;
                       drop table if exists public.user_identities;
                       drop function if exists public.handle_new_user();`;
-  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f',
-    new URL('../postgrest/guides/feishu-recipe.sql', import.meta.url).pathname], { encoding: 'utf8' });
+  sqlFile(new URL('../postgrest/guides/feishu-recipe.sql', import.meta.url).pathname);
   sql(`grant select, insert, update, delete on public.user_identities to service_role;
        notify pgrst, 'reload schema';`);
   try {
@@ -1090,16 +1069,13 @@ async function main() {
     try {
       await run();
     } catch (e) {
-      failed++;
-      console.log(`FAIL ${name}: unexpected exception: ${e.stack ?? e}`);
+      crashed(e);
     }
   }
-  console.log(`gateway: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish('gateway');
 }
 
 main().catch((e) => {
-  console.log(`FAIL ${e.stack ?? e}`);
-  console.log(`gateway: ${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
+  crashed(e);
+  finish('gateway');
 });

@@ -1,35 +1,11 @@
 // The PostgREST tier: auth_ext behind a real PostgREST 12, over HTTP, as a Supabase user
 // drives it. Started by scripts/postgrest.sh, which gives BASE_URL and PG* variables.
 // Prints one line per check and closes with "N passed, N failed".
-import { execFileSync } from 'node:child_process';
+import { check, crashed, finish, sql, sqlFile } from '../harness.mjs';
 import { readFileSync } from 'node:fs';
 import { PostgrestClient } from '@supabase/postgrest-js';
 
 const BASE = process.env.BASE_URL;
-let passed = 0;
-let failed = 0;
-function check(name, expected, actual) {
-  const e = JSON.stringify(expected);
-  const a = JSON.stringify(actual);
-  if (e === a) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}: expected ${e}, got ${a}`);
-  }
-}
-
-// SQL as the database owner: what an operator, or the mail/SMS sender, does.
-function sql(query, db = process.env.PGDATABASE) {
-  return execFileSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', query], {
-    encoding: 'utf8',
-    env: { ...process.env, PGOPTIONS: '-c client_min_messages=warning' },
-  }).trim();
-}
-function sqlFile(path, db) {
-  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-f', path], { encoding: 'utf8' });
-}
 // A part of a JWT (0 the header, 1 the claims), decoded.
 const jwtPart = (token, n) => JSON.parse(Buffer.from(token.split('.')[n], 'base64url'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -281,12 +257,10 @@ async function main() {
          and tgname in ('auth_ext_handle_new_user', 'on_auth_user_created')`, 'guide'));
   for (const db of ['recipe', 'guide']) sql(`drop database ${db}`, 'postgres');
 
-  console.log(`postgrest: ${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish('postgrest');
 }
 
 main().catch((e) => {
-  console.log(`FAIL ${e.stack ?? e}`);
-  console.log(`postgrest: ${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
+  crashed(e);
+  finish('postgrest');
 });
