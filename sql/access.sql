@@ -27,7 +27,7 @@ as $$
             'twitch', false, 'twitter', false, 'workos', false, 'zoom', false),
         'disable_signup', false,
         'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
-        'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
+        'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.sms_autoconfirm', true), 'off')::boolean,
         'sms_provider', '',
         'saml_enabled', false)
 $$;

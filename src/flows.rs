@@ -92,7 +92,7 @@ fn sign_up(
     let password = password.unwrap_or_default();
     passwords::check_strength(password)?;
     let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
-    let autoconfirm = settings::MAILER_AUTOCONFIRM.get();
+    let autoconfirm = if is_phone { settings::SMS_AUTOCONFIRM.get() } else { settings::MAILER_AUTOCONFIRM.get() };
     if !autoconfirm {
         if let Some(existing) = users::find(lookup)? {
             return Ok(pgrx::JsonB(sign_up_again(existing, lookup, password, data.map(|d| d.0), &pkce)?));
@@ -166,7 +166,15 @@ fn sign_up_again(
          where id = $1",
         &[pg_uuid(&user_id).into(), passwords::hash(password)?.into(), db::jsonb_arg(&users::metadata(data, "data")?)],
     )?;
-    let options = crate::pkce::with_challenge(json!({"proves_password": same_password}), pkce);
+    // A phone's sign-up code and its sign-in codes are one kind of token (one live at a
+    // time, and the same text message): while someone asked for a sign-in code, a new
+    // sign-up code must not prove this sign-up's password, or whoever signs up the number
+    // again would replace the owner's code with one that proves theirs.
+    let sign_in_pending = is_phone
+        && otp::pending_options(&user_id, TokenType::Sms)?
+            .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool).is_none());
+    let proves_password = same_password && !sign_in_pending;
+    let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
     otp::send(&user_id, address, &issued, json!({}))?;
     users::user_json(&user_id)

@@ -18,6 +18,7 @@ pub static RATE_LIMIT_ANONYMOUS: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static ANONYMOUS_BEFORE_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ANONYMOUS_AFTER_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static MAILER_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static SMS_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(8);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
@@ -168,6 +169,14 @@ pub fn register() {
         c"Sign-ups are confirmed at once instead of by an emailed link or code.",
         c"",
         &MAILER_AUTOCONFIRM,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth_ext.sms_autoconfirm",
+        c"Phone sign-ups are confirmed at once instead of by a code sent by text message.",
+        c"Apart from mailer_autoconfirm: whoever signs up a number without confirming it would own it.",
+        &SMS_AUTOCONFIRM,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -7,6 +7,8 @@
 -- address and user agent, so that per-address limits count the real client.
 create role auth_gateway login noinherit password 'change-me';
 grant anon, authenticated, service_role, auth_ext_gateway to auth_gateway;
+-- No request holds a connection longer than the gateway waits for it.
+alter role auth_gateway set statement_timeout = '30s';
 -- A NOINHERIT role uses no rights of the roles it belongs to: what it calls before
 -- switching is granted by name.
 grant usage on schema auth to auth_gateway;

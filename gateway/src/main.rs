@@ -93,7 +93,17 @@ const ALLOWED: &str = "authorization, apikey, content-type, x-client-info, x-sup
 async fn cors(request: Request, next: Next) -> Response {
     let preflight = request.method() == Method::OPTIONS;
     let requested = request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
-    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    let mut response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        // No request holds the server longer than this (the database's statement_timeout,
+        // set on the gateway's role, ends its query too).
+        match tokio::time::timeout(std::time::Duration::from_secs(30), next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => sql::ApiError::new(504, "request_timeout", "Processing this request timed out, please retry after a moment.")
+                .into_response(),
+        }
+    };
     let headers = response.headers_mut();
     headers.retain_cors();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -126,12 +136,14 @@ impl RetainCors for HeaderMap {
 
 /// The client's address: the TCP peer, or the last entry of the trusted proxy's header
 /// when one is configured (the entry that proxy appended; earlier ones are the client's).
+/// A header sent on several lines counts as one list, in order: the proxy's own entry is
+/// the last of the last line, whatever lines the client sent before it.
 pub fn client_ip(state: &AppState, peer: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> std::net::IpAddr {
     state
         .config
         .trusted_proxy_header
         .as_ref()
-        .and_then(|name| headers.get(name))
+        .and_then(|name| headers.get_all(name).iter().last())
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|last| last.trim().parse().ok())

@@ -1,6 +1,9 @@
 //! `/rest/v1/*` passed through to PostgREST, as Supabase's gateway does: the same
 //! headers (apikey and Authorization; PostgREST verifies the token), with the client's
-//! address appended to `X-Forwarded-For`. The API key must be a live one.
+//! address, as the gateway determined it, as the only `X-Forwarded-For` and `X-Real-IP`
+//! (what the client sent there is dropped). The API key must be a live one, and a
+//! session's token must belong to a session that stands: signing out ends data access
+//! at once, not when the access token expires.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -25,15 +28,28 @@ impl Proxy {
     }
 }
 
-/// Hop-by-hop headers (RFC 9110 7.6.1) end at each hop.
-const HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-];
+/// Hop-by-hop headers (RFC 9110 7.6.1) end at each hop, with those `Connection` names.
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "keep-alive", "proxy-connection"];
+
+fn strip_hop_by_hop(headers: &mut axum::http::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The most a request body to PostgREST may be.
+const MAX_BODY: usize = 16 << 20;
 
 pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::SocketAddr>, mut request: Request) -> Response {
     let Some(base) = state.proxy.base.as_deref() else {
@@ -45,7 +61,7 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let Some(key) = apikey(&headers) else {
         return ApiError::new(401, "no_api_key", "No API key found in request").for_request(&headers).into_response();
     };
-    let caller = Caller { apikey: Some(key), bearer: None, ip, user_agent: None };
+    let caller = Caller { apikey: Some(key), bearer: crate::api::bearer(&headers), ip, user_agent: None };
     if let Err(e) = state.db.call(&caller, "select null::text", &[]).await {
         return e.for_request(&headers).into_response();
     }
@@ -57,23 +73,20 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     };
     *request.uri_mut() = target;
     let h = request.headers_mut();
-    for name in HOP_BY_HOP {
-        h.remove(name);
-    }
+    strip_hop_by_hop(h);
     h.remove(header::HOST);
-    let forwarded = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {ip}"),
-        None => ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&forwarded) {
-        h.insert("x-forwarded-for", v);
+    h.remove(header::FORWARDED);
+    if let Some(name) = &state.config.trusted_proxy_header {
+        h.remove(name.as_str());
     }
+    let ip_value = HeaderValue::from_str(&ip.to_string()).expect("an address is a header value");
+    h.insert("x-forwarded-for", ip_value.clone());
+    h.insert("x-real-ip", ip_value);
+    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, MAX_BODY)));
     match state.proxy.client.request(request).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
-            for name in HOP_BY_HOP {
-                parts.headers.remove(name);
-            }
+            strip_hop_by_hop(&mut parts.headers);
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {

@@ -34,7 +34,15 @@ impl Db {
     pub async fn connect(config: &Config) -> Result<Db, String> {
         let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("AUTH_GATEWAY_DATABASE_URL: {e}"))?;
         let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(config.pool_size).build().map_err(|e| e.to_string())?;
+        // A request waits at most this long for a connection, then hears 503: a flood of
+        // slow requests (the per-user password lock queues them) cannot stall the rest forever.
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .build()
+            .map_err(|e| e.to_string())?;
         let client = pool.get().await.map_err(|e| e.to_string())?;
         let rows = client
             .query("select code, http_status from auth.error_codes()", &[])

@@ -1041,6 +1041,24 @@ async function rest() {
   check('rest: another user sees none of them', [null, 0], [E(theirs.error), theirs.data?.length]);
   const taken = await b.from('todos').update({ task: 'mine now' }).eq('user_id', sa.user.id).select();
   check('rest: nor changes them', [null, 0], [E(taken.error), taken.data?.length]);
+
+  // Signing out ends data access at once, not when the access token expires (review).
+  const token = sa.session.access_token;
+  await a.auth.signOut();
+  const after = await fetch(`${BASE}/rest/v1/todos?select=id`, { headers: { apikey: ANON_KEY, Authorization: `Bearer ${token}` } });
+  check('rest: a signed-out session\'s token no longer reads', [403, 'session_not_found'],
+    [after.status, (await after.json()).error_code]);
+  // What the client claims in forwarding headers is not what PostgREST is told.
+  const spoof = await fetch(`${BASE}/rest/v1/rpc/sign_in_anonymously`, {
+    method: 'POST',
+    headers: { apikey: ANON_KEY, Authorization: `Bearer ${ANON_KEY}`, 'Content-Profile': 'auth_api',
+      'Content-Type': 'application/json', 'X-Forwarded-For': '198.51.100.9', 'X-Real-IP': '198.51.100.9',
+      Forwarded: 'for=198.51.100.9' },
+    body: '{}',
+  });
+  const spoofed = (await spoof.json()).user?.id;
+  check('rest: forwarding headers from the client are replaced by the gateway\'s view', [200, '127.0.0.1'],
+    [spoof.status, sql(`select host(ip) from auth.sessions where user_id = ${lit(spoofed)}`)]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,6 +134,31 @@ delete from auth.outbox;
 delete from auth.rate_limits;
 delete from auth.audit_log_entries;
 
+-- A phone's sign-up code and sign-in codes are one kind of message: signing the number
+-- up again while its owner waits for a sign-in code must not make the owner's next code
+-- prove the newcomer's password (review: phone takeover).
+begin;
+select auth.sign_up(null, 'newcomer passphrase 1', phone => '+1 415 555 0101') is not null as newcomer_signs_up;
+select auth.sign_in_with_otp(phone => '+1 415 555 0101');
+select auth.sign_up(null, 'newcomer passphrase 1', phone => '+1 415 555 0101') is not null as again;
+select payload->>'otp' as otp from auth.outbox where kind = 'sms' order by id desc limit 1 \gset
+commit;
+select (auth.verify_otp(phone => '+14155550101', token => :'otp', type => 'sms'))->'user'->>'phone' as owner_signs_in;
+select regress.error_of($$select auth.sign_in_with_phone_password('+14155550101', 'newcomer passphrase 1')$$) as newcomer_password;
+-- mailer_autoconfirm confirms emails only; phones need auth_ext.sms_autoconfirm.
+begin;
+set local auth_ext.mailer_autoconfirm = on;
+select auth.sign_up(null, 'a long phone passphrase', phone => '+1 415 555 0102') ? 'access_token' as phone_session,
+       auth.settings()->'phone_autoconfirm' as phone_autoconfirm;
+set local auth_ext.sms_autoconfirm = on;
+select auth.sign_up(null, 'a long phone passphrase', phone => '+1 415 555 0103') ? 'access_token' as phone_session,
+       auth.settings()->'phone_autoconfirm' as phone_autoconfirm;
+rollback;
+delete from auth.users;
+delete from auth.outbox;
+delete from auth.rate_limits;
+delete from auth.audit_log_entries;
+
 -- The settings GoTrue's GET /settings reports, and one user for the admin API.
 select auth.settings()->'external'->'email' as email, auth.settings()->'external'->'anonymous_users' as anonymous_users,
        auth.settings()->'saml_enabled' as saml;
