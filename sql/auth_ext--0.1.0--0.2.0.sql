@@ -1526,6 +1526,10 @@ revoke all on auth.flow_state from public;
 alter table auth.flow_state enable row level security;
 select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 
+-- Every foreign key has an index (issue: speed): deleting a user never scans these.
+create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
+create index outbox_user_id_idx on auth.outbox (user_id);
+
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated
 -- or service_role by name, with its arguments, defaults, result and grants. Schema auth

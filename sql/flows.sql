@@ -37,6 +37,8 @@ create table auth.one_time_token_attempts (
 -- One live token per user and type: issuing another replaces it.
 create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type) where consumed_at is null;
 create index one_time_tokens_relates_to_idx on auth.one_time_tokens (relates_to, token_type, created_at);
+-- Deleting a user reaches its spent tokens too (the unique index covers live ones only).
+create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 
 -- Fixed-window counters (one row per bucket, key and hour), shared by every backend.
 -- Windows older than the current hour are deleted as new hits arrive, so the table
@@ -111,6 +113,8 @@ create table auth.outbox (
 );
 
 create index outbox_unclaimed_idx on auth.outbox (id) where claimed_at is null;
+-- Deleting a user deletes its messages without scanning the outbox.
+create index outbox_user_id_idx on auth.outbox (user_id);
 
 create function auth.outbox_notify()
 returns trigger
