@@ -42,13 +42,11 @@ fn sign_in_anonymously(
     }
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let client = request::client_reported_by_caller(ip.map(|ip| ip.0))?;
-    otp::rate_limit(
-        "anonymous",
-        &request::limit_key(&client),
-        settings::RATE_LIMIT_ANONYMOUS.get(),
-        ErrorCode::OverRequestRateLimit,
-        "anonymous sign-ins from this address",
-    )?;
+    let limit_key = request::limit_key(&client);
+    let limit = settings::RATE_LIMIT_ANONYMOUS.get();
+    let what = "anonymous sign-ins from this address";
+    // A client over its limit is refused before any work, by a read that locks nothing.
+    otp::check_counted_limit("anonymous", &limit_key, limit, what)?;
     run_app_hook(
         &settings::ANONYMOUS_BEFORE_CREATE_HOOK,
         json!({"ip": client.ip, "attestation": attestation, "data": data}),
@@ -63,7 +61,12 @@ fn sign_in_anonymously(
         &settings::ANONYMOUS_AFTER_CREATE_HOOK,
         json!({"user_id": user_id.to_string(), "ip": client.ip, "data": data}),
     )?;
-    Ok(pgrx::JsonB(create_session(&user_id, "anonymous", &client)?))
+    let session = create_session(&user_id, "anonymous", &client)?;
+    // Counted last: the counter's row stays locked until commit, and sign-ins from one
+    // address queue on it, so it is held for as short a time as possible. Over the limit,
+    // the error rolls back everything above; the count is exact either way.
+    otp::rate_limit("anonymous", &limit_key, limit, ErrorCode::OverRequestRateLimit, what)?;
+    Ok(pgrx::JsonB(session))
 }
 
 /// Signs up with an email or a phone and a password. With `auth_ext.mailer_autoconfirm`
