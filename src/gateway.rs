@@ -4,6 +4,9 @@
 //! the role the request acts as, which the SQL wrapper then becomes (as PostgREST does).
 //! The front itself decides nothing.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
@@ -19,19 +22,52 @@ fn truncate(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// Verifies an API key: signed by one of our keys, a live row in auth.api_keys, and the
-/// role that row was made for. Returns that role.
-fn api_key_role(token: &str) -> AuthResult<String> {
+thread_local! {
+    /// API keys whose signature this backend verified: (issuer, key) to (jti, role). Every
+    /// request sends its key, and checking an ES256 signature costs more than the rest of
+    /// the check; whether the key still stands (revoked, expired, its signing key
+    /// removed) is read from the tables on every request all the same.
+    static VERIFIED_KEYS: RefCell<HashMap<(String, String), (String, String)>> = RefCell::new(HashMap::new());
+}
+
+/// At most this many keys are remembered (a deployment has a handful).
+const VERIFIED_KEYS_MAX: usize = 64;
+
+/// The jti and role of an API key whose signature, issuer and claims are ours.
+fn verified_key(token: &str) -> AuthResult<(String, String)> {
     let invalid = |why: String| AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why);
+    let cache_key = (tokens::issuer(), token.to_owned());
+    if let Some(hit) = VERIFIED_KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
+        return Ok(hit);
+    }
     let claims = tokens::verify_as(token, TokenKind::ApiKey).map_err(|e| invalid(e.message))?;
     let (Some(jti), Some(role)) = (claims.get("jti").and_then(Value::as_str), claims.get("role").and_then(Value::as_str))
     else {
         return Err(invalid("the token is not an API key (no jti or role)".into()));
     };
+    let verified = (jti.to_owned(), role.to_owned());
+    VERIFIED_KEYS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= VERIFIED_KEYS_MAX {
+            c.clear();
+        }
+        c.insert(cache_key, verified.clone());
+    });
+    Ok(verified)
+}
+
+/// Verifies an API key: signed by one of our keys (which still exists), a live row in
+/// auth.api_keys, and the role that row was made for. Returns that role.
+fn api_key_role(token: &str) -> AuthResult<String> {
+    let invalid = |why: String| AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why);
+    let (jti, role) = verified_key(token)?;
+    let (jti, role) = (jti.as_str(), role.as_str());
     let state: Option<String> = db::read_value(
         "select case when revoked_at is not null then 'revoked'
-                     when expires_at <= now() then 'expired' else 'live' end
-         from auth.api_keys where id::text = $1 and role = $2",
+                     when expires_at <= now() then 'expired'
+                     when not exists (select from auth.signing_keys s where s.kid = k.kid) then 'unsigned'
+                     else 'live' end
+         from auth.api_keys k where id::text = $1 and role = $2",
         &[jti.into(), role.into()],
     )?;
     match state.as_deref() {

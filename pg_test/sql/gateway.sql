@@ -69,6 +69,18 @@ set local role regress_gateway;
 select regress.error_of(format('select auth.gateway_begin(%L, %L)', :'anon_key', :'user_token')) as signed_out;
 reset role;
 
+-- A key verified once is remembered by the backend, but whether it stands is read each
+-- time: removing the signing key that signed it ends it at once.
+select auth.add_signing_key('ES256') as standby_kid \gset
+select auth.create_api_key('anon', :'standby_kid') as standby_key \gset
+set local role regress_gateway;
+select auth.gateway_begin(:'standby_key') as before_removal;
+reset role;
+select auth.remove_signing_key(:'standby_kid');
+set local role regress_gateway;
+select regress.error_of(format('select auth.gateway_begin(%L)', :'standby_key')) as after_removal;
+reset role;
+
 -- The client the front reports is the one limits and sessions see.
 set local role regress_gateway;
 select auth.gateway_begin(:'anon_key', null, '203.0.113.7', 'regress-agent') as acting;
