@@ -9,18 +9,15 @@ use std::collections::HashMap;
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::claims::{self, Claims};
 use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::keys::truncate;
 use crate::roles;
+use crate::sessions;
 use crate::settings;
 use crate::tokens::{self, TokenKind};
-
-fn truncate(s: &str) -> String {
-    s.chars().take(64).collect()
-}
 
 thread_local! {
     /// API keys whose signature this backend verified: (issuer, key) to (jti, role). Every
@@ -30,12 +27,15 @@ thread_local! {
     static VERIFIED_KEYS: RefCell<HashMap<(String, String), (String, String)>> = RefCell::new(HashMap::new());
 }
 
+fn invalid(why: String) -> AuthError {
+    AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why)
+}
+
 /// At most this many keys are remembered (a deployment has a handful).
 const VERIFIED_KEYS_MAX: usize = 64;
 
 /// The jti and role of an API key whose signature, issuer and claims are ours.
 fn verified_key(token: &str) -> AuthResult<(String, String)> {
-    let invalid = |why: String| AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why);
     let cache_key = (tokens::issuer(), token.to_owned());
     if let Some(hit) = VERIFIED_KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
         return Ok(hit);
@@ -59,7 +59,6 @@ fn verified_key(token: &str) -> AuthResult<(String, String)> {
 /// Verifies an API key: signed by one of our keys (which still exists), a live row in
 /// auth.api_keys, and the role that row was made for. Returns that role.
 fn api_key_role(token: &str) -> AuthResult<String> {
-    let invalid = |why: String| AuthError::new(ErrorCode::InvalidApiKey, "Invalid API key").detail(why);
     let (jti, role) = verified_key(token)?;
     let (jti, role) = (jti.as_str(), role.as_str());
     let state: Option<String> = db::read_value(
@@ -73,21 +72,17 @@ fn api_key_role(token: &str) -> AuthResult<String> {
     match state.as_deref() {
         Some("live") => Ok(role.to_owned()),
         Some("revoked") => Err(AuthError::new(ErrorCode::ApiKeyRevoked, "this API key was revoked")
-            .detail(format!("jti {}", truncate(jti)))),
-        _ => Err(invalid(format!("jti {} is not a current API key", truncate(jti)))),
+            .detail(format!("jti {}", truncate(jti, 64)))),
+        _ => Err(invalid(format!("jti {} is not a current API key", truncate(jti, 64)))),
     }
 }
 
 /// The role a session's access token acts as, after verifying it and its session; its
 /// claims become the transaction's verified claims, as `auth.set_session` does.
 fn session_role(token: &str) -> AuthResult<String> {
-    let claims: Map<String, Value> = tokens::verify(token)?;
-    tokens::check_session(&claims)?;
+    let claims = sessions::adopt_session(Some(token))?;
     let role = claims.get("role").and_then(Value::as_str).unwrap_or_default().to_owned();
     tokens::check_token_role(&role)?;
-    let text = serde_json::to_string(&claims).expect("a JSON map serializes");
-    settings::set_verified_claims_local(&text);
-    claims::remember_verified(&text, Claims::parse(text.as_bytes(), "verified claims")?);
     Ok(role)
 }
 

@@ -65,7 +65,8 @@ impl Alg {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// At most `max` characters of `s`, for echoing a caller's input in an error.
+pub fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,

@@ -17,8 +17,8 @@ pub struct Client {
 }
 
 /// The client of the current request: what an HTTP front in auth_ext_gateway reported
-/// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come from the client and are ignored,
-/// unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
+/// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come
+/// from the client and are ignored, unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
 /// trusted proxy in front of PostgREST sets: then its value is the address (for a list
 /// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
 /// connection's peer address: behind PostgREST, one address for all of its clients.

@@ -445,16 +445,23 @@ fn verify_session_token(access_token: Option<&str>) -> AuthResult<Map<String, Va
     Ok(claims)
 }
 
+/// Verifies an access token and its session, then makes the claim functions answer from
+/// its claims until the end of the current transaction (`set_session`, and the HTTP
+/// gateway's bearer token). Returns the claims.
+pub fn adopt_session(access_token: Option<&str>) -> AuthResult<Map<String, Value>> {
+    let claims = verify_session_token(access_token)?;
+    let text = serde_json::to_string(&claims).expect("a JSON map serializes");
+    settings::set_verified_claims_local(&text);
+    claims::remember_verified(&text, Claims::parse(text.as_bytes(), "verified claims")?);
+    Ok(claims)
+}
+
 /// Verifies an access token against the signing keys and its session, then makes the
 /// claim functions answer from it until the end of the current transaction.
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn set_session(access_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
-    let claims = verify_session_token(access_token)?;
-    let text = serde_json::to_string(&claims).expect("a JSON map serializes");
-    settings::set_verified_claims_local(&text);
-    claims::remember_verified(&text, Claims::parse(text.as_bytes(), "verified claims")?);
-    Ok(pgrx::JsonB(Value::Object(claims)))
+    Ok(pgrx::JsonB(Value::Object(adopt_session(access_token)?)))
 }
 
 /// The user behind `access_token`, or behind the current claims when it is NULL.

@@ -105,7 +105,7 @@ async fn cors(request: Request, next: Next) -> Response {
         }
     };
     let headers = response.headers_mut();
-    headers.retain_cors();
+    drop_cors_headers(headers);
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
     if preflight {
@@ -119,18 +119,11 @@ async fn cors(request: Request, next: Next) -> Response {
     response
 }
 
-trait RetainCors {
-    fn retain_cors(&mut self);
-}
-
-impl RetainCors for HeaderMap {
-    /// Drops CORS headers set further in (PostgREST's), so that each is sent once.
-    fn retain_cors(&mut self) {
-        let names: Vec<_> =
-            self.keys().filter(|k| k.as_str().starts_with("access-control-")).cloned().collect();
-        for name in names {
-            self.remove(name);
-        }
+/// Drops CORS headers set further in (PostgREST's), so that each is sent once.
+fn drop_cors_headers(headers: &mut HeaderMap) {
+    let names: Vec<_> = headers.keys().filter(|k| k.as_str().starts_with("access-control-")).cloned().collect();
+    for name in names {
+        headers.remove(name);
     }
 }
 
