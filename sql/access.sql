@@ -202,7 +202,7 @@ select pg_catalog.pg_extension_config_dump('auth.one_time_token_attempts', '');
 grant execute on function auth.cleanup_anonymous_batch(interval, integer, boolean, timestamptz, uuid),
     auth.cleanup_anonymous_users_once(interval, integer, boolean) to service_role;
 grant execute on procedure auth.cleanup_anonymous_users(interval, integer, boolean) to service_role;
-grant execute on function auth.purge_spent_refresh_tokens(integer, integer) to service_role;
+grant execute on function auth.purge_spent_refresh_tokens(integer, integer), auth.purge_past_rate_limits() to service_role;
 -- They run as their caller, so only a table's owner can use them on it.
 grant execute on function auth.enable_owner_policies(regclass, name, boolean),
     auth.disable_owner_policies(regclass), auth.drop_owner_policies(regclass) to public;

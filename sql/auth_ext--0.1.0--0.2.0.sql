@@ -1530,6 +1530,27 @@ select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 create index outbox_user_id_idx on auth.outbox (user_id);
 
+-- Speed (issue: speed): a rate-limit hit is one upsert; past windows are purged by the
+-- cleanup worker, or on a schedule.
+create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+$$;
+create function auth.purge_past_rate_limits()
+returns bigint
+language sql
+security definer
+set search_path = ''
+as $$
+    with purged as (delete from auth.rate_limits where window_start < date_trunc('hour', now()) returning 1)
+    select count(*) from purged
+$$;
+revoke execute on function auth.purge_past_rate_limits() from public;
+grant execute on function auth.purge_past_rate_limits() to service_role;
+
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated
 -- or service_role by name, with its arguments, defaults, result and grants. Schema auth

@@ -66,14 +66,26 @@ as $$
     returning hits
 $$;
 
--- Counts a hit; true while the key is within its limit for the current hour.
+-- Counts a hit; true while the key is within its limit for the current hour. One
+-- upsert: past windows are purged by auth.purge_past_rate_limits, off the hot path.
 create function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
 returns boolean
 language sql
 set search_path = ''
 as $$
-    delete from auth.rate_limits where window_start < date_trunc('hour', now());
     select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+$$;
+
+-- Deletes the counters of past hours (no limit reads them). The cleanup worker calls
+-- it every round; without preloading, schedule it.
+create function auth.purge_past_rate_limits()
+returns bigint
+language sql
+security definer
+set search_path = ''
+as $$
+    with purged as (delete from auth.rate_limits where window_start < date_trunc('hour', now()) returning 1)
+    select count(*) from purged
 $$;
 
 -- Hits so far this hour, counting none: what a limit checks before a try whose failure

@@ -80,6 +80,7 @@ fn admin_create_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Err
         user_metadata: users::metadata(a.user_metadata, "user_metadata")?,
         app_metadata,
         is_anonymous: false,
+        signing_in: false,
     };
     // The application's server vouches for the identity its metadata names (the Feishu
     // recipe): the handle_new_user trigger makes it for this insert only.

@@ -160,7 +160,10 @@ pub extern "C-unwind" fn auth_ext_cleanup_database_main(_arg: pg_sys::Datum) {
             break;
         }
     }
+    let counters = BackgroundWorker::transaction(|| {
+        Spi::get_one::<i64>("select auth.purge_past_rate_limits()").ok().flatten().unwrap_or(0)
+    });
     pgrx::log!(
-        "{DATABASE_WORKER_TYPE}: database {database:?}: {deleted} stale anonymous users deleted, {skipped} skipped, {purged} spent refresh tokens purged"
+        "{DATABASE_WORKER_TYPE}: database {database:?}: {deleted} stale anonymous users deleted, {skipped} skipped, {purged} spent refresh tokens purged, {counters} past rate-limit counters purged"
     );
 }

@@ -1,13 +1,24 @@
 //! Thin helpers over SPI. Each statement the extension runs returns at most one
 //! jsonb value, which is deserialised straight into a Rust struct.
 //!
+//! Every statement is prepared once per backend and kept
+//! (`SPI_keepplan`): sign-ins and `set_session` run the same few statements on every
+//! call, and parsing and planning them each time cost more than running them. Postgres'
+//! plan cache replans a kept statement when a table, function or `search_path` it
+//! depends on changes, and checks privileges on every execution.
+//!
 //! Reads go through `read_row`: a read-only SPI statement, so that a call that only
 //! reads (set_session, get_user, verification) never assigns a transaction id, and
 //! works on a hot standby. Statements that may write go through `json_row` / `run`,
 //! which refuse on a standby with a coded, retryable error instead of Postgres' own.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiTupleTable};
 use serde::de::DeserializeOwned;
 
 use crate::errors::{AuthError, AuthResult, ErrorCode};
@@ -40,6 +51,61 @@ fn from_json<T: DeserializeOwned>(value: Result<Option<pgrx::JsonB>, pgrx::spi::
     }
 }
 
+/// A kept plan and the argument types it was prepared for.
+struct Plan {
+    types: Vec<pg_sys::Oid>,
+    statement: OwnedPreparedStatement,
+}
+
+/// Statements are texts of this crate, a few with a table or column name pasted in,
+/// so there are a few hundred at most; past this the cache starts over rather than grow.
+const MAX_KEPT_PLANS: usize = 512;
+
+thread_local! {
+    /// Kept plans by statement text, one map for statements that may write and one for
+    /// reads (which SPI runs read-only).
+    static PLANS: RefCell<[HashMap<String, Rc<Plan>>; 2]> = RefCell::new([HashMap::new(), HashMap::new()]);
+}
+
+/// Runs `sql` through its kept plan, preparing it on first use. A call whose argument
+/// types differ from the kept plan's (a caller binding NULL as another type) is
+/// prepared again rather than given datums the plan would misread.
+fn execute<'conn>(
+    client: &mut SpiClient<'conn>,
+    sql: &str,
+    args: &[DatumWithOid<'_>],
+    mutating: bool,
+    limit: Option<i64>,
+) -> Result<SpiTupleTable<'conn>, pgrx::spi::Error> {
+    let types: Vec<pg_sys::Oid> = args.iter().map(DatumWithOid::oid).collect();
+    let kept = PLANS.with(|p| p.borrow()[mutating as usize].get(sql).filter(|plan| plan.types == types).cloned());
+    let plan = match kept {
+        Some(plan) => plan,
+        None => {
+            let oids: Vec<pg_sys::PgOid> = types.iter().map(|&t| pg_sys::PgOid::from(t)).collect();
+            let prepared = if mutating { client.prepare_mut(sql, &oids)? } else { client.prepare(sql, &oids)? };
+            let plan = Rc::new(Plan { types, statement: prepared.keep() });
+            PLANS.with(|p| {
+                let plans = &mut p.borrow_mut()[mutating as usize];
+                if plans.len() >= MAX_KEPT_PLANS {
+                    plans.clear();
+                }
+                plans.insert(sql.to_owned(), plan.clone());
+            });
+            plan
+        }
+    };
+    // The map is not borrowed while the statement runs: it may run triggers and hooks
+    // that come back here. `update` marks the transaction as written, after which reads
+    // take a fresh snapshot (and see, say, what a durable-write worker committed).
+    let limit = limit.map(|l| l as _);
+    if mutating {
+        client.update(&plan.statement, limit, args)
+    } else {
+        client.select(&plan.statement, limit, args)
+    }
+}
+
 /// Refuses a write on a hot standby, before anything asks for a transaction id.
 pub fn check_writable() -> AuthResult<()> {
     if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
@@ -53,19 +119,19 @@ pub fn check_writable() -> AuthResult<()> {
 /// no row or NULL.
 pub fn json_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
     check_writable()?;
-    from_json(Spi::connect_mut(|client| first_value(client.update(sql, Some(1), args)?)))
+    from_json(Spi::connect_mut(|client| first_value(execute(client, sql, args, true, Some(1))?)))
 }
 
 /// Runs a read-only statement whose single column is jsonb; None when it returns no
 /// row or NULL. Assigns no transaction id.
 pub fn read_row<T: DeserializeOwned>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    from_json(Spi::connect(|client| first_value(client.select(sql, Some(1), args)?)))
+    from_json(Spi::connect_mut(|client| first_value(execute(client, sql, args, false, Some(1))?)))
 }
 
 /// Runs a statement for its effect.
 pub fn run(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<()> {
     check_writable()?;
-    Spi::run_with_args(sql, args).map_err(spi_error)
+    Spi::connect_mut(|client| execute(client, sql, args, true, None).map(drop)).map_err(spi_error)
 }
 
 /// A jsonb argument.
@@ -86,7 +152,7 @@ pub fn lock(key: &str) -> AuthResult<()> {
 
 /// A read-only statement's single value of any type (see `first_value`).
 pub fn read_value<T: pgrx::datum::FromDatum>(sql: &str, args: &[DatumWithOid<'_>]) -> AuthResult<Option<T>> {
-    Spi::connect(|client| first_value(client.select(sql, Some(1), args)?)).map_err(spi_error)
+    Spi::connect_mut(|client| first_value(execute(client, sql, args, false, Some(1))?)).map_err(spi_error)
 }
 
 /// Bytes the database holds, as statements hand them over: base64 text.

@@ -55,6 +55,7 @@ fn sign_in_anonymously(
         user_metadata: data.clone(),
         app_metadata: users::provider_metadata("anonymous"),
         is_anonymous: true,
+        signing_in: true,
         ..Default::default()
     })?;
     run_app_hook(

@@ -55,46 +55,43 @@ fn session_response(
 }
 
 #[derive(Debug, Deserialize)]
-struct SignInCheck {
+struct OpenedSession {
     state: String,
     key: Option<KeyRow>,
+    session: Option<SessionRow>,
+    user: Value,
 }
 
 #[derive(Debug, Deserialize)]
-struct OpenedSession {
+struct SessionRow {
     session_id: String,
     aal: String,
     amr: Value,
-    user: Value,
 }
 
 /// Opens a session for a user who has just proved who they are by `method`
 /// (`password`, `otp`, `anonymous`, `oauth`, `admin`, ...). The entry point every
-/// sign-in flow ends in. Two statements, plus the claims hook when one is set.
+/// sign-in flow ends in. One statement, plus the claims hook when one is set: it checks
+/// who may sign in (`auth.sign_in_state`), and only then records the sign-in and
+/// inserts the session, its refresh token and the audit entry.
 pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> AuthResult<Value> {
     if method.is_empty() || method.len() > 32 || !method.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "the sign-in method must be a short snake_case word")
             .detail(format!("method {:?}", method.chars().take(40).collect::<String>())));
     }
-    let check: SignInCheck = db::json_row(
+    let refresh_token = keys::random_token::<32>();
+    // The statement sees the users table as it was when it began, so the user returned
+    // is that row with the sign-in time this statement sets.
+    let opened: OpenedSession = db::json_row(
         "with target as (select auth.sign_in_state(u) as state from auth.users u where u.id = $1),
          signed_in as (
              update auth.users set last_sign_in_at = now()
-             where id = $1 and (select state from target) = 'ok')
-         select jsonb_build_object('state', coalesce((select state from target), 'not_found'),
-                                   'key', auth.current_signing_key())",
-        &[pg_uuid(user_id).into()],
-    )?
-    .expect("the statement always returns a row");
-    tokens::check_sign_in_state(&check.state)?;
-    let key = check.key.ok_or_else(no_signing_key)?;
-
-    let refresh_token = keys::random_token::<32>();
-    let opened: OpenedSession = db::json_row(
-        "with session as (
+             where id = $1 and (select state from target) = 'ok' and last_sign_in_at is distinct from now()),
+         session as (
              insert into auth.sessions (user_id, ip, user_agent, amr)
-             values ($1, $2, $3, jsonb_build_array(jsonb_build_object(
-                 'method', $4::text, 'timestamp', floor(extract(epoch from now()))::bigint)))
+             select $1, $2, $3, jsonb_build_array(jsonb_build_object(
+                 'method', $4::text, 'timestamp', floor(extract(epoch from now()))::bigint))
+             where (select state from target) = 'ok'
              returning id, aal, amr),
          token as (
              insert into auth.refresh_tokens (session_id, user_id, token_hash)
@@ -102,8 +99,11 @@ pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> Au
          audit as (
              insert into auth.audit_log_entries (actor_id, action, ip, payload)
              select $1, 'login', $2, jsonb_build_object('method', $4::text, 'session_id', id) from session)
-         select jsonb_build_object('session_id', id, 'aal', aal, 'amr', amr, 'user', auth.user_json($1))
-         from session",
+         select jsonb_build_object(
+             'state', coalesce((select state from target), 'not_found'),
+             'key', auth.current_signing_key(),
+             'session', (select jsonb_build_object('session_id', id, 'aal', aal, 'amr', amr) from session),
+             'user', auth.user_json($1) || jsonb_build_object('last_sign_in_at', now()))",
         &[
             pg_uuid(user_id).into(),
             request::inet_arg(client.ip.as_deref()),
@@ -112,8 +112,13 @@ pub fn create_session(user_id: &uuid::Uuid, method: &str, client: &Client) -> Au
             keys::sha256(&[refresh_token.as_bytes()]).into(),
         ],
     )?
-    .expect("the insert returns its row");
-    session_response(&opened.user, &opened.session_id, &opened.aal, &opened.amr, method, &refresh_token, &key)
+    .expect("the statement always returns a row");
+    tokens::check_sign_in_state(&opened.state)?;
+    let key = opened.key.ok_or_else(no_signing_key)?;
+    let session = opened
+        .session
+        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the session was not opened"))?;
+    session_response(&opened.user, &session.session_id, &session.aal, &session.amr, method, &refresh_token, &key)
 }
 
 /// Opens a session for any user, as service_role: for servers that authenticate users

@@ -34,6 +34,9 @@ pub struct NewUser {
     pub user_metadata: Value,
     pub app_metadata: Value,
     pub is_anonymous: bool,
+    /// Signed in by the same call (anonymous sign-ins): last_sign_in_at is set by the
+    /// insert, so that opening the session need not update the row just written.
+    pub signing_in: bool,
 }
 
 impl Default for NewUser {
@@ -47,6 +50,7 @@ impl Default for NewUser {
             user_metadata: json!({}),
             app_metadata: json!({}),
             is_anonymous: false,
+            signing_in: false,
         }
     }
 }
@@ -57,8 +61,9 @@ pub fn create(user: &NewUser) -> AuthResult<uuid::Uuid> {
     let id: Option<String> = db::json_row(
         "with created as (
              insert into auth.users (email, phone, encrypted_password, email_confirmed_at, phone_confirmed_at,
-                                     raw_user_meta_data, raw_app_meta_data, is_anonymous)
-             values ($1, $2, $3, case when $4 then now() end, case when $5 then now() end, $6, $7, $8)
+                                     raw_user_meta_data, raw_app_meta_data, is_anonymous, last_sign_in_at)
+             values ($1, $2, $3, case when $4 then now() end, case when $5 then now() end, $6, $7, $8,
+                     case when $9 then now() end)
              on conflict do nothing
              returning id),
          audit as (
@@ -74,6 +79,7 @@ pub fn create(user: &NewUser) -> AuthResult<uuid::Uuid> {
             db::jsonb_arg(&user.user_metadata),
             db::jsonb_arg(&user.app_metadata),
             user.is_anonymous.into(),
+            user.signing_in.into(),
         ],
     )?;
     match id {
