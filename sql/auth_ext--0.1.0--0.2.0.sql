@@ -1530,15 +1530,8 @@ select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 create index outbox_user_id_idx on auth.outbox (user_id);
 
--- Speed (issue: speed): a rate-limit hit is one upsert; past windows are purged by the
--- cleanup worker, or on a schedule.
-create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
-returns boolean
-language sql
-set search_path = ''
-as $$
-    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
-$$;
+-- Speed (issue: speed): a rate-limit hit is one upsert (auth.rate_limit_hit below);
+-- past windows are purged by the cleanup worker, or on a schedule.
 create function auth.purge_past_rate_limits()
 returns bigint
 language sql
@@ -1550,6 +1543,167 @@ as $$
 $$;
 revoke execute on function auth.purge_past_rate_limits() from public;
 grant execute on function auth.purge_past_rate_limits() to service_role;
+
+-- The helpers every sign-in, refresh and verification calls are PL/pgSQL, whose plans
+-- a backend keeps: a SQL-language function with SET is parsed and planned again in
+-- every statement that calls it.
+create or replace function auth.normalize_address(address text, kind text)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+    return case kind
+        when 'email' then lower(nullif(btrim(address), ''))
+        when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
+    end;
+end
+$$;
+
+create or replace function auth.current_signing_key()
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
+        from auth.signing_keys where is_current
+        order by created_at desc, kid
+        limit 1);
+end
+$$;
+
+create or replace function auth.user_json(user_id uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select jsonb_build_object(
+            'id', u.id,
+            'aud', u.aud,
+            'role', u.role,
+            'email', coalesce(u.email, ''),
+            'phone', coalesce(u.phone, ''),
+            'email_confirmed_at', u.email_confirmed_at,
+            'phone_confirmed_at', u.phone_confirmed_at,
+            'confirmed_at', u.confirmed_at,
+            'new_email', u.email_change,
+            'new_phone', u.phone_change,
+            'last_sign_in_at', u.last_sign_in_at,
+            'app_metadata', u.raw_app_meta_data,
+            'user_metadata', u.raw_user_meta_data,
+            'identities', coalesce((
+                select jsonb_agg(jsonb_build_object(
+                    'identity_id', i.id,
+                    'id', i.provider_id,
+                    'user_id', i.user_id,
+                    'identity_data', i.identity_data,
+                    'provider', i.provider,
+                    'email', i.identity_data->>'email',
+                    'last_sign_in_at', i.last_sign_in_at,
+                    'created_at', i.created_at,
+                    'updated_at', i.updated_at) order by i.created_at, i.id)
+                from auth.user_identities i where i.user_id = u.id), '[]'),
+            'is_anonymous', u.is_anonymous,
+            'banned_until', u.banned_until,
+            'created_at', u.created_at,
+            'updated_at', u.updated_at)
+        from auth.users u
+        where u.id = user_id);
+end
+$$;
+
+create or replace function auth.sign_in_state(u auth.users)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return case when u.id is null or u.deleted_at is not null then 'not_found'
+                when u.banned_until > now() then 'banned'
+                else 'ok' end;
+end
+$$;
+
+create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select case
+            when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
+            when (s.not_after is not null and s.not_after <= now())
+              or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+              or (inactivity_seconds > 0
+                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+                then 'expired'
+            else 'active' end);
+end
+$$;
+
+create or replace function auth.rate_limit_count(p_bucket text, p_key text)
+returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+    counted int;
+begin
+    insert into auth.rate_limits as r (bucket, key, window_start, hits)
+    values (p_bucket, p_key, date_trunc('hour', now()), 1)
+    on conflict (bucket, key, window_start) do update set hits = r.hits + 1
+    returning hits into counted;
+    return counted;
+end
+$$;
+
+create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+    return auth.rate_limit_count(p_bucket, p_key) <= p_limit;
+end
+$$;
+
+create or replace function auth.rate_limit_hits(p_bucket text, p_key text)
+returns int
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select coalesce((select hits from auth.rate_limits
+                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
+end
+$$;
+
+create or replace function auth.last_activity(p_user_id uuid)
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
+                        (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
+        from auth.users u where u.id = p_user_id);
+end
+$$;
 
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated

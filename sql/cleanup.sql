@@ -4,13 +4,16 @@
 -- conversion), last sign-in and last refresh.
 create function auth.last_activity(p_user_id uuid)
 returns timestamptz
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
-                    (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
-    from auth.users u where u.id = p_user_id
+begin
+    return (
+        select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
+                        (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
+        from auth.users u where u.id = p_user_id);
+end
 $$;
 
 -- One batch of the cleanup: up to batch_size anonymous users, taken in (created_at, id)

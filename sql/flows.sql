@@ -57,23 +57,30 @@ create index rate_limits_window_start_idx on auth.rate_limits (window_start);
 -- workers use it, and must never need a row that the caller waiting for them may hold.
 create function auth.rate_limit_count(p_bucket text, p_key text)
 returns int
-language sql
+language plpgsql
 set search_path = ''
 as $$
+declare
+    counted int;
+begin
     insert into auth.rate_limits as r (bucket, key, window_start, hits)
     values (p_bucket, p_key, date_trunc('hour', now()), 1)
     on conflict (bucket, key, window_start) do update set hits = r.hits + 1
-    returning hits
+    returning hits into counted;
+    return counted;
+end
 $$;
 
 -- Counts a hit; true while the key is within its limit for the current hour. One
 -- upsert: past windows are purged by auth.purge_past_rate_limits, off the hot path.
 create function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
 returns boolean
-language sql
+language plpgsql
 set search_path = ''
 as $$
-    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+begin
+    return auth.rate_limit_count(p_bucket, p_key) <= p_limit;
+end
 $$;
 
 -- Deletes the counters of past hours (no limit reads them). The cleanup worker calls
@@ -92,12 +99,15 @@ $$;
 -- is then counted by a durable-write worker.
 create function auth.rate_limit_hits(p_bucket text, p_key text)
 returns int
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select coalesce((select hits from auth.rate_limits
-                     where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0)
+begin
+    return (
+        select coalesce((select hits from auth.rate_limits
+                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
+end
 $$;
 
 -- Seconds until the current window ends: when a refused client may try again

@@ -138,15 +138,17 @@ $$;
 -- the users_normalize trigger and the Rust side (users::normalize_address) use it.
 create function auth.normalize_address(address text, kind text)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-    select case kind
+begin
+    return case kind
         when 'email' then lower(nullif(btrim(address), ''))
         when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
-    end
+    end;
+end
 $$;
 
 -- Normalises addresses before they reach the unique constraints.

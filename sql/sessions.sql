@@ -21,14 +21,17 @@ create table auth.signing_keys (
 -- The key that signs new tokens, with its private material: for SECURITY DEFINER callers only.
 create function auth.current_signing_key()
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
-    from auth.signing_keys where is_current
-    order by created_at desc, kid
-    limit 1
+begin
+    return (
+        select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
+        from auth.signing_keys where is_current
+        order by created_at desc, kid
+        limit 1);
+end
 $$;
 
 -- Backends cache parsed keys by kid, so the material under a kid never changes.
@@ -249,42 +252,45 @@ create index audit_log_entries_actor_id_idx on auth.audit_log_entries (actor_id)
 -- The user object of Supabase Auth's API, as returned in sessions and by get_user.
 create function auth.user_json(user_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select jsonb_build_object(
-        'id', u.id,
-        'aud', u.aud,
-        'role', u.role,
-        'email', coalesce(u.email, ''),
-        'phone', coalesce(u.phone, ''),
-        'email_confirmed_at', u.email_confirmed_at,
-        'phone_confirmed_at', u.phone_confirmed_at,
-        'confirmed_at', u.confirmed_at,
-        'new_email', u.email_change,
-        'new_phone', u.phone_change,
-        'last_sign_in_at', u.last_sign_in_at,
-        'app_metadata', u.raw_app_meta_data,
-        'user_metadata', u.raw_user_meta_data,
-        'identities', coalesce((
-            select jsonb_agg(jsonb_build_object(
-                'identity_id', i.id,
-                'id', i.provider_id,
-                'user_id', i.user_id,
-                'identity_data', i.identity_data,
-                'provider', i.provider,
-                'email', i.identity_data->>'email',
-                'last_sign_in_at', i.last_sign_in_at,
-                'created_at', i.created_at,
-                'updated_at', i.updated_at) order by i.created_at, i.id)
-            from auth.user_identities i where i.user_id = u.id), '[]'),
-        'is_anonymous', u.is_anonymous,
-        'banned_until', u.banned_until,
-        'created_at', u.created_at,
-        'updated_at', u.updated_at)
-    from auth.users u
-    where u.id = user_id
+begin
+    return (
+        select jsonb_build_object(
+            'id', u.id,
+            'aud', u.aud,
+            'role', u.role,
+            'email', coalesce(u.email, ''),
+            'phone', coalesce(u.phone, ''),
+            'email_confirmed_at', u.email_confirmed_at,
+            'phone_confirmed_at', u.phone_confirmed_at,
+            'confirmed_at', u.confirmed_at,
+            'new_email', u.email_change,
+            'new_phone', u.phone_change,
+            'last_sign_in_at', u.last_sign_in_at,
+            'app_metadata', u.raw_app_meta_data,
+            'user_metadata', u.raw_user_meta_data,
+            'identities', coalesce((
+                select jsonb_agg(jsonb_build_object(
+                    'identity_id', i.id,
+                    'id', i.provider_id,
+                    'user_id', i.user_id,
+                    'identity_data', i.identity_data,
+                    'provider', i.provider,
+                    'email', i.identity_data->>'email',
+                    'last_sign_in_at', i.last_sign_in_at,
+                    'created_at', i.created_at,
+                    'updated_at', i.updated_at) order by i.created_at, i.id)
+                from auth.user_identities i where i.user_id = u.id), '[]'),
+            'is_anonymous', u.is_anonymous,
+            'banned_until', u.banned_until,
+            'created_at', u.created_at,
+            'updated_at', u.updated_at)
+        from auth.users u
+        where u.id = user_id);
+end
 $$;
 
 -- The public keys as a JWKS document, newest first, for PostgREST and other verifiers.
@@ -304,13 +310,15 @@ $$;
 -- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
 create function auth.sign_in_state(u auth.users)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select case when u.id is null or u.deleted_at is not null then 'not_found'
+begin
+    return case when u.id is null or u.deleted_at is not null then 'not_found'
                 when u.banned_until > now() then 'banned'
-                else 'ok' end
+                else 'ok' end;
+end
 $$;
 
 -- The one rule for whether a session still stands. Signing out deletes a session
@@ -320,18 +328,21 @@ $$;
 -- auth_ext.* settings).
 create function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select case
-        when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
-        when (s.not_after is not null and s.not_after <= now())
-          or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
-          or (inactivity_seconds > 0
-              and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
-            then 'expired'
-        else 'active' end
+begin
+    return (
+        select case
+            when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
+            when (s.not_after is not null and s.not_after <= now())
+              or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+              or (inactivity_seconds > 0
+                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+                then 'expired'
+            else 'active' end);
+end
 $$;
 
 -- The function a hook setting names: `schema.function` (taking jsonb) or with its

@@ -447,8 +447,7 @@ fn merge_anonymous_user(
         return Err(AuthError::new(ErrorCode::ValidationFailed, "strategy must be merge, keep_target or keep_anonymous").into());
     }
     let (target, _) = current_user()?;
-    let anonymous_claims = tokens::verify(anonymous_access_token.unwrap_or_default().trim())?;
-    tokens::check_session(&anonymous_claims)?;
+    let anonymous_claims = tokens::verify_session(anonymous_access_token.unwrap_or_default().trim())?;
     let source = anonymous_claims
         .get("sub")
         .and_then(Value::as_str)

@@ -203,6 +203,27 @@ pub struct Signer {
     pub kid: String,
     pub alg: Alg,
     pub key: EncodingKey,
+    /// ES256 keys also as a parsed P-256 key: jsonwebtoken parses an EncodingKey again
+    /// on every signature, which for P-256 costs a scalar multiplication (deriving the
+    /// public key), as much as the signature itself.
+    es256: Option<p256::ecdsa::SigningKey>,
+}
+
+impl Signer {
+    /// A compact JWS of `claims` under `header`, as jsonwebtoken::encode writes it.
+    pub fn sign(&self, header: &jsonwebtoken::Header, claims: &serde_json::Map<String, Value>) -> AuthResult<String> {
+        let failed = |e: &dyn std::fmt::Display| {
+            AuthError::new(ErrorCode::UnexpectedFailure, "signing the access token failed").detail(e.to_string())
+        };
+        let Some(key) = &self.es256 else {
+            return jsonwebtoken::encode(header, claims, &self.key).map_err(|e| failed(&e));
+        };
+        let header = serde_json::to_vec(header).map_err(|e| failed(&e))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
+        let message = format!("{}.{}", b64url(&header), b64url(&claims));
+        let signature: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(key, message.as_bytes());
+        Ok(format!("{message}.{}", b64url(&signature.to_bytes())))
+    }
 }
 
 /// A key ready to verify.
@@ -231,9 +252,22 @@ pub fn signer(row: &KeyRow) -> AuthResult<Rc<Signer>> {
         return Ok(hit);
     }
     let alg = Alg::parse(&row.alg)?;
-    let signer = Rc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &row.material)? });
+    let es256 = match alg {
+        Alg::ES256 => {
+            use p256::pkcs8::DecodePrivateKey as _;
+            Some(p256::SecretKey::from_pkcs8_pem(&row.material).map_err(|e| bad_key(alg, e))?.into())
+        }
+        _ => None,
+    };
+    let signer = Rc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &row.material)?, es256 });
     SIGNERS.with(|c| c.borrow_mut().insert(row.kid.clone(), signer.clone()));
     Ok(signer)
+}
+
+/// The verifier already parsed for `kid`, if any (whether the key still stands is the
+/// caller's question).
+pub fn cached_verifier(kid: &str) -> Option<Rc<Verifier>> {
+    VERIFIERS.with(|c| c.borrow().get(kid).cloned())
 }
 
 pub fn verifier(row: &KeyRow) -> AuthResult<Rc<Verifier>> {

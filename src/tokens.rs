@@ -1,7 +1,7 @@
 //! Access tokens: the claims they carry, the custom access token hook, signing with the
 //! current key and verification against any key still in `auth.signing_keys`.
 
-use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use jsonwebtoken::{decode, decode_header, Header, Validation};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -114,9 +114,7 @@ pub fn sign(claims: &Map<String, Value>, key: &KeyRow) -> AuthResult<String> {
     let signer = keys::signer(key)?;
     let mut header = Header::new(signer.alg.jwt());
     header.kid = Some(signer.kid.clone());
-    encode(&header, claims, &signer.key).map_err(|e| {
-        AuthError::new(ErrorCode::UnexpectedFailure, "signing the access token failed").detail(e.to_string())
-    })
+    signer.sign(&header, claims)
 }
 
 fn bad_jwt(message: &str) -> AuthError {
@@ -141,15 +139,36 @@ pub enum TokenKind {
     ApiKey,
 }
 
-/// Verifies a session's access token (see `verify_as`).
-pub fn verify(token: &str) -> AuthResult<Map<String, Value>> {
-    verify_as(token, TokenKind::Access)
+/// Verifies a session's access token (see `verify_as`) and that its session still
+/// stands (`check_session`), in as few statements as it can: one, once this backend
+/// has parsed the token's key.
+pub fn verify_session(token: &str) -> AuthResult<Map<String, Value>> {
+    let (claims, unchecked_kid) = verify_signature(token, TokenKind::Access)?;
+    check_session_and_key(&claims, unchecked_kid.as_deref())?;
+    Ok(claims)
 }
 
 /// Verifies a token's signature, algorithm, expiry, not-before, issuer and (for access
-/// tokens) audience against the key its kid names. Returns its claims. Whether its
-/// session still stands, or its API key is revoked, is the caller's question.
+/// tokens) audience against the key its kid names, and that the key still stands.
+/// Returns its claims. Whether its session still stands, or its API key is revoked, is
+/// the caller's question.
 pub fn verify_as(token: &str, kind: TokenKind) -> AuthResult<Map<String, Value>> {
+    let (claims, unchecked_kid) = verify_signature(token, kind)?;
+    if let Some(kid) = unchecked_kid {
+        db::read_value::<bool>("select true from auth.signing_keys where kid = $1", &[kid.as_str().into()])?
+            .ok_or_else(|| unknown_key(&kid))?;
+    }
+    Ok(claims)
+}
+
+fn unknown_key(kid: &str) -> AuthError {
+    bad_jwt("the access token was signed by an unknown key").detail(format!("kid {kid:?}"))
+}
+
+/// `verify_as` but for the key's standing: a key this backend parsed before is used
+/// without a statement (its material under a kid never changes), and its kid is
+/// returned, for the caller to check that the key was not removed since.
+fn verify_signature(token: &str, kind: TokenKind) -> AuthResult<(Map<String, Value>, Option<String>)> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(bad_jwt("the access token is empty or too long"));
     }
@@ -158,15 +177,17 @@ pub fn verify_as(token: &str, kind: TokenKind) -> AuthResult<Map<String, Value>>
     let Some(kid) = header.kid.as_deref() else {
         return Err(bad_jwt("the access token names no signing key (kid)"));
     };
-    let row: Option<KeyRow> = db::read_row(
-        "select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key, 'public_jwk', public_jwk)
-         from auth.signing_keys where kid = $1",
-        &[kid.into()],
-    )?;
-    let Some(row) = row else {
-        return Err(bad_jwt("the access token was signed by an unknown key").detail(format!("kid {kid:?}")));
+    let (verifier, unchecked_kid) = match keys::cached_verifier(kid) {
+        Some(verifier) => (verifier, Some(kid.to_owned())),
+        None => {
+            let row: Option<KeyRow> = db::read_row(
+                "select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key, 'public_jwk', public_jwk)
+                 from auth.signing_keys where kid = $1",
+                &[kid.into()],
+            )?;
+            (keys::verifier(&row.ok_or_else(|| unknown_key(kid))?)?, None)
+        }
     };
-    let verifier = keys::verifier(&row)?;
     // The key decides the algorithm, never the token.
     if header.alg != verifier.alg.jwt() {
         return Err(bad_jwt("the access token's algorithm does not match its key")
@@ -199,7 +220,7 @@ pub fn verify_as(token: &str, kind: TokenKind) -> AuthResult<Map<String, Value>>
         };
         bad_jwt(message).detail(e.to_string())
     })?;
-    Ok(data.claims)
+    Ok((data.claims, unchecked_kid))
 }
 
 /// What verification needs to know of a session (`auth.session_state`, `auth.sign_in_state`).
@@ -208,11 +229,18 @@ pub struct SessionState {
     pub session: String,
     #[serde(default)]
     pub user: String,
+    /// Whether the token's signing key still stands (true when not asked).
+    pub key: bool,
 }
 
 /// Checks that the session a token names still stands: it exists, is not revoked or
 /// expired, and its user is neither deleted nor banned.
 pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
+    check_session_and_key(claims, None)
+}
+
+/// `check_session`, and in the same statement that the signing key `kid` still stands.
+fn check_session_and_key(claims: &Map<String, Value>, kid: Option<&str>) -> AuthResult<()> {
     let session_id = claims.get("session_id").and_then(Value::as_str);
     let sub = claims.get("sub").and_then(Value::as_str);
     let (Some(session_id), Some(sub)) = (session_id, sub) else {
@@ -226,15 +254,20 @@ pub fn check_session(claims: &Map<String, Value>) -> AuthResult<()> {
         "select coalesce((
              select jsonb_build_object('session', auth.session_state(s, $3, $4), 'user', auth.sign_in_state(u))
              from auth.sessions s join auth.users u on u.id = s.user_id
-             where s.id = $1 and s.user_id = $2), '{\"session\": \"ended\"}')",
+             where s.id = $1 and s.user_id = $2), '{\"session\": \"ended\"}')
+             || jsonb_build_object('key', $5::text is null or exists (select from auth.signing_keys where kid = $5))",
         &[
             pgrx::Uuid::from_bytes(*session_id.as_bytes()).into(),
             pgrx::Uuid::from_bytes(*sub.as_bytes()).into(),
             settings::SESSION_TIMEBOX.get().into(),
             settings::SESSION_INACTIVITY_TIMEOUT.get().into(),
+            kid.into(),
         ],
     )?
-    .expect("coalesce always yields a row");
+    .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the session check returned nothing"))?;
+    if !state.key {
+        return Err(unknown_key(kid.unwrap_or_default()));
+    }
     if crate::workers::revocation_pending(&session_id) {
         return Err(session_ended(&session_id));
     }
