@@ -1,13 +1,14 @@
 # The two commands the README starts with, and their parts.
 #   make demo   build, install, and play the walkthrough in a throwaway cluster
-#   make test   everything CI runs: the #[pg_test]s, pg_regress, isolation, upgrade, integration, PostgREST tiers
+#   make test   everything CI runs: the #[pg_test]s, pg_regress, isolation, upgrade, integration,
+#               PostgREST and gateway tiers, and a seconds-long smoke of make bench
 # Each installs what it needs that is missing (scripts/deps.sh).
 
 SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -21,7 +22,7 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway
+test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke
 
 test-unit: deps
 	@scripts/unit-test.sh
@@ -49,9 +50,14 @@ test-postgrest: install
 test-gateway: install
 	@scripts/gateway.sh
 
-# Not part of test: the claim functions' per-row cost in a policy, release build.
+# Every hot path next to its floor and its peers (pgjwt, Supabase's auth.uid(), Better
+# Auth), on a release build: the README's performance table. Not part of test.
 bench: deps
 	@scripts/bench.sh
+
+# The same script for a few seconds on the debug build, so that it keeps working.
+test-bench-smoke: install
+	@BENCH_SMOKE=1 scripts/bench.sh
 
 # After reviewing target/regress/regression.diffs: take the new output as expected.
 regress-accept:

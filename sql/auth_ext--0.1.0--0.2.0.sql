@@ -153,15 +153,17 @@ $$;
 -- the users_normalize trigger and the Rust side (users::normalize_address) use it.
 create or replace function auth.normalize_address(address text, kind text)
 returns text
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = ''
 as $$
-    select case kind
+begin
+    return case kind
         when 'email' then lower(nullif(btrim(address), ''))
         when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
-    end
+    end;
+end
 $$;
 
 -- Normalises addresses before they reach the unique constraints.
@@ -176,10 +178,18 @@ begin
     new.phone := auth.normalize_address(new.phone, 'phone');
     new.phone_change := auth.normalize_address(new.phone_change, 'phone');
 
-    perform auth.check_address_format(new.email, 'email') where new.email is not null;
-    perform auth.check_address_format(new.phone, 'phone') where new.phone is not null;
-    perform auth.check_address_format(new.email_change, 'email') where new.email_change is not null;
-    perform auth.check_address_format(new.phone_change, 'phone') where new.phone_change is not null;
+    if new.email is not null then
+        perform auth.check_address_format(new.email, 'email');
+    end if;
+    if new.phone is not null then
+        perform auth.check_address_format(new.phone, 'phone');
+    end if;
+    if new.email_change is not null then
+        perform auth.check_address_format(new.email_change, 'email');
+    end if;
+    if new.phone_change is not null then
+        perform auth.check_address_format(new.phone_change, 'phone');
+    end if;
     if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
             or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
         perform auth.raise_error('validation_failed', 'metadata too large',
@@ -301,14 +311,17 @@ $$;
 -- The key that signs new tokens, with its private material: for SECURITY DEFINER callers only.
 create or replace function auth.current_signing_key()
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
-    from auth.signing_keys where is_current
-    order by created_at desc, kid
-    limit 1
+begin
+    return (
+        select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
+        from auth.signing_keys where is_current
+        order by created_at desc, kid
+        limit 1);
+end
 $$;
 
 -- Backends cache parsed keys by kid, so the material under a kid never changes.
@@ -356,42 +369,45 @@ $$;
 -- The user object of Supabase Auth's API, as returned in sessions and by get_user.
 create or replace function auth.user_json(user_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select jsonb_build_object(
-        'id', u.id,
-        'aud', u.aud,
-        'role', u.role,
-        'email', coalesce(u.email, ''),
-        'phone', coalesce(u.phone, ''),
-        'email_confirmed_at', u.email_confirmed_at,
-        'phone_confirmed_at', u.phone_confirmed_at,
-        'confirmed_at', u.confirmed_at,
-        'new_email', u.email_change,
-        'new_phone', u.phone_change,
-        'last_sign_in_at', u.last_sign_in_at,
-        'app_metadata', u.raw_app_meta_data,
-        'user_metadata', u.raw_user_meta_data,
-        'identities', coalesce((
-            select jsonb_agg(jsonb_build_object(
-                'identity_id', i.id,
-                'id', i.provider_id,
-                'user_id', i.user_id,
-                'identity_data', i.identity_data,
-                'provider', i.provider,
-                'email', i.identity_data->>'email',
-                'last_sign_in_at', i.last_sign_in_at,
-                'created_at', i.created_at,
-                'updated_at', i.updated_at) order by i.created_at, i.id)
-            from auth.user_identities i where i.user_id = u.id), '[]'),
-        'is_anonymous', u.is_anonymous,
-        'banned_until', u.banned_until,
-        'created_at', u.created_at,
-        'updated_at', u.updated_at)
-    from auth.users u
-    where u.id = user_id
+begin
+    return (
+        select jsonb_build_object(
+            'id', u.id,
+            'aud', u.aud,
+            'role', u.role,
+            'email', coalesce(u.email, ''),
+            'phone', coalesce(u.phone, ''),
+            'email_confirmed_at', u.email_confirmed_at,
+            'phone_confirmed_at', u.phone_confirmed_at,
+            'confirmed_at', u.confirmed_at,
+            'new_email', u.email_change,
+            'new_phone', u.phone_change,
+            'last_sign_in_at', u.last_sign_in_at,
+            'app_metadata', u.raw_app_meta_data,
+            'user_metadata', u.raw_user_meta_data,
+            'identities', coalesce((
+                select jsonb_agg(jsonb_build_object(
+                    'identity_id', i.id,
+                    'id', i.provider_id,
+                    'user_id', i.user_id,
+                    'identity_data', i.identity_data,
+                    'provider', i.provider,
+                    'email', i.identity_data->>'email',
+                    'last_sign_in_at', i.last_sign_in_at,
+                    'created_at', i.created_at,
+                    'updated_at', i.updated_at) order by i.created_at, i.id)
+                from auth.user_identities i where i.user_id = u.id), '[]'),
+            'is_anonymous', u.is_anonymous,
+            'banned_until', u.banned_until,
+            'created_at', u.created_at,
+            'updated_at', u.updated_at)
+        from auth.users u
+        where u.id = user_id);
+end
 $$;
 
 -- The public keys as a JWKS document, newest first, for PostgREST and other verifiers.
@@ -411,13 +427,15 @@ $$;
 -- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
 create or replace function auth.sign_in_state(u auth.users)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select case when u.id is null or u.deleted_at is not null then 'not_found'
+begin
+    return case when u.id is null or u.deleted_at is not null then 'not_found'
                 when u.banned_until > now() then 'banned'
-                else 'ok' end
+                else 'ok' end;
+end
 $$;
 
 -- The one rule for whether a session still stands. Signing out deletes a session
@@ -427,18 +445,21 @@ $$;
 -- auth_ext.* settings).
 create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select case
-        when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
-        when (s.not_after is not null and s.not_after <= now())
-          or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
-          or (inactivity_seconds > 0
-              and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
-            then 'expired'
-        else 'active' end
+begin
+    return (
+        select case
+            when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
+            when (s.not_after is not null and s.not_after <= now())
+              or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+              or (inactivity_seconds > 0
+                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+                then 'expired'
+            else 'active' end);
+end
 $$;
 
 -- The function a hook setting names: `schema.function` (taking jsonb) or with its
@@ -506,35 +527,44 @@ $$;
 -- workers use it, and must never need a row that the caller waiting for them may hold.
 create or replace function auth.rate_limit_count(p_bucket text, p_key text)
 returns int
-language sql
+language plpgsql
 set search_path = ''
 as $$
+declare
+    counted int;
+begin
     insert into auth.rate_limits as r (bucket, key, window_start, hits)
     values (p_bucket, p_key, date_trunc('hour', now()), 1)
     on conflict (bucket, key, window_start) do update set hits = r.hits + 1
-    returning hits
+    returning hits into counted;
+    return counted;
+end
 $$;
 
 -- Counts a hit; true while the key is within its limit for the current hour.
 create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
 returns boolean
-language sql
+language plpgsql
 set search_path = ''
 as $$
-    delete from auth.rate_limits where window_start < date_trunc('hour', now());
-    select auth.rate_limit_count(p_bucket, p_key) <= p_limit
+begin
+    return auth.rate_limit_count(p_bucket, p_key) <= p_limit;
+end
 $$;
 
 -- Hits so far this hour, counting none: what a limit checks before a try whose failure
 -- is then counted by a durable-write worker.
 create or replace function auth.rate_limit_hits(p_bucket text, p_key text)
 returns int
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select coalesce((select hits from auth.rate_limits
-                     where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0)
+begin
+    return (
+        select coalesce((select hits from auth.rate_limits
+                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
+end
 $$;
 
 create or replace function auth.outbox_notify()
@@ -893,13 +923,16 @@ $$;
 -- conversion), last sign-in and last refresh.
 create or replace function auth.last_activity(p_user_id uuid)
 returns timestamptz
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
-                    (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
-    from auth.users u where u.id = p_user_id
+begin
+    return (
+        select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
+                        (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
+        from auth.users u where u.id = p_user_id);
+end
 $$;
 
 -- One batch of the cleanup: up to batch_size anonymous users, taken in (created_at, id)
@@ -1530,8 +1563,10 @@ select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 create index outbox_user_id_idx on auth.outbox (user_id);
 
--- Speed (issue: speed): a rate-limit hit is one upsert (auth.rate_limit_hit below);
--- past windows are purged by the cleanup worker, or on a schedule.
+-- Speed (issue: speed): a rate-limit hit is one upsert (auth.rate_limit_hit above);
+-- past windows are purged by the cleanup worker, or on a schedule. (The helpers every
+-- sign-in, refresh and verification calls are PL/pgSQL, above, whose plans a backend
+-- keeps: a SQL-language function with SET is parsed and planned in every statement.)
 create function auth.purge_past_rate_limits()
 returns bigint
 language sql
@@ -1543,167 +1578,9 @@ as $$
 $$;
 revoke execute on function auth.purge_past_rate_limits() from public;
 grant execute on function auth.purge_past_rate_limits() to service_role;
-
--- The helpers every sign-in, refresh and verification calls are PL/pgSQL, whose plans
--- a backend keeps: a SQL-language function with SET is parsed and planned again in
--- every statement that calls it.
-create or replace function auth.normalize_address(address text, kind text)
-returns text
-language plpgsql
-immutable
-parallel safe
-set search_path = ''
-as $$
-begin
-    return case kind
-        when 'email' then lower(nullif(btrim(address), ''))
-        when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
-    end;
-end
-$$;
-
-create or replace function auth.current_signing_key()
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return (
-        select jsonb_build_object('kid', kid, 'alg', alg, 'material', private_key)
-        from auth.signing_keys where is_current
-        order by created_at desc, kid
-        limit 1);
-end
-$$;
-
-create or replace function auth.user_json(user_id uuid)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return (
-        select jsonb_build_object(
-            'id', u.id,
-            'aud', u.aud,
-            'role', u.role,
-            'email', coalesce(u.email, ''),
-            'phone', coalesce(u.phone, ''),
-            'email_confirmed_at', u.email_confirmed_at,
-            'phone_confirmed_at', u.phone_confirmed_at,
-            'confirmed_at', u.confirmed_at,
-            'new_email', u.email_change,
-            'new_phone', u.phone_change,
-            'last_sign_in_at', u.last_sign_in_at,
-            'app_metadata', u.raw_app_meta_data,
-            'user_metadata', u.raw_user_meta_data,
-            'identities', coalesce((
-                select jsonb_agg(jsonb_build_object(
-                    'identity_id', i.id,
-                    'id', i.provider_id,
-                    'user_id', i.user_id,
-                    'identity_data', i.identity_data,
-                    'provider', i.provider,
-                    'email', i.identity_data->>'email',
-                    'last_sign_in_at', i.last_sign_in_at,
-                    'created_at', i.created_at,
-                    'updated_at', i.updated_at) order by i.created_at, i.id)
-                from auth.user_identities i where i.user_id = u.id), '[]'),
-            'is_anonymous', u.is_anonymous,
-            'banned_until', u.banned_until,
-            'created_at', u.created_at,
-            'updated_at', u.updated_at)
-        from auth.users u
-        where u.id = user_id);
-end
-$$;
-
-create or replace function auth.sign_in_state(u auth.users)
-returns text
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return case when u.id is null or u.deleted_at is not null then 'not_found'
-                when u.banned_until > now() then 'banned'
-                else 'ok' end;
-end
-$$;
-
-create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
-returns text
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return (
-        select case
-            when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
-            when (s.not_after is not null and s.not_after <= now())
-              or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
-              or (inactivity_seconds > 0
-                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
-                then 'expired'
-            else 'active' end);
-end
-$$;
-
-create or replace function auth.rate_limit_count(p_bucket text, p_key text)
-returns int
-language plpgsql
-set search_path = ''
-as $$
-declare
-    counted int;
-begin
-    insert into auth.rate_limits as r (bucket, key, window_start, hits)
-    values (p_bucket, p_key, date_trunc('hour', now()), 1)
-    on conflict (bucket, key, window_start) do update set hits = r.hits + 1
-    returning hits into counted;
-    return counted;
-end
-$$;
-
-create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
-returns boolean
-language plpgsql
-set search_path = ''
-as $$
-begin
-    return auth.rate_limit_count(p_bucket, p_key) <= p_limit;
-end
-$$;
-
-create or replace function auth.rate_limit_hits(p_bucket text, p_key text)
-returns int
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return (
-        select coalesce((select hits from auth.rate_limits
-                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
-end
-$$;
-
-create or replace function auth.last_activity(p_user_id uuid)
-returns timestamptz
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-    return (
-        select greatest(u.created_at, u.updated_at, u.last_sign_in_at,
-                        (select max(coalesce(s.refreshed_at, s.created_at)) from auth.sessions s where s.user_id = u.id))
-        from auth.users u where u.id = p_user_id);
-end
-$$;
+-- auth.uid() answers from its cache without pgrx's call wrapper (src/claims.rs).
+create or replace function auth.uid() returns uuid
+strict stable parallel safe language c as 'MODULE_PATHNAME', 'uid_fast';
 
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated

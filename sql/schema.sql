@@ -163,10 +163,18 @@ begin
     new.phone := auth.normalize_address(new.phone, 'phone');
     new.phone_change := auth.normalize_address(new.phone_change, 'phone');
 
-    perform auth.check_address_format(new.email, 'email') where new.email is not null;
-    perform auth.check_address_format(new.phone, 'phone') where new.phone is not null;
-    perform auth.check_address_format(new.email_change, 'email') where new.email_change is not null;
-    perform auth.check_address_format(new.phone_change, 'phone') where new.phone_change is not null;
+    if new.email is not null then
+        perform auth.check_address_format(new.email, 'email');
+    end if;
+    if new.phone is not null then
+        perform auth.check_address_format(new.phone, 'phone');
+    end if;
+    if new.email_change is not null then
+        perform auth.check_address_format(new.email_change, 'email');
+    end if;
+    if new.phone_change is not null then
+        perform auth.check_address_format(new.phone_change, 'phone');
+    end if;
     if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
             or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
         perform auth.raise_error('validation_failed', 'metadata too large',

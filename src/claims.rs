@@ -293,10 +293,63 @@ fn jwt() -> Result<Option<JsonbImage>, ErrorReport> {
     Ok(current_claims()?.map(|c| JsonbImage(c.jsonb())))
 }
 
-/// The `sub` claim: the signed-in user's id.
-#[pg_extern(stable, parallel_safe)]
+/// The `sub` claim: the signed-in user's id. SQL calls `uid_fast`, which answers from
+/// the cache and comes here only when it cannot.
+#[pg_extern(
+    stable,
+    parallel_safe,
+    sql = r#"CREATE FUNCTION "uid"() RETURNS uuid STRICT STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'uid_fast';"#
+)]
 fn uid() -> Result<Option<pgrx::Uuid>, ErrorReport> {
     Ok(uuid_claim("sub", c"request.jwt.claim.sub")?)
+}
+
+/// `sub` of the current claims when the cache already holds them parsed (Some(None):
+/// there is no user); None when only `uid` can tell (first use of a text, legacy
+/// settings, a malformed claim). Cannot fail or panic.
+fn cached_sub() -> Option<Option<pgrx::Uuid>> {
+    let (cache, text) = if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
+        (&VERIFIED_CLAIMS, text)
+    } else if settings::REQUIRE_VERIFIED_SESSION.get() {
+        return Some(None);
+    } else {
+        (&REQUEST_CLAIMS, CLAIMS_SETTING.text()?)
+    };
+    cache.with(|cache| {
+        let cache = cache.try_borrow().ok()?;
+        let hit = cache.as_ref().filter(|c| c.text == text)?;
+        hit.claims.sub.get()?.as_ref().ok().copied()
+    })
+}
+
+/// The version-1 calling convention record Postgres looks up for `uid_fast`.
+#[no_mangle]
+pub extern "C" fn pg_finfo_uid_fast() -> &'static pgrx::pg_sys::Pg_finfo_record {
+    const V1_API: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1_API
+}
+
+/// `auth.uid()` as a bare C function: a policy calls it once per row, and pgrx's call
+/// wrapper (memory context, unwinding guard, result boxing) costs more than answering
+/// from the cache. Anything but a cache hit goes through `uid` and its wrapper.
+///
+/// # Safety
+/// Called by Postgres' function manager with a valid `fcinfo`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn uid_fast(fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
+    match cached_sub() {
+        Some(Some(sub)) => {
+            let bytes: [u8; 16] = *sub.as_bytes();
+            let copy = settings::unguarded::palloc(bytes.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
+            pgrx::pg_sys::Datum::from(copy)
+        }
+        Some(None) => {
+            (*fcinfo).isnull = true;
+            pgrx::pg_sys::Datum::from(0usize)
+        }
+        None => uid_wrapper(fcinfo),
+    }
 }
 
 /// The `role` claim: `anon`, `authenticated` or `service_role`.

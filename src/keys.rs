@@ -203,10 +203,10 @@ pub struct Signer {
     pub kid: String,
     pub alg: Alg,
     pub key: EncodingKey,
-    /// ES256 keys also as a parsed P-256 key: jsonwebtoken parses an EncodingKey again
-    /// on every signature, which for P-256 costs a scalar multiplication (deriving the
-    /// public key), as much as the signature itself.
-    es256: Option<p256::ecdsa::SigningKey>,
+    /// ES256 keys also as a parsed key pair: jsonwebtoken parses an EncodingKey again on
+    /// every signature, which for P-256 costs a check of the public key, about as much
+    /// as the signature itself.
+    es256: Option<aws_lc_rs::signature::EcdsaKeyPair>,
 }
 
 impl Signer {
@@ -221,8 +221,8 @@ impl Signer {
         let header = serde_json::to_vec(header).map_err(|e| failed(&e))?;
         let claims = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
         let message = format!("{}.{}", b64url(&header), b64url(&claims));
-        let signature: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(key, message.as_bytes());
-        Ok(format!("{message}.{}", b64url(&signature.to_bytes())))
+        let signature = key.sign(&aws_lc_rs::rand::SystemRandom::new(), message.as_bytes()).map_err(|e| failed(&e))?;
+        Ok(format!("{message}.{}", b64url(signature.as_ref())))
     }
 }
 
@@ -254,8 +254,16 @@ pub fn signer(row: &KeyRow) -> AuthResult<Rc<Signer>> {
     let alg = Alg::parse(&row.alg)?;
     let es256 = match alg {
         Alg::ES256 => {
-            use p256::pkcs8::DecodePrivateKey as _;
-            Some(p256::SecretKey::from_pkcs8_pem(&row.material).map_err(|e| bad_key(alg, e))?.into())
+            use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+            let der = p256::SecretKey::from_pkcs8_pem(&row.material)
+                .and_then(|k| k.to_pkcs8_der())
+                .map_err(|e| bad_key(alg, e))?;
+            let pair = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                der.as_bytes(),
+            )
+            .map_err(|e| bad_key(alg, e))?;
+            Some(pair)
         }
         _ => None,
     };

@@ -430,8 +430,8 @@ impl PlaceholderSetting {
     pub fn text(&'static self) -> Option<&'static [u8]> {
         use pgrx::pg_sys;
         unsafe {
-            let vars = pg_sys::get_guc_variables();
-            let count = pg_sys::GetNumConfigOptions() as usize;
+            let vars = unguarded::get_guc_variables();
+            let count = unguarded::GetNumConfigOptions() as usize;
             let is_ours = |entry: *mut pg_sys::config_generic| {
                 !entry.is_null()
                     && (*entry).vartype == pg_sys::config_type::PGC_STRING
@@ -455,6 +455,19 @@ impl PlaceholderSetting {
             let bytes = CStr::from_ptr(value).to_bytes();
             (!bytes.is_empty()).then_some(bytes)
         }
+    }
+}
+
+/// Postgres functions that cannot raise an error (or only on running out of memory), called
+/// without pgrx's per-call guard (a sigsetjmp): the claim functions call them once per row
+/// of a policy. An out-of-memory error's longjmp crosses only frames without destructors.
+pub mod unguarded {
+    use pgrx::pg_sys;
+    #[allow(clashing_extern_declarations)]
+    extern "C-unwind" {
+        pub fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
+        pub fn GetNumConfigOptions() -> std::ffi::c_int;
+        pub fn palloc(size: pg_sys::Size) -> *mut std::ffi::c_void;
     }
 }
 

@@ -56,25 +56,34 @@ impl Db {
     /// becomes the request's role), then `sql`, in one transaction. Returns the first
     /// column of the one row `sql` gives (NULL for void functions).
     pub async fn call(&self, caller: &Caller, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value, ApiError> {
-        let mut client = self.pool.get().await.map_err(|e| {
+        let client = self.pool.get().await.map_err(|e| {
             tracing::error!("no database connection: {e}");
             ApiError::unavailable()
         })?;
-        let tx = client.transaction().await.map_err(|e| self.error(e))?;
-        let begin = tx.prepare_cached(BEGIN).await.map_err(|e| self.error(e))?;
-        let call = tx.prepare_cached(sql).await.map_err(|e| self.error(e))?;
-        // Sent together (tokio-postgres pipelines queries polled at once); if the first
-        // fails, the second only reports the aborted transaction, so the first's error counts.
+        let begin = client.prepare_cached(BEGIN).await.map_err(|e| self.error(e))?;
+        let call = client.prepare_cached(sql).await.map_err(|e| self.error(e))?;
+        // The transaction's four messages go out together, in one round trip
+        // (tokio-postgres pipelines what is polled at once), and are all queued by the
+        // first poll: a request dropped later (a timeout, a client gone) still ends
+        // its transaction before the connection serves anyone else. After a failure,
+        // later statements only report the aborted transaction and COMMIT rolls back,
+        // so the first error counts.
         let begin_params: [&(dyn ToSql + Sync); 4] = [&caller.apikey, &caller.bearer, &caller.ip, &caller.user_agent];
-        let (began, called) = tokio::join!(tx.query_one(&begin, &begin_params), tx.query_one(&call, params));
+        let (opened, began, called, committed) = tokio::join!(
+            client.batch_execute("begin"),
+            client.query_one(&begin, &begin_params),
+            client.query_one(&call, params),
+            client.batch_execute("commit"),
+        );
+        opened.map_err(|e| self.error(e))?;
         began.map_err(|e| self.error(e))?;
         let row = called.map_err(|e| self.error(e))?;
+        committed.map_err(|e| self.error(e))?;
         let value = match row.columns().first().map(|c| c.type_().name()) {
             Some("jsonb" | "json") => row.try_get::<_, Option<Value>>(0).map_err(|e| self.error(e))?.unwrap_or(Value::Null),
             Some("text") => row.try_get::<_, Option<String>>(0).map_err(|e| self.error(e))?.map_or(Value::Null, Value::String),
             _ => Value::Null,
         };
-        tx.commit().await.map_err(|e| self.error(e))?;
         Ok(value)
     }
 

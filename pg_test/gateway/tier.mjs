@@ -1076,7 +1076,29 @@ const sections = {
   'seeds-003': secureEmailChange,
   'seeds-004': feishuRecipe,
   rest,
+  abandoned,
 };
+
+// Requests whose clients go away mid-flight: each transaction still ends before its
+// connection serves another request, so none is left open and the next requests work.
+async function abandoned() {
+  const aborted = await Promise.allSettled(Array.from({ length: 24 }, (_, i) => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), i % 4);
+    return fetch(`${AUTH}/signup`, {
+      method: 'POST',
+      headers: { apikey: ANON_KEY, Authorization: `Bearer ${ANON_KEY}`, 'Content-Type': 'application/json' },
+      body: '{}',
+      signal: controller.signal,
+    });
+  }));
+  check('abandoned requests: some were cut off by their clients', true, aborted.some((r) => r.status === 'rejected'));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  check('abandoned requests: no gateway connection is left inside a transaction', '0',
+    sql(`select count(*) from pg_stat_activity where usename = 'auth_gateway' and state like 'idle in transaction%'`));
+  const after = await Promise.all(Array.from({ length: 8 }, () => http('POST', '/signup', { body: {} })));
+  check('abandoned requests: the next sign-ins all succeed', [200], [...new Set(after.map((r) => r.status))]);
+}
 
 async function main() {
   await setUp();
