@@ -1,6 +1,6 @@
 -- make bench: one backend verifies :count distinct HS256 access tokens with
 -- auth.set_session, a thousand to a transaction, and reports its private memory
--- before and after. The tokens belong to one live session and differ by an extra
+-- before, halfway and after (flat: the second half adds nothing). The tokens belong to one live session and differ by an extra
 -- claim; they are signed here with the key's secret.
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -22,13 +22,17 @@ $$;
 create table pg_temp.verified (n bigint);
 select pg_temp.verify_distinct(1, 1000) as warm_up \gset
 select pg_temp.rss_anon_kb() as before_kb \gset
-do $$
+create procedure pg_temp.verify_batches(first_batch int, batches int) language plpgsql as $$
 begin
-    for batch in 0 .. current_setting('bench.count')::int / 1000 - 1 loop
+    for batch in first_batch .. first_batch + batches - 1 loop
         insert into pg_temp.verified select pg_temp.verify_distinct(1001 + batch * 1000, 1000);
         commit;
     end loop;
 end $$;
+select current_setting('bench.count')::int / 2000 as half \gset
+call pg_temp.verify_batches(0, :half);
+select pg_temp.rss_anon_kb() as half_kb \gset
+call pg_temp.verify_batches(:half, :half);
 select pg_temp.rss_anon_kb() as after_kb \gset
 select sum(n) as verified from pg_temp.verified \gset
-\echo :verified :before_kb :after_kb
+\echo :verified :before_kb :half_kb :after_kb

@@ -79,15 +79,16 @@ create table auth.secrets (
 );
 
 -- Refresh tokens: spent_at says when a token was exchanged (revoked meant "spent");
--- every foreign key indexed; no foreign key on parent_id (spent tokens are purged).
+-- every foreign key indexed; no foreign key on parent_id (spent tokens are purged) nor
+-- on user_id (the token goes with its session, which goes with its user).
 alter table auth.refresh_tokens add column spent_at timestamptz;
 update auth.refresh_tokens set spent_at = updated_at where revoked;
 drop index auth.refresh_tokens_one_live_per_session;
 alter table auth.refresh_tokens drop constraint refresh_tokens_parent_id_fkey;
+alter table auth.refresh_tokens drop constraint refresh_tokens_user_id_fkey;
 alter table auth.refresh_tokens drop column revoked, drop column updated_at;
 create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where spent_at is null;
 create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, id);
-create index refresh_tokens_user_id_idx on auth.refresh_tokens (user_id);
 
 -- Our trigger no longer takes the name Supabase's guides give theirs.
 alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_user;
@@ -173,23 +174,15 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    new.email := auth.normalize_address(new.email, 'email');
-    new.email_change := auth.normalize_address(new.email_change, 'email');
-    new.phone := auth.normalize_address(new.phone, 'phone');
-    new.phone_change := auth.normalize_address(new.phone_change, 'phone');
-
-    if new.email is not null then
-        perform auth.check_address_format(new.email, 'email');
-    end if;
-    if new.phone is not null then
-        perform auth.check_address_format(new.phone, 'phone');
-    end if;
-    if new.email_change is not null then
-        perform auth.check_address_format(new.email_change, 'email');
-    end if;
-    if new.phone_change is not null then
-        perform auth.check_address_format(new.phone_change, 'phone');
-    end if;
+    -- Only the addresses a row has (an anonymous user has none): each call costs.
+    if new.email is not null then new.email := auth.normalize_address(new.email, 'email'); end if;
+    if new.email_change is not null then new.email_change := auth.normalize_address(new.email_change, 'email'); end if;
+    if new.phone is not null then new.phone := auth.normalize_address(new.phone, 'phone'); end if;
+    if new.phone_change is not null then new.phone_change := auth.normalize_address(new.phone_change, 'phone'); end if;
+    if new.email is not null then perform auth.check_address_format(new.email, 'email'); end if;
+    if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
+    if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
+    if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
     if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
             or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
         perform auth.raise_error('validation_failed', 'metadata too large',

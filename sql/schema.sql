@@ -158,23 +158,15 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    new.email := auth.normalize_address(new.email, 'email');
-    new.email_change := auth.normalize_address(new.email_change, 'email');
-    new.phone := auth.normalize_address(new.phone, 'phone');
-    new.phone_change := auth.normalize_address(new.phone_change, 'phone');
-
-    if new.email is not null then
-        perform auth.check_address_format(new.email, 'email');
-    end if;
-    if new.phone is not null then
-        perform auth.check_address_format(new.phone, 'phone');
-    end if;
-    if new.email_change is not null then
-        perform auth.check_address_format(new.email_change, 'email');
-    end if;
-    if new.phone_change is not null then
-        perform auth.check_address_format(new.phone_change, 'phone');
-    end if;
+    -- Only the addresses a row has (an anonymous user has none): each call costs.
+    if new.email is not null then new.email := auth.normalize_address(new.email, 'email'); end if;
+    if new.email_change is not null then new.email_change := auth.normalize_address(new.email_change, 'email'); end if;
+    if new.phone is not null then new.phone := auth.normalize_address(new.phone, 'phone'); end if;
+    if new.phone_change is not null then new.phone_change := auth.normalize_address(new.phone_change, 'phone'); end if;
+    if new.email is not null then perform auth.check_address_format(new.email, 'email'); end if;
+    if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
+    if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
+    if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
     if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
             or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
         perform auth.raise_error('validation_failed', 'metadata too large',

@@ -217,7 +217,10 @@ $$;
 create table auth.refresh_tokens (
     id         bigint generated always as identity primary key,
     session_id uuid not null references auth.sessions (id) on delete cascade,
-    user_id    uuid not null references auth.users (id) on delete cascade,
+    -- Its session's user. No foreign key (as in Supabase): the token goes with its
+    -- session, which goes with its user, and a key would cost a check on every sign-in
+    -- and refresh, and a cascade for every deleted user.
+    user_id    uuid not null,
     token_hash bytea not null,
     -- The token it was exchanged from (no foreign key: spent tokens are purged).
     parent_id  bigint,
@@ -233,7 +236,6 @@ create table auth.refresh_tokens (
 create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where spent_at is null;
 -- Every foreign key has an index, so that deleting a session or a user never scans.
 create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, id);
-create index refresh_tokens_user_id_idx on auth.refresh_tokens (user_id);
 create index refresh_tokens_parent_id_idx on auth.refresh_tokens (parent_id);
 
 -- Who did what, when, from where. No foreign key: entries outlive their users.
