@@ -527,7 +527,7 @@ declare
     counted int;
 begin
     insert into auth.rate_limits as r (bucket, key, window_start, hits)
-    values (p_bucket, p_key, date_trunc('hour', now()), 1)
+    values (p_bucket, p_key, date_trunc('hour', now(), 'UTC'), 1)
     on conflict (bucket, key, window_start) do update set hits = r.hits + 1
     returning hits into counted;
     return counted;
@@ -556,7 +556,7 @@ as $$
 begin
     return (
         select coalesce((select hits from auth.rate_limits
-                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
+                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now(), 'UTC')), 0));
 end
 $$;
 
@@ -1191,7 +1191,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int
+    select ceil(extract(epoch from date_trunc('hour', now(), 'UTC') + interval '1 hour' - now()))::int
 $$;
 
 -- Behind PostgREST: keys it reloads by itself, API keys, revocation; password recovery,
@@ -1566,7 +1566,7 @@ language sql
 security definer
 set search_path = ''
 as $$
-    with purged as (delete from auth.rate_limits where window_start < date_trunc('hour', now()) returning 1)
+    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1)
     select count(*) from purged
 $$;
 revoke execute on function auth.purge_past_rate_limits() from public;

@@ -41,8 +41,9 @@ create index one_time_tokens_relates_to_idx on auth.one_time_tokens (relates_to,
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 
 -- Fixed-window counters (one row per bucket, key and hour), shared by every backend.
--- Windows older than the current hour are deleted as new hits arrive, so the table
--- never holds more than the current hour's keys.
+-- Windows are UTC hours: a session's TimeZone (PostgREST's `Prefer: timezone=` sets it)
+-- would otherwise start a fresh, half-hour-shifted window. Ended windows are deleted by
+-- auth.purge_past_rate_limits, off the hot path.
 create table auth.rate_limits (
     bucket       text not null,
     key          text not null,
@@ -64,7 +65,7 @@ declare
     counted int;
 begin
     insert into auth.rate_limits as r (bucket, key, window_start, hits)
-    values (p_bucket, p_key, date_trunc('hour', now()), 1)
+    values (p_bucket, p_key, date_trunc('hour', now(), 'UTC'), 1)
     on conflict (bucket, key, window_start) do update set hits = r.hits + 1
     returning hits into counted;
     return counted;
@@ -83,15 +84,15 @@ begin
 end
 $$;
 
--- Deletes the counters of past hours (no limit reads them). The cleanup worker calls
--- it every round; without preloading, schedule it.
+-- Deletes the counters of windows that have ended (no limit reads them). The cleanup
+-- worker calls it every round; without preloading, schedule it.
 create function auth.purge_past_rate_limits()
 returns bigint
 language sql
 security definer
 set search_path = ''
 as $$
-    with purged as (delete from auth.rate_limits where window_start < date_trunc('hour', now()) returning 1)
+    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1)
     select count(*) from purged
 $$;
 
@@ -106,7 +107,7 @@ as $$
 begin
     return (
         select coalesce((select hits from auth.rate_limits
-                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now())), 0));
+                         where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now(), 'UTC')), 0));
 end
 $$;
 
@@ -118,7 +119,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select ceil(extract(epoch from date_trunc('hour', now()) + interval '1 hour' - now()))::int
+    select ceil(extract(epoch from date_trunc('hour', now(), 'UTC') + interval '1 hour' - now()))::int
 $$;
 
 -- Messages for a sender process to deliver (Postgres sends no mail). Secrets stay in

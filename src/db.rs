@@ -63,8 +63,14 @@ const MAX_KEPT_PLANS: usize = 512;
 
 thread_local! {
     /// Kept plans by statement text, one map for statements that may write and one for
-    /// reads (which SPI runs read-only).
-    static PLANS: RefCell<[HashMap<String, Rc<Plan>>; 2]> = RefCell::new([HashMap::new(), HashMap::new()]);
+    /// reads (which SPI runs read-only). Never dropped: at process exit, freeing plans
+    /// (SPI_freeplan) after Postgres has shut down would only risk a crash.
+    ///
+    /// Postgres replans a kept plan when the user, `row_security` or `search_path`
+    /// changes, but not when row-level security is merely unforced for a table's owner
+    /// (roles::as_table_owner): a statement run that way must have a text of its own.
+    static PLANS: std::mem::ManuallyDrop<RefCell<[HashMap<String, Rc<Plan>>; 2]>> =
+        std::mem::ManuallyDrop::new(RefCell::new([HashMap::new(), HashMap::new()]));
 }
 
 /// Runs `sql` through its kept plan, preparing it on first use. A call whose argument

@@ -463,6 +463,9 @@ impl PlaceholderSetting {
 /// of a policy. An out-of-memory error's longjmp crosses only frames without destructors.
 pub mod unguarded {
     use pgrx::pg_sys;
+    // PostgreSQL 16 added an argument to get_guc_variables: declared for 15 only.
+    #[cfg(not(feature = "pg15"))]
+    compile_error!("settings::unguarded declares PostgreSQL 15's signatures");
     #[allow(clashing_extern_declarations)]
     extern "C-unwind" {
         pub fn get_guc_variables() -> *mut *mut pg_sys::config_generic;

@@ -67,7 +67,9 @@ impl Db {
         // first poll: a request dropped later (a timeout, a client gone) still ends
         // its transaction before the connection serves anyone else. After a failure,
         // later statements only report the aborted transaction and COMMIT rolls back,
-        // so the first error counts.
+        // so the first error counts. Nothing is checked client-side after the call ran:
+        // gateway_begin's parameters (text and inet) always encode, and every `sql` is one
+        // `select f(...)`, which gives exactly one row.
         let begin_params: [&(dyn ToSql + Sync); 4] = [&caller.apikey, &caller.bearer, &caller.ip, &caller.user_agent];
         let (opened, began, called, committed) = tokio::join!(
             client.batch_execute("begin"),

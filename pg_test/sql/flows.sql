@@ -23,6 +23,10 @@ select (auth.sign_in_anonymously('{}', '192.0.2.1'))->>'token_type' as first,
        (auth.sign_in_anonymously('{}', '192.0.2.1'))->>'token_type' as second,
        (auth.sign_in_anonymously('{}', '192.0.2.1'))->>'token_type' as third;
 select regress.error_of($$select auth.sign_in_anonymously('{}', '192.0.2.1')$$) as fourth;
+-- A session's time zone (PostgREST's Prefer: timezone= sets one) opens no fresh window.
+set local timezone = 'Asia/Kolkata';
+select regress.error_of($$select auth.sign_in_anonymously('{}', '192.0.2.1')$$) as fourth_in_another_time_zone;
+reset timezone;
 select (auth.sign_in_anonymously('{}', '192.0.2.2'))->>'token_type' as other_address;
 -- The next hour starts afresh; last hour's counters are purged off the hot path.
 update auth.rate_limits set window_start = window_start - interval '1 hour';
