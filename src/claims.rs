@@ -209,27 +209,41 @@ fn cached(cache: &'static std::thread::LocalKey<ClaimsCache>, text: &[u8], sourc
     })
 }
 
-/// Where the current claims come from.
-enum ClaimSource {
+/// Which text the claim functions answer from: the one rule for where claims come from,
+/// shared by the parsing path and `uid_fast`'s cache peek.
+enum ClaimText {
     /// A session verified by `auth.set_session` in this transaction.
-    Verified(Rc<Claims>),
+    Verified(&'static [u8]),
     /// `request.jwt.claims` as PostgREST set it; legacy per-claim settings apply too.
-    Request(Option<Rc<Claims>>),
+    Request(Option<&'static [u8]>),
     /// `auth_ext.require_verified_session` is on and no session was verified.
     Nothing,
 }
 
-fn claim_source() -> AuthResult<ClaimSource> {
+fn claim_text() -> ClaimText {
     if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
-        return Ok(ClaimSource::Verified(cached(&VERIFIED_CLAIMS, text, "auth_ext.verified_claims")?));
+        ClaimText::Verified(text)
+    } else if settings::REQUIRE_VERIFIED_SESSION.get() {
+        ClaimText::Nothing
+    } else {
+        ClaimText::Request(CLAIMS_SETTING.text())
     }
-    if settings::REQUIRE_VERIFIED_SESSION.get() {
-        return Ok(ClaimSource::Nothing);
-    }
-    match CLAIMS_SETTING.text() {
-        Some(text) => Ok(ClaimSource::Request(Some(cached(&REQUEST_CLAIMS, text, "request.jwt.claims")?))),
-        None => Ok(ClaimSource::Request(None)),
-    }
+}
+
+/// Where the current claims come from, parsed.
+enum ClaimSource {
+    Verified(Rc<Claims>),
+    Request(Option<Rc<Claims>>),
+    Nothing,
+}
+
+fn claim_source() -> AuthResult<ClaimSource> {
+    Ok(match claim_text() {
+        ClaimText::Verified(text) => ClaimSource::Verified(cached(&VERIFIED_CLAIMS, text, "auth_ext.verified_claims")?),
+        ClaimText::Request(Some(text)) => ClaimSource::Request(Some(cached(&REQUEST_CLAIMS, text, "request.jwt.claims")?)),
+        ClaimText::Request(None) => ClaimSource::Request(None),
+        ClaimText::Nothing => ClaimSource::Nothing,
+    })
 }
 
 /// The claims every claim function answers from, ignoring legacy per-claim settings.
@@ -308,12 +322,10 @@ fn uid() -> Result<Option<pgrx::Uuid>, ErrorReport> {
 /// there is no user); None when only `uid` can tell (first use of a text, legacy
 /// settings, a malformed claim). Cannot fail or panic.
 fn cached_sub() -> Option<Option<pgrx::Uuid>> {
-    let (cache, text) = if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
-        (&VERIFIED_CLAIMS, text)
-    } else if settings::REQUIRE_VERIFIED_SESSION.get() {
-        return Some(None);
-    } else {
-        (&REQUEST_CLAIMS, CLAIMS_SETTING.text()?)
+    let (cache, text) = match claim_text() {
+        ClaimText::Verified(text) => (&VERIFIED_CLAIMS, text),
+        ClaimText::Request(text) => (&REQUEST_CLAIMS, text?),
+        ClaimText::Nothing => return Some(None),
     };
     cache.with(|cache| {
         let cache = cache.try_borrow().ok()?;

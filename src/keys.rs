@@ -202,11 +202,15 @@ fn decoding_key(alg: Alg, material: &str, jwk: Option<&Value>) -> AuthResult<Dec
 pub struct Signer {
     pub kid: String,
     pub alg: Alg,
-    pub key: EncodingKey,
-    /// ES256 keys also as a parsed key pair: jsonwebtoken parses an EncodingKey again on
-    /// every signature, which for P-256 costs a check of the public key, about as much
-    /// as the signature itself.
-    es256: Option<aws_lc_rs::signature::EcdsaKeyPair>,
+    key: SigningKey,
+}
+
+enum SigningKey {
+    /// ES256 as a parsed key pair: jsonwebtoken parses an EncodingKey again on every
+    /// signature, which for P-256 costs a check of the public key, about as much as the
+    /// signature itself.
+    Es256(aws_lc_rs::signature::EcdsaKeyPair),
+    Jwt(EncodingKey),
 }
 
 impl Signer {
@@ -215,8 +219,9 @@ impl Signer {
         let failed = |e: &dyn std::fmt::Display| {
             AuthError::new(ErrorCode::UnexpectedFailure, "signing the access token failed").detail(e.to_string())
         };
-        let Some(key) = &self.es256 else {
-            return jsonwebtoken::encode(header, claims, &self.key).map_err(|e| failed(&e));
+        let key = match &self.key {
+            SigningKey::Es256(key) => key,
+            SigningKey::Jwt(key) => return jsonwebtoken::encode(header, claims, key).map_err(|e| failed(&e)),
         };
         let header = serde_json::to_vec(header).map_err(|e| failed(&e))?;
         let claims = serde_json::to_vec(claims).map_err(|e| failed(&e))?;
@@ -252,7 +257,7 @@ pub fn signer(row: &KeyRow) -> AuthResult<Rc<Signer>> {
         return Ok(hit);
     }
     let alg = Alg::parse(&row.alg)?;
-    let es256 = match alg {
+    let key = match alg {
         Alg::ES256 => {
             use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
             let der = p256::SecretKey::from_pkcs8_pem(&row.material)
@@ -263,11 +268,11 @@ pub fn signer(row: &KeyRow) -> AuthResult<Rc<Signer>> {
                 der.as_bytes(),
             )
             .map_err(|e| bad_key(alg, e))?;
-            Some(pair)
+            SigningKey::Es256(pair)
         }
-        _ => None,
+        _ => SigningKey::Jwt(encoding_key(alg, &row.material)?),
     };
-    let signer = Rc::new(Signer { kid: row.kid.clone(), alg, key: encoding_key(alg, &row.material)?, es256 });
+    let signer = Rc::new(Signer { kid: row.kid.clone(), alg, key });
     SIGNERS.with(|c| c.borrow_mut().insert(row.kid.clone(), signer.clone()));
     Ok(signer)
 }
@@ -279,7 +284,7 @@ pub fn cached_verifier(kid: &str) -> Option<Rc<Verifier>> {
 }
 
 pub fn verifier(row: &KeyRow) -> AuthResult<Rc<Verifier>> {
-    if let Some(hit) = VERIFIERS.with(|c| c.borrow().get(&row.kid).cloned()) {
+    if let Some(hit) = cached_verifier(&row.kid) {
         return Ok(hit);
     }
     let alg = Alg::parse(&row.alg)?;
