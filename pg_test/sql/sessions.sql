@@ -102,11 +102,13 @@ select auth.uid() as inner_uid;
 rollback to v;
 select auth.uid() as outer_uid_again;
 
--- require_verified_session: request claims are ignored; only set_session counts.
+-- require_verified_session: request claims are ignored; only set_session counts, even
+-- when the backend has just answered auth.uid() from those claims (its cache).
 savepoint r;
-set local auth_ext.require_verified_session = on;
 select set_config('auth_ext.verified_claims', '', true) is not null as cleared_verified;
 select set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-0000000000f2", "role": "authenticated"}', true) is not null as forged;
+select auth.uid() as uid_cached_before_the_setting;
+set local auth_ext.require_verified_session = on;
 select set_config('request.jwt.claim.sub', '00000000-0000-0000-0000-0000000000f2', true) is not null as forged_legacy;
 select auth.uid() as uid_from_forged_claims, auth.role() as role, auth.jwt() as jwt;
 select auth.set_session(:'s2'::jsonb->>'access_token')->>'sub' as verified_sub;
