@@ -145,6 +145,7 @@ select auth.add_signing_key('ES256');
 -- Sign-in flows (issue: sign-in flows).
 alter table auth.one_time_tokens enable row level security;
 alter table auth.rate_limits enable row level security;
+alter table auth.rate_bursts enable row level security;
 alter table auth.outbox enable row level security;
 
 -- What a visitor may do before signing in: sign up, sign in, verify, recover, refresh.

@@ -93,6 +93,12 @@ create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, i
 -- Our trigger no longer takes the name Supabase's guides give theirs.
 alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_user;
 
+-- Code attempts count per client address: a stranger's guesses use up only the stranger's tries.
+alter table auth.one_time_token_attempts add column client text;
+update auth.one_time_token_attempts set client = 'unknown';
+alter table auth.one_time_token_attempts alter column client set not null,
+    drop constraint one_time_token_attempts_pkey, add primary key (token_id, client);
+
 -- Functions whose arguments changed, or that are gone.
 drop function auth.session_expired(auth.sessions, integer, integer);
 drop function auth.confirm_email(uuid);
@@ -183,10 +189,18 @@ begin
     if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
     if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
     if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
-    if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
-            or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
-        perform auth.raise_error('validation_failed', 'metadata too large',
-            'user and app metadata are limited to 64 kB each');
+    -- Both go into every access token: capped (as text) so that a token stays within
+    -- what set_session, the gateway and PostgREST take (32 kB), on every path that writes
+    -- them. Checked only when they change: sign-ins update the row too.
+    if (tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data)
+            and pg_catalog.octet_length(new.raw_user_meta_data::text) > 8192 then
+        perform auth.raise_error('validation_failed', 'user_metadata is too large',
+            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(new.raw_user_meta_data::text)));
+    end if;
+    if (tg_op = 'INSERT' or new.raw_app_meta_data is distinct from old.raw_app_meta_data)
+            and pg_catalog.octet_length(new.raw_app_meta_data::text) > 4096 then
+        perform auth.raise_error('validation_failed', 'app_metadata is too large',
+            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(new.raw_app_meta_data::text)));
     end if;
 
     -- Kept when the update sets it itself (an import, a back-dated test row).
@@ -271,19 +285,13 @@ begin
     end if;
 
     if new.email is not null then
-        perform auth.insert_identity(new.id, 'email', new.email, jsonb_build_object(
-            'sub', new.id::text,
-            'email', new.email,
-            'email_verified', new.email_confirmed_at is not null,
-            'phone_verified', false));
+        perform auth.insert_identity(new.id, 'email', new.email,
+            auth.address_identity_data(new.id, 'email', new.email, new.email_confirmed_at is not null));
     end if;
 
     if new.phone is not null then
-        perform auth.insert_identity(new.id, 'phone', new.phone, jsonb_build_object(
-            'sub', new.id::text,
-            'phone', new.phone,
-            'email_verified', false,
-            'phone_verified', new.phone_confirmed_at is not null));
+        perform auth.insert_identity(new.id, 'phone', new.phone,
+            auth.address_identity_data(new.id, 'phone', new.phone, new.phone_confirmed_at is not null));
     end if;
 
     return null;
@@ -368,36 +376,9 @@ set search_path = ''
 as $$
 begin
     return (
-        select jsonb_build_object(
-            'id', u.id,
-            'aud', u.aud,
-            'role', u.role,
-            'email', coalesce(u.email, ''),
-            'phone', coalesce(u.phone, ''),
-            'email_confirmed_at', u.email_confirmed_at,
-            'phone_confirmed_at', u.phone_confirmed_at,
-            'confirmed_at', u.confirmed_at,
-            'new_email', u.email_change,
-            'new_phone', u.phone_change,
-            'last_sign_in_at', u.last_sign_in_at,
-            'app_metadata', u.raw_app_meta_data,
-            'user_metadata', u.raw_user_meta_data,
-            'identities', coalesce((
-                select jsonb_agg(jsonb_build_object(
-                    'identity_id', i.id,
-                    'id', i.provider_id,
-                    'user_id', i.user_id,
-                    'identity_data', i.identity_data,
-                    'provider', i.provider,
-                    'email', i.identity_data->>'email',
-                    'last_sign_in_at', i.last_sign_in_at,
-                    'created_at', i.created_at,
-                    'updated_at', i.updated_at) order by i.created_at, i.id)
-                from auth.user_identities i where i.user_id = u.id), '[]'),
-            'is_anonymous', u.is_anonymous,
-            'banned_until', u.banned_until,
-            'created_at', u.created_at,
-            'updated_at', u.updated_at)
+        select auth.user_object(u, coalesce((
+                   select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
+                   from auth.user_identities i where i.user_id = u.id), '[]'))
         from auth.users u
         where u.id = user_id);
 end
@@ -460,11 +441,26 @@ $$;
 -- its owner) and call_hook resolve it by.
 create function auth.hook_function(hook text)
 returns regprocedure
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end)
+declare
+    parts text[];
+begin
+    -- Read from the catalog, not by to_regprocedure: that checks the caller's USAGE on the
+    -- hook's schema, which the extension's role need not have (the hook runs as its owner).
+    parts := pg_catalog.parse_ident(pg_catalog.regexp_replace(hook, '\(\s*jsonb\s*\)\s*$', ''));
+    if pg_catalog.array_length(parts, 1) <> 2 then
+        return null;
+    end if;
+    return (select p.oid::regprocedure
+            from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+            where n.nspname = parts[1] and p.proname = parts[2] and p.proargtypes = '3802'::pg_catalog.oidvector);
+exception
+    when invalid_parameter_value or syntax_error then
+        return null;
+end
 $$;
 
 -- Calls the hook function a setting names, with or without its (jsonb) signature.
@@ -482,7 +478,7 @@ declare
 begin
     if fn is null then
         perform auth.raise_error('hook_failed', 'the hook function does not exist',
-            pg_catalog.format('no function %s(jsonb)', hook), 'Check the auth_ext.*_hook settings.');
+            pg_catalog.format('no function %s taking jsonb', hook), 'Check the auth_ext.*_hook settings: schema.function.');
     end if;
     -- regproc output is a properly quoted, schema-qualified name.
     call := pg_catalog.format('select %s($1)', fn::regproc);
@@ -608,8 +604,15 @@ as $$
     update auth.users
     set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
         phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
-        encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
-                                  then null else encrypted_password end
+        encrypted_password = case
+            when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
+            when p_proves_password and not exists (
+                select from auth.one_time_tokens t
+                where t.user_id = p_user_id and not t.options ? 'proves_password'
+                  and t.token_type = any (case when p_phone then '{sms}'::text[]
+                                               else '{confirmation,magiclink,recovery,invite}'::text[] end))
+                then encrypted_password
+        end
     where id = p_user_id;
     update auth.user_identities
     set identity_data = identity_data || pg_catalog.jsonb_build_object(
@@ -617,7 +620,7 @@ as $$
     where user_id = p_user_id and provider = case when p_phone then 'phone' else 'email' end;
 $$;
 
--- Counts a code tried against a one-time token, and against the client's address;
+-- Counts a code tried against a one-time token by a client, and against the client's address;
 -- committed by a worker of its own before the code is compared, so no failed
 -- verification can undo it.
 create or replace function auth.count_otp_attempt(p_token_id uuid, p_client text)
@@ -625,27 +628,31 @@ returns void
 language sql
 set search_path = ''
 as $$
-    insert into auth.one_time_token_attempts as a (token_id, attempts) values (p_token_id, 1)
-    on conflict (token_id) do update set attempts = a.attempts + 1;
+    insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
+    on conflict (token_id, client) do update set attempts = a.attempts + 1;
     select auth.rate_limit_count('verify', p_client);
+    select auth.rate_burst_count('verify', p_client,
+        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));
 $$;
 
 -- Counts a failed password sign-in against the client's address and the user (when
 -- the account exists); committed by a worker, so the failing call cannot undo it.
-create or replace function auth.count_failed_sign_in(p_user_id uuid, p_client text)
+create or replace function auth.count_failed_sign_in(p_account text, p_client text)
 returns void
 language sql
 set search_path = ''
 as $$
     select auth.rate_limit_count('failed_sign_in', p_client);
-    select auth.rate_limit_count('failed_sign_in_user', p_user_id::text) where p_user_id is not null;
+    select auth.rate_burst_count('failed_sign_in', p_client,
+        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
+    select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
 $$;
 
 -- The one entry point of the durable-write workers (src/workers.rs): performs a write
 -- that must stand although the call that asked for it fails. Answers 'done', 'busy'
 -- (a row it needs is still locked, by the failing caller: retried) or 'failed: ...';
 -- never raises, so a worker never dies of it.
-create or replace function auth.durable_write(kind text, target uuid, p_user_id uuid, client text)
+create or replace function auth.durable_write(kind text, target uuid, account text, client text)
 returns text
 language plpgsql
 security definer
@@ -656,7 +663,7 @@ begin
     case kind
         when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
-        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(p_user_id, client);
+        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
         else return 'failed: unknown kind ' || kind;
     end case;
     return 'done';
@@ -692,10 +699,8 @@ begin
         identity_data = identity_data || jsonb_build_object(p_provider, address, p_provider || '_verified', confirmed)
     where user_id = p_user_id and provider = p_provider;
     if not found then
-        perform auth.insert_identity(p_user_id, p_provider, address, jsonb_build_object(
-            'sub', p_user_id::text, p_provider, address,
-            'email_verified', p_provider = 'email' and confirmed,
-            'phone_verified', p_provider = 'phone' and confirmed));
+        perform auth.insert_identity(p_user_id, p_provider, address,
+            auth.address_identity_data(p_user_id, p_provider, address, confirmed));
     end if;
 end
 $$;
@@ -956,6 +961,11 @@ declare
 begin
     if older_than is null or older_than < interval '0' or batch_size is null or batch_size < 1 or batch_size > 100000 then
         perform auth.raise_error('validation_failed', 'older_than must be a non-negative interval and batch_size 1 to 100000');
+    end if;
+    -- A dry run reads only, but takes the same row locks as a real one: a standby cannot.
+    if pg_catalog.pg_is_in_recovery() then
+        perform auth.raise_error('read_only_replica', 'this server is a read-only replica', null,
+            'Run the cleanup on the primary.');
     end if;
 
     -- Candidates by creation time (activity is never earlier), locked unless busy.
@@ -1356,8 +1366,8 @@ as $$ select auth.resend_message(type, email, phone) $$;
 revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid, text, uuid[]), auth.delete_users(uuid[]),
     auth.normalize_address(text, text), auth.secret(text), auth.sign_in_state(auth.users),
     auth.session_state(auth.sessions, integer, integer), auth.rate_limit_count(text, text), auth.rate_limit_hits(text, text),
-    auth.confirm_address(uuid, boolean, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(uuid, text),
-    auth.durable_write(text, uuid, uuid, text), auth.check_registrable(regclass, regprocedure),
+    auth.confirm_address(uuid, boolean, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(text, text),
+    auth.durable_write(text, uuid, text, text), auth.check_registrable(regclass, regprocedure),
     auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure),
     auth.hook_function(text), auth.create_api_key(text, text, interval, text), auth.reset_password_for_email(text),
     auth.resend_message(text, text, text), auth.verify_one_time_token(text, text, text, text, text),
@@ -1566,14 +1576,199 @@ language sql
 security definer
 set search_path = ''
 as $$
-    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1)
-    select count(*) from purged
+    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1),
+         refilled as (delete from auth.rate_bursts where tat < clock_timestamp() returning 1)
+    select (select count(*) from purged) + (select count(*) from refilled)
 $$;
 revoke execute on function auth.purge_past_rate_limits() from public;
 grant execute on function auth.purge_past_rate_limits() to service_role;
 -- auth.uid() answers from its cache without pgrx's call wrapper (src/claims.rs).
 create or replace function auth.uid() returns uuid
 strict stable parallel safe language c as 'MODULE_PATHNAME', 'uid_fast';
+
+-- The third attack run (issue: takeover, lockouts, revocation, operations). Bursts
+-- beside hourly limits, as GoTrue's token bucket.
+create table auth.rate_bursts (
+    bucket text not null,
+    key    text not null,
+    tat    timestamptz not null,
+    primary key (bucket, key)
+);
+
+create function auth.rate_burst_count(p_bucket text, p_key text, p_per_hour int)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into auth.rate_bursts as b (bucket, key, tat)
+    values (p_bucket, p_key, clock_timestamp() + make_interval(secs => 3600.0 / greatest(p_per_hour, 1)))
+    on conflict (bucket, key) do update
+    set tat = greatest(b.tat, clock_timestamp()) + make_interval(secs => 3600.0 / greatest(p_per_hour, 1));
+$$;
+
+create function auth.rate_burst_wait(p_bucket text, p_key text, p_per_hour int, p_burst int)
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((
+        select ceil(extract(epoch from b.tat - clock_timestamp())
+                    - (greatest(p_burst, 1) - 1) * 3600.0 / greatest(p_per_hour, 1))::int
+        from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0)
+$$;
+
+-- One shape for every user in an answer, real or made up (sign_up for a registered
+-- address answers a decoy); one rule for an address identity's data.
+create function auth.address_identity_data(p_user_id uuid, p_kind text, p_address text, p_confirmed boolean)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'sub', p_user_id::text,
+        p_kind, p_address,
+        'email_verified', p_kind = 'email' and p_confirmed,
+        'phone_verified', p_kind = 'phone' and p_confirmed)
+$$;
+
+create function auth.user_object(u auth.users, identities jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'phone', coalesce(u.phone, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmed_at', u.confirmed_at,
+        'new_email', u.email_change,
+        'new_phone', u.phone_change,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities', identities,
+        'is_anonymous', u.is_anonymous,
+        'banned_until', u.banned_until,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at)
+$$;
+
+create function auth.identity_object(i auth.user_identities)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.identity_data->>'email',
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at)
+$$;
+
+create function auth.sign_up_decoy(p_address text, p_kind text, p_user_meta jsonb, p_app_meta jsonb)
+returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    u auth.users := jsonb_populate_record(null::auth.users, jsonb_build_object(
+        'id', gen_random_uuid(), 'aud', 'authenticated', 'role', 'authenticated',
+        p_kind, auth.normalize_address(p_address, p_kind), 'raw_user_meta_data', p_user_meta,
+        'raw_app_meta_data', p_app_meta, 'is_anonymous', false, 'created_at', now(), 'updated_at', now()));
+    i auth.user_identities := jsonb_populate_record(null::auth.user_identities, jsonb_build_object(
+        'id', gen_random_uuid(), 'user_id', u.id, 'provider', p_kind,
+        'provider_id', auth.normalize_address(p_address, p_kind),
+        'identity_data', auth.address_identity_data(u.id, p_kind, auth.normalize_address(p_address, p_kind), false),
+        'created_at', now(), 'updated_at', now()));
+begin
+    return auth.user_object(u, jsonb_build_array(auth.identity_object(i)));
+end
+$$;
+
+-- An address goes to whoever proves it (a guest's confirmed change beats a squatter).
+create function auth.take_address(p_user_id uuid, p_kind text, p_address text)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+    holder auth.users;
+begin
+    select * into holder from auth.users
+    where case p_kind when 'email' then email else phone end = p_address and id <> p_user_id
+    for update;
+    if not found then
+        return true;
+    end if;
+    if (case p_kind when 'email' then holder.email_confirmed_at else holder.phone_confirmed_at end) is not null then
+        return false;
+    end if;
+    if p_kind = 'email' then
+        update auth.users set email = null, email_confirmed_at = null where id = holder.id;
+    else
+        update auth.users set phone = null, phone_confirmed_at = null where id = holder.id;
+    end if;
+    perform auth.sync_address_identity(holder.id, p_kind);
+    if not exists (select from auth.users u where u.id = holder.id and (u.email is not null or u.phone is not null))
+            and not exists (select from auth.user_identities i where i.user_id = holder.id) then
+        perform auth.delete_users(array[holder.id]);
+    end if;
+    return true;
+end
+$$;
+
+-- A restore gives back exactly the dumped keys: CREATE EXTENSION's own first key goes.
+create function auth.signing_keys_restored()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (pg_catalog.current_query() ~* '^\s*copy\s' or pg_catalog.current_setting('row_security') = 'off')
+            and exists (select from restored r where r.is_current) then
+        delete from auth.signing_keys k
+        where k.xmin = (select e.xmin from pg_catalog.pg_extension e where e.extname = 'auth_ext')
+          and not exists (select from restored r where r.kid = k.kid);
+    end if;
+    return null;
+end
+$$;
+
+create trigger signing_keys_restored
+    after insert on auth.signing_keys
+    referencing new table as restored
+    for each statement execute function auth.signing_keys_restored();
+
+revoke execute on function auth.rate_burst_count(text, text, integer), auth.rate_burst_wait(text, text, integer, integer),
+    auth.address_identity_data(uuid, text, text, boolean), auth.user_object(auth.users, jsonb),
+    auth.identity_object(auth.user_identities), auth.sign_up_decoy(text, text, jsonb, jsonb),
+    auth.take_address(uuid, text, text), auth.signing_keys_restored()
+    from public;
+revoke all on auth.rate_bursts from public;
+alter table auth.rate_bursts enable row level security;
+
+-- Account-changing functions act only for the request itself (src/roles.rs, for_request):
+-- they switch to the extension's rights themselves, after checking who called them.
+alter function auth.update_user(jsonb) security invoker;
+alter function auth.reauthenticate() security invoker;
+alter function auth.link_identity(text, text, jsonb, uuid) security invoker;
+alter function auth.unlink_identity(uuid) security invoker;
+alter function auth.merge_anonymous_user(text, text) security invoker;
+alter function auth.sign_out(text) security invoker;
 
 -- What PostgREST exposes (issue: PostgREST as Supabase users expect it): schema
 -- auth_api, one thin wrapper for each function of auth granted to anon, authenticated

@@ -45,6 +45,11 @@ begin
     if older_than is null or older_than < interval '0' or batch_size is null or batch_size < 1 or batch_size > 100000 then
         perform auth.raise_error('validation_failed', 'older_than must be a non-negative interval and batch_size 1 to 100000');
     end if;
+    -- A dry run reads only, but takes the same row locks as a real one: a standby cannot.
+    if pg_catalog.pg_is_in_recovery() then
+        perform auth.raise_error('read_only_replica', 'this server is a read-only replica', null,
+            'Run the cleanup on the primary.');
+    end if;
 
     -- Candidates by creation time (activity is never earlier), locked unless busy.
     select array_agg(id order by created_at, id), max(created_at), (array_agg(id order by created_at desc, id desc))[1]

@@ -27,11 +27,14 @@ create table auth.one_time_tokens (
     constraint one_time_tokens_token_hash_key unique (token_hash)
 );
 
--- Codes tried against a token. A table of its own: the worker that counts an attempt
--- must not need the token row, which the verifying transaction holds locked.
+-- Codes tried against a token, per client address: a stranger's wrong guesses use up
+-- the stranger's tries, never the owner's. A table of its own: the worker that counts an
+-- attempt must not need the token row, which the verifying transaction holds locked.
 create table auth.one_time_token_attempts (
-    token_id uuid primary key references auth.one_time_tokens (id) on delete cascade,
-    attempts int not null
+    token_id uuid not null references auth.one_time_tokens (id) on delete cascade,
+    client   text not null,
+    attempts int not null,
+    primary key (token_id, client)
 );
 
 -- One live token per user and type: issuing another replaces it.
@@ -92,8 +95,9 @@ language sql
 security definer
 set search_path = ''
 as $$
-    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1)
-    select count(*) from purged
+    with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1),
+         refilled as (delete from auth.rate_bursts where tat < clock_timestamp() returning 1)
+    select (select count(*) from purged) + (select count(*) from refilled)
 $$;
 
 -- Hits so far this hour, counting none: what a limit checks before a try whose failure
@@ -109,6 +113,44 @@ begin
         select coalesce((select hits from auth.rate_limits
                          where bucket = p_bucket and key = p_key and window_start = date_trunc('hour', now(), 'UTC')), 0));
 end
+$$;
+
+-- Bursts, beside the hourly windows: GoTrue's token bucket (360 an hour, 30 at once) as
+-- GCRA keeps it, one timestamp per bucket and key. tat is when the bucket is full again;
+-- each hit moves it on by one refill interval (an hour over the hourly limit), and a
+-- bucket whose tat lies more than burst - 1 intervals ahead is spent. Real time
+-- (clock_timestamp): the workers that count and the calls that check run in different
+-- transactions, and a statement may try many times.
+create table auth.rate_bursts (
+    bucket text not null,
+    key    text not null,
+    tat    timestamptz not null,
+    primary key (bucket, key)
+);
+
+-- Counts a hit (the durable-write workers do, for failed tries).
+create function auth.rate_burst_count(p_bucket text, p_key text, p_per_hour int)
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into auth.rate_bursts as b (bucket, key, tat)
+    values (p_bucket, p_key, clock_timestamp() + make_interval(secs => 3600.0 / greatest(p_per_hour, 1)))
+    on conflict (bucket, key) do update
+    set tat = greatest(b.tat, clock_timestamp()) + make_interval(secs => 3600.0 / greatest(p_per_hour, 1));
+$$;
+
+-- Seconds until the bucket allows another hit; 0 while it does. Counts nothing.
+create function auth.rate_burst_wait(p_bucket text, p_key text, p_per_hour int, p_burst int)
+returns int
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((
+        select ceil(extract(epoch from b.tat - clock_timestamp())
+                    - (greatest(p_burst, 1) - 1) * 3600.0 / greatest(p_per_hour, 1))::int
+        from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0)
 $$;
 
 -- Seconds until the current window ends: when a refused client may try again
@@ -179,10 +221,14 @@ as $$
 $$;
 
 -- Marks a user's email (or phone) confirmed, on the user and on its identity. Only the
--- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
--- through anything else (a magic link or code, a recovery, an invite) proves the address
--- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
--- signed up someone else's address cannot keep a way in once its owner arrives.
+-- sign-up link proves the password chosen at sign-up (p_proves_password), and only when
+-- the person who set that password is the one confirming: not when anyone asked for a
+-- sign-in code or link for this user (magic link, OTP, recovery, invite: tokens that
+-- prove no password) while it was unconfirmed, since the sign-up may then be a
+-- stranger's, whose mail the owner follows. Confirming through anything else proves
+-- the address alone, so an unconfirmed user's password, which nobody proved, is
+-- cleared. Whoever signed up someone else's address cannot keep a way in once its
+-- owner arrives.
 create function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean)
 returns void
 language sql
@@ -191,8 +237,15 @@ as $$
     update auth.users
     set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
         phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
-        encrypted_password = case when email_confirmed_at is null and phone_confirmed_at is null and not p_proves_password
-                                  then null else encrypted_password end
+        encrypted_password = case
+            when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
+            when p_proves_password and not exists (
+                select from auth.one_time_tokens t
+                where t.user_id = p_user_id and not t.options ? 'proves_password'
+                  and t.token_type = any (case when p_phone then '{sms}'::text[]
+                                               else '{confirmation,magiclink,recovery,invite}'::text[] end))
+                then encrypted_password
+        end
     where id = p_user_id;
     update auth.user_identities
     set identity_data = identity_data || pg_catalog.jsonb_build_object(
@@ -200,7 +253,42 @@ as $$
     where user_id = p_user_id and provider = case when p_phone then 'phone' else 'email' end;
 $$;
 
--- Counts a code tried against a one-time token, and against the client's address;
+-- An address goes to whoever proves it. Before p_user_id takes p_address (an address
+-- change just confirmed), another user who holds it unconfirmed (someone who signed it
+-- up meanwhile, and could never confirm it) loses it, and is deleted when nothing is
+-- left to sign in with. A confirmed holder keeps it: false (the caller refuses).
+create function auth.take_address(p_user_id uuid, p_kind text, p_address text)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+    holder auth.users;
+begin
+    select * into holder from auth.users
+    where case p_kind when 'email' then email else phone end = p_address and id <> p_user_id
+    for update;
+    if not found then
+        return true;
+    end if;
+    if (case p_kind when 'email' then holder.email_confirmed_at else holder.phone_confirmed_at end) is not null then
+        return false;
+    end if;
+    if p_kind = 'email' then
+        update auth.users set email = null, email_confirmed_at = null where id = holder.id;
+    else
+        update auth.users set phone = null, phone_confirmed_at = null where id = holder.id;
+    end if;
+    perform auth.sync_address_identity(holder.id, p_kind);
+    if not exists (select from auth.users u where u.id = holder.id and (u.email is not null or u.phone is not null))
+            and not exists (select from auth.user_identities i where i.user_id = holder.id) then
+        perform auth.delete_users(array[holder.id]);
+    end if;
+    return true;
+end
+$$;
+
+-- Counts a code tried against a one-time token by a client, and against the client's address;
 -- committed by a worker of its own before the code is compared, so no failed
 -- verification can undo it.
 create function auth.count_otp_attempt(p_token_id uuid, p_client text)
@@ -208,27 +296,34 @@ returns void
 language sql
 set search_path = ''
 as $$
-    insert into auth.one_time_token_attempts as a (token_id, attempts) values (p_token_id, 1)
-    on conflict (token_id) do update set attempts = a.attempts + 1;
+    insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
+    on conflict (token_id, client) do update set attempts = a.attempts + 1;
     select auth.rate_limit_count('verify', p_client);
+    select auth.rate_burst_count('verify', p_client,
+        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));
 $$;
 
--- Counts a failed password sign-in against the client's address and the user (when
--- the account exists); committed by a worker, so the failing call cannot undo it.
-create function auth.count_failed_sign_in(p_user_id uuid, p_client text)
+-- Counts a failed password sign-in against the client's address (hourly and burst),
+-- and against the account from that client (p_account: a hash of the address signed in
+-- with, so unknown and known addresses count alike). Never against the account alone:
+-- then anyone could lock its owner out. Committed by a worker, so the failing call
+-- cannot undo it.
+create function auth.count_failed_sign_in(p_account text, p_client text)
 returns void
 language sql
 set search_path = ''
 as $$
     select auth.rate_limit_count('failed_sign_in', p_client);
-    select auth.rate_limit_count('failed_sign_in_user', p_user_id::text) where p_user_id is not null;
+    select auth.rate_burst_count('failed_sign_in', p_client,
+        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
+    select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
 $$;
 
 -- The one entry point of the durable-write workers (src/workers.rs): performs a write
 -- that must stand although the call that asked for it fails. Answers 'done', 'busy'
 -- (a row it needs is still locked, by the failing caller: retried) or 'failed: ...';
 -- never raises, so a worker never dies of it.
-create function auth.durable_write(kind text, target uuid, p_user_id uuid, client text)
+create function auth.durable_write(kind text, target uuid, account text, client text)
 returns text
 language plpgsql
 security definer
@@ -239,7 +334,7 @@ begin
     case kind
         when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
-        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(p_user_id, client);
+        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
         else return 'failed: unknown kind ' || kind;
     end case;
     return 'done';
@@ -275,10 +370,8 @@ begin
         identity_data = identity_data || jsonb_build_object(p_provider, address, p_provider || '_verified', confirmed)
     where user_id = p_user_id and provider = p_provider;
     if not found then
-        perform auth.insert_identity(p_user_id, p_provider, address, jsonb_build_object(
-            'sub', p_user_id::text, p_provider, address,
-            'email_verified', p_provider = 'email' and confirmed,
-            'phone_verified', p_provider = 'phone' and confirmed));
+        perform auth.insert_identity(p_user_id, p_provider, address,
+            auth.address_identity_data(p_user_id, p_provider, address, confirmed));
     end if;
 end
 $$;

@@ -167,10 +167,18 @@ begin
     if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
     if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
     if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
-    if pg_catalog.pg_column_size(new.raw_user_meta_data) > 65536
-            or pg_catalog.pg_column_size(new.raw_app_meta_data) > 65536 then
-        perform auth.raise_error('validation_failed', 'metadata too large',
-            'user and app metadata are limited to 64 kB each');
+    -- Both go into every access token: capped (as text) so that a token stays within
+    -- what set_session, the gateway and PostgREST take (32 kB), on every path that writes
+    -- them. Checked only when they change: sign-ins update the row too.
+    if (tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data)
+            and pg_catalog.octet_length(new.raw_user_meta_data::text) > 8192 then
+        perform auth.raise_error('validation_failed', 'user_metadata is too large',
+            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(new.raw_user_meta_data::text)));
+    end if;
+    if (tg_op = 'INSERT' or new.raw_app_meta_data is distinct from old.raw_app_meta_data)
+            and pg_catalog.octet_length(new.raw_app_meta_data::text) > 4096 then
+        perform auth.raise_error('validation_failed', 'app_metadata is too large',
+            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(new.raw_app_meta_data::text)));
     end if;
 
     -- Kept when the update sets it itself (an import, a back-dated test row).
@@ -217,6 +225,20 @@ begin
 end
 $$;
 
+-- What an `email` or `phone` identity records of its address, as Supabase Auth has it.
+create function auth.address_identity_data(p_user_id uuid, p_kind text, p_address text, p_confirmed boolean)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'sub', p_user_id::text,
+        p_kind, p_address,
+        'email_verified', p_kind = 'email' and p_confirmed,
+        'phone_verified', p_kind = 'phone' and p_confirmed)
+$$;
+
 -- Creates the identity rows of a new user: the OAuth identity named in its metadata
 -- (the Feishu/WeChat recipe's `oauth_provider` / `oauth_open_id`), an `email` identity,
 -- a `phone` identity. Anonymous users get none. Never fails an ordinary sign-up.
@@ -259,19 +281,13 @@ begin
     end if;
 
     if new.email is not null then
-        perform auth.insert_identity(new.id, 'email', new.email, jsonb_build_object(
-            'sub', new.id::text,
-            'email', new.email,
-            'email_verified', new.email_confirmed_at is not null,
-            'phone_verified', false));
+        perform auth.insert_identity(new.id, 'email', new.email,
+            auth.address_identity_data(new.id, 'email', new.email, new.email_confirmed_at is not null));
     end if;
 
     if new.phone is not null then
-        perform auth.insert_identity(new.id, 'phone', new.phone, jsonb_build_object(
-            'sub', new.id::text,
-            'phone', new.phone,
-            'email_verified', false,
-            'phone_verified', new.phone_confirmed_at is not null));
+        perform auth.insert_identity(new.id, 'phone', new.phone,
+            auth.address_identity_data(new.id, 'phone', new.phone, new.phone_confirmed_at is not null));
     end if;
 
     return null;

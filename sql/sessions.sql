@@ -18,6 +18,32 @@ create table auth.signing_keys (
 );
 
 
+-- A restore (pg_restore, or psql with a dump) runs CREATE EXTENSION, which makes a first
+-- key, then loads the dumped keys: the key it made goes again, so that the restore
+-- gives back exactly the dumped rows and one current key. That key is known by its
+-- transaction, the one that created the extension, and by not being among the rows
+-- loaded (a single-transaction restore loads them in that same transaction).
+create function auth.signing_keys_restored()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if (pg_catalog.current_query() ~* '^\s*copy\s' or pg_catalog.current_setting('row_security') = 'off')
+            and exists (select from restored r where r.is_current) then
+        delete from auth.signing_keys k
+        where k.xmin = (select e.xmin from pg_catalog.pg_extension e where e.extname = 'auth_ext')
+          and not exists (select from restored r where r.kid = k.kid);
+    end if;
+    return null;
+end
+$$;
+
+create trigger signing_keys_restored
+    after insert on auth.signing_keys
+    referencing new table as restored
+    for each statement execute function auth.signing_keys_restored();
+
 -- The key that signs new tokens, with its private material: for SECURITY DEFINER callers only.
 create function auth.current_signing_key()
 returns jsonb
@@ -252,6 +278,53 @@ create index audit_log_entries_created_at_idx on auth.audit_log_entries (created
 create index audit_log_entries_actor_id_idx on auth.audit_log_entries (actor_id);
 
 -- The user object of Supabase Auth's API, as returned in sessions and by get_user.
+-- A user as Supabase Auth's API shows it: the one shape of every answer that carries a
+-- user, real (auth.user_json) or made up (auth.sign_up_decoy).
+create function auth.user_object(u auth.users, identities jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'phone', coalesce(u.phone, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmed_at', u.confirmed_at,
+        'new_email', u.email_change,
+        'new_phone', u.phone_change,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities', identities,
+        'is_anonymous', u.is_anonymous,
+        'banned_until', u.banned_until,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at)
+$$;
+
+create function auth.identity_object(i auth.user_identities)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.identity_data->>'email',
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at)
+$$;
+
 create function auth.user_json(user_id uuid)
 returns jsonb
 language plpgsql
@@ -260,38 +333,36 @@ set search_path = ''
 as $$
 begin
     return (
-        select jsonb_build_object(
-            'id', u.id,
-            'aud', u.aud,
-            'role', u.role,
-            'email', coalesce(u.email, ''),
-            'phone', coalesce(u.phone, ''),
-            'email_confirmed_at', u.email_confirmed_at,
-            'phone_confirmed_at', u.phone_confirmed_at,
-            'confirmed_at', u.confirmed_at,
-            'new_email', u.email_change,
-            'new_phone', u.phone_change,
-            'last_sign_in_at', u.last_sign_in_at,
-            'app_metadata', u.raw_app_meta_data,
-            'user_metadata', u.raw_user_meta_data,
-            'identities', coalesce((
-                select jsonb_agg(jsonb_build_object(
-                    'identity_id', i.id,
-                    'id', i.provider_id,
-                    'user_id', i.user_id,
-                    'identity_data', i.identity_data,
-                    'provider', i.provider,
-                    'email', i.identity_data->>'email',
-                    'last_sign_in_at', i.last_sign_in_at,
-                    'created_at', i.created_at,
-                    'updated_at', i.updated_at) order by i.created_at, i.id)
-                from auth.user_identities i where i.user_id = u.id), '[]'),
-            'is_anonymous', u.is_anonymous,
-            'banned_until', u.banned_until,
-            'created_at', u.created_at,
-            'updated_at', u.updated_at)
+        select auth.user_object(u, coalesce((
+                   select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
+                   from auth.user_identities i where i.user_id = u.id), '[]'))
         from auth.users u
         where u.id = user_id);
+end
+$$;
+
+-- What sign_up answers for an address that is registered already: a new, unconfirmed
+-- user as auth.user_json would show it (a fresh id, the address's identity, the
+-- caller's own metadata), so that the answer tells nothing and carries nothing of the
+-- account that has the address.
+create function auth.sign_up_decoy(p_address text, p_kind text, p_user_meta jsonb, p_app_meta jsonb)
+returns jsonb
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+    u auth.users := jsonb_populate_record(null::auth.users, jsonb_build_object(
+        'id', gen_random_uuid(), 'aud', 'authenticated', 'role', 'authenticated',
+        p_kind, auth.normalize_address(p_address, p_kind), 'raw_user_meta_data', p_user_meta,
+        'raw_app_meta_data', p_app_meta, 'is_anonymous', false, 'created_at', now(), 'updated_at', now()));
+    i auth.user_identities := jsonb_populate_record(null::auth.user_identities, jsonb_build_object(
+        'id', gen_random_uuid(), 'user_id', u.id, 'provider', p_kind,
+        'provider_id', auth.normalize_address(p_address, p_kind),
+        'identity_data', auth.address_identity_data(u.id, p_kind, auth.normalize_address(p_address, p_kind), false),
+        'created_at', now(), 'updated_at', now()));
+begin
+    return auth.user_object(u, jsonb_build_array(auth.identity_object(i)));
 end
 $$;
 
@@ -352,11 +423,26 @@ $$;
 -- its owner) and call_hook resolve it by.
 create function auth.hook_function(hook text)
 returns regprocedure
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-    select pg_catalog.to_regprocedure(case when hook like '%(%' then hook else hook || '(jsonb)' end)
+declare
+    parts text[];
+begin
+    -- Read from the catalog, not by to_regprocedure: that checks the caller's USAGE on the
+    -- hook's schema, which the extension's role need not have (the hook runs as its owner).
+    parts := pg_catalog.parse_ident(pg_catalog.regexp_replace(hook, '\(\s*jsonb\s*\)\s*$', ''));
+    if pg_catalog.array_length(parts, 1) <> 2 then
+        return null;
+    end if;
+    return (select p.oid::regprocedure
+            from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+            where n.nspname = parts[1] and p.proname = parts[2] and p.proargtypes = '3802'::pg_catalog.oidvector);
+exception
+    when invalid_parameter_value or syntax_error then
+        return null;
+end
 $$;
 
 -- Calls the hook function a setting names, with or without its (jsonb) signature.
@@ -374,7 +460,7 @@ declare
 begin
     if fn is null then
         perform auth.raise_error('hook_failed', 'the hook function does not exist',
-            pg_catalog.format('no function %s(jsonb)', hook), 'Check the auth_ext.*_hook settings.');
+            pg_catalog.format('no function %s taking jsonb', hook), 'Check the auth_ext.*_hook settings: schema.function.');
     end if;
     -- regproc output is a properly quoted, schema-qualified name.
     call := pg_catalog.format('select %s($1)', fn::regproc);

@@ -154,9 +154,13 @@ pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bo
 /// needs a verified email or phone; `data` merges into user metadata one level deep
 /// (`null` deletes a key). Changing password or email ends the user's other sessions
 /// unless `keep_sessions` is true. Returns the user.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
+    roles::for_request(|| update_own_account(attributes))
+}
+
+fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
     let (user_id, session_id) = current_user()?;
     let a: UserAttributes = serde_json::from_value(attributes.map(|j| j.0).unwrap_or(json!({}))).map_err(|e| {
         AuthError::new(ErrorCode::ValidationFailed, "invalid attributes")
@@ -244,9 +248,13 @@ fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorRepo
 }
 
 /// Sends the signed-in user a code to pass as `nonce` when a change needs reauthentication.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn reauthenticate() -> Result<(), ErrorReport> {
+    roles::for_request(reauthenticate_own_account)
+}
+
+fn reauthenticate_own_account() -> Result<(), ErrorReport> {
     let (user_id, session_id) = current_user()?;
     let state = account_state(&user_id, &session_id)?;
     let (Some(email), true) = (state.email.as_deref(), state.email_confirmed) else {
@@ -298,6 +306,16 @@ pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::flows::Fi
             "email_change_confirm_status": 1,
         }));
     }
+    // The address goes to whoever proved it: a user who signed it up meanwhile, unconfirmed,
+    // loses it (auth.take_address); a confirmed holder keeps it.
+    let kind = if phone { "phone" } else { "email" };
+    let taken: Option<bool> = db::json_row(
+        "select to_jsonb(auth.take_address($1, $2, $3))",
+        &[pg_uuid(&consumed.user_id).into(), kind.into(), new_address.as_str().into()],
+    )?;
+    if taken != Some(true) {
+        return Err(users::address_taken((!phone).then_some(new_address.as_str()), phone.then_some(new_address.as_str()))?);
+    }
     let (provider, moved) = if phone {
         ("phone", "phone = phone_change, phone_change = null, phone_confirmed_at = now()")
     } else {
@@ -332,13 +350,25 @@ pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::flows::Fi
 /// signed-in user (or, for service_role, to `user_id`). An identity that belongs to
 /// another user is `identity_already_exists`: nothing moves silently. Linking makes an
 /// anonymous user permanent. Returns the user.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn link_identity(
     provider: &str,
     provider_id: &str,
     data: default!(Option<pgrx::JsonB>, "'{}'"),
     user_id: default!(Option<pgrx::Uuid>, "NULL"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    // Linking to the caller's own account is an account change; service_role naming a
+    // user acts as the application's server.
+    let link = || link_identity_as(provider, provider_id, data, user_id);
+    if user_id.is_none() { roles::for_request(link) } else { roles::as_extension(link) }
+}
+
+fn link_identity_as(
+    provider: &str,
+    provider_id: &str,
+    data: Option<pgrx::JsonB>,
+    user_id: Option<pgrx::Uuid>,
 ) -> Result<pgrx::JsonB, ErrorReport> {
     let user_id = match user_id {
         Some(id) if roles::acting_role_has(c"service_role") => uuid::Uuid::from_bytes(*id.as_bytes()),
@@ -378,9 +408,13 @@ fn link_identity(
 
 /// Removes one of the signed-in user's identities, never the last way to sign in.
 /// Unlinking the email or phone identity clears that address. Returns the user.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
+    roles::for_request(|| unlink_own_identity(identity_id))
+}
+
+fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
     let (user_id, _) = current_user()?;
     #[derive(Deserialize)]
     struct Target {
@@ -437,11 +471,18 @@ fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> 
 /// (found from the catalog) and every registered column is re-pointed; rows that would
 /// clash under a unique constraint follow `strategy`: `keep_target`, `keep_anonymous`,
 /// or `merge` (the table's registered handler, else `merge_conflict` naming the table).
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn merge_anonymous_user(
     anonymous_access_token: Option<&str>,
     strategy: default!(&str, "'merge'"),
+) -> Result<pgrx::JsonB, ErrorReport> {
+    roles::for_request(|| merge_into_own_account(anonymous_access_token, strategy))
+}
+
+fn merge_into_own_account(
+    anonymous_access_token: Option<&str>,
+    strategy: &str,
 ) -> Result<pgrx::JsonB, ErrorReport> {
     if !matches!(strategy, "merge" | "keep_target" | "keep_anonymous") {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "strategy must be merge, keep_target or keep_anonymous").into());

@@ -261,10 +261,13 @@ struct LinkOptions {
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn generate_link(
-    link_type: &str,
-    email: &str,
+    link_type: Option<&str>,
+    email: Option<&str>,
     options: default!(Option<pgrx::JsonB>, "'{}'"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
+    let link_type = link_type.ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "type is required")
+        .hint("One of signup, invite, magiclink, recovery, email_change_current, email_change_new."))?;
+    let email = required_email(email)?;
     let (user_id, issued, link) = make_link(link_type, email, options.map(|o| o.0))?;
     let mut answer = users::user_json(&user_id)?;
     if let Some(fields) = answer.as_object_mut() {
@@ -283,17 +286,25 @@ fn generate_link(
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn invite_user_by_email(
-    email: &str,
+    email: Option<&str>,
     data: default!(Option<pgrx::JsonB>, "'{}'"),
     redirect_to: default!(Option<&str>, "NULL"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    if users::find(Lookup::Email(email))?.is_some_and(|a| a.email_confirmed) {
+    let email = required_email(email)?;
+    if users::find_serialized(Lookup::Email(email))?.is_some_and(|a| a.email_confirmed) {
         return Err(users::address_taken(Some(email), None)?.into());
     }
     let options = json!({"data": data.map(|d| d.0).unwrap_or(json!({})), "redirect_to": redirect_to});
     let (user_id, issued, link) = make_link("invite", email, Some(options))?;
     otp::send(&user_id, email, &issued, json!({"action_link": link.action_link}))?;
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
+}
+
+/// The email a link or invite is for: required, and checked before anything else.
+fn required_email(email: Option<&str>) -> AuthResult<&str> {
+    let email = email.unwrap_or_default();
+    users::check_address(email, "email address")?;
+    Ok(email)
 }
 
 struct Link {
@@ -329,7 +340,7 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
                 .into())
         }
     };
-    let existing = users::find(Lookup::Email(email))?;
+    let existing = users::find_serialized(Lookup::Email(email))?;
     let user_id = match (existing, token_type) {
         // As GoTrue: a registered address gets no signup link once confirmed; an
         // unconfirmed one gets a fresh link (and the password given, if any).

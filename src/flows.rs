@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 use serde_json::{json, Value};
 
 use crate::db;
+use crate::keys;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::otp::{self, TokenType};
 use crate::passwords::{self, Check};
@@ -96,29 +97,56 @@ fn sign_up(
     let password = password.unwrap_or_default();
     passwords::check_strength(password)?;
     let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
+    let data = users::metadata(data.map(|d| d.0), "data")?;
+    let provider = if is_phone { "phone" } else { "email" };
     let autoconfirm = if is_phone { settings::SMS_AUTOCONFIRM.get() } else { settings::MAILER_AUTOCONFIRM.get() };
-    if !autoconfirm {
-        if let Some(existing) = users::find(lookup)? {
-            return Ok(pgrx::JsonB(sign_up_again(existing, lookup, password, data.map(|d| d.0), &pkce)?));
-        }
-    }
-    let user_id = users::create(&NewUser {
-        email: (!is_phone).then(|| address.to_owned()),
-        phone: is_phone.then(|| address.to_owned()),
-        password_hash: Some(passwords::hash(password)?),
-        email_confirmed: autoconfirm && !is_phone,
-        phone_confirmed: autoconfirm && is_phone,
-        user_metadata: users::metadata(data.map(|d| d.0), "data")?,
-        app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
-        ..Default::default()
-    })?;
     if autoconfirm {
+        let user_id = users::create(&NewUser {
+            email: (!is_phone).then(|| address.to_owned()),
+            phone: is_phone.then(|| address.to_owned()),
+            password_hash: Some(passwords::hash(password)?),
+            email_confirmed: !is_phone,
+            phone_confirmed: is_phone,
+            user_metadata: data,
+            app_metadata: users::provider_metadata(provider),
+            ..Default::default()
+        })?;
         return Ok(pgrx::JsonB(create_session(&user_id, "password", &request::client())?));
     }
-    let options = crate::pkce::with_challenge(json!({"proves_password": true}), &pkce);
-    let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
-    otp::send(&user_id, address, &issued, json!({}))?;
-    Ok(pgrx::JsonB(users::user_json(&user_id)?))
+    // A caller over the send limits is refused before any expensive work (argon2), and the
+    // limits count alike whether or not the address is registered.
+    let recipient = otp::count_send(address, is_phone)?;
+    let existing = users::find_serialized(lookup)?;
+    // Every answer costs one password check and one hash, whatever the address's state,
+    // so that its time tells nothing either.
+    let same_password = match existing.as_ref().and_then(|a| a.encrypted_password.as_deref()) {
+        Some(stored) => matches!(passwords::check(password, stored)?, Check::Match { .. }),
+        None => {
+            passwords::check_nothing(password);
+            true
+        }
+    };
+    let password_hash = passwords::hash(password)?;
+    let Some(existing) = existing else {
+        let user_id = users::create(&NewUser {
+            email: (!is_phone).then(|| address.to_owned()),
+            phone: is_phone.then(|| address.to_owned()),
+            password_hash: Some(password_hash),
+            user_metadata: data,
+            app_metadata: users::provider_metadata(provider),
+            ..Default::default()
+        })?;
+        let options = crate::pkce::with_challenge(json!({"proves_password": true}), &pkce);
+        let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
+        otp::queue(&user_id, &recipient, &issued, json!({}))?;
+        return Ok(pgrx::JsonB(users::user_json(&user_id)?));
+    };
+    sign_up_again(existing, address, is_phone, &recipient, same_password, password_hash, &pkce)?;
+    let decoy: Option<Value> = db::json_row(
+        "select auth.sign_up_decoy($1, $2, $3, $4)",
+        &[address.into(), provider.into(), db::jsonb_arg(&data), db::jsonb_arg(&users::provider_metadata(provider))],
+    )?;
+    Ok(pgrx::JsonB(decoy.unwrap_or_default()))
 }
 
 /// The token that confirms a sign-up: a link and code to an email, a code to a phone.
@@ -127,61 +155,42 @@ fn confirmation_type(is_phone: bool) -> TokenType {
 }
 
 /// A sign-up for an address that is registered already, while confirmations are on.
-/// The caller learns nothing (the answer looks like a new sign-up, as Supabase Auth's
-/// does): an unconfirmed user gets the new password and a fresh confirmation (only the
-/// address's owner can confirm it), and the owner of a confirmed one is mailed a
-/// sign-in link that says someone tried to sign up with the address. When the new
-/// password differs from the one set before, two parties may have signed up the
-/// address: the confirmation then proves the address only, and clears the password
-/// (the owner sets one through recovery).
+/// The caller learns nothing and changes nothing of the account but what its owner must
+/// confirm (the answer is auth.sign_up_decoy, as Supabase Auth's is made up; the caller's
+/// data is never merged in). The owner of a confirmed address is mailed a sign-in link
+/// that says someone tried to sign up with it. An unconfirmed user gets the new password
+/// and a fresh confirmation, which only the address's owner can follow. The confirmation
+/// proves that password only if the person who set it is the one confirming: not when
+/// it differs from the one set before (two parties may have signed up the address; the
+/// owner then sets one through recovery), nor while a sign-in code or link is pending
+/// (auth.confirm_address; for a phone, checked here, since its sign-up and sign-in codes
+/// are one token that the new one replaces).
 fn sign_up_again(
     existing: users::Account,
-    lookup: Lookup<'_>,
-    password: &str,
-    data: Option<Value>,
+    address: &str,
+    is_phone: bool,
+    recipient: &str,
+    same_password: bool,
+    password_hash: String,
     pkce: &Value,
-) -> AuthResult<Value> {
+) -> AuthResult<()> {
     let user_id = users::parse_id(&existing.id)?;
-    let (is_phone, address) = match lookup {
-        Lookup::Email(a) => (false, a),
-        Lookup::Phone(a) => (true, a),
-    };
     if if is_phone { existing.phone_confirmed } else { existing.email_confirmed } {
         let sign_in = if is_phone { TokenType::Sms } else { TokenType::Magiclink };
         let issued = otp::issue_with_options(&user_id, sign_in, address, pkce)?;
-        otp::send(&user_id, address, &issued, json!({"reason": "signup_attempt"}))?;
-        let now = db::read_value::<String>("select to_jsonb(now())->>0", &[])?;
-        let normalized = users::normalize_address(address, is_phone)?;
-        let (email, phone) = if is_phone { (String::new(), normalized) } else { (normalized, String::new()) };
-        return Ok(json!({
-            "id": uuid::Uuid::new_v4().to_string(), "aud": "authenticated", "role": "authenticated",
-            "email": email, "phone": phone, "confirmation_sent_at": now,
-            "app_metadata": users::provider_metadata(if is_phone { "phone" } else { "email" }),
-            "user_metadata": data.unwrap_or(json!({})),
-            "identities": [], "is_anonymous": false, "created_at": now, "updated_at": now,
-        }));
+        return otp::queue(&user_id, recipient, &issued, json!({"reason": "signup_attempt"}));
     }
-    let same_password = match existing.encrypted_password.as_deref() {
-        Some(stored) => matches!(passwords::check(password, stored)?, Check::Match { .. }),
-        None => true,
-    };
     db::run(
-        "update auth.users set encrypted_password = $2, raw_user_meta_data = auth.merge_metadata(raw_user_meta_data, $3)
-         where id = $1",
-        &[pg_uuid(&user_id).into(), passwords::hash(password)?.into(), db::jsonb_arg(&users::metadata(data, "data")?)],
+        "update auth.users set encrypted_password = $2 where id = $1",
+        &[pg_uuid(&user_id).into(), password_hash.into()],
     )?;
-    // A phone's sign-up code and its sign-in codes are one kind of token (one live at a
-    // time, and the same text message): while someone asked for a sign-in code, a new
-    // sign-up code must not prove this sign-up's password, or whoever signs up the number
-    // again would replace the owner's code with one that proves theirs.
     let sign_in_pending = is_phone
         && otp::pending_options(&user_id, TokenType::Sms)?
             .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool).is_none());
     let proves_password = same_password && !sign_in_pending;
     let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
-    otp::send(&user_id, address, &issued, json!({}))?;
-    users::user_json(&user_id)
+    otp::queue(&user_id, recipient, &issued, json!({}))
 }
 
 fn invalid_credentials() -> AuthError {
@@ -191,43 +200,41 @@ fn invalid_credentials() -> AuthError {
 /// Password sign-in by email or phone. Unknown account and wrong password take the same
 /// time and give the same error.
 ///
-/// Guessing is limited per client address and per user: both counts are read before the
+/// Guessing is bounded per client address (an hourly limit and a burst) and per account
+/// *and* client address; never per account alone, which would let anyone lock its owner
+/// out with wrong passwords. The account is the address signed in with (hashed), so
+/// unknown and known addresses count and answer alike. Every count is read before the
 /// password is checked (tries of one user queue on the user's row, so each sees the last
 /// one's count), and every failure is counted by a durable-write worker, since the
-/// failing call itself rolls back. Once a user has a failure this hour, each try is
-/// counted before the password is compared, and refused if it cannot be counted: when
-/// counting is impossible, at most one guess an hour goes uncounted.
+/// failing call itself rolls back. Once an account has a failure from this client this
+/// hour, each try is counted before the password is compared, and refused if it cannot
+/// be counted: when counting is impossible, at most one guess an hour goes uncounted.
 fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     let client = request::client();
     let client_key = request::limit_key(&client);
-    otp::check_counted_limit(
-        "failed_sign_in",
-        &client_key,
-        settings::RATE_LIMIT_FAILED_SIGN_INS.get(),
-        "failed sign-ins from this address",
-    )?;
+    let per_hour = settings::RATE_LIMIT_FAILED_SIGN_INS.get();
+    otp::check_counted_limit("failed_sign_in", &client_key, per_hour, "failed sign-ins from this address")?;
+    otp::check_burst("failed_sign_in", &client_key, per_hour, "failed sign-ins from this address")?;
+    let (Lookup::Email(address) | Lookup::Phone(address)) = lookup;
+    let account_key = keys::short_hash(&users::normalize_address(address, matches!(lookup, Lookup::Phone(_)))?);
+    let count = workers::DurableWrite::CountFailedSignIn { account: account_key.clone(), client: client_key.clone() };
+    let account_bucket = format!("{account_key} {}", workers::client_key(&client_key));
     let account = users::find(lookup)?;
-    let user_id = account.as_ref().map(|a| users::parse_id(&a.id)).transpose()?;
-    let count = workers::DurableWrite::CountFailedSignIn { user: user_id, client: client_key.clone() };
-    let mut counted = false;
-    if let Some(user_id) = &user_id {
+    if let Some(account) = &account {
         // No application role can lock this row, so nobody can stall someone's sign-ins.
-        db::run("select from auth.users where id = $1 for no key update", &[pg_uuid(user_id).into()])?;
-        let failures = otp::check_counted_limit(
-            "failed_sign_in_user",
-            &user_id.to_string(),
-            settings::RATE_LIMIT_FAILED_SIGN_INS_PER_USER.get(),
-            "failed sign-ins for this account",
-        )?;
-        if failures > 0 {
-            let counted_now = || {
-                otp::counted_hits("failed_sign_in_user", &user_id.to_string()).map(|hits| hits > failures)
-            };
-            if !(workers::commit_now(count.clone()) && counted_now()?) {
-                return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
-                    .hint("Try again shortly."));
-            }
-            counted = true;
+        db::run("select from auth.users where id = $1 for no key update", &[pg_uuid(&users::parse_id(&account.id)?).into()])?;
+    }
+    let failures = otp::check_counted_limit(
+        "failed_sign_in_account",
+        &account_bucket,
+        settings::RATE_LIMIT_FAILED_SIGN_INS_PER_USER.get(),
+        "failed sign-ins for this address from this client",
+    )?;
+    let counted = failures > 0;
+    if counted {
+        let counted_now = || otp::counted_hits("failed_sign_in_account", &account_bucket).map(|hits| hits > failures);
+        if !(workers::commit_now(count.clone()) && counted_now()?) {
+            return Err(workers::not_recorded());
         }
     }
     let failed = || {
@@ -374,7 +381,7 @@ fn sign_in_with_otp(
         }
     };
     let is_phone = token_type.is_phone();
-    let user_id = match users::find(Lookup::of(address, is_phone).check()?)? {
+    let user_id = match users::find_serialized(Lookup::of(address, is_phone).check()?)? {
         Some(account) => users::parse_id(&account.id)?,
         None if create_user => users::create(&NewUser {
             email: (!is_phone).then(|| address.to_owned()),

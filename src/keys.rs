@@ -95,6 +95,12 @@ pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Opaque random token text: `bytes` from the OS CSPRNG, base64url.
+/// A short, fixed-length key for a limit counted on something long (an address): the
+/// first 16 bytes of its SHA-256, in hex, so it fits a durable write's argument.
+pub fn short_hash(text: &str) -> String {
+    sha256(&[text.as_bytes()])[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn random_token<const N: usize>() -> String {
     b64url(&random_bytes::<N>())
 }

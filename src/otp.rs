@@ -232,6 +232,31 @@ pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> A
     Ok(hits)
 }
 
+/// Refuses a client over its hourly limit or its burst for codes tried.
+pub fn check_verify_limits(client: &str) -> AuthResult<()> {
+    let per_hour = settings::RATE_LIMIT_VERIFY.get();
+    check_counted_limit("verify", client, per_hour, "codes tried from this address")?;
+    check_burst("verify", client, per_hour, "codes tried from this address")
+}
+
+/// Refuses once a client's burst is spent: besides its hourly limit, a bucket allows
+/// `auth_ext.rate_limit_burst` tries at once and refills at the hourly rate (GoTrue's
+/// token bucket, kept as GCRA's one timestamp: auth.rate_burst_count). Counts nothing;
+/// the durable-write workers count the tries.
+pub fn check_burst(bucket: &str, client: &str, per_hour: i32, what: &str) -> AuthResult<()> {
+    let retry_after: Option<i32> = db::json_row(
+        "select to_jsonb(auth.rate_burst_wait($1, $2, $3, $4))",
+        &[bucket.into(), crate::workers::client_key(client).into(), per_hour.into(), settings::RATE_LIMIT_BURST.get().into()],
+    )?;
+    match retry_after {
+        Some(seconds) if seconds > 0 => Err(AuthError::new(ErrorCode::OverRequestRateLimit, format!("too many {what} at once"))
+            .detail(format!("at most {} at once, refilled at {per_hour} per hour", settings::RATE_LIMIT_BURST.get()))
+            .hint(format!("Try again in {seconds} seconds."))
+            .retry_after(seconds.into())),
+        _ => Ok(()),
+    }
+}
+
 /// Hits of a bucket this hour, as committed (a statement of its own).
 pub fn counted_hits(bucket: &str, key: &str) -> AuthResult<i32> {
     let hits: Option<i32> =
@@ -239,8 +264,8 @@ pub fn counted_hits(bucket: &str, key: &str) -> AuthResult<i32> {
     Ok(hits.unwrap_or(0))
 }
 
-/// Counts a message to `recipient` against the per-recipient, per-client and global
-/// send limits, refusing once one is exceeded. Also what a request that sends nothing
+/// Counts a message to `recipient` against the per-recipient and per-client send
+/// limits (and a global ceiling, when an operator set one), refusing once one is exceeded. Also what a request that sends nothing
 /// counts, so that its answer and limits tell nothing about who has an account.
 /// Returns the normalized recipient.
 pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
@@ -267,7 +292,10 @@ pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
         code,
         "messages requested from this address",
     )?;
-    rate_limit(global_bucket, "*", global_limit, code, "messages")?;
+    // Off by default: any global budget is one that a few clients can spend for everyone.
+    if global_limit > 0 {
+        rate_limit(global_bucket, "*", global_limit, code, "messages")?;
+    }
     Ok(recipient)
 }
 
@@ -275,8 +303,14 @@ pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
 /// per-client and global send limits, and wakes senders (pg_notify 'auth_outbox').
 /// An email carries the link and the code; a text message (`channel` sms) the code.
 pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
+    let recipient = count_send(recipient, issued.token_type.is_phone())?;
+    queue(user_id, &recipient, issued, extra)
+}
+
+/// Queues a message whose send `count_send` has counted already (a flow that must be
+/// refused before expensive work counts first), to the normalized `recipient`.
+pub fn queue(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value) -> AuthResult<()> {
     let sms = issued.token_type.is_phone();
-    let recipient = count_send(recipient, sms)?;
     let mut payload = if sms {
         json!({"channel": "sms", "otp": issued.code, "verification_type": issued.token_type.verification_type()})
     } else {
@@ -293,7 +327,7 @@ pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &Issued, extra: Value
     }
     db::run(
         "insert into auth.outbox (kind, recipient, user_id, payload) values ($1, $2, $3, $4)",
-        &[issued.token_type.as_str().into(), recipient.as_str().into(), pg_uuid(user_id).into(), db::jsonb_arg(&payload)],
+        &[issued.token_type.as_str().into(), recipient.into(), pg_uuid(user_id).into(), db::jsonb_arg(&payload)],
     )
 }
 
@@ -361,58 +395,78 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
     consume(row.ok_or_else(invalid)?, accepted)
 }
 
-/// Uses the newest token of an accepted type sent to `address`, if `code` is its code.
+/// Uses the live token of an accepted type sent to `address` whose code `code` is.
+/// Every live token of those types is a candidate (GoTrue checks an emailed code against
+/// the confirmation and the magic link alike): a later token of another type never makes
+/// an earlier one fail. With none live, the newest one says why (used, expired).
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
-/// commits whatever this call does, and a token dies after `auth_ext.otp_max_attempts`
-/// tries. Tries of one token queue on its row lock, so each sees the count the one
-/// before it left. When the count cannot be recorded, the code is not compared at all.
+/// commits whatever this call does, per token and client address: a client that tried
+/// `auth_ext.otp_max_attempts` wrong codes against a token may try no more, while the
+/// owner's own tries stay untouched by a stranger's. Guessing stays bounded per client
+/// by these and by `auth_ext.rate_limit_verify` (and its burst). Tries of one token queue
+/// on its row lock, so each sees the count the one before it left. When the count
+/// cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
     let client = request::limit_key(&request::client());
-    check_counted_limit("verify", &client, settings::RATE_LIMIT_VERIFY.get(), "codes tried from this address")?;
+    check_verify_limits(&client)?;
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
     let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()))?;
     // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
-    let row: Option<TokenRow> = db::json_row(
+    let candidates: Vec<TokenRow> = db::json_row::<Vec<TokenRow>>(
         &format!(
-            "select {TOKEN_ROW} from auth.one_time_tokens
-             where relates_to = $1 and token_type = any($2)
-             order by created_at desc, id limit 1
-             for no key update"
+            "select coalesce(jsonb_agg(t.row order by t.live desc, t.created_at desc, t.id), '[]') from (
+                 select {TOKEN_ROW} as row, consumed_at is null and expires_at > now() as live, created_at, id
+                 from auth.one_time_tokens
+                 where relates_to = $1 and token_type = any($2)
+                 order by consumed_at is null and expires_at > now() desc, created_at desc, id
+                 limit 8
+                 for no key update) t"
         ),
         &[address.as_str().into(), types.into()],
-    )?;
-    let row = row.ok_or_else(invalid)?;
-    if !row.consumed && !row.expired {
+    )?
+    .unwrap_or_default();
+    let (live, spent): (Vec<TokenRow>, Vec<TokenRow>) = candidates.into_iter().partition(|t| !t.consumed && !t.expired);
+    if live.is_empty() {
+        // Nothing to compare with: the newest token says why (used, expired), else invalid.
+        return consume(spent.into_iter().next().ok_or_else(invalid)?, accepted);
+    }
+    let max = settings::OTP_MAX_ATTEMPTS.get();
+    let mut tried_any = false;
+    for row in live {
         // Read after the lock, in a statement of its own: the locking statement's snapshot
         // predates its wait, and would miss tries counted by the ones it queued behind.
         let token_id = users::parse_id(&row.id)?;
-        let tried = attempts(&token_id)?;
-        if tried >= settings::OTP_MAX_ATTEMPTS.get() {
-            return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
-                .hint("Request a new code."));
+        let tried = attempts(&token_id, &client)?;
+        if tried >= max {
+            continue;
         }
-        if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client }) || attempts(&token_id)? <= tried {
-            return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
-                .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
-                .hint("Try again shortly."));
+        tried_any = true;
+        if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client: client.clone() })
+            || attempts(&token_id, &client)? <= tried
+        {
+            return Err(workers::not_recorded());
         }
         let salt = db::base64_bytes(&row.otp_salt)?;
         let expected = db::base64_bytes(&row.otp_hash)?;
         let given = keys::sha256(&[&salt, code.trim().as_bytes()]);
-        if !bool::from(given.ct_eq(&expected)) {
-            return Err(invalid());
+        if bool::from(given.ct_eq(&expected)) {
+            return consume(row, accepted);
         }
     }
-    consume(row, accepted)
+    if !tried_any {
+        return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
+            .hint("Request a new code."));
+    }
+    Err(invalid())
 }
 
-/// Codes tried against a token so far, as committed (a statement of its own, so it sees
-/// what the counting worker committed).
-fn attempts(token_id: &uuid::Uuid) -> AuthResult<i32> {
+/// Codes tried against a token by a client so far, as committed (a statement of its
+/// own, so it sees what the counting worker committed).
+fn attempts(token_id: &uuid::Uuid, client: &str) -> AuthResult<i32> {
     let n: Option<i32> = db::json_row(
-        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1), 0))",
-        &[pg_uuid(token_id).into()],
+        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1 and client = $2), 0))",
+        &[pg_uuid(token_id).into(), workers::client_key(client).into()],
     )?;
     Ok(n.unwrap_or(0))
 }

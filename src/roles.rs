@@ -20,6 +20,8 @@ use pgrx::prelude::*;
 use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 
+/// Owns every object of the extension; its SECURITY DEFINER functions run as it.
+const OWNER: &CStr = c"auth_ext_admin";
 /// The rights application code (hooks, merge handlers, merges' row moves) runs with.
 pub const APP: &CStr = c"auth_ext_app";
 /// Members may tell the extension the client's address (the HTTP front's login role).
@@ -91,6 +93,39 @@ fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     let _restore = saved;
     contained(f)
+}
+
+/// Runs the body of a function that changes the caller's own account (update_user,
+/// sign_out, unlink_identity, merge_anonymous_user, reauthenticate, link_identity for
+/// the caller) with the extension's rights, but only for the request itself. These
+/// functions are not SECURITY DEFINER, so that this can see who called them: not a
+/// trigger (a table owner's trigger runs at whoever writes the table, with the writer's
+/// claims), not code running with another role's rights (a SECURITY DEFINER function
+/// of someone else's, or a hook), and not a restricted operation. Any of those would let
+/// an application table's owner act as whoever touched the table.
+pub fn for_request<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    let switched = context as u32 & (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) != 0
+        || user != acting_role();
+    let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
+    if switched || in_trigger {
+        return Err(AuthError::new(ErrorCode::IndirectCall, "only the request itself may change its account")
+            .detail(if in_trigger { "called from a trigger" } else { "called from code that runs with another role's rights" })
+            .into());
+    }
+    as_extension(f)
+}
+
+/// Runs `f` with the extension's rights, as a SECURITY DEFINER function of its would:
+/// as `auth_ext_admin`, with SET ROLE refused inside.
+pub fn as_extension<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let owner = role_oid(OWNER).ok_or_else(|| missing_role(OWNER))?;
+    let mut saved = Restore { user: pg_sys::InvalidOid, context: 0 };
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut saved.user, &mut saved.context) };
+    unsafe { pg_sys::SetUserIdAndSecContext(owner, saved.context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32) };
+    let _restore = saved;
+    f()
 }
 
 /// Runs application code with the rights of `auth_ext_app` only, in a restricted

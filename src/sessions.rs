@@ -15,6 +15,7 @@ use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::keys::{self, KeyRow};
 use crate::request::{self, Client};
+use crate::roles;
 use crate::settings;
 use crate::tokens;
 use crate::users::{self, pg_uuid};
@@ -486,9 +487,13 @@ fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB,
 /// Ends sessions of the current user: `local` the current one, `global` all of them,
 /// `others` all but the current one. Their refresh tokens stop working at once and
 /// their access tokens stop passing `set_session` and `get_user`.
-#[pg_extern(volatile, security_definer)]
+#[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
+    roles::for_request(|| sign_out_own_sessions(scope))
+}
+
+fn sign_out_own_sessions(scope: &str) -> Result<(), ErrorReport> {
     if !matches!(scope, "local" | "global" | "others") {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "scope must be local, global or others")
             .detail(format!("scope {:?}", scope.chars().take(40).collect::<String>()))

@@ -22,8 +22,8 @@ pub static SMS_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(8);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
-pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
-pub static RATE_LIMIT_SMS_SENT: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static RATE_LIMIT_SMS_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static SECURE_EMAIL_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static SECURE_PASSWORD_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -37,6 +37,7 @@ pub static RATE_LIMIT_EMAIL_PER_CLIENT: GucSetting<i32> = GucSetting::<i32>::new
 pub static RATE_LIMIT_FAILED_SIGN_INS: GucSetting<i32> = GucSetting::<i32>::new(360);
 pub static RATE_LIMIT_FAILED_SIGN_INS_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static RATE_LIMIT_VERIFY: GucSetting<i32> = GucSetting::<i32>::new(360);
+pub static RATE_LIMIT_BURST: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static DURABLE_WRITE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
 /// SUSET so that no application role can write it; GUCs reach parallel workers.
@@ -212,8 +213,8 @@ pub fn register() {
     );
     GucRegistry::define_int_guc(
         c"auth_ext.rate_limit_email_sent",
-        c"Messages queued in the outbox per hour, in all.",
-        c"",
+        c"Emails queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
+        c"A ceiling on cost that a few client addresses can reach, stopping everyone's mail: per-client and per-recipient limits bound abuse.",
         &RATE_LIMIT_EMAIL_SENT,
         0,
         i32::MAX,
@@ -222,8 +223,8 @@ pub fn register() {
     );
     GucRegistry::define_int_guc(
         c"auth_ext.rate_limit_sms_sent",
-        c"Text messages queued in the outbox per hour, in all.",
-        c"",
+        c"Text messages queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
+        c"A ceiling on cost that a few client addresses can reach, stopping everyone's messages: per-client and per-recipient limits bound abuse.",
         &RATE_LIMIT_SMS_SENT,
         0,
         i32::MAX,
@@ -345,6 +346,16 @@ pub fn register() {
         c"",
         &RATE_LIMIT_VERIFY,
         0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auth_ext.rate_limit_burst",
+        c"Failed sign-ins and codes tried per client address at once; the bucket refills at the hourly limit's rate.",
+        c"GoTrue's token bucket: 360 an hour, 30 at once. Counted by background workers, which see database-level settings.",
+        &RATE_LIMIT_BURST,
+        1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::default(),

@@ -16,7 +16,8 @@ const REQUIRED_CLAIMS: &[&str] =
 /// Claims a hook may not change: they say whose token this is.
 const FIXED_CLAIMS: &[&str] = &["sub", "session_id", "iss"];
 /// Longest token accepted: far above any we issue, small enough to refuse abuse cheaply.
-const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Room for both metadata at their caps (8 kB and 4 kB as text, sql/schema.sql) and the rest.
+const MAX_TOKEN_LEN: usize = 32 * 1024;
 
 pub fn now_epoch() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

@@ -142,6 +142,16 @@ pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
     )
 }
 
+/// `find`, after waiting for any other call that may be creating a user with this
+/// address in a transaction not yet committed: flows that create the user when it is
+/// missing use it, so that concurrent first requests end with one user and all succeed.
+pub fn find_serialized(by: Lookup<'_>) -> AuthResult<Option<Account>> {
+    let (Lookup::Email(address) | Lookup::Phone(address)) = by;
+    let is_phone = matches!(by, Lookup::Phone(_));
+    db::lock(&format!("address:{is_phone}:{}", normalize_address(address, is_phone)?))?;
+    find(by)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Lookup<'a> {
     Email(&'a str),

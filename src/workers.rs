@@ -23,6 +23,7 @@ use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
 
+use crate::errors::{AuthError, ErrorCode};
 use crate::settings;
 
 const WORKER_TYPE: &str = "auth_ext after-abort writer";
@@ -34,13 +35,15 @@ pub enum DurableWrite {
     RevokeSession(uuid::Uuid),
     /// Count a code tried against a one-time token, and against the client's address.
     CountOtpAttempt { token: uuid::Uuid, client: String },
-    /// Count a failed password sign-in against the client's address and the user, if any.
-    CountFailedSignIn { user: Option<uuid::Uuid>, client: String },
+    /// Count a failed password sign-in against the client's address, and against the
+    /// account (the address signed in with, as a hash: `account_key`) from that client.
+    CountFailedSignIn { account: String, client: String },
 }
 
 /// Client keys are addresses (or "unknown"): short, without spaces. Anything else is
-/// cut so that the request fits the worker's 128-byte argument.
-fn client_key(client: &str) -> String {
+/// cut so that the request fits the worker's 128-byte argument. What the counts are
+/// stored under, so readers of a count look it up by this too.
+pub fn client_key(client: &str) -> String {
     let key: String = client.chars().filter(|c| !c.is_whitespace()).take(45).collect();
     if key.is_empty() { "unknown".into() } else { key }
 }
@@ -50,11 +53,9 @@ impl DurableWrite {
         match self {
             DurableWrite::RevokeSession(id) => format!("revoke_session {id}"),
             DurableWrite::CountOtpAttempt { token, client } => format!("count_otp_attempt {token} {}", client_key(client)),
-            DurableWrite::CountFailedSignIn { user, client } => format!(
-                "count_failed_sign_in {} {}",
-                user.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
-                client_key(client)
-            ),
+            DurableWrite::CountFailedSignIn { account, client } => {
+                format!("count_failed_sign_in {account} {}", client_key(client))
+            }
         }
     }
 
@@ -68,10 +69,9 @@ impl DurableWrite {
             "count_otp_attempt" => {
                 Some(DurableWrite::CountOtpAttempt { token: uuid::Uuid::parse_str(id).ok()?, client: client? })
             }
-            "count_failed_sign_in" => Some(DurableWrite::CountFailedSignIn {
-                user: if id == "-" { None } else { Some(uuid::Uuid::parse_str(id).ok()?) },
-                client: client?,
-            }),
+            "count_failed_sign_in" => {
+                Some(DurableWrite::CountFailedSignIn { account: id.to_owned(), client: client? })
+            }
             _ => None,
         }
     }
@@ -87,16 +87,16 @@ impl DurableWrite {
     /// locked: try again) or "failed: ...". Never raises.
     fn perform(&self) -> String {
         let id = |u: &uuid::Uuid| pgrx::Uuid::from_bytes(*u.as_bytes());
-        let (kind, target, user, client): (&str, Option<pgrx::Uuid>, Option<pgrx::Uuid>, Option<&str>) = match self {
+        let (kind, target, account, client): (&str, Option<pgrx::Uuid>, Option<&str>, Option<&str>) = match self {
             DurableWrite::RevokeSession(session) => ("revoke_session", Some(id(session)), None, None),
             DurableWrite::CountOtpAttempt { token, client } => ("count_otp_attempt", Some(id(token)), None, Some(client)),
-            DurableWrite::CountFailedSignIn { user, client } => {
-                ("count_failed_sign_in", None, user.as_ref().map(id), Some(client))
+            DurableWrite::CountFailedSignIn { account, client } => {
+                ("count_failed_sign_in", None, Some(account.as_str()), Some(client))
             }
         };
         Spi::get_one_with_args::<String>(
             "select auth.durable_write($1, $2, $3, $4)",
-            &[kind.into(), target.into(), user.into(), client.into()],
+            &[kind.into(), target.into(), account.into(), client.into()],
         )
         .map(|r| r.unwrap_or_else(|| "failed: no result".into()))
         .unwrap_or_else(|e| format!("failed: {e}"))
@@ -147,6 +147,13 @@ pub fn commit_now(write: DurableWrite) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// The refusal when a count that must precede a try could not be committed.
+pub fn not_recorded() -> AuthError {
+    AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
+        .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
+        .hint("Try again shortly.")
 }
 
 /// Sleeps until this backend's latch is set or `ms` pass (a backend, not a bgworker).

@@ -51,10 +51,16 @@ pub fn apikey(headers: &HeaderMap) -> Option<String> {
     headers.get("apikey").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned)
 }
 
+/// The bearer token of `Authorization: Bearer <token>`: the scheme in any case, then
+/// spaces or tabs (PostgREST takes `Bearer<TAB>token` too), then one token. Anything
+/// else is no bearer. /rest/v1 hands PostgREST only this token, in this form.
 pub fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+    let blank = |c: char| c == ' ' || c == '\t';
+    let (scheme, token) = value.trim_matches(blank).split_once(blank)?;
+    let token = token.trim_matches(blank);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(char::is_whitespace))
+        .then(|| token.to_owned())
 }
 
 /// Everything a handler needs of a request.
@@ -81,8 +87,9 @@ impl FromRequest<Shared> for Input {
         let query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
             .map(|q| q.0)
             .map_err(|_| fail(ApiError::new(400, "validation_failed", "Could not parse the query string")))?;
-        let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
+        let bytes = tokio::time::timeout(crate::serve::BODY_READ_TIMEOUT, axum::body::to_bytes(request.into_body(), 1 << 20))
             .await
+            .map_err(|_| fail(ApiError::new(408, "request_timeout", "Reading the request body timed out")))?
             .map_err(|_| fail(ApiError::new(413, "request_too_large", "Request body too large")))?;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})

@@ -10,6 +10,7 @@
 mod api;
 mod config;
 mod proxy;
+mod serve;
 mod sql;
 
 use std::net::SocketAddr;
@@ -70,13 +71,22 @@ async fn main() {
         .layer(middleware::from_fn(cors))
         .with_state(state.clone());
     tracing::info!("listening on http://{}", state.config.listen);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
+    serve::serve(listener, app, shutdown_signal()).await;
+}
+
+/// Ctrl-C or SIGTERM (what a service manager, or a script's kill, sends).
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM: {e}");
             let _ = tokio::signal::ctrl_c().await;
-        });
-    if let Err(e) = server.await {
-        tracing::error!("server error: {e}");
-        std::process::exit(1);
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

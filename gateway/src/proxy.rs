@@ -1,5 +1,6 @@
 //! `/rest/v1/*` passed through to PostgREST, as Supabase's gateway does: the same
-//! headers (apikey and Authorization; PostgREST verifies the token), with the client's
+//! headers (apikey, and Authorization as `Bearer <token>` with the token the gateway checked;
+//! PostgREST verifies it), with the client's
 //! address, as the gateway determined it, as the only `X-Forwarded-For` and `X-Real-IP`
 //! (what the client sent there is dropped). The API key must be a live one, and a
 //! session's token must belong to a session that stands: signing out ends data access
@@ -48,6 +49,18 @@ fn strip_hop_by_hop(headers: &mut axum::http::HeaderMap) {
     }
 }
 
+/// Bodies PostgREST reads as text (JSON, CSV, text): all but octet-stream uploads.
+fn is_text(headers: &axum::http::HeaderMap) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    !content_type.trim_start().to_ascii_lowercase().starts_with("application/octet-stream")
+}
+
+/// An error in PostgREST's own shape, for requests refused before they reach it.
+fn postgrest_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"code": code, "details": null, "hint": null, "message": message});
+    (status, axum::Json(body)).into_response()
+}
+
 /// The most a request body to PostgREST may be.
 const MAX_BODY: usize = 16 << 20;
 
@@ -61,7 +74,8 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let Some(key) = apikey(&headers) else {
         return ApiError::new(401, "no_api_key", "No API key found in request").for_request(&headers).into_response();
     };
-    let caller = Caller { apikey: Some(key), bearer: crate::api::bearer(&headers), ip, user_agent: None };
+    let bearer = crate::api::bearer(&headers);
+    let caller = Caller { apikey: Some(key), bearer: bearer.clone(), ip, user_agent: None };
     if let Err(e) = state.db.call(&caller, "select null::text", &[]).await {
         return e.for_request(&headers).into_response();
     }
@@ -75,6 +89,12 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let h = request.headers_mut();
     strip_hop_by_hop(h);
     h.remove(header::HOST);
+    // PostgREST gets exactly the token checked above, or none: a form the gateway does not
+    // read as a bearer must not reach PostgREST, which may read it otherwise.
+    h.remove(header::AUTHORIZATION);
+    if let Some(value) = bearer.as_ref().and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok()) {
+        h.insert(header::AUTHORIZATION, value);
+    }
     h.remove(header::FORWARDED);
     if let Some(name) = &state.config.trusted_proxy_header {
         h.remove(name.as_str());
@@ -82,7 +102,19 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let ip_value = HeaderValue::from_str(&ip.to_string()).expect("an address is a header value");
     h.insert("x-forwarded-for", ip_value.clone());
     h.insert("x-real-ip", ip_value);
-    let request = request.map(|body| Body::new(http_body_util::Limited::new(body, MAX_BODY)));
+    // The body is read whole first (within its deadline and size): PostgREST drops the
+    // connection on a text body that is not UTF-8, so such a body is refused here, as
+    // PostgREST refuses a body it cannot parse.
+    let (parts, body) = request.into_parts();
+    let body = match tokio::time::timeout(crate::serve::BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => return postgrest_error(StatusCode::REQUEST_TIMEOUT, "PGRST000", "Reading the request body timed out"),
+        Ok(Err(_)) => return postgrest_error(StatusCode::PAYLOAD_TOO_LARGE, "PGRST000", "Request body too large"),
+        Ok(Ok(bytes)) => bytes,
+    };
+    if is_text(&parts.headers) && std::str::from_utf8(&body).is_err() {
+        return postgrest_error(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json");
+    }
+    let request = Request::from_parts(parts, Body::from(body));
     match state.proxy.client.request(request).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();

@@ -58,7 +58,16 @@ impl Db {
     pub async fn call(&self, caller: &Caller, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value, ApiError> {
         let client = self.pool.get().await.map_err(|e| {
             tracing::error!("no database connection: {e}");
-            ApiError::unavailable()
+            match e {
+                // Every connection is busy: the database is there, the gateway is full.
+                deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => ApiError::new(
+                    503,
+                    "over_request_rate_limit",
+                    "The server is busy, please retry after a moment.",
+                )
+                .retry_after(1),
+                _ => ApiError::unavailable(),
+            }
         })?;
         let begin = client.prepare_cached(BEGIN).await.map_err(|e| self.error(e))?;
         let call = client.prepare_cached(sql).await.map_err(|e| self.error(e))?;
@@ -98,6 +107,12 @@ impl Db {
             return ApiError::unavailable();
         };
         let sqlstate = db.code().code();
+        // The server is shutting down or restarting (57P01 admin_shutdown, 57P02, 57P03),
+        // or the connection was cut: the request may be retried shortly.
+        if sqlstate.starts_with("57P") {
+            tracing::warn!(sqlstate, "the database went away: {}", db.message());
+            return ApiError::unavailable();
+        }
         let (code, message) = match db.message().split_once(": ") {
             Some((code, rest)) if is_code(code) => (code.to_owned(), rest.to_owned()),
             _ => (String::new(), db.message().to_owned()),
@@ -136,6 +151,8 @@ pub struct ApiError {
     pub message: String,
     /// Whether the client asked for the 2024-01-01 error shape.
     pub versioned: bool,
+    /// Seconds after which the client may retry (`Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -145,11 +162,18 @@ impl ApiError {
             code: code.to_owned(),
             message: message.to_owned(),
             versioned: false,
+            retry_after: None,
         }
     }
 
+    pub fn retry_after(mut self, seconds: u32) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The database cannot be reached now (down, restarting, shutting down): retry soon.
     pub fn unavailable() -> ApiError {
-        ApiError::new(503, "unexpected_failure", "The database is not available")
+        ApiError::new(503, "unexpected_failure", "The database is not available").retry_after(5)
     }
 
     pub fn for_request(mut self, headers: &HeaderMap) -> ApiError {
@@ -169,6 +193,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

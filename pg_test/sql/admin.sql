@@ -72,4 +72,11 @@ select count(*) as list1_rows from auth.users where email = 'list1@example.com';
 reset role;
 select action, payload->'soft' as soft from auth.audit_log_entries where action = 'user_deleted' order by id;
 
+-- Missing arguments are coded errors, never pgrx's "argument must not be null".
+set local role service_role;
+select regress.error_of($$select auth.admin_generate_link(null, 'x@example.com')$$) as link_without_type,
+       regress.error_of($$select auth.admin_generate_link('magiclink', null)$$) as link_without_email,
+       regress.error_of($$select auth.invite_user_by_email(null)$$) as invite_without_email;
+reset role;
+
 rollback;

@@ -204,7 +204,8 @@ set local role anon;
 select regress.error_of(format('select auth.merge_column(%L, %L, %L, %L, %L, %L, null)', 'public.carts', 'user_id', 'uuid',
     :'target'::jsonb->>'id', gen_random_uuid(), 'merge')) as merge_helper;
 select regress.error_of($$select auth.call_hook('pg_catalog.pg_reload_conf()', '{}')$$) as hook_helper;
-select auth.hook_function('pg_catalog.pg_reload_conf()') is not null as resolves_only;
+select auth.hook_function('pg_catalog.jsonb_strip_nulls(jsonb)') is not null as resolves_only,
+       auth.hook_function('pg_catalog.pg_reload_conf()') is null as only_jsonb_hooks;
 reset role;
 select count(*) as target_carts_untouched from public.carts where user_id = (:'target'::jsonb->>'id')::uuid;
 
@@ -244,7 +245,8 @@ reset role;
 set local role anon;
 select auth.sign_up('target@example.com', 'another good password') as taken \gset
 reset role;
-select :'taken'::jsonb->>'id' <> :'target'::jsonb->>'id' as looks_new, :'taken'::jsonb->'identities' as identities,
+select :'taken'::jsonb->>'id' <> :'target'::jsonb->>'id' as looks_new,
+       :'taken'::jsonb->'identities'->0->>'user_id' = :'taken'::jsonb->>'id' as its_own_identity,
        (select encrypted_password from auth.users where email = 'target@example.com') like '$argon2id$%' as password_unchanged,
        (select count(*) from auth.outbox where recipient = 'target@example.com' and payload->>'reason' = 'signup_attempt') as owner_mailed;
 select auth.sign_in_with_password('target@example.com', 'correct horse battery')->>'token_type' as owner_password_still_works;
@@ -379,16 +381,33 @@ reset auth_ext.trusted_proxy_header;
 set local auth_ext.rate_limit_email_per_client = 1000;
 
 -- 9. Guessing: failed passwords are counted although each failing call rolls back.
--- 9a. Per user: once the limit is reached even the right password is refused; other
---     accounts are unaffected. (Quinn has tries counted from 5c: the limit is 2 more.)
-select auth.rate_limit_hits('failed_sign_in_user', id::text) + 2 as user_limit from auth.users where email = 'quinn@example.com' \gset
+-- 9a. Per account and client: once a client reached the limit for an account, even the
+--     right password is refused to that client; the owner, from another address, still
+--     signs in (a stranger's guesses lock nobody out), and other accounts are unaffected.
+--     (Quinn has tries counted from 5c, from this connection: the limit is 2 more.)
+select auth.rate_limit_hits('failed_sign_in_account',
+           left(encode(sha256(convert_to('quinn@example.com', 'UTF8')), 'hex'), 32) || ' 127.0.0.1') + 2 as user_limit \gset
 set local auth_ext.rate_limit_failed_sign_ins_per_user = :user_limit;
 set local role anon;
 select i, regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'a wrong guess')$$) as result
 from generate_series(1, 4) i;
-select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns new password')$$) as right_password;
+select regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'quinns new password')$$) as right_password_same_client;
 select auth.sign_in_with_password('target@example.com', 'correct horse battery')->>'token_type' as other_account;
 reset role;
+set local auth_ext.trusted_proxy_header = 'x-real-ip';
+set local role anon;
+select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as owner_elsewhere;
+select auth.sign_in_with_password('quinn@example.com', 'quinns new password')->>'token_type' as owner_signs_in;
+-- An unknown address answers alike: the same count, the same refusal, the same words.
+select set_config('request.headers', '{"x-real-ip": "203.0.113.3"}', true) is not null as prober;
+with tries as materialized (
+    select i, regress.error_of($$select auth.sign_in_with_password('nobody-at-all@example.com', 'a wrong guess')$$) as unknown,
+              regress.error_of($$select auth.sign_in_with_password('quinn@example.com', 'a wrong guess')$$) as known
+    from generate_series(1, :user_limit + 1) i)
+select i, unknown, known, unknown = known as alike from tries where i >= :user_limit;
+select set_config('request.headers', '', true) is not null as cleared;
+reset role;
+reset auth_ext.trusted_proxy_header;
 -- 9b. Per client address, across accounts, existing or not.
 select auth.rate_limit_hits('failed_sign_in', '127.0.0.1') + 2 as address_limit \gset
 set local auth_ext.rate_limit_failed_sign_ins = :address_limit;

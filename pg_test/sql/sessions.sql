@@ -158,7 +158,7 @@ from (values
         || '.' || split_part(:'s2'::jsonb->>'access_token', '.', 3)),
     ('garbage', 'not.a.jwt'),
     ('empty', ''),
-    ('huge', repeat('a', 20000)),
+    ('huge', repeat('a', 40000)),
     ('no session', regress.hs256(jsonb_build_object('alg', 'HS256', 'kid', :'hs_kid'),
         :'good_claims'::jsonb || jsonb_build_object('session_id', gen_random_uuid()), 'a-shared-secret-of-at-least-32-characters'))
 ) t(case_name, token);

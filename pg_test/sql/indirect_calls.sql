@@ -1,0 +1,76 @@
+-- Account changes only for the request itself: the owner of an application table (or
+-- of a function others call) must not act as whoever writes the table or calls the
+-- function, whose claims are the victim's. A trigger, code running with another role's
+-- rights and a restricted operation (a hook) are all refused (indirect_call).
+\set SHOW_CONTEXT never
+begin;
+create role app_owner nologin;
+grant usage on schema auth to app_owner;
+grant execute on function auth.update_user(jsonb), auth.sign_out(text), auth.unlink_identity(uuid),
+    auth.reauthenticate(), auth.merge_anonymous_user(text, text) to app_owner;
+create table public.notes (id serial primary key, body text);
+alter table public.notes owner to app_owner;
+grant insert, select on public.notes to authenticated;
+grant usage on sequence public.notes_id_seq to authenticated;
+
+set local role service_role;
+select auth.admin_create_user('{"email": "wanda@indirect.test", "password": "wandas own passphrase", "email_confirm": true}')->>'id' as wanda \gset
+select auth.admin_create_session(:'wanda') as wanda_session \gset
+reset role;
+
+-- The table owner's trigger tries to set the password of whoever writes a note.
+create function public.take_over() returns trigger language plpgsql as $$
+begin
+    perform auth.update_user('{"password": "the owner knows this one"}');
+    return new;
+end
+$$;
+alter function public.take_over() owner to app_owner;
+create trigger take_over before insert on public.notes for each row execute function public.take_over();
+
+set local role anon;
+select auth.set_session(:'wanda_session'::jsonb->>'access_token') is not null as wanda_signed_in;
+set local role authenticated;
+select regress.error_of($$insert into public.notes (body) values ('hello')$$) as trigger_update_user;
+reset role;
+drop trigger take_over on public.notes;
+
+-- Variant: a trigger that signs the writer out everywhere (a lockout), through a
+-- SECURITY INVOKER helper, so that the call itself is not in the trigger function.
+create function public.sign_everyone_out() returns void language sql as $$ select auth.sign_out('global') $$;
+alter function public.sign_everyone_out() owner to app_owner;
+create function public.lock_out() returns trigger language plpgsql as $$
+begin
+    perform public.sign_everyone_out();
+    return new;
+end
+$$;
+alter function public.lock_out() owner to app_owner;
+create trigger lock_out after insert on public.notes for each row execute function public.lock_out();
+set local role authenticated;
+select regress.error_of($$insert into public.notes (body) values ('hello')$$) as trigger_sign_out;
+reset role;
+drop trigger lock_out on public.notes;
+
+-- Variant: a SECURITY DEFINER function of the owner's, which the victim calls (say, from
+-- the app): it runs with the owner's rights, so it may not change the caller's account.
+create function public.save_note(body text) returns void language plpgsql security definer set search_path = '' as $$
+begin
+    perform auth.update_user('{"data": {"owned": true}}');
+end
+$$;
+alter function public.save_note(text) owner to app_owner;
+grant execute on function public.save_note(text) to authenticated;
+set local role authenticated;
+select regress.error_of($$select public.save_note('hello')$$) as definer_update_user;
+reset role;
+
+-- Nothing changed, and the request itself still may change its own account.
+select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_data ? 'owned' as metadata_changed,
+       (select count(*) from auth.sessions where user_id = :'wanda'::uuid) as sessions_kept
+from auth.users where id = :'wanda'::uuid;
+set local role authenticated;
+select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as direct_call_works;
+select auth_api.update_user('{"data": {"theme": "light"}}')->'user_metadata'->>'theme' as postgrest_wrapper_works;
+reset role;
+rollback;
