@@ -8,7 +8,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-survivor-start test-survivor-check test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -22,7 +22,14 @@ demo: install
 demo-shell: install
 	@scripts/demo.sh --shell
 
-test: test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke
+# A cluster with the extension preloaded runs throughout, and must outlive the tiers.
+test: test-survivor-start test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke test-survivor-check
+
+test-survivor-start: install
+	@scripts/survivor.sh start
+
+test-survivor-check:
+	@scripts/survivor.sh check
 
 test-unit: deps
 	@scripts/unit-test.sh
