@@ -27,6 +27,8 @@ alter database app set auth_ext.rate_limit_email_per_recipient = 1000;
 alter database app set auth_ext.rate_limit_email_sent = 100000;
 alter database app set auth_ext.rate_limit_sms_sent = 100000;
 alter database app set auth_ext.rate_limit_verify = 100000;
+alter database app set auth_ext.rate_limit_failed_sign_ins = 100000;
+alter database app set auth_ext.rate_limit_burst = 100000;
 SQL
 ANON_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('anon', description => 'gateway tier')")"
 SERVICE_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('service_role', description => 'gateway tier')")"
@@ -36,6 +38,7 @@ AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
 export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app
 status=0
 (cd pg_test/gateway && node tier.mjs) || status=$?
+(cd pg_test/gateway && node open_internet.mjs) || status=$?
 
 # The example app, served as `make demo` serves it, in a headless browser.
 APP_PORT="${SITE_URL##*:}"

@@ -130,6 +130,17 @@ check "concurrent first IdP sign-in: all 8 succeed with one user id" 1 "$(sort -
 check "concurrent first IdP sign-in: one user, one identity" "1 1" \
     "$("${PSQL[@]}" -F' ' -c "select count(distinct user_id), count(*) from auth.user_identities where provider = 'feishu' and provider_id = 'ou_race'")"
 
+# 4a. Concurrent first requests for a new address (magic links, and the admin's links):
+#     every one succeeds, and exactly one user is created.
+results="$(concurrently 24 "select auth.sign_in_with_otp('first@race.test') is not null" "-c auth_ext.rate_limit_email_per_recipient=1000")"
+check "concurrent first magic links: all 24 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "concurrent first magic links: all 24 succeed" "24" "$(grep -c '^t$' <<<"$results")"
+check "concurrent first magic links: one user" 1 "$("${PSQL[@]}" -c "select count(*) from auth.users where email = 'first@race.test'")"
+results="$(concurrently 24 "select auth.admin_generate_link('magiclink', 'link@race.test')->>'id'")"
+check "concurrent first generate_link: all 24 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
+check "concurrent first generate_link: all 24 succeed with one user id" "24 1" \
+    "$(grep -cE '^[0-9a-f-]{36}$' <<<"$results") $(sort -u <<<"$results" | grep -cE '^[0-9a-f-]{36}$')"
+
 # 5. Eight wrong codes at once against a limit of 3: exactly 3 are compared, 5 refused.
 "${PSQL[@]}" -c "select auth.sign_in_with_otp('race@example.com')" >/dev/null
 code="$("${PSQL[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'race@example.com'")"
@@ -346,7 +357,7 @@ check "reserved writer: the right code signs in" "bearer" \
 "${RES[@]}" -c "select auth.admin_update_user_by_id((select id from auth.users where email = 'res@example.com'), '{\"password\": \"correct horse battery\"}')" >/dev/null
 "${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'a wrong guess')" >/dev/null 2>&1 || true
 check "reserved writer: a failed sign-in is counted" "1" \
-    "$("${RES[@]}" -c "select auth.rate_limit_hits('failed_sign_in_user', (select id::text from auth.users where email = 'res@example.com'))")"
+    "$("${RES[@]}" -c "select sum(hits) from auth.rate_limits where bucket = 'failed_sign_in_account'")"
 s="$("${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'correct horse battery')")"
 first="$(field "$s" refresh_token)"; access="$(field "$s" access_token)"
 second="$(PGOPTIONS="-c auth_ext.refresh_token_reuse_interval=0" "${RES[@]}" -c "select auth.refresh_session('$first')->>'refresh_token'")"
@@ -367,6 +378,42 @@ wait "$holder"
 sid="$("${RES[@]}" -c "select session_id from auth.refresh_tokens where token_hash = sha256(convert_to('$first', 'utf8'))")"
 check "reserved writer: the revocation was committed when the replay was refused" "token_reuse" \
     "$("${RES[@]}" -c "select reason from auth.session_revocations where session_id = '$sid'")"
+# Terminated, the writer is started again by the postmaster; until it serves, a refresh
+# is refused (fail closed), never served without it.
+writer_pid() { "${RES[@]}" -c "select coalesce(max(pid), 0) from pg_stat_activity where backend_type = 'auth_ext durable writer'"; }
+old_writer="$(writer_pid)"
+"${RES[@]}" -c "select pg_terminate_backend($old_writer)" >/dev/null
+for _ in $(seq 1 100); do [ "$(writer_pid)" = 0 ] && break; sleep 0.02; done
+s="$("${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'correct horse battery')" 2>&1 || true)"
+check "reserved writer: while it restarts, sign-ins that need it are refused" "durable_writer_unavailable" "$(err_code <<<"$s")"
+for _ in $(seq 1 100); do [ "$(writer_pid)" != 0 ] && break; sleep 0.1; done
+check "reserved writer: started again by itself after it was terminated" "t" \
+    "$([ "$(writer_pid)" != 0 ] && [ "$(writer_pid)" != "$old_writer" ] && echo t || echo f)"
+for _ in $(seq 1 50); do
+    s="$("${RES[@]}" -c "select auth.sign_in_with_password('res@example.com', 'correct horse battery')" 2>/dev/null || true)"
+    [ -n "$s" ] && break; sleep 0.1
+done
+check "reserved writer: once it serves again, refreshes are served" "bearer" \
+    "$("${RES[@]}" -c "select auth.refresh_session('$(field "$s" refresh_token)')->>'token_type'")"
+cluster_stop
+
+# 12a. A server that could not reserve the writer (max_worker_processes had no room)
+#      refuses refreshes, code checks and password sign-ins with a clear error, rather
+#      than serving them without their durable writes.
+cluster_start integration-noroom "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'auth_res'" \
+    "max_worker_processes = 1" "max_parallel_workers = 0"
+"$(pg_bindir)/createdb" auth_res
+"${RES[@]}" -c "create extension auth_ext" >/dev/null
+user="$("${RES[@]}" -c "select auth.admin_create_user('{\"email\": \"room@example.com\", \"password\": \"correct horse battery\", \"email_confirm\": true}')->>'id'")"
+refresh="$(field "$("${RES[@]}" -c "select auth.admin_create_session('$user')")" refresh_token)"
+check "no room for the writer: a refresh is refused" "durable_writer_unavailable" \
+    "$("${RES[@]}" -c "select auth.refresh_session('$refresh')" 2>&1 | err_code || true)"
+"${RES[@]}" -c "select auth.sign_in_with_otp('room@example.com')" >/dev/null
+code="$("${RES[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'room@example.com'")"
+check "no room for the writer: a code check is refused" "durable_writer_unavailable" \
+    "$("${RES[@]}" -c "select auth.verify_otp('room@example.com', '$code', 'email')" 2>&1 | err_code || true)"
+check "no room for the writer: a password sign-in is refused" "durable_writer_unavailable" \
+    "$("${RES[@]}" -c "select auth.sign_in_with_password('room@example.com', 'correct horse battery')" 2>&1 | err_code || true)"
 cluster_stop
 
 # 13. The dumps restore into a fresh cluster, with default options, losing nothing and

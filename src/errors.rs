@@ -131,6 +131,8 @@ error_codes! {
         "The anonymous user has rows in an application table that merges may not move; the hint says what to grant.";
     ReauthenticationNeeded => "reauthentication_needed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "This change needs a nonce from auth.reauthenticate().";
+    DurableWriterUnavailable => "durable_writer_unavailable", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 503,
+        "This database's reserved durable writer is not serving now; refreshes and code checks are refused until it is (retryable).";
     ReadOnlyReplica => "read_only_replica", ERRCODE_READ_ONLY_SQL_TRANSACTION, 503,
         "The call writes, and this server is a read-only replica: send it to the primary (retryable).";
     UnexpectedFailure => "unexpected_failure", ERRCODE_INTERNAL_ERROR, 500,

@@ -210,6 +210,8 @@ fn invalid_credentials() -> AuthError {
 /// hour, each try is counted before the password is compared, and refused if it cannot
 /// be counted: when counting is impossible, at most one guess an hour goes uncounted.
 fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
+    // Failures must be counted: never served without the writer that counts them.
+    workers::check_writer()?;
     let client = request::client();
     let client_key = request::limit_key(&client);
     let per_hour = settings::RATE_LIMIT_FAILED_SIGN_INS.get();

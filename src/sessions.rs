@@ -294,6 +294,8 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
         return Err(not_found().into());
     }
     let hash = keys::sha256(&[token.as_bytes()]);
+    // A replayed token must be able to revoke its session: never served without its writer.
+    workers::check_writer()?;
 
     // Lock the session first: every refresh of it queues here, whichever of its tokens it presents.
     let session_id: Option<String> = db::json_row(
@@ -364,11 +366,15 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
             // Theft: revoked and committed before the caller hears it. If that cannot be
             // done now, it is queued (refusing the session meanwhile) and done after.
             let write = workers::DurableWrite::RevokeSession(session_uuid);
-            if !(workers::commit_now(write.clone()) && revocation_recorded(&session_uuid)?) {
-                workers::after_abort(write);
-            }
-            return Err(already_used("a spent refresh token was replayed outside the reuse interval; the session is revoked")
-                .into());
+            let what = if workers::commit_now(write.clone()) && revocation_recorded(&session_uuid)? {
+                "the session is revoked"
+            } else if workers::after_abort(write) {
+                "the session is being revoked"
+            } else {
+                // Never claimed when it did not happen: operators find the WARNING.
+                "revoking the session failed"
+            };
+            return Err(already_used(&format!("a spent refresh token was replayed outside the reuse interval; {what}")).into());
         }
         // The live token at the end of its derived chain: a tab that fell behind while
         // another refreshed twice still lands on the live token.

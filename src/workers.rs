@@ -115,14 +115,40 @@ fn worker(write: &DurableWrite) -> BackgroundWorkerBuilder {
 }
 
 /// Starts a worker that performs `write` once the current transaction releases the
-/// rows it locked. Not undone if the current transaction aborts.
-pub fn after_abort(write: DurableWrite) {
+/// rows it locked. Not undone if the current transaction aborts. False when nothing
+/// will perform it (no reserved writer where one is expected, or no worker could be
+/// started): the caller must not claim it was done.
+pub fn after_abort(write: DurableWrite) -> bool {
     if reserved::enqueue(&write, false).is_some() {
-        return;
+        return true;
     }
-    if worker(&write).load_dynamic().is_err() {
+    if reserved::expected() || worker(&write).load_dynamic().is_err() {
         // The call still fails as it should; only this write is lost. Say so where operators look.
-        pgrx::warning!("auth_ext: could not start a worker for {write:?}; preload auth_ext and list this database in auth_ext.durable_write_databases");
+        pgrx::warning!("auth_ext: no worker could take {write:?}: {}", writer_missing_hint());
+        return false;
+    }
+    true
+}
+
+/// Where a reserved writer is expected (preloaded, and this database listed in
+/// auth_ext.durable_write_databases), whether it is serving now: when it is not (not
+/// started yet, killed and not yet restarted, or never registered because
+/// max_worker_processes had no room), refreshes and code checks are refused rather
+/// than served without their durable writes (fail closed).
+pub fn check_writer() -> Result<(), AuthError> {
+    if reserved::expected() && !reserved::serving() {
+        return Err(AuthError::new(ErrorCode::DurableWriterUnavailable, "the durable writer is not running")
+            .detail(writer_missing_hint())
+            .hint("Try again shortly."));
+    }
+    Ok(())
+}
+
+fn writer_missing_hint() -> String {
+    if reserved::expected() {
+        "this database's reserved writer is not serving (it restarts by itself; if it never starts, raise max_worker_processes)".into()
+    } else {
+        "preload auth_ext and list this database in auth_ext.durable_write_databases".into()
     }
 }
 
@@ -133,6 +159,10 @@ pub fn after_abort(write: DurableWrite) {
 pub fn commit_now(write: DurableWrite) -> bool {
     if let Some(slot) = reserved::enqueue(&write, true) {
         return reserved::wait(slot);
+    }
+    if reserved::expected() {
+        // Its writer is not serving: no fallback to slots that anyone can fill.
+        return false;
     }
     // Without a reserved writer, wait a while for a worker slot: concurrent callers
     // (50 code checks at once) each hold one only for a few milliseconds.
@@ -151,6 +181,9 @@ pub fn commit_now(write: DurableWrite) -> bool {
 
 /// The refusal when a count that must precede a try could not be committed.
 pub fn not_recorded() -> AuthError {
+    if let Err(e) = check_writer() {
+        return e;
+    }
     AuthError::new(ErrorCode::UnexpectedFailure, "the attempt could not be recorded")
         .detail("a background worker must count it first (max_worker_processes; a token issued in this same transaction cannot be checked by code)")
         .hint("Try again shortly.")
@@ -223,13 +256,16 @@ pub fn register_reserved() {
             .set_function("auth_ext_reserved_writer_main")
             .enable_spi_access()
             .set_start_time(BgWorkerStartTime::RecoveryFinished)
-            .set_restart_time(Some(Duration::from_secs(1)))
+            // Restarted after it exits, whatever ended it (a terminate, a database dropped
+            // and made again): until then, refreshes and code checks are refused.
+            .set_restart_time(Some(WRITER_RESTART))
             .set_extra(database)
             .load();
     }
 }
 
 const WRITER_TYPE: &str = "auth_ext durable writer";
+const WRITER_RESTART: Duration = Duration::from_secs(2);
 
 #[pg_guard]
 #[no_mangle]
@@ -246,7 +282,7 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
             break;
         }
         if !BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
-            return;
+            exit_to_be_restarted();
         }
     }
     reserved::register_writer();
@@ -277,6 +313,14 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
         }
     }
     reserved::unregister_writer();
+    exit_to_be_restarted();
+}
+
+/// A background worker that exits with status 0 is unregistered for good: the writer
+/// exits with 1, so that the postmaster starts it again after WRITER_RESTART (but for a
+/// shutdown, when nothing is restarted).
+fn exit_to_be_restarted() -> ! {
+    unsafe { pg_sys::proc_exit(1) }
 }
 
 /// The queue in shared memory between backends and the reserved writers.
@@ -344,6 +388,35 @@ mod reserved {
     pub fn init() {
         pgrx::pg_shmem_init!(QUEUE);
         READY.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this database should have a reserved writer: preloaded, and listed.
+    pub fn expected() -> bool {
+        if !READY.load(Ordering::Relaxed) {
+            return false;
+        }
+        let listed = crate::settings::text_string(&crate::settings::DURABLE_WRITE_DATABASES).unwrap_or_default();
+        let name = unsafe { pg_sys::get_database_name(pg_sys::MyDatabaseId) };
+        if name.is_null() {
+            return false;
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().into_owned();
+        listed.split(',').map(str::trim).any(|d| d == name)
+    }
+
+    /// Whether a writer is registered for this database and its process is alive.
+    pub fn serving() -> bool {
+        let dboid = my_db();
+        let q = QUEUE.share();
+        q.writers.iter().any(|w| w.dboid == dboid && w.pid != 0 && unsafe { libc_kill(w.pid) })
+    }
+
+    /// Whether a process exists (signal 0), as the postmaster's children are ours to ask.
+    unsafe fn libc_kill(pid: i32) -> bool {
+        extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        kill(pid, 0) == 0
     }
 
     fn now_ms() -> u64 {
