@@ -8,7 +8,7 @@ SHELL := /bin/bash
 export PG_MAJOR ?= 15
 export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
-.PHONY: deps install demo demo-shell test test-survivor-start test-survivor-check test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
+.PHONY: deps install demo demo-shell test test-survivor-start test-survivor-check test-demo test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
 
 deps:
 	@scripts/deps.sh
@@ -23,7 +23,7 @@ demo-shell: install
 	@scripts/demo.sh --shell
 
 # A cluster with the extension preloaded runs throughout, and must outlive the tiers.
-test: test-survivor-start test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke test-survivor-check
+test: test-survivor-start test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-demo test-bench-smoke test-survivor-check
 
 test-survivor-start: install
 	@scripts/survivor.sh start
@@ -56,6 +56,10 @@ test-postgrest: install
 # The HTTP gateway with the real supabase-js, and the example web app in headless Chromium.
 test-gateway: install
 	@scripts/gateway.sh
+
+# make demo as a newcomer runs it, then Ctrl-C: everything it started stops.
+test-demo: install
+	@scripts/demo-check.sh
 
 # Every hot path next to its floor and its peers (pgjwt, Supabase's auth.uid(), Better
 # Auth), on a release build: the README's performance table. Not part of test.

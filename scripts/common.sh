@@ -112,3 +112,15 @@ gateway_bin() {
     local profile="${GATEWAY_PROFILE:-debug}"
     echo "$REPO_ROOT/target/$profile/auth_ext_gateway"
 }
+
+# wait_for_writer DB: until the reserved durable writer serves DB (the extension refuses
+# refreshes and code checks meanwhile; it starts once the database exists).
+wait_for_writer() {
+    local i
+    for i in $(seq 1 100); do
+        [ "$(psql -X -q -At -d "$1" -c "select count(*) from pg_stat_activity where backend_type = 'auth_ext durable writer' and datname = current_database()")" = 1 ] && return 0
+        sleep 0.1
+    done
+    echo "the durable writer for $1 did not start" >&2
+    return 1
+}

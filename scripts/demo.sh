@@ -10,7 +10,16 @@ cd "$REPO_ROOT"
 
 cluster_start demo
 APP_PID=""; SENDER_PID=""
-trap 'kill $APP_PID $SENDER_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
+# Ctrl-C (or a TERM) ends the script, and leaving it stops everything it started; a
+# second Ctrl-C while stopping does not cut that short.
+stop_all() {
+    trap '' INT TERM
+    kill $APP_PID $SENDER_PID 2>/dev/null || true
+    gateway_stop; postgrest_stop; cluster_stop
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 log "demo cluster on 127.0.0.1:$PGPORT"
 
 psql=(psql -X -v ON_ERROR_STOP=1 --pset=pager=off -d auth_demo)
@@ -50,8 +59,9 @@ AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$app_url" gateway_start auth_demo
 PORT="$app_port" AUTH_EXT_URL="$GATEWAY_URL" AUTH_EXT_ANON_KEY="$anon_key" node examples/todo-app/serve.mjs >/dev/null &
 APP_PID=$!
 # The codes the app asks for arrive here, as a mail or SMS sender would get them.
+# Its output goes through sed by process substitution, so that $! is the sender's own pid.
 python3 examples/outbox_sender.py --dsn "postgres://postgres@127.0.0.1:$PGPORT/auth_demo" --role service_role \
-    | sed -u 's/^/outbox: /' &
+    > >(sed -u 's/^/outbox: /') &
 SENDER_PID=$!
 
 if [ "${1:-}" = --shell ]; then

@@ -33,6 +33,7 @@ SQL
 ANON_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('anon', description => 'gateway tier')")"
 SERVICE_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('service_role', description => 'gateway tier')")"
 
+wait_for_writer app
 postgrest_start app
 AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
 export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app

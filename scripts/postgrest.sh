@@ -27,6 +27,7 @@ as $$ select auth.raise_error(code, 'tier') $$;
 grant execute on function public.raise_auth_error(text) to anon;
 SQL
 
+wait_for_writer app
 postgrest_start app
 export BASE_URL PGDATABASE=app
 status=0

@@ -664,6 +664,7 @@ begin
         when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
         when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
+        when 'count_address_probe' then perform auth.rate_limit_count('email_client', client);
         else return 'failed: unknown kind ' || kind;
     end case;
     return 'done';

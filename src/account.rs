@@ -19,11 +19,13 @@ use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::flows::check_identity;
 use crate::otp::{self, TokenType};
 use crate::passwords;
+use crate::request;
 use crate::roles;
 use crate::sessions::{self, current_user};
 use crate::settings;
 use crate::tokens;
 use crate::users::{self, pg_uuid};
+use crate::workers;
 
 /// A session older than this needs a nonce to change its password in secure mode.
 const REAUTHENTICATION_AGE_SECONDS: i64 = 24 * 3600;
@@ -68,9 +70,15 @@ fn account_state(user_id: &uuid::Uuid, session_id: &uuid::Uuid) -> AuthResult<Ac
 }
 
 /// Whether another user has this address already (`email_exists` / `phone_exists`).
+/// Asking is what a message to the address would cost: refused once the client's message
+/// budget is spent, and a "taken" answer counted against it (durably: the call fails), so
+/// that nobody, from an anonymous session, probes which addresses have accounts for free.
 fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthResult<()> {
+    let client = request::limit_key(&request::client());
+    otp::check_send_budget(&client, phone)?;
     match users::find(users::Lookup::of(address, phone))? {
         Some(other) if other.id != user_id.to_string() => {
+            workers::commit_now(workers::DurableWrite::CountAddressProbe { client });
             Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
         }
         _ => Ok(()),

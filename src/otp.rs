@@ -264,6 +264,16 @@ pub fn counted_hits(bucket: &str, key: &str) -> AuthResult<i32> {
     Ok(hits.unwrap_or(0))
 }
 
+/// Refuses a client whose message budget for the hour is spent, counting nothing.
+pub fn check_send_budget(client: &str, sms: bool) -> AuthResult<()> {
+    let per_client = settings::RATE_LIMIT_EMAIL_PER_CLIENT.get();
+    if counted_hits("email_client", client)? >= per_client {
+        let code = if sms { ErrorCode::OverSmsSendRateLimit } else { ErrorCode::OverEmailSendRateLimit };
+        return Err(over_limit(code, "messages requested from this address", per_client));
+    }
+    Ok(())
+}
+
 /// Counts a message to `recipient` against the per-recipient and per-client send
 /// limits (and a global ceiling, when an operator set one), refusing once one is exceeded. Also what a request that sends nothing
 /// counts, so that its answer and limits tell nothing about who has an account.

@@ -38,6 +38,9 @@ pub enum DurableWrite {
     /// Count a failed password sign-in against the client's address, and against the
     /// account (the address signed in with, as a hash: `account_key`) from that client.
     CountFailedSignIn { account: String, client: String },
+    /// Count a look at whether an address is taken (an address change refused as
+    /// taken) against the client's message budget, as the message it would have sent.
+    CountAddressProbe { client: String },
 }
 
 /// Client keys are addresses (or "unknown"): short, without spaces. Anything else is
@@ -56,6 +59,7 @@ impl DurableWrite {
             DurableWrite::CountFailedSignIn { account, client } => {
                 format!("count_failed_sign_in {account} {}", client_key(client))
             }
+            DurableWrite::CountAddressProbe { client } => format!("count_address_probe - {}", client_key(client)),
         }
     }
 
@@ -72,6 +76,7 @@ impl DurableWrite {
             "count_failed_sign_in" => {
                 Some(DurableWrite::CountFailedSignIn { account: id.to_owned(), client: client? })
             }
+            "count_address_probe" => Some(DurableWrite::CountAddressProbe { client: client? }),
             _ => None,
         }
     }
@@ -93,6 +98,7 @@ impl DurableWrite {
             DurableWrite::CountFailedSignIn { account, client } => {
                 ("count_failed_sign_in", None, Some(account.as_str()), Some(client))
             }
+            DurableWrite::CountAddressProbe { client } => ("count_address_probe", None, None, Some(client)),
         };
         Spi::get_one_with_args::<String>(
             "select auth.durable_write($1, $2, $3, $4)",
@@ -273,18 +279,8 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
     let database = BackgroundWorker::get_extra().to_owned();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    // Serve only where the extension is installed; look again now and then.
-    loop {
-        let installed = BackgroundWorker::transaction(|| {
-            Spi::get_one::<bool>("select exists (select from pg_extension where extname = 'auth_ext')").ok().flatten()
-        });
-        if installed == Some(true) {
-            break;
-        }
-        if !BackgroundWorker::wait_latch(Some(Duration::from_secs(5))) {
-            exit_to_be_restarted();
-        }
-    }
+    // Serving at once: requests come only from the extension's functions, so there are
+    // none before it is installed, and none may find the database without its writer.
     reserved::register_writer();
     pgrx::log!("{WRITER_TYPE}: serving database {database:?}");
     let mut retry_soon = false;

@@ -60,9 +60,9 @@ async function bearerForms() {
   // A header the gateway does not read as a bearer never reaches PostgREST: the request is anon's.
   const garbled = await fetch(`${BASE}/rest/v1/todos?select=task`,
     { headers: { apikey: ANON_KEY, Authorization: `Bearer ${token} trailing` } });
-  const rows = await garbled.json();
-  check('bearer forms: an Authorization the gateway cannot read is dropped (anon sees no rows)', [200, 0],
-    [garbled.status, Array.isArray(rows) ? rows.length : rows]);
+  const refusal = await garbled.json();
+  check('bearer forms: an Authorization the gateway cannot read is dropped: the request is anon\'s, refused', [401, '42501'],
+    [garbled.status, refusal.code]);
 }
 
 // 2. Slow and silent clients are timed out: headers within 10 s (also between requests
@@ -94,8 +94,10 @@ async function invalidBodies() {
     body: Buffer.from([0x7b, 0x22, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
   });
   check('invalid bodies: not UTF-8 is answered 400 PGRST102', [400, 'PGRST102'], [response.status, (await response.json()).code]);
-  const after = await fetch(`${BASE}/rest/v1/todos?select=id&limit=1`, { headers: { apikey: ANON_KEY } });
-  check('invalid bodies: PostgREST still serves the next request', 200, after.status);
+  const a = createClient(BASE, ANON_KEY, { auth: { persistSession: false, autoRefreshToken: false } });
+  await a.auth.signInAnonymously();
+  const after = await a.from('todos').select('id');
+  check('invalid bodies: PostgREST still serves the next request', [200, 0], [after.status, after.data?.length]);
 }
 
 // 4. The database goes away under a request (57P01, as a fast shutdown or a terminate

@@ -90,6 +90,25 @@ select :'unconfirmed_answer'::jsonb->>'id' <> :'tess_id' as not_tess_id,
        :'confirmed_answer'::jsonb->'identities'->0->>'user_id' = :'confirmed_answer'::jsonb->>'id' as consistent;
 select email, raw_user_meta_data as metadata_untouched from auth.users where email in ('tess@takeover.test', 'uma@takeover.test') order by email;
 
+-- 2a. Asking whether an address is taken costs what a message would: a guest probing
+--     addresses with update_user is counted and refused once its budget is spent.
+set auth_ext.anonymous_sign_ins = on;
+set auth_ext.rate_limit_email_per_client = 2;
+set auth_ext.trusted_proxy_header = 'x-real-ip';
+select set_config('request.headers', '{"x-real-ip": "203.0.113.77"}', false) is not null as prober;
+set role anon;
+select auth.sign_in_anonymously() as prober \gset
+begin;
+select auth.set_session(:'prober'::jsonb->>'access_token') is not null as prober_signed_in;
+set local role authenticated;
+select i, regress.error_of(format('select auth.update_user(%L)', jsonb_build_object('email', 'uma@takeover.test'))) as probe
+from generate_series(1, 4) i;
+commit;
+reset role;
+select set_config('request.headers', '', false) is not null as cleared;
+reset auth_ext.trusted_proxy_header;
+set auth_ext.rate_limit_email_per_client = 1000;
+
 -- 3. Bloat: metadata is capped (as JSON text: user 8192 bytes, app 4096) on every path
 --    that writes it, so every token stays within what set_session takes.
 set role anon;
@@ -162,9 +181,11 @@ reset auth_ext.anonymous_sign_ins;
 
 -- Clean up what this test committed.
 delete from auth.audit_log_entries where actor_id in (select id from auth.users where email like '%@takeover.test'
-    or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid));
+    or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
+              (:'prober'::jsonb->'user'->>'id')::uuid));
 delete from auth.users where email like '%@takeover.test'
-    or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid);
+    or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
+              (:'prober'::jsonb->'user'->>'id')::uuid);
 delete from auth.outbox where recipient like '%@takeover.test';
 delete from auth.rate_limits;
 delete from auth.rate_bursts;

