@@ -5,8 +5,8 @@
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 out="$(cluster_root)/demo-check.out"
-# A process group of its own, as a terminal gives `make demo`; Ctrl-C signals the group.
-setsid scripts/demo.sh >"$out" 2>&1 </dev/null &
+# `make demo` in a process group of its own, as a terminal gives it; Ctrl-C signals the group.
+setsid make --no-print-directory demo >"$out" 2>&1 </dev/null &
 leader=$!
 for _ in $(seq 1 900); do
     grep -q 'open the example app' "$out" 2>/dev/null && break
@@ -16,9 +16,16 @@ done
 passed=0; failed=0
 check() { if [ "$2" = "$3" ]; then echo "ok   $1"; passed=$((passed + 1)); else echo "FAIL $1: expected [$2], got [$3]"; failed=$((failed + 1)); fi; }
 app_url="$(sed -n 's/.*open the example app: \(http[^ ]*\).*/\1/p' "$out" | head -n1)"
-check "demo: serves the example app" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$app_url" || true)"
+served=000
+for _ in $(seq 1 50); do
+    served="$(curl -s -o /dev/null -w '%{http_code}' "$app_url" || true)"; [ "$served" = 200 ] && break; sleep 0.1
+done
+check "demo: serves the example app" 200 "$served"
 sender_before="$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
 check "demo: the outbox sender runs" 1 "$([ "$sender_before" -ge 1 ] && echo 1 || echo 0)"
+# Ctrl-C, and again while it stops, as an impatient newcomer does.
+kill -INT -- "-$leader" 2>/dev/null || true
+sleep 0.3
 kill -INT -- "-$leader" 2>/dev/null || true
 for _ in $(seq 1 150); do kill -0 "$leader" 2>/dev/null || break; sleep 0.2; done
 sleep 0.5
