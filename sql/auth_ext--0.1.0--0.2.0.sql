@@ -94,6 +94,7 @@ create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, i
 alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_user;
 
 -- Code attempts count per client address: a stranger's guesses use up only the stranger's tries.
+alter table auth.one_time_tokens add column requested_from text;
 alter table auth.one_time_token_attempts add column client text;
 update auth.one_time_token_attempts set client = 'unknown';
 alter table auth.one_time_token_attempts alter column client set not null,
@@ -174,6 +175,28 @@ end
 $$;
 
 -- Normalises addresses before they reach the unique constraints.
+-- User and app metadata both go into every access token: capped (as JSON text, user
+-- 8192 bytes, app 4096) so that a token stays within what set_session, the gateway and
+-- PostgREST take (32 kB). The users trigger checks every write; sign_up checks its data
+-- first too, so that its answer and its counts never depend on the address's state.
+create function auth.check_metadata_size(p_user_meta jsonb, p_app_meta jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if pg_catalog.octet_length(p_user_meta::text) > 8192 then
+        perform auth.raise_error('validation_failed', 'user_metadata is too large',
+            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(p_user_meta::text)));
+    end if;
+    if pg_catalog.octet_length(p_app_meta::text) > 4096 then
+        perform auth.raise_error('validation_failed', 'app_metadata is too large',
+            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(p_app_meta::text)));
+    end if;
+end
+$$;
+
 create or replace function auth.users_normalize()
 returns trigger
 language plpgsql
@@ -189,18 +212,10 @@ begin
     if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
     if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
     if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
-    -- Both go into every access token: capped (as text) so that a token stays within
-    -- what set_session, the gateway and PostgREST take (32 kB), on every path that writes
-    -- them. Checked only when they change: sign-ins update the row too.
-    if (tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data)
-            and pg_catalog.octet_length(new.raw_user_meta_data::text) > 8192 then
-        perform auth.raise_error('validation_failed', 'user_metadata is too large',
-            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(new.raw_user_meta_data::text)));
-    end if;
-    if (tg_op = 'INSERT' or new.raw_app_meta_data is distinct from old.raw_app_meta_data)
-            and pg_catalog.octet_length(new.raw_app_meta_data::text) > 4096 then
-        perform auth.raise_error('validation_failed', 'app_metadata is too large',
-            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(new.raw_app_meta_data::text)));
+    -- Checked only when they change: sign-ins update the row too.
+    if tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data
+            or new.raw_app_meta_data is distinct from old.raw_app_meta_data then
+        perform auth.check_metadata_size(new.raw_user_meta_data, new.raw_app_meta_data);
     end if;
 
     -- Kept when the update sets it itself (an import, a back-dated test row).
@@ -1578,8 +1593,8 @@ security definer
 set search_path = ''
 as $$
     with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1),
-         refilled as (delete from auth.rate_bursts where tat < clock_timestamp() returning 1)
-    select (select count(*) from purged) + (select count(*) from refilled)
+         refilled as (delete from auth.rate_bursts where tat < clock_timestamp())
+    select count(*) from purged
 $$;
 revoke execute on function auth.purge_past_rate_limits() from public;
 grant execute on function auth.purge_past_rate_limits() to service_role;
@@ -1723,6 +1738,8 @@ begin
     else
         update auth.users set phone = null, phone_confirmed_at = null where id = holder.id;
     end if;
+    -- Nothing the holder was sent for the address may still sign anyone in as the holder.
+    delete from auth.one_time_tokens where user_id = holder.id and relates_to = p_address and consumed_at is null;
     perform auth.sync_address_identity(holder.id, p_kind);
     if not exists (select from auth.users u where u.id = holder.id and (u.email is not null or u.phone is not null))
             and not exists (select from auth.user_identities i where i.user_id = holder.id) then
@@ -1755,6 +1772,7 @@ create trigger signing_keys_restored
     for each statement execute function auth.signing_keys_restored();
 
 revoke execute on function auth.rate_burst_count(text, text, integer), auth.rate_burst_wait(text, text, integer, integer),
+    auth.check_metadata_size(jsonb, jsonb),
     auth.address_identity_data(uuid, text, text, boolean), auth.user_object(auth.users, jsonb),
     auth.identity_object(auth.user_identities), auth.sign_up_decoy(text, text, jsonb, jsonb),
     auth.take_address(uuid, text, text), auth.signing_keys_restored()

@@ -20,6 +20,9 @@ create table auth.one_time_tokens (
     relates_to  text not null,
     -- What the request asked for besides, e.g. {"keep_sessions": true} for an email change.
     options     jsonb not null default '{}',
+    -- The client address that asked for it (its limit key): its own tries of the code are
+    -- never used up by others' (src/otp.rs, consume_code).
+    requested_from text,
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
     -- Set when used; kept a while so that a second use says "already used".
@@ -87,8 +90,9 @@ begin
 end
 $$;
 
--- Deletes the counters of windows that have ended (no limit reads them). The cleanup
--- worker calls it every round; without preloading, schedule it.
+-- Deletes the counters of windows that have ended (no limit reads them), and the burst
+-- buckets that have refilled; answers how many windows went. The cleanup worker calls it
+-- every round; without preloading, schedule it.
 create function auth.purge_past_rate_limits()
 returns bigint
 language sql
@@ -96,8 +100,8 @@ security definer
 set search_path = ''
 as $$
     with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1),
-         refilled as (delete from auth.rate_bursts where tat < clock_timestamp() returning 1)
-    select (select count(*) from purged) + (select count(*) from refilled)
+         refilled as (delete from auth.rate_bursts where tat < clock_timestamp())
+    select count(*) from purged
 $$;
 
 -- Hits so far this hour, counting none: what a limit checks before a try whose failure
@@ -279,6 +283,8 @@ begin
     else
         update auth.users set phone = null, phone_confirmed_at = null where id = holder.id;
     end if;
+    -- Nothing the holder was sent for the address may still sign anyone in as the holder.
+    delete from auth.one_time_tokens where user_id = holder.id and relates_to = p_address and consumed_at is null;
     perform auth.sync_address_identity(holder.id, p_kind);
     if not exists (select from auth.users u where u.id = holder.id and (u.email is not null or u.phone is not null))
             and not exists (select from auth.user_identities i where i.user_id = holder.id) then

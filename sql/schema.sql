@@ -151,6 +151,28 @@ begin
 end
 $$;
 
+-- User and app metadata both go into every access token: capped (as JSON text, user
+-- 8192 bytes, app 4096) so that a token stays within what set_session, the gateway and
+-- PostgREST take (32 kB). The users trigger checks every write; sign_up checks its data
+-- first too, so that its answer and its counts never depend on the address's state.
+create function auth.check_metadata_size(p_user_meta jsonb, p_app_meta jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if pg_catalog.octet_length(p_user_meta::text) > 8192 then
+        perform auth.raise_error('validation_failed', 'user_metadata is too large',
+            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(p_user_meta::text)));
+    end if;
+    if pg_catalog.octet_length(p_app_meta::text) > 4096 then
+        perform auth.raise_error('validation_failed', 'app_metadata is too large',
+            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(p_app_meta::text)));
+    end if;
+end
+$$;
+
 -- Normalises addresses before they reach the unique constraints.
 create function auth.users_normalize()
 returns trigger
@@ -167,18 +189,10 @@ begin
     if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
     if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
     if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
-    -- Both go into every access token: capped (as text) so that a token stays within
-    -- what set_session, the gateway and PostgREST take (32 kB), on every path that writes
-    -- them. Checked only when they change: sign-ins update the row too.
-    if (tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data)
-            and pg_catalog.octet_length(new.raw_user_meta_data::text) > 8192 then
-        perform auth.raise_error('validation_failed', 'user_metadata is too large',
-            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(new.raw_user_meta_data::text)));
-    end if;
-    if (tg_op = 'INSERT' or new.raw_app_meta_data is distinct from old.raw_app_meta_data)
-            and pg_catalog.octet_length(new.raw_app_meta_data::text) > 4096 then
-        perform auth.raise_error('validation_failed', 'app_metadata is too large',
-            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(new.raw_app_meta_data::text)));
+    -- Checked only when they change: sign-ins update the row too.
+    if tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data
+            or new.raw_app_meta_data is distinct from old.raw_app_meta_data then
+        perform auth.check_metadata_size(new.raw_user_meta_data, new.raw_app_meta_data);
     end if;
 
     -- Kept when the update sets it itself (an import, a back-dated test row).

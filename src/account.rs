@@ -78,7 +78,9 @@ fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthR
     otp::check_send_budget(&client, phone)?;
     match users::find(users::Lookup::of(address, phone))? {
         Some(other) if other.id != user_id.to_string() => {
-            workers::commit_now(workers::DurableWrite::CountAddressProbe { client });
+            if !workers::commit_now(workers::DurableWrite::CountAddressProbe { client }) {
+                return Err(workers::not_recorded());
+            }
             Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
         }
         _ => Ok(()),

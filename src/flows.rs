@@ -99,6 +99,9 @@ fn sign_up(
     let pkce = crate::pkce::challenge_options(code_challenge, code_challenge_method)?;
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let provider = if is_phone { "phone" } else { "email" };
+    // Checked before anything depends on the address: a registered one stores no data,
+    // and an answer that differed would tell which addresses are.
+    db::run("select auth.check_metadata_size($1, '{}')", &[db::jsonb_arg(&data)])?;
     let autoconfirm = if is_phone { settings::SMS_AUTOCONFIRM.get() } else { settings::MAILER_AUTOCONFIRM.get() };
     if autoconfirm {
         let user_id = users::create(&NewUser {
@@ -184,9 +187,12 @@ fn sign_up_again(
         "update auth.users set encrypted_password = $2 where id = $1",
         &[pg_uuid(&user_id).into(), password_hash.into()],
     )?;
+    // Sticky: a pending text that proves no password (a sign-in code, or a sign-up code
+    // already marked so) keeps every later sign-up code from proving one, however often
+    // the number is signed up again (each new code replaces the last).
     let sign_in_pending = is_phone
         && otp::pending_options(&user_id, TokenType::Sms)?
-            .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool).is_none());
+            .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool) != Some(true));
     let proves_password = same_password && !sign_in_pending;
     let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;

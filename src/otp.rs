@@ -169,9 +169,11 @@ pub fn issue_with_options(
         "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
         &[pg_uuid(user_id).into(), token_type.as_str().into()],
     )?;
+    let requested_from = workers::client_key(&request::limit_key(&request::client()));
     db::run(
-        "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at, options)
-         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)",
+        "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at, options,
+                                           requested_from)
+         values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8, $9)",
         &[
             pg_uuid(user_id).into(),
             token_type.as_str().into(),
@@ -181,6 +183,7 @@ pub fn issue_with_options(
             relates_to.as_str().into(),
             f64::from(settings::OTP_EXP.get()).into(),
             db::jsonb_arg(options),
+            requested_from.into(),
         ],
     )?;
     Ok(Issued { token_type, hashed_token, code })
@@ -361,11 +364,12 @@ struct TokenRow {
     options: Value,
     expired: bool,
     consumed: bool,
+    requested_from: Option<String>,
 }
 
 const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
     'relates_to', relates_to, 'options', options, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
-    'expired', expires_at <= now(), 'consumed', consumed_at is not null)";
+    'expired', expires_at <= now(), 'consumed', consumed_at is not null, 'requested_from', requested_from)";
 
 fn invalid() -> AuthError {
     AuthError::new(ErrorCode::OtpInvalid, "token has expired or is invalid")
@@ -411,14 +415,16 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// an earlier one fail. With none live, the newest one says why (used, expired).
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
-/// commits whatever this call does, per token and client address: a client that tried
-/// `auth_ext.otp_max_attempts` wrong codes against a token may try no more, while the
-/// owner's own tries stay untouched by a stranger's. Guessing stays bounded per client
-/// by these and by `auth_ext.rate_limit_verify` (and its burst). Tries of one token queue
-/// on its row lock, so each sees the count the one before it left. When the count
-/// cannot be recorded, the code is not compared at all.
+/// commits whatever this call does, per token and client address (an IPv6 client as its
+/// /64). The client address that asked for the code may try `auth_ext.otp_max_attempts`
+/// wrong codes, whatever others do: a stranger's guesses never use up the owner's code.
+/// Every other address may try as many, and all of them together STRANGER_BUDGET times
+/// that: guessing a code stays bounded however many addresses a guesser has. Per client
+/// address, `auth_ext.rate_limit_verify` and its burst bound tries across codes. Tries of
+/// one token queue on its row lock, so each sees the count the one before it left. When
+/// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
-    let client = request::limit_key(&request::client());
+    let client = workers::client_key(&request::limit_key(&request::client()));
     check_verify_limits(&client)?;
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
     let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()))?;
@@ -447,13 +453,14 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         // Read after the lock, in a statement of its own: the locking statement's snapshot
         // predates its wait, and would miss tries counted by the ones it queued behind.
         let token_id = users::parse_id(&row.id)?;
-        let tried = attempts(&token_id, &client)?;
-        if tried >= max {
+        let owner = row.requested_from.as_deref() == Some(client.as_str());
+        let tried = attempts(&token_id, &client, row.requested_from.as_deref())?;
+        if tried.mine >= max || (!owner && tried.strangers >= max.saturating_mul(STRANGER_BUDGET)) {
             continue;
         }
         tried_any = true;
         if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client: client.clone() })
-            || attempts(&token_id, &client)? <= tried
+            || attempts(&token_id, &client, row.requested_from.as_deref())?.mine <= tried.mine
         {
             return Err(workers::not_recorded());
         }
@@ -471,14 +478,29 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     Err(invalid())
 }
 
-/// Codes tried against a token by a client so far, as committed (a statement of its
-/// own, so it sees what the counting worker committed).
-fn attempts(token_id: &uuid::Uuid, client: &str) -> AuthResult<i32> {
-    let n: Option<i32> = db::json_row(
-        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1 and client = $2), 0))",
-        &[pg_uuid(token_id).into(), workers::client_key(client).into()],
+/// How many times `auth_ext.otp_max_attempts` all addresses but the one that asked for a
+/// code may try it together: 20 wrong codes by default, a chance of 1 in 50,000 per code.
+const STRANGER_BUDGET: i32 = 4;
+
+#[derive(Debug, Default, Deserialize)]
+struct Attempts {
+    /// This client's tries.
+    mine: i32,
+    /// Tries from every address but the one that asked for the code.
+    strangers: i32,
+}
+
+/// Codes tried against a token, as committed (a statement of its own, so it sees what the
+/// counting worker committed).
+fn attempts(token_id: &uuid::Uuid, client: &str, requested_from: Option<&str>) -> AuthResult<Attempts> {
+    let n: Option<Attempts> = db::json_row(
+        "select jsonb_build_object(
+             'mine', coalesce(sum(attempts) filter (where client = $2), 0),
+             'strangers', coalesce(sum(attempts) filter (where client is distinct from $3), 0))
+         from auth.one_time_token_attempts where token_id = $1",
+        &[pg_uuid(token_id).into(), client.into(), requested_from.into()],
     )?;
-    Ok(n.unwrap_or(0))
+    Ok(n.unwrap_or_default())
 }
 
 

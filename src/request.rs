@@ -58,9 +58,19 @@ pub fn client_reported_by_caller(ip: Option<String>) -> AuthResult<Client> {
     Ok(client)
 }
 
-/// The address limits are counted against: the client's, or one shared bucket when unknown.
+/// The address limits are counted against: the client's, or one shared bucket when
+/// unknown. An IPv6 client counts as its /64, which one subscriber gets whole: keyed on
+/// the full address, one host could be as many clients as it has addresses.
 pub fn limit_key(client: &Client) -> String {
-    client.ip.clone().unwrap_or_else(|| "unknown".into())
+    let Some(ip) = client.ip.as_deref() else { return "unknown".into() };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_else(|| ip.to_owned()),
+        _ => ip.to_owned(),
+    }
 }
 
 fn connection_address() -> Option<String> {

@@ -50,6 +50,14 @@ set role anon;
 select i, regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_guesses
 from generate_series(1, 4) i;
 reset role;
+-- Variant: a stranger with many addresses. All addresses but the owner's share a budget
+-- (4 times the limit, here 12): past it every other address is refused, so guessing a
+-- code stays bounded; the owner's own address still may try.
+select c, (select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email'))
+           from (select pg_temp.client(c), set_config('role', 'anon', false)) s) as stranger_elsewhere
+from unnest(array['203.0.113.4', '203.0.113.4', '203.0.113.4', '203.0.113.5', '203.0.113.5', '203.0.113.5',
+                  '203.0.113.6', '203.0.113.6', '203.0.113.6', '203.0.113.7']) with ordinality as t(c, n) order by n;
+reset role;
 select pg_temp.client('198.51.100.7') is not null as owner;
 set role anon;
 select (auth.verify_otp('ann@lockouts.test', :'ann_code', 'email'))->'user'->>'email' as owner_uses_her_code;

@@ -49,6 +49,20 @@ select (auth.verify_otp(token_hash => :'rosa_confirmation', type => 'signup'))->
 select regress.error_of($$select auth.sign_in_with_password('rosa@takeover.test', 'mallory owns this one')$$) as strangers_password;
 reset role;
 
+-- 1b'. By phone, where a sign-up's code replaces the owner's sign-in code: signing the
+--      number up twice (the second sign-up's code would prove the first one's password)
+--      still leaves the stranger nothing once the owner enters the newest text.
+set role anon;
+select auth.sign_in_with_otp(phone => '+1 202 555 0123') is not null as owner_asks_for_a_text;
+select auth.sign_up(null, 'mallory owns this one', phone => '+1 202 555 0123') is not null as stranger_signs_up;
+select auth.sign_up(null, 'mallory owns this one', phone => '+1 202 555 0123') is not null as stranger_signs_up_again;
+reset role;
+select payload->>'otp' as newest_text from auth.outbox where recipient = '12025550123' order by id desc limit 1 \gset
+set role anon;
+select (auth.verify_otp(phone => '+12025550123', token => :'newest_text', type => 'sms'))->'user'->>'phone' as owner_enters_the_newest_text;
+select regress.error_of($$select auth.sign_in_with_phone_password('+12025550123', 'mallory owns this one')$$) as strangers_password;
+reset role;
+
 -- 1c. What still works: someone who signs up and confirms her own sign-up, with no code
 --     asked for meanwhile, keeps her password (also when she signed up twice with it).
 set role anon;
@@ -113,7 +127,10 @@ set auth_ext.rate_limit_email_per_client = 1000;
 --    that writes it, so every token stays within what set_session takes.
 set role anon;
 select regress.error_of(format('select auth.sign_up(%L, %L, %L)', 'wes@takeover.test', 'wes has a passphrase',
-    jsonb_build_object('blob', repeat('x', 9000)))) as sign_up_data;
+    jsonb_build_object('blob', repeat('x', 9000)))) as sign_up_data,
+       -- A registered address answers alike (its data would be stored nowhere).
+       regress.error_of(format('select auth.sign_up(%L, %L, %L)', 'uma@takeover.test', 'wes has a passphrase',
+    jsonb_build_object('blob', repeat('x', 9000)))) as registered_address_alike;
 reset role;
 set role service_role;
 select regress.error_of(format('select auth.admin_update_user_by_id(%L, %L)', :'uma_id',
@@ -181,12 +198,12 @@ reset auth_ext.anonymous_sign_ins;
 
 -- Clean up what this test committed.
 delete from auth.audit_log_entries where actor_id in (select id from auth.users where email like '%@takeover.test'
-    or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
+    or phone = '12025550123' or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
               (:'prober'::jsonb->'user'->>'id')::uuid));
-delete from auth.users where email like '%@takeover.test'
+delete from auth.users where email like '%@takeover.test' or phone = '12025550123'
     or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
               (:'prober'::jsonb->'user'->>'id')::uuid);
-delete from auth.outbox where recipient like '%@takeover.test';
+delete from auth.outbox where recipient like '%@takeover.test' or recipient = '12025550123';
 delete from auth.rate_limits;
 delete from auth.rate_bursts;
 reset auth_ext.rate_limit_email_per_client;
