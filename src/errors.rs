@@ -124,7 +124,7 @@ error_codes! {
     EmailIdentityNotDeletable => "email_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 422,
         "The email identity holds a confirmed email, which only a confirmed email change may remove (auth_ext.secure_email_change).";
     IndirectCall => "indirect_call", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,
-        "An account-changing function was called from a trigger, or from code that runs with another role's rights: only the request itself may change its account.";
+        "An account-changing function was called from a trigger, from code that runs with another role's rights, or inside a statement that writes or reads an application table: only the request itself may change its account.";
     MergeConflict => "merge_conflict", ERRCODE_UNIQUE_VIOLATION, 409,
         "Rows of an application table would clash with the target user's; the detail names the table.";
     MergeNotAllowed => "merge_not_allowed", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,

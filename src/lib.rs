@@ -22,6 +22,7 @@ mod request;
 mod roles;
 mod sessions;
 mod settings;
+mod statements;
 mod tokens;
 mod users;
 mod workers;
@@ -38,6 +39,8 @@ extension_sql_file!("../sql/access.sql", name = "access", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    // Account changes must see whether a statement around them touches a table.
+    statements::install();
     // Our errors reach PostgREST's clients with Supabase Auth's statuses.
     errors::http::register();
     // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.

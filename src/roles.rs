@@ -101,20 +101,27 @@ fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
 /// functions are not SECURITY DEFINER, so that this can see who called them: not a
 /// trigger (a table owner's trigger runs at whoever writes the table, with the writer's
 /// claims), not code running with another role's rights (a SECURITY DEFINER function
-/// of someone else's, or a hook), and not a restricted operation. Any of those would let
-/// an application table's owner act as whoever touched the table.
+/// of someone else's, or a hook), not a restricted operation, and not inside a statement
+/// that writes or reads a table (statements.rs). Any of those would let an application
+/// table's owner act as whoever touched the table.
 pub fn for_request<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let (mut user, mut context) = (pg_sys::InvalidOid, 0);
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
     let switched = context as u32 & (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) != 0
         || user != acting_role();
+    // Before any statement of ours runs: they would count themselves.
+    let in_table_statement = crate::statements::inside_table_statement();
     let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
-    if switched || in_trigger {
-        return Err(AuthError::new(ErrorCode::IndirectCall, "only the request itself may change its account")
-            .detail(if in_trigger { "called from a trigger" } else { "called from code that runs with another role's rights" })
-            .into());
-    }
-    as_extension(f)
+    let why = if in_trigger {
+        "called from a trigger"
+    } else if switched {
+        "called from code that runs with another role's rights"
+    } else if in_table_statement {
+        "called inside a statement that writes or reads a table (a default, a check, a policy, a view, ...)"
+    } else {
+        return as_extension(f);
+    };
+    Err(AuthError::new(ErrorCode::IndirectCall, "only the request itself may change its account").detail(why).into())
 }
 
 /// Runs `f` with the extension's rights, as a SECURITY DEFINER function of its would:

@@ -65,6 +65,52 @@ set local role authenticated;
 select regress.error_of($$select public.save_note('hello')$$) as definer_update_user;
 reset role;
 
+-- Variants without a trigger, all code that runs inside a statement touching the
+-- owner's table: a column default, a CHECK constraint, an index expression, a policy a
+-- reader's SELECT runs, and a view.
+create function public.owner_change() returns text language sql as
+  $$ select auth.update_user('{"data": {"owned": true}}')->>'id' $$;
+alter function public.owner_change() owner to app_owner;
+create function public.owner_change_immutable(body text) returns text language sql immutable as
+  $$ select auth.update_user('{"data": {"owned": true}}')->>'id' $$;
+alter function public.owner_change_immutable(text) owner to app_owner;
+alter table public.notes add column stamp text default public.owner_change();
+set local role authenticated;
+select regress.error_of($$insert into public.notes (body) values ('hello')$$) as column_default;
+reset role;
+alter table public.notes alter column stamp drop default;
+alter table public.notes add constraint owned check (public.owner_change() is not null) not valid;
+set local role authenticated;
+select regress.error_of($$insert into public.notes (body) values ('hello')$$) as check_constraint;
+reset role;
+alter table public.notes drop constraint owned;
+create index notes_owned on public.notes (public.owner_change_immutable(body));
+set local role authenticated;
+select regress.error_of($$insert into public.notes (body) values ('hello')$$) as index_expression;
+reset role;
+drop index public.notes_owned;
+insert into public.notes (body) values ('a row for readers');
+alter table public.notes enable row level security;
+create policy read_owned on public.notes for select to authenticated using (public.owner_change() is not null);
+set local role authenticated;
+select regress.error_of($$select count(*) from public.notes$$) as select_policy;
+reset role;
+create view public.owned as select public.owner_change() as id from public.notes;
+alter view public.owned owner to app_owner;
+grant select on public.owned to authenticated;
+set local role authenticated;
+select regress.error_of($$select * from public.owned$$) as view;
+-- And from the request's own code that inserts into the owner's table (an RPC of the
+-- application's): the default still runs inside that insert.
+reset role;
+drop policy read_owned on public.notes;
+alter table public.notes alter column stamp set default public.owner_change();
+create function public.add_note(body text) returns void language sql as $$ insert into public.notes (body) values (body) $$;
+set local role authenticated;
+select regress.error_of($$select public.add_note('hello')$$) as nested_insert_default;
+reset role;
+alter table public.notes alter column stamp drop default;
+
 -- Nothing changed, and the request itself still may change its own account.
 select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_data ? 'owned' as metadata_changed,
        (select count(*) from auth.sessions where user_id = :'wanda'::uuid) as sessions_kept

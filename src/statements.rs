@@ -1,0 +1,146 @@
+//! Which statements are running, for `roles::for_request`: an account change is the
+//! request's own only when no statement around it writes or reads a table.
+//!
+//! The owner of an application table can make code run inside whatever statement
+//! touches the table (a trigger, a column default, a CHECK constraint, an index
+//! expression, a rule, a policy, a view), with the claims of whoever sent that statement.
+//! An account change made from there would be the owner's, in the victim's name. A
+//! request that changes its account is a SELECT of functions (PostgREST's RPC, the
+//! gateway's call, `select auth.update_user(...)`): no table in its range table but the
+//! extension's own (schema auth, where only a superuser can put code), no data-modifying
+//! CTE. The executor hooks below count the statements now running that
+//! are not of that shape, at every level (PL/pgSQL and SQL functions run theirs through
+//! the executor too); the top-level statement is checked as well, for the statement
+//! during which the library was first loaded (hooks installed then miss what already
+//! runs) and for COPY, which runs no executor.
+
+use std::cell::Cell;
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+thread_local! {
+    /// Statements now running (ExecutorRun or ExecutorFinish) that write or read a table.
+    static TOUCHING_TABLES: Cell<u32> = const { Cell::new(0) };
+}
+
+static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
+static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
+
+/// Installs the executor hooks; called once per process, from _PG_init.
+pub fn install() {
+    unsafe {
+        PREV_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
+        PREV_FINISH = pg_sys::ExecutorFinish_hook;
+        pg_sys::ExecutorFinish_hook = Some(executor_finish);
+    }
+}
+
+/// Whether the current code runs inside a statement that writes or reads a table, or
+/// one that is not a plain SELECT (COPY, EXPLAIN, ...).
+pub fn inside_table_statement() -> bool {
+    TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() }
+}
+
+/// Counts a running statement for as long as it runs, also when it ends in an ERROR:
+/// the count is put back while the error unwinds through the hook.
+struct Running(bool);
+
+impl Running {
+    fn enter(query: *mut pg_sys::QueryDesc) -> Running {
+        let touching = unsafe { !query.is_null() && touches_tables((*query).plannedstmt) };
+        if touching {
+            TOUCHING_TABLES.with(|c| c.set(c.get() + 1));
+        }
+        Running(touching)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0 {
+            TOUCHING_TABLES.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    let _running = Running::enter(query);
+    // Through pgrx's boundary (pg_sys's functions have it already; another extension's
+    // hook gets it here): an ERROR comes back as a panic, which unwinds through
+    // `_running` (restoring the count) before pgrx raises it again.
+    match PREV_RUN {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query, direction, count, execute_once)),
+        None => pg_sys::standard_ExecutorRun(query, direction, count, execute_once),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
+    // AFTER triggers fire here, after the statement's run.
+    let _running = Running::enter(query);
+    match PREV_FINISH {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query)),
+        None => pg_sys::standard_ExecutorFinish(query),
+    }
+}
+
+/// Whether a planned statement writes or reads a table, or is a utility statement other
+/// than those that only run code (DO, CALL, EXECUTE of a prepared statement, whose own
+/// statements go through the executor and are counted there).
+unsafe fn touches_tables(stmt: *mut pg_sys::PlannedStmt) -> bool {
+    if stmt.is_null() {
+        return false;
+    }
+    match (*stmt).commandType {
+        pg_sys::CmdType::CMD_SELECT => (*stmt).hasModifyingCTE || has_relation((*stmt).rtable),
+        pg_sys::CmdType::CMD_UTILITY => {
+            let utility = (*stmt).utilityStmt;
+            !utility.is_null()
+                && !matches!(
+                    (*utility).type_,
+                    pg_sys::NodeTag::T_DoStmt | pg_sys::NodeTag::T_CallStmt | pg_sys::NodeTag::T_ExecuteStmt
+                )
+        }
+        _ => true,
+    }
+}
+
+/// Whether a range table names a table or view outside schema auth. The extension's own
+/// tables are safe to read: only a superuser can put code on them (a trigger, a policy).
+unsafe fn has_relation(rtable: *mut pg_sys::List) -> bool {
+    let mut auth = None;
+    pointers(rtable).any(|rte| {
+        let rte = rte as *mut pg_sys::RangeTblEntry;
+        if rte.is_null() || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+            return false;
+        }
+        let auth = *auth.get_or_insert_with(|| pg_sys::get_namespace_oid(c"auth".as_ptr(), true));
+        auth == pg_sys::InvalidOid || pg_sys::get_rel_namespace((*rte).relid) != auth
+    })
+}
+
+/// The pointers a Postgres List holds (none for NIL).
+unsafe fn pointers(list: *mut pg_sys::List) -> impl Iterator<Item = *mut core::ffi::c_void> {
+    let length = if list.is_null() { 0 } else { (*list).length.max(0) as usize };
+    (0..length).map(move |i| (*(*list).elements.add(i)).ptr_value)
+}
+
+/// The statement the client sent (the active portal's).
+unsafe fn top_level_touches_tables() -> bool {
+    let portal = pg_sys::ActivePortal;
+    if portal.is_null() {
+        return false;
+    }
+    pointers((*portal).stmts).any(|node| {
+        let node = node as *mut pg_sys::Node;
+        !node.is_null() && (*node).type_ == pg_sys::NodeTag::T_PlannedStmt && touches_tables(node as *mut pg_sys::PlannedStmt)
+    })
+}
