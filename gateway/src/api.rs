@@ -12,6 +12,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
 
+use crate::serve::BodyError;
 use crate::sql::{ApiError, Caller, API_VERSION};
 use crate::Shared;
 
@@ -87,10 +88,15 @@ impl FromRequest<Shared> for Input {
         let query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
             .map(|q| q.0)
             .map_err(|_| fail(ApiError::new(400, "validation_failed", "Could not parse the query string")))?;
-        let bytes = tokio::time::timeout(crate::serve::BODY_READ_TIMEOUT, axum::body::to_bytes(request.into_body(), 1 << 20))
+        let bytes = crate::serve::read_body(request.into_body(), 1 << 20, &state.body_budget)
             .await
-            .map_err(|_| fail(ApiError::new(408, "request_timeout", "Reading the request body timed out")))?
-            .map_err(|_| fail(ApiError::new(413, "request_too_large", "Request body too large")))?;
+            .map_err(|e| {
+                fail(match e {
+                    BodyError::TimedOut => ApiError::new(408, "request_timeout", "Reading the request body timed out"),
+                    BodyError::TooLarge => ApiError::new(413, "request_too_large", "Request body too large"),
+                })
+            })?
+            .bytes;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})
         } else {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub config: Config,
     pub db: sql::Db,
     pub proxy: proxy::Proxy,
+    /// Request bodies held in memory at once (serve::read_body).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -62,7 +64,8 @@ async fn main() {
         }
     };
     let proxy = proxy::Proxy::new(config.postgrest_url.clone());
-    let state: Shared = Arc::new(AppState { config, db, proxy });
+    let body_budget = Arc::new(tokio::sync::Semaphore::new(serve::BODY_BUDGET_BYTES));
+    let state: Shared = Arc::new(AppState { config, db, proxy, body_budget });
     let app = Router::new()
         .nest("/auth/v1", api::routes())
         .route("/rest/v1", axum::routing::any(proxy::forward))
@@ -71,7 +74,9 @@ async fn main() {
         .layer(middleware::from_fn(cors))
         .with_state(state.clone());
     tracing::info!("listening on http://{}", state.config.listen);
-    serve::serve(listener, app, shutdown_signal()).await;
+    // Behind a trusted proxy every client shares the proxy's address: no cap per address.
+    let per_peer = state.config.trusted_proxy_header.is_none();
+    serve::serve(listener, app, per_peer, shutdown_signal()).await;
 }
 
 /// Ctrl-C or SIGTERM (what a service manager, or a script's kill, sends).

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::api::apikey;
+use crate::serve::BodyError;
 use crate::sql::{ApiError, Caller};
 use crate::Shared;
 
@@ -106,15 +107,16 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     // connection on a text body that is not UTF-8, so such a body is refused here, as
     // PostgREST refuses a body it cannot parse.
     let (parts, body) = request.into_parts();
-    let body = match tokio::time::timeout(crate::serve::BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-        Err(_) => return postgrest_error(StatusCode::REQUEST_TIMEOUT, "PGRST000", "Reading the request body timed out"),
-        Ok(Err(_)) => return postgrest_error(StatusCode::PAYLOAD_TOO_LARGE, "PGRST000", "Request body too large"),
-        Ok(Ok(bytes)) => bytes,
+    // Held from the body budget until PostgREST has answered.
+    let body = match crate::serve::read_body(body, MAX_BODY, &state.body_budget).await {
+        Err(BodyError::TimedOut) => return postgrest_error(StatusCode::REQUEST_TIMEOUT, "PGRST000", "Reading the request body timed out"),
+        Err(BodyError::TooLarge) => return postgrest_error(StatusCode::PAYLOAD_TOO_LARGE, "PGRST000", "Request body too large"),
+        Ok(body) => body,
     };
-    if is_text(&parts.headers) && std::str::from_utf8(&body).is_err() {
+    if is_text(&parts.headers) && std::str::from_utf8(&body.bytes).is_err() {
         return postgrest_error(StatusCode::BAD_REQUEST, "PGRST102", "Empty or invalid json");
     }
-    let request = Request::from_parts(parts, Body::from(body));
+    let request = Request::from_parts(parts, Body::from(body.bytes.clone()));
     match state.proxy.client.request(request).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();

@@ -1,17 +1,24 @@
 //! The HTTP server loop, with what the open internet needs and `axum::serve` lacks: a
 //! deadline for each request's headers, which also ends an idle kept-alive connection
-//! (a client sending a byte a second holds nothing for long), and a cap on open
-//! connections (past it, new ones are closed at once rather than running the process
-//! out of file descriptors). Bodies have their own deadline where they are read.
+//! (a client sending a byte a second holds nothing for long); a deadline for each write
+//! of a response (a client that never reads holds nothing for long either); a cap on
+//! open connections in all, and per client address when clients connect directly
+//! (past it, new ones are closed at once rather than running the process out of file
+//! descriptors); and a budget for request bodies held in memory at once. Bodies have
+//! their own deadline where they are read.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tower_service::Service;
 
 /// A request's headers must arrive within this, counted from when the connection starts
@@ -21,13 +28,27 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections at most; well under a default file limit of 65536.
 pub const MAX_CONNECTIONS: usize = 10_000;
+/// Open connections from one client address at most, when clients connect directly.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 256;
+/// A write of a response must make progress within this.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request bodies held in memory at once, in all (api.rs, proxy.rs take from it).
+pub const BODY_BUDGET_BYTES: usize = 256 << 20;
 /// How long a shutdown waits for requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests under way
 /// finish (for at most SHUTDOWN_GRACE).
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()>) {
+/// `per_peer`: whether to cap connections per client address (not behind a proxy, whose
+/// address every client would share).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    per_peer: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let peers: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -48,6 +69,18 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: imp
             drop(stream);
             continue;
         };
+        let peer_slot = if per_peer {
+            match PeerSlot::take(&peers, peer.ip()) {
+                Some(taken) => Some(taken),
+                None => {
+                    tracing::warn!("{MAX_CONNECTIONS_PER_PEER} connections are open from {}: closing another", peer.ip());
+                    drop(stream);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -57,14 +90,199 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: imp
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(WriteDeadline::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(slot);
+            drop((slot, peer_slot));
         });
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still under way after {SHUTDOWN_GRACE:?}: stopping anyway");
+    }
+}
+
+/// One connection of a client address, given back when dropped.
+struct PeerSlot {
+    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PeerSlot {
+    fn take(peers: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<PeerSlot> {
+        let mut open = peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= MAX_CONNECTIONS_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { peers: peers.clone(), ip })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A stream whose writes fail once one has waited WRITE_TIMEOUT without progress: a
+/// client that stops reading its response is let go.
+struct WriteDeadline<S> {
+    inner: S,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S) -> Self {
+        WriteDeadline { inner, deadline: None }
+    }
+
+    /// Pending: start the clock, or fail once it ran out. Ready: stop it.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if result.is_ready() {
+            self.deadline = None;
+            return result;
+        }
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
+        match std::future::Future::poll(deadline.as_mut(), cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// Reads a request body whole, within BODY_READ_TIMEOUT and `limit` bytes, holding its
+/// size from the process's BODY_BUDGET_BYTES while it lives: many large bodies at once
+/// wait for room rather than exhaust memory. A body of declared length takes that much
+/// room; one of unknown length, `limit`, until it has been read.
+pub async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    budget: &Arc<tokio::sync::Semaphore>,
+) -> Result<ReadBody, BodyError> {
+    use http_body::Body as _;
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let expected = body.size_hint().upper().map_or(limit, |n| (n as usize).min(limit));
+    if expected > limit || body.size_hint().lower() as usize > limit {
+        return Err(BodyError::TooLarge);
+    }
+    let mut room = tokio::time::timeout_at(deadline, budget.clone().acquire_many_owned(expected as u32))
+        .await
+        .map_err(|_| BodyError::TimedOut)?
+        .map_err(|_| BodyError::TimedOut)?;
+    let bytes = tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| BodyError::TimedOut)?
+        .map_err(|_| BodyError::TooLarge)?;
+    // Keep only what the body holds.
+    let held = room.split(bytes.len().min(expected));
+    Ok(ReadBody { bytes, _room: held })
+}
+
+/// A request body read whole, with its share of the budget, given back when dropped.
+pub struct ReadBody {
+    pub bytes: bytes::Bytes,
+    _room: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+pub enum BodyError {
+    TimedOut,
+    TooLarge,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A client that never reads: once the stream's buffer is full, the write fails after
+    /// WRITE_TIMEOUT instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_nobody_reads_times_out() {
+        let (server_side, _client_side_never_read) = tokio::io::duplex(1024);
+        let mut stream = WriteDeadline::new(server_side);
+        let started = tokio::time::Instant::now();
+        let result = stream.write_all(&[0u8; 64 * 1024]).await;
+        assert_eq!(result.map_err(|e| e.kind()), Err(std::io::ErrorKind::TimedOut));
+        assert!(started.elapsed() >= WRITE_TIMEOUT);
+    }
+
+    /// A client that reads, however slowly, keeps the connection: each write that makes
+    /// progress starts the clock again.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_is_served() {
+        use tokio::io::AsyncReadExt;
+        let (server_side, mut client_side) = tokio::io::duplex(1024);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 1024];
+            loop {
+                tokio::time::sleep(WRITE_TIMEOUT / 2).await;
+                match client_side.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+            got.len()
+        });
+        let mut stream = WriteDeadline::new(server_side);
+        stream.write_all(&[1u8; 8 * 1024]).await.expect("a reader that keeps reading is written to");
+        drop(stream);
+        assert_eq!(reader.await.expect("the reader ends"), 8 * 1024);
+    }
+
+    /// Past the cap, a client address gets no more connections; one closed gives room.
+    #[test]
+    fn connections_per_address_are_capped() {
+        let peers: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let ip: IpAddr = "203.0.113.9".parse().expect("an address");
+        let other: IpAddr = "198.51.100.7".parse().expect("an address");
+        let mut held: Vec<PeerSlot> = (0..MAX_CONNECTIONS_PER_PEER).map(|_| PeerSlot::take(&peers, ip).expect("room")).collect();
+        assert!(PeerSlot::take(&peers, ip).is_none());
+        assert!(PeerSlot::take(&peers, other).is_some());
+        held.pop();
+        assert!(PeerSlot::take(&peers, ip).is_some());
     }
 }
