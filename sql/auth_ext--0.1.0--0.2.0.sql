@@ -645,6 +645,10 @@ set search_path = ''
 as $$
     insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
     on conflict (token_id, client) do update set attempts = a.attempts + 1;
+    -- Tries from any address but the one that asked for the code share one hourly pool per
+    -- user, which asking for new codes does not refill.
+    select auth.rate_limit_count('otp_strangers', t.user_id::text)
+    from auth.one_time_tokens t where t.id = p_token_id and t.requested_from is distinct from p_client;
     select auth.rate_limit_count('verify', p_client);
     select auth.rate_burst_count('verify', p_client,
         coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));

@@ -187,12 +187,13 @@ fn sign_up_again(
         "update auth.users set encrypted_password = $2 where id = $1",
         &[pg_uuid(&user_id).into(), password_hash.into()],
     )?;
-    // Sticky: a pending text that proves no password (a sign-in code, or a sign-up code
-    // already marked so) keeps every later sign-up code from proving one, however often
-    // the number is signed up again (each new code replaces the last).
-    let sign_in_pending = is_phone
-        && otp::pending_options(&user_id, TokenType::Sms)?
-            .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool) != Some(true));
+    // Sticky: a pending confirmation that proves no password (a phone's sign-in code, a
+    // sign-up code already marked so, an operator's link) keeps every later one from
+    // proving one, however often the address is signed up again (each new one replaces
+    // the last): two sign-ups by a stranger, the second with the first's password, prove
+    // nothing.
+    let sign_in_pending = otp::pending_options(&user_id, confirmation_type(is_phone))?
+        .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool) != Some(true));
     let proves_password = same_password && !sign_in_pending;
     let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;

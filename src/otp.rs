@@ -416,11 +416,12 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
 /// commits whatever this call does, per token and client address (an IPv6 client as its
-/// /64). The client address that asked for the code may try `auth_ext.otp_max_attempts`
+/// /48). The client address that asked for the code may try `auth_ext.otp_max_attempts`
 /// wrong codes, whatever others do: a stranger's guesses never use up the owner's code.
 /// Every other address may try as many, and all of them together STRANGER_BUDGET times
-/// that: guessing a code stays bounded however many addresses a guesser has. Per client
-/// address, `auth_ext.rate_limit_verify` and its burst bound tries across codes. Tries of
+/// that per user and hour, however many codes are asked for meanwhile: guessing stays
+/// bounded however many addresses a guesser has. Per client address,
+/// `auth_ext.rate_limit_verify` and its burst bound tries across codes. Tries of
 /// one token queue on its row lock, so each sees the count the one before it left. When
 /// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
@@ -454,13 +455,13 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         // predates its wait, and would miss tries counted by the ones it queued behind.
         let token_id = users::parse_id(&row.id)?;
         let owner = row.requested_from.as_deref() == Some(client.as_str());
-        let tried = attempts(&token_id, &client, row.requested_from.as_deref())?;
-        if tried.mine >= max || (!owner && tried.strangers >= max.saturating_mul(STRANGER_BUDGET)) {
+        let tried = attempts(&token_id, &client)?;
+        if tried >= max || (!owner && counted_hits("otp_strangers", &row.user_id)? >= max.saturating_mul(STRANGER_BUDGET)) {
             continue;
         }
         tried_any = true;
         if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client: client.clone() })
-            || attempts(&token_id, &client, row.requested_from.as_deref())?.mine <= tried.mine
+            || attempts(&token_id, &client)? <= tried
         {
             return Err(workers::not_recorded());
         }
@@ -479,28 +480,18 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
 }
 
 /// How many times `auth_ext.otp_max_attempts` all addresses but the one that asked for a
-/// code may try it together: 20 wrong codes by default, a chance of 1 in 50,000 per code.
+/// code may try a user's codes together in an hour: 20 wrong codes by default, a chance
+/// of 1 in 50,000 an hour.
 const STRANGER_BUDGET: i32 = 4;
 
-#[derive(Debug, Default, Deserialize)]
-struct Attempts {
-    /// This client's tries.
-    mine: i32,
-    /// Tries from every address but the one that asked for the code.
-    strangers: i32,
-}
-
-/// Codes tried against a token, as committed (a statement of its own, so it sees what the
-/// counting worker committed).
-fn attempts(token_id: &uuid::Uuid, client: &str, requested_from: Option<&str>) -> AuthResult<Attempts> {
-    let n: Option<Attempts> = db::json_row(
-        "select jsonb_build_object(
-             'mine', coalesce(sum(attempts) filter (where client = $2), 0),
-             'strangers', coalesce(sum(attempts) filter (where client is distinct from $3), 0))
-         from auth.one_time_token_attempts where token_id = $1",
-        &[pg_uuid(token_id).into(), client.into(), requested_from.into()],
+/// Codes this client tried against a token, as committed (a statement of its own, so it
+/// sees what the counting worker committed).
+fn attempts(token_id: &uuid::Uuid, client: &str) -> AuthResult<i32> {
+    let n: Option<i32> = db::json_row(
+        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1 and client = $2), 0))",
+        &[pg_uuid(token_id).into(), client.into()],
     )?;
-    Ok(n.unwrap_or_default())
+    Ok(n.unwrap_or(0))
 }
 
 

@@ -47,7 +47,18 @@ pub fn check_strength(password: &str) -> AuthResult<()> {
 }
 
 /// A new argon2id hash in PHC string form.
+/// Argon2 and bcrypt computations in this backend, for the #[pg_test]s that check that a
+/// refused call did none (a flood must not cost everyone's sign-ins).
+#[cfg(feature = "pg_test")]
+pub static COMPUTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn counted() {
+    #[cfg(feature = "pg_test")]
+    COMPUTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn hash(password: &str) -> AuthResult<String> {
+    counted();
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
@@ -71,6 +82,7 @@ pub fn check(password: &str, stored: &str) -> AuthResult<Check> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Ok(Check::Mismatch);
     }
+    counted();
     let upgrade = || hash(password).map(|h| Check::Match { rehash: Some(h) });
     if is_bcrypt(stored) {
         return match bcrypt::verify(password, stored) {
@@ -111,6 +123,31 @@ pub fn check_nothing(password: &str) {
 mod tests {
     use super::*;
     use pgrx::prelude::*;
+
+    /// A sign-up over the send limits is refused before any password work, for a new
+    /// address and for a registered one alike (issue: one flooding address made every
+    /// anonymous sign-in wait behind argon2).
+    #[pg_test]
+    fn a_sign_up_over_the_limits_costs_no_password_work() {
+        use std::sync::atomic::Ordering;
+        Spi::run("set auth_ext.rate_limit_email_per_client = 0").unwrap();
+        Spi::run("select auth.admin_create_user('{\"email\": \"kept@example.com\", \"password\": \"a long passphrase\"}')").unwrap();
+        Spi::run(
+            "create function pg_temp.error_of(q text) returns text language plpgsql as
+             $f$ begin execute q; return 'no error'; exception when others then return sqlerrm; end $f$",
+        )
+        .unwrap();
+        for address in ["new@example.com", "kept@example.com"] {
+            let before = COMPUTED.load(Ordering::Relaxed);
+            let message = Spi::get_one::<String>(&format!(
+                "select pg_temp.error_of($q$select auth.sign_up('{address}', 'another long passphrase')$q$)"
+            ))
+            .unwrap()
+            .unwrap_or_default();
+            assert!(message.starts_with("over_email_send_rate_limit"), "{address}: {message}");
+            assert_eq!(COMPUTED.load(Ordering::Relaxed), before, "{address}: no argon2 before the refusal");
+        }
+    }
 
     #[pg_test]
     fn argon2id_with_owasp_parameters() {

@@ -59,17 +59,20 @@ pub fn client_reported_by_caller(ip: Option<String>) -> AuthResult<Client> {
 }
 
 /// The address limits are counted against: the client's, or one shared bucket when
-/// unknown. An IPv6 client counts as its /64, which one subscriber gets whole: keyed on
-/// the full address, one host could be as many clients as it has addresses.
+/// unknown or not an address. An IPv6 client counts as its /48, what a site or a tunnel
+/// broker's subscriber gets whole: keyed on anything finer, one host could be as many
+/// clients as it has addresses.
 pub fn limit_key(client: &Client) -> String {
-    let Some(ip) = client.ip.as_deref() else { return "unknown".into() };
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_else(|| ip.to_owned()),
-        _ => ip.to_owned(),
+    match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
+        Some(Ok(std::net::IpAddr::V6(v6))) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        },
+        _ => "unknown".into(),
     }
 }
 

@@ -12,7 +12,7 @@
 //! are not of that shape, at every level (PL/pgSQL and SQL functions run theirs through
 //! the executor too); the top-level statement is checked as well, for the statement
 //! during which the library was first loaded (hooks installed then miss what already
-//! runs) and for COPY, which runs no executor.
+//! runs) and for COPY, which runs no executor. Planning and executor start count too.
 
 use std::cell::Cell;
 
@@ -20,16 +20,23 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 thread_local! {
-    /// Statements now running (ExecutorRun or ExecutorFinish) that write or read a table.
+    /// Statements now running (ExecutorRun or ExecutorFinish) that write or read a table,
+    /// and plans being made or executors being started, whatever their statement.
     static TOUCHING_TABLES: Cell<u32> = const { Cell::new(0) };
 }
 
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
+static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 
-/// Installs the executor hooks; called once per process, from _PG_init.
+/// Installs the planner and executor hooks; called once per process, from _PG_init.
 pub fn install() {
     unsafe {
+        PREV_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
+        PREV_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
         PREV_RUN = pg_sys::ExecutorRun_hook;
         pg_sys::ExecutorRun_hook = Some(executor_run);
         PREV_FINISH = pg_sys::ExecutorFinish_hook;
@@ -49,7 +56,10 @@ struct Running(bool);
 
 impl Running {
     fn enter(query: *mut pg_sys::QueryDesc) -> Running {
-        let touching = unsafe { !query.is_null() && touches_tables((*query).plannedstmt) };
+        Running::count(unsafe { !query.is_null() && touches_tables((*query).plannedstmt) })
+    }
+
+    fn count(touching: bool) -> Running {
         if touching {
             TOUCHING_TABLES.with(|c| c.set(c.get() + 1));
         }
@@ -62,6 +72,33 @@ impl Drop for Running {
         if self.0 {
             TOUCHING_TABLES.with(|c| c.set(c.get().saturating_sub(1)));
         }
+    }
+}
+
+/// Planning, and starting an executor, run no request's own account change: the planner
+/// runs immutable and stable functions to fold constants and estimate costs (a policy's or
+/// a default's, in the victim's statement), and executor start prunes partitions with
+/// them. The account-changing functions are volatile, which neither ever runs.
+#[pg_guard]
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query_string: *const core::ffi::c_char,
+    cursor_options: core::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    let _planning = Running::count(true);
+    match PREV_PLANNER {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
+        None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: core::ffi::c_int) {
+    let _starting = Running::count(true);
+    match PREV_START {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query, eflags)),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
     }
 }
 

@@ -94,6 +94,8 @@ impl FromRequest<Shared> for Input {
                 fail(match e {
                     BodyError::TimedOut => ApiError::new(408, "request_timeout", "Reading the request body timed out"),
                     BodyError::TooLarge => ApiError::new(413, "request_too_large", "Request body too large"),
+                    BodyError::Busy => ApiError::new(503, "over_request_rate_limit", "The server is busy, please retry after a moment.")
+                        .retry_after(1),
                 })
             })?
             .bytes;

@@ -111,6 +111,11 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let body = match crate::serve::read_body(body, MAX_BODY, &state.body_budget).await {
         Err(BodyError::TimedOut) => return postgrest_error(StatusCode::REQUEST_TIMEOUT, "PGRST000", "Reading the request body timed out"),
         Err(BodyError::TooLarge) => return postgrest_error(StatusCode::PAYLOAD_TOO_LARGE, "PGRST000", "Request body too large"),
+        Err(BodyError::Busy) => {
+            let mut busy = postgrest_error(StatusCode::SERVICE_UNAVAILABLE, "PGRST000", "The server is busy, please retry after a moment.");
+            busy.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return busy;
+        }
         Ok(body) => body,
     };
     if is_text(&parts.headers) && std::str::from_utf8(&body.bytes).is_err() {

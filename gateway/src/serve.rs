@@ -34,6 +34,11 @@ pub const MAX_CONNECTIONS_PER_PEER: usize = 256;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request bodies held in memory at once, in all (api.rs, proxy.rs take from it).
 pub const BODY_BUDGET_BYTES: usize = 256 << 20;
+/// A connection is closed after this, whatever it does: a client that reads a large
+/// response a few bytes at a time (each write makes progress) holds nothing for longer.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+/// The most a connection buffers of a request's head (32 kB access tokens fit).
+const MAX_HEAD_BYTES: usize = 64 << 10;
 /// How long a shutdown waits for requests under way.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -70,10 +75,10 @@ pub async fn serve(
             continue;
         };
         let peer_slot = if per_peer {
-            match PeerSlot::take(&peers, peer.ip()) {
+            match PeerSlot::take(&peers, network_of(peer.ip())) {
                 Some(taken) => Some(taken),
                 None => {
-                    tracing::warn!("{MAX_CONNECTIONS_PER_PEER} connections are open from {}: closing another", peer.ip());
+                    tracing::warn!("{MAX_CONNECTIONS_PER_PEER} connections are open from {}: closing another", network_of(peer.ip()));
                     drop(stream);
                     continue;
                 }
@@ -90,15 +95,30 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEAD_BYTES)
             .serve_connection(TokioIo::new(WriteDeadline::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = connection.await;
+            let _ = tokio::time::timeout(MAX_CONNECTION_AGE, connection).await;
             drop((slot, peer_slot));
         });
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still under way after {SHUTDOWN_GRACE:?}: stopping anyway");
+    }
+}
+
+/// The network a peer's connections count against: an IPv4 address, or an IPv6 /64
+/// (one host's usual share; keyed on the full address, it could open as many as it has
+/// addresses).
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
     }
 }
 
@@ -193,32 +213,34 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
     }
 }
 
-/// Reads a request body whole, within BODY_READ_TIMEOUT and `limit` bytes, holding its
-/// size from the process's BODY_BUDGET_BYTES while it lives: many large bodies at once
-/// wait for room rather than exhaust memory. A body of declared length takes that much
-/// room; one of unknown length, `limit`, until it has been read.
+/// Reads a request body whole, within BODY_READ_TIMEOUT and `limit` bytes, holding what
+/// has arrived from the process's BODY_BUDGET_BYTES while it lives. Room is taken as
+/// bytes arrive, never for what a client merely declares, and never waited for: when the
+/// budget is spent the request is refused at once (Busy), so that slow or large bodies
+/// cannot make everyone else's requests queue.
 pub async fn read_body(
     body: axum::body::Body,
     limit: usize,
     budget: &Arc<tokio::sync::Semaphore>,
 ) -> Result<ReadBody, BodyError> {
-    use http_body::Body as _;
+    use http_body_util::BodyExt;
     let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
-    let expected = body.size_hint().upper().map_or(limit, |n| (n as usize).min(limit));
-    if expected > limit || body.size_hint().lower() as usize > limit {
-        return Err(BodyError::TooLarge);
+    let mut body = body;
+    let mut bytes = bytes::BytesMut::new();
+    let mut room: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    while let Some(frame) = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| BodyError::TimedOut)? {
+        let Ok(data) = frame.map_err(|_| BodyError::TimedOut)?.into_data() else { continue };
+        if bytes.len() + data.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        let more = budget.clone().try_acquire_many_owned(data.len() as u32).map_err(|_| BodyError::Busy)?;
+        match room.as_mut() {
+            Some(held) => held.merge(more),
+            None => room = Some(more),
+        }
+        bytes.extend_from_slice(&data);
     }
-    let mut room = tokio::time::timeout_at(deadline, budget.clone().acquire_many_owned(expected as u32))
-        .await
-        .map_err(|_| BodyError::TimedOut)?
-        .map_err(|_| BodyError::TimedOut)?;
-    let bytes = tokio::time::timeout_at(deadline, axum::body::to_bytes(body, limit))
-        .await
-        .map_err(|_| BodyError::TimedOut)?
-        .map_err(|_| BodyError::TooLarge)?;
-    // Keep only what the body holds.
-    let held = room.split(bytes.len().min(expected));
-    Ok(ReadBody { bytes, _room: held })
+    Ok(ReadBody { bytes: bytes.freeze(), _room: room })
 }
 
 /// A request body read whole, with its share of the budget, given back when dropped.
@@ -230,6 +252,8 @@ pub struct ReadBody {
 pub enum BodyError {
     TimedOut,
     TooLarge,
+    /// The budget for bodies in memory is spent: retry shortly.
+    Busy,
 }
 
 #[cfg(test)]
@@ -273,11 +297,27 @@ mod tests {
         assert_eq!(reader.await.expect("the reader ends"), 8 * 1024);
     }
 
+    /// Room is taken as bytes arrive and given back with the body; past the budget a
+    /// body is refused at once, and what it took is given back too.
+    #[tokio::test]
+    async fn bodies_take_room_as_they_arrive() {
+        let budget = Arc::new(tokio::sync::Semaphore::new(10));
+        let small = read_body(axum::body::Body::from(vec![7u8; 6]), 100, &budget).await.ok().expect("room for 6 bytes");
+        assert_eq!((small.bytes.len(), budget.available_permits()), (6, 4));
+        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 5]), 100, &budget).await, Err(BodyError::Busy)));
+        assert_eq!(budget.available_permits(), 4);
+        drop(small);
+        assert_eq!(budget.available_permits(), 10);
+        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 101]), 100, &budget).await, Err(BodyError::TooLarge)));
+        assert_eq!(budget.available_permits(), 10);
+    }
+
     /// Past the cap, a client address gets no more connections; one closed gives room.
     #[test]
     fn connections_per_address_are_capped() {
         let peers: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
-        let ip: IpAddr = "203.0.113.9".parse().expect("an address");
+        let ip = network_of("2001:db8:1:2:3:4:5:6".parse().expect("an address"));
+        assert_eq!(network_of("2001:db8:1:2:ffff::1".parse().expect("an address")), ip, "one /64");
         let other: IpAddr = "198.51.100.7".parse().expect("an address");
         let mut held: Vec<PeerSlot> = (0..MAX_CONNECTIONS_PER_PEER).map(|_| PeerSlot::take(&peers, ip).expect("room")).collect();
         assert!(PeerSlot::take(&peers, ip).is_none());

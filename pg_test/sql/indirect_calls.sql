@@ -100,6 +100,21 @@ alter view public.owned owner to app_owner;
 grant select on public.owned to authenticated;
 set local role authenticated;
 select regress.error_of($$select * from public.owned$$) as view;
+-- Variant: an IMMUTABLE function without arguments, which the planner folds into a
+-- constant while it plans the reader's statement (before anything executes).
+reset role;
+drop view public.owned;
+drop policy read_owned on public.notes;
+create function public.owner_change_folded() returns int language plpgsql immutable as
+  $$ begin perform auth.update_user('{"data": {"owned": true}}'); return 1; end $$;
+alter function public.owner_change_folded() owner to app_owner;
+create policy read_folded on public.notes for select to authenticated using (public.owner_change_folded() = 1);
+set local role authenticated;
+select regress.error_of($$select count(*) from public.notes$$) as policy_folded_by_the_planner;
+reset role;
+drop policy read_folded on public.notes;
+create policy read_owned on public.notes for select to authenticated using (true);
+
 -- And from the request's own code that inserts into the owner's table (an RPC of the
 -- application's): the default still runs inside that insert.
 reset role;
