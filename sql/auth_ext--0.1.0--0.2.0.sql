@@ -95,6 +95,9 @@ alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_u
 
 -- Code attempts count per client address: a stranger's guesses use up only the stranger's tries.
 alter table auth.one_time_tokens add column requested_from text;
+drop index auth.one_time_tokens_one_live;
+create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type, coalesce(requested_from, ''))
+    where consumed_at is null;
 alter table auth.one_time_token_attempts add column client text;
 update auth.one_time_token_attempts set client = 'unknown';
 alter table auth.one_time_token_attempts alter column client set not null,
@@ -645,6 +648,9 @@ set search_path = ''
 as $$
     insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
     on conflict (token_id, client) do update set attempts = a.attempts + 1;
+    -- A client's tries of a user's codes, an hour, however many codes it asks for.
+    select auth.rate_limit_count('otp_tries', t.user_id::text || ' ' || p_client)
+    from auth.one_time_tokens t where t.id = p_token_id;
     -- Tries from any address but the one that asked for the code share one hourly pool per
     -- user, which asking for new codes does not refill.
     select auth.rate_limit_count('otp_strangers', t.user_id::text)
@@ -662,8 +668,6 @@ language sql
 set search_path = ''
 as $$
     select auth.rate_limit_count('failed_sign_in', p_client);
-    select auth.rate_burst_count('failed_sign_in', p_client,
-        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
     select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
 $$;
 
@@ -684,6 +688,8 @@ begin
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
         when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
         when 'count_address_probe' then perform auth.rate_limit_count('email_client', client);
+        when 'count_password_work' then perform auth.rate_burst_count('password', client,
+            coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
         else return 'failed: unknown kind ' || kind;
     end case;
     return 'done';
@@ -1719,6 +1725,29 @@ begin
 end
 $$;
 
+-- Who a new code of a user is recorded as asked for by: the asking address, when it
+-- asked for one of the user's codes this hour already or fewer than three addresses did;
+-- else nobody (the code is the strangers', and its tries come from their pool). The
+-- address that asked keeps its own tries of its code (src/otp.rs, consume_code); a few
+-- such addresses at most, so that asking from many addresses buys no more guesses.
+create function auth.otp_requester(p_user_id uuid, p_client text)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if auth.rate_limit_hits('otp_requester', p_user_id::text || ' ' || p_client) > 0 then
+        return p_client;
+    end if;
+    if auth.rate_limit_hits('otp_requesters', p_user_id::text) >= 3 then
+        return null;
+    end if;
+    perform auth.rate_limit_count('otp_requester', p_user_id::text || ' ' || p_client);
+    perform auth.rate_limit_count('otp_requesters', p_user_id::text);
+    return p_client;
+end
+$$;
+
 -- An address goes to whoever proves it (a guest's confirmed change beats a squatter).
 create function auth.take_address(p_user_id uuid, p_kind text, p_address text)
 returns boolean
@@ -1776,7 +1805,7 @@ create trigger signing_keys_restored
     for each statement execute function auth.signing_keys_restored();
 
 revoke execute on function auth.rate_burst_count(text, text, integer), auth.rate_burst_wait(text, text, integer, integer),
-    auth.check_metadata_size(jsonb, jsonb),
+    auth.check_metadata_size(jsonb, jsonb), auth.otp_requester(uuid, text),
     auth.address_identity_data(uuid, text, text, boolean), auth.user_object(auth.users, jsonb),
     auth.identity_object(auth.user_identities), auth.sign_up_decoy(text, text, jsonb, jsonb),
     auth.take_address(uuid, text, text), auth.signing_keys_restored()

@@ -40,8 +40,10 @@ create table auth.one_time_token_attempts (
     primary key (token_id, client)
 );
 
--- One live token per user and type: issuing another replaces it.
-create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type) where consumed_at is null;
+-- One live token per user, type and requester: issuing another replaces the asking
+-- address's own (src/otp.rs), never another address's.
+create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type, coalesce(requested_from, ''))
+    where consumed_at is null;
 create index one_time_tokens_relates_to_idx on auth.one_time_tokens (relates_to, token_type, created_at);
 -- Deleting a user reaches its spent tokens too (the unique index covers live ones only).
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
@@ -294,6 +296,29 @@ begin
 end
 $$;
 
+-- Who a new code of a user is recorded as asked for by: the asking address, when it
+-- asked for one of the user's codes this hour already or fewer than three addresses did;
+-- else nobody (the code is the strangers', and its tries come from their pool). The
+-- address that asked keeps its own tries of its code (src/otp.rs, consume_code); a few
+-- such addresses at most, so that asking from many addresses buys no more guesses.
+create function auth.otp_requester(p_user_id uuid, p_client text)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if auth.rate_limit_hits('otp_requester', p_user_id::text || ' ' || p_client) > 0 then
+        return p_client;
+    end if;
+    if auth.rate_limit_hits('otp_requesters', p_user_id::text) >= 3 then
+        return null;
+    end if;
+    perform auth.rate_limit_count('otp_requester', p_user_id::text || ' ' || p_client);
+    perform auth.rate_limit_count('otp_requesters', p_user_id::text);
+    return p_client;
+end
+$$;
+
 -- Counts a code tried against a one-time token by a client (and against its user's
 -- strangers' pool when the client did not ask for it), and against the client's address;
 -- committed by a worker of its own before the code is compared, so no failed
@@ -305,6 +330,9 @@ set search_path = ''
 as $$
     insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
     on conflict (token_id, client) do update set attempts = a.attempts + 1;
+    -- A client's tries of a user's codes, an hour, however many codes it asks for.
+    select auth.rate_limit_count('otp_tries', t.user_id::text || ' ' || p_client)
+    from auth.one_time_tokens t where t.id = p_token_id;
     -- Tries from any address but the one that asked for the code share one hourly pool per
     -- user, which asking for new codes does not refill.
     select auth.rate_limit_count('otp_strangers', t.user_id::text)
@@ -314,8 +342,8 @@ as $$
         coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));
 $$;
 
--- Counts a failed password sign-in against the client's address (hourly and burst),
--- and against the account from that client (p_account: a hash of the address signed in
+-- Counts a failed password sign-in against the client's address (hourly; its burst is
+-- counted before the password is checked, count_password_work), and against the account from that client (p_account: a hash of the address signed in
 -- with, so unknown and known addresses count alike). Never against the account alone:
 -- then anyone could lock its owner out. Committed by a worker, so the failing call
 -- cannot undo it.
@@ -325,8 +353,6 @@ language sql
 set search_path = ''
 as $$
     select auth.rate_limit_count('failed_sign_in', p_client);
-    select auth.rate_burst_count('failed_sign_in', p_client,
-        coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
     select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
 $$;
 
@@ -347,6 +373,8 @@ begin
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
         when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
         when 'count_address_probe' then perform auth.rate_limit_count('email_client', client);
+        when 'count_password_work' then perform auth.rate_burst_count('password', client,
+            coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));
         else return 'failed: unknown kind ' || kind;
     end case;
     return 'done';

@@ -204,6 +204,7 @@ fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Er
                     .into());
             }
             passwords::check_strength(password)?;
+            otp::spend_password_work(&request::limit_key(&request::client()))?;
             if settings::SECURE_PASSWORD_CHANGE.get() && state.session_age > REAUTHENTICATION_AGE_SECONDS {
                 let Some(nonce) = a.nonce.as_deref() else {
                     return Err(AuthError::new(ErrorCode::ReauthenticationNeeded, "changing the password needs reauthentication")

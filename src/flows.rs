@@ -104,6 +104,8 @@ fn sign_up(
     db::run("select auth.check_metadata_size($1, '{}')", &[db::jsonb_arg(&data)])?;
     let autoconfirm = if is_phone { settings::SMS_AUTOCONFIRM.get() } else { settings::MAILER_AUTOCONFIRM.get() };
     if autoconfirm {
+        // No message to count: the password work is what is limited.
+        otp::spend_password_work(&request::limit_key(&request::client()))?;
         let user_id = users::create(&NewUser {
             email: (!is_phone).then(|| address.to_owned()),
             phone: is_phone.then(|| address.to_owned()),
@@ -192,8 +194,7 @@ fn sign_up_again(
     // proving one, however often the address is signed up again (each new one replaces
     // the last): two sign-ups by a stranger, the second with the first's password, prove
     // nothing.
-    let sign_in_pending = otp::pending_options(&user_id, confirmation_type(is_phone))?
-        .is_some_and(|o| o.get("proves_password").and_then(Value::as_bool) != Some(true));
+    let sign_in_pending = otp::pending_proves_nothing(&user_id, confirmation_type(is_phone))?;
     let proves_password = same_password && !sign_in_pending;
     let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
@@ -223,7 +224,8 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     let client_key = request::limit_key(&client);
     let per_hour = settings::RATE_LIMIT_FAILED_SIGN_INS.get();
     otp::check_counted_limit("failed_sign_in", &client_key, per_hour, "failed sign-ins from this address")?;
-    otp::check_burst("failed_sign_in", &client_key, per_hour, "failed sign-ins from this address")?;
+    // Every try costs argon2, right or wrong: bounded per client before any of it.
+    otp::spend_password_work(&client_key)?;
     let (Lookup::Email(address) | Lookup::Phone(address)) = lookup;
     let account_key = keys::short_hash(&users::normalize_address(address, matches!(lookup, Lookup::Phone(_)))?);
     let count = workers::DurableWrite::CountFailedSignIn { account: account_key.clone(), client: client_key.clone() };
@@ -390,6 +392,9 @@ fn sign_in_with_otp(
         }
     };
     let is_phone = token_type.is_phone();
+    let client = request::limit_key(&request::client());
+    // Asking costs what a message would, whether or not the address is registered.
+    otp::check_send_budget(&client, is_phone)?;
     let user_id = match users::find_serialized(Lookup::of(address, is_phone).check()?)? {
         Some(account) => users::parse_id(&account.id)?,
         None if create_user => users::create(&NewUser {
@@ -400,6 +405,9 @@ fn sign_in_with_otp(
             ..Default::default()
         })?,
         None => {
+            if !workers::commit_now(workers::DurableWrite::CountAddressProbe { client }) {
+                return Err(workers::not_recorded().into());
+            }
             return Err(AuthError::new(ErrorCode::OtpDisabled, "signups not allowed for otp")
                 .detail("no user has this address and create_user is false")
                 .into())

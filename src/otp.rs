@@ -161,15 +161,21 @@ pub fn issue_with_options(
     let hashed_token = keys::random_token::<32>();
     let code = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
-    // The live token of this type, if any, is replaced (with its attempt count). Requests
-    // for one user and type queue here, so that concurrent ones each replace the last
-    // instead of colliding on the one-live-token index.
+    // One live token per user, type and requester (auth.otp_requester): a new one replaces
+    // the asking address's own, never another's, so that nobody's request makes the owner's
+    // code fail. Requests for one user and type queue here, so that concurrent ones each
+    // replace the last instead of colliding on the one-live-token index.
     db::lock(&format!("otp:{user_id}:{}", token_type.as_str()))?;
-    db::run(
-        "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
-        &[pg_uuid(user_id).into(), token_type.as_str().into()],
+    let client = workers::client_key(&request::limit_key(&request::client()));
+    let requested_from: Option<String> = db::json_row(
+        "with requester as (select auth.otp_requester($1, $3) as r),
+         replaced as (
+             delete from auth.one_time_tokens t using requester
+             where t.user_id = $1 and t.token_type = $2 and t.consumed_at is null
+               and t.requested_from is not distinct from requester.r)
+         select to_jsonb(r) from requester",
+        &[pg_uuid(user_id).into(), token_type.as_str().into(), client.as_str().into()],
     )?;
-    let requested_from = workers::client_key(&request::limit_key(&request::client()));
     db::run(
         "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at, options,
                                            requested_from)
@@ -189,13 +195,25 @@ pub fn issue_with_options(
     Ok(Issued { token_type, hashed_token, code })
 }
 
-/// The options of the user's live (unused) token of a type, if one is pending: what a
-/// message sent again must ask for again.
+/// The options of the user's newest live (unused) token of a type, if one is pending:
+/// what a message sent again must ask for again.
 pub fn pending_options(user_id: &uuid::Uuid, token_type: TokenType) -> AuthResult<Option<Value>> {
     db::json_row(
-        "select options from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
+        "select options from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null
+         order by created_at desc, id limit 1",
         &[pg_uuid(user_id).into(), token_type.as_str().into()],
     )
+}
+
+/// Whether the user has a live token of a type that proves no password (a sign-in code,
+/// a sign-up code already marked so, an operator's link), from anyone.
+pub fn pending_proves_nothing(user_id: &uuid::Uuid, token_type: TokenType) -> AuthResult<bool> {
+    let found: Option<bool> = db::json_row(
+        "select to_jsonb(exists (select from auth.one_time_tokens where user_id = $1 and token_type = $2
+                                 and consumed_at is null and options->'proves_password' is distinct from 'true'))",
+        &[pg_uuid(user_id).into(), token_type.as_str().into()],
+    )?;
+    Ok(found.unwrap_or(false))
 }
 
 fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
@@ -240,6 +258,18 @@ pub fn check_verify_limits(client: &str) -> AuthResult<()> {
     let per_hour = settings::RATE_LIMIT_VERIFY.get();
     check_counted_limit("verify", client, per_hour, "codes tried from this address")?;
     check_burst("verify", client, per_hour, "codes tried from this address")
+}
+
+/// Password work (argon2) a client causes, successful or not, at most
+/// `auth_ext.rate_limit_burst` at once and refilled at `auth_ext.rate_limit_failed_sign_ins`
+/// an hour: checked, then counted by a durable-write worker (a failing call cannot undo
+/// it, and it locks nothing of this transaction), before the work.
+pub fn spend_password_work(client: &str) -> AuthResult<()> {
+    check_burst("password", client, settings::RATE_LIMIT_FAILED_SIGN_INS.get(), "password attempts from this address")?;
+    if !crate::workers::commit_now(crate::workers::DurableWrite::CountPasswordWork { client: client.to_owned() }) {
+        return Err(crate::workers::not_recorded());
+    }
+    Ok(())
 }
 
 /// Refuses once a client's burst is spent: besides its hourly limit, a bucket allows
@@ -415,13 +445,15 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// an earlier one fail. With none live, the newest one says why (used, expired).
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
-/// commits whatever this call does, per token and client address (an IPv6 client as its
-/// /48). The client address that asked for the code may try `auth_ext.otp_max_attempts`
-/// wrong codes, whatever others do: a stranger's guesses never use up the owner's code.
-/// Every other address may try as many, and all of them together STRANGER_BUDGET times
-/// that per user and hour, however many codes are asked for meanwhile: guessing stays
-/// bounded however many addresses a guesser has. Per client address,
-/// `auth_ext.rate_limit_verify` and its burst bound tries across codes. Tries of
+/// commits whatever this call does. Each client address (an IPv6 client as its /48) may
+/// try `auth_ext.otp_max_attempts` wrong codes of a user an hour, however many codes it
+/// asks for. The address that asked for a code keeps those tries whatever others do: a
+/// stranger's guesses never use up the owner's code. Every other address's tries also
+/// come from one pool per user and hour, STRANGER_BUDGET times that; and requesters are at
+/// most three addresses per user and hour (auth.otp_requester). So guessing a user's codes
+/// stays bounded however many addresses a guesser has: 35 wrong codes an hour by default,
+/// against at most four live codes per type. Per client address,
+/// `auth_ext.rate_limit_verify` and its burst bound tries across users. Tries of
 /// one token queue on its row lock, so each sees the count the one before it left. When
 /// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
@@ -437,7 +469,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
                  from auth.one_time_tokens
                  where relates_to = $1 and token_type = any($2)
                  order by consumed_at is null and expires_at > now() desc, created_at desc, id
-                 limit 8
+                 limit 32
                  for no key update) t"
         ),
         &[address.as_str().into(), types.into()],
@@ -455,13 +487,14 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         // predates its wait, and would miss tries counted by the ones it queued behind.
         let token_id = users::parse_id(&row.id)?;
         let owner = row.requested_from.as_deref() == Some(client.as_str());
-        let tried = attempts(&token_id, &client)?;
+        let mine = format!("{} {client}", row.user_id);
+        let tried = counted_hits("otp_tries", &mine)?;
         if tried >= max || (!owner && counted_hits("otp_strangers", &row.user_id)? >= max.saturating_mul(STRANGER_BUDGET)) {
             continue;
         }
         tried_any = true;
         if !workers::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client: client.clone() })
-            || attempts(&token_id, &client)? <= tried
+            || counted_hits("otp_tries", &mine)? <= tried
         {
             return Err(workers::not_recorded());
         }
@@ -480,19 +513,8 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
 }
 
 /// How many times `auth_ext.otp_max_attempts` all addresses but the one that asked for a
-/// code may try a user's codes together in an hour: 20 wrong codes by default, a chance
-/// of 1 in 50,000 an hour.
+/// code may try a user's codes together in an hour: 20 wrong codes by default.
 const STRANGER_BUDGET: i32 = 4;
-
-/// Codes this client tried against a token, as committed (a statement of its own, so it
-/// sees what the counting worker committed).
-fn attempts(token_id: &uuid::Uuid, client: &str) -> AuthResult<i32> {
-    let n: Option<i32> = db::json_row(
-        "select to_jsonb(coalesce((select attempts from auth.one_time_token_attempts where token_id = $1 and client = $2), 0))",
-        &[pg_uuid(token_id).into(), client.into()],
-    )?;
-    Ok(n.unwrap_or(0))
-}
 
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -41,6 +41,8 @@ pub enum DurableWrite {
     /// Count a look at whether an address is taken (an address change refused as
     /// taken) against the client's message budget, as the message it would have sent.
     CountAddressProbe { client: String },
+    /// Count password work (an argon2 check or hash) against the client's burst.
+    CountPasswordWork { client: String },
 }
 
 /// Client keys are addresses (or "unknown"): short, without spaces. Anything else is
@@ -60,6 +62,7 @@ impl DurableWrite {
                 format!("count_failed_sign_in {account} {}", client_key(client))
             }
             DurableWrite::CountAddressProbe { client } => format!("count_address_probe - {}", client_key(client)),
+            DurableWrite::CountPasswordWork { client } => format!("count_password_work - {}", client_key(client)),
         }
     }
 
@@ -77,6 +80,7 @@ impl DurableWrite {
                 Some(DurableWrite::CountFailedSignIn { account: id.to_owned(), client: client? })
             }
             "count_address_probe" => Some(DurableWrite::CountAddressProbe { client: client? }),
+            "count_password_work" => Some(DurableWrite::CountPasswordWork { client: client? }),
             _ => None,
         }
     }
@@ -99,6 +103,7 @@ impl DurableWrite {
                 ("count_failed_sign_in", None, Some(account.as_str()), Some(client))
             }
             DurableWrite::CountAddressProbe { client } => ("count_address_probe", None, None, Some(client)),
+            DurableWrite::CountPasswordWork { client } => ("count_password_work", None, None, Some(client)),
         };
         Spi::get_one_with_args::<String>(
             "select auth.durable_write($1, $2, $3, $4)",

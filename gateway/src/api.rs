@@ -88,7 +88,8 @@ impl FromRequest<Shared> for Input {
         let query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
             .map(|q| q.0)
             .map_err(|_| fail(ApiError::new(400, "validation_failed", "Could not parse the query string")))?;
-        let bytes = crate::serve::read_body(request.into_body(), 1 << 20, &state.body_budget)
+        // Auth requests are small (metadata is capped at 8 kB): 64 kB is room to spare.
+        let bytes = crate::serve::read_body(request.into_body(), 64 << 10, &state.body_budget, ip)
             .await
             .map_err(|e| {
                 fail(match e {

@@ -29,7 +29,7 @@ pub struct AppState {
     pub db: sql::Db,
     pub proxy: proxy::Proxy,
     /// Request bodies held in memory at once (serve::read_body).
-    pub body_budget: Arc<tokio::sync::Semaphore>,
+    pub body_budget: serve::BodyBudget,
 }
 
 pub type Shared = Arc<AppState>;
@@ -64,7 +64,7 @@ async fn main() {
         }
     };
     let proxy = proxy::Proxy::new(config.postgrest_url.clone());
-    let body_budget = Arc::new(tokio::sync::Semaphore::new(serve::BODY_BUDGET_BYTES));
+    let body_budget = serve::BodyBudget::new(serve::BODY_BUDGET_BYTES, serve::BODY_BUDGET_PER_NETWORK_BYTES);
     let state: Shared = Arc::new(AppState { config, db, proxy, body_budget });
     let app = Router::new()
         .nest("/auth/v1", api::routes())

@@ -108,7 +108,7 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     // PostgREST refuses a body it cannot parse.
     let (parts, body) = request.into_parts();
     // Held from the body budget until PostgREST has answered.
-    let body = match crate::serve::read_body(body, MAX_BODY, &state.body_budget).await {
+    let body = match crate::serve::read_body(body, MAX_BODY, &state.body_budget, ip).await {
         Err(BodyError::TimedOut) => return postgrest_error(StatusCode::REQUEST_TIMEOUT, "PGRST000", "Reading the request body timed out"),
         Err(BodyError::TooLarge) => return postgrest_error(StatusCode::PAYLOAD_TOO_LARGE, "PGRST000", "Request body too large"),
         Err(BodyError::Busy) => {

@@ -28,12 +28,16 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections at most; well under a default file limit of 65536.
 pub const MAX_CONNECTIONS: usize = 10_000;
-/// Open connections from one client address at most, when clients connect directly.
-pub const MAX_CONNECTIONS_PER_PEER: usize = 256;
+/// Open connections from one client network at most, when clients connect directly: an
+/// IPv4 address or IPv6 /64, and all the /64s of one IPv6 /48 together.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 128;
+pub const MAX_CONNECTIONS_PER_SITE: usize = 512;
 /// A write of a response must make progress within this.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request bodies held in memory at once, in all (api.rs, proxy.rs take from it).
+/// Request bodies held in memory at once, in all (api.rs, proxy.rs take from it), and
+/// from one client network (an IPv4 address or IPv6 /64): no few clients spend it all.
 pub const BODY_BUDGET_BYTES: usize = 256 << 20;
+pub const BODY_BUDGET_PER_NETWORK_BYTES: usize = 32 << 20;
 /// A connection is closed after this, whatever it does: a client that reads a large
 /// response a few bytes at a time (each write makes progress) holds nothing for longer.
 pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
@@ -53,7 +57,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let peers: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let peers: Arc<Mutex<HashMap<(IpAddr, u8), usize>>> = Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -75,10 +79,10 @@ pub async fn serve(
             continue;
         };
         let peer_slot = if per_peer {
-            match PeerSlot::take(&peers, network_of(peer.ip())) {
+            match PeerSlot::take(&peers, peer.ip()) {
                 Some(taken) => Some(taken),
                 None => {
-                    tracing::warn!("{MAX_CONNECTIONS_PER_PEER} connections are open from {}: closing another", network_of(peer.ip()));
+                    tracing::warn!("too many connections are open from {}'s network: closing another", peer.ip());
                     drop(stream);
                     continue;
                 }
@@ -108,45 +112,66 @@ pub async fn serve(
     }
 }
 
-/// The network a peer's connections count against: an IPv4 address, or an IPv6 /64
-/// (one host's usual share; keyed on the full address, it could open as many as it has
-/// addresses).
-fn network_of(ip: IpAddr) -> IpAddr {
+/// The network a client counts as: an IPv4 address, or an IPv6 /64 (one host's usual
+/// share; keyed on the full address, it could be as many clients as it has addresses).
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    prefix_of(ip, 64)
+}
+
+/// An IPv6 address cut to its first `bits` (48 or 64); an IPv4 one (mapped or not) whole.
+fn prefix_of(ip: IpAddr, bits: u8) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            let s = v6.segments();
-            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                let keep = |i: usize| if (i as u8) * 16 < bits { s[i] } else { 0 };
+                IpAddr::V6(std::net::Ipv6Addr::new(keep(0), keep(1), keep(2), keep(3), 0, 0, 0, 0))
+            }
+        },
         v4 => v4,
     }
 }
 
-/// One connection of a client address, given back when dropped.
+/// The connection-count keys of a client and the cap of each: its /64 (or IPv4 address),
+/// and for IPv6 its /48 too.
+fn connection_keys(ip: IpAddr) -> Vec<((IpAddr, u8), usize)> {
+    let mut keys = vec![((prefix_of(ip, 64), 64), MAX_CONNECTIONS_PER_PEER)];
+    if prefix_of(ip, 48).is_ipv6() {
+        keys.push(((prefix_of(ip, 48), 48), MAX_CONNECTIONS_PER_SITE));
+    }
+    keys
+}
+
+/// One connection of a client, counted against its networks, given back when dropped.
 struct PeerSlot {
-    peers: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
+    peers: Arc<Mutex<HashMap<(IpAddr, u8), usize>>>,
+    keys: Vec<(IpAddr, u8)>,
 }
 
 impl PeerSlot {
-    fn take(peers: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<PeerSlot> {
+    fn take(peers: &Arc<Mutex<HashMap<(IpAddr, u8), usize>>>, ip: IpAddr) -> Option<PeerSlot> {
+        let keys = connection_keys(ip);
         let mut open = peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = open.entry(ip).or_insert(0);
-        if *count >= MAX_CONNECTIONS_PER_PEER {
+        if keys.iter().any(|(key, cap)| open.get(key).copied().unwrap_or(0) >= *cap) {
             return None;
         }
-        *count += 1;
-        Some(PeerSlot { peers: peers.clone(), ip })
+        for (key, _) in &keys {
+            *open.entry(*key).or_insert(0) += 1;
+        }
+        Some(PeerSlot { peers: peers.clone(), keys: keys.into_iter().map(|(key, _)| key).collect() })
     }
 }
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
         let mut open = self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
+        for key in &self.keys {
+            if let Some(count) = open.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(key);
+                }
             }
         }
     }
@@ -213,31 +238,78 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
     }
 }
 
+/// Room for request bodies in memory: in all, and per client network.
+#[derive(Clone)]
+pub struct BodyBudget {
+    total: Arc<tokio::sync::Semaphore>,
+    per_network: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    network_limit: usize,
+}
+
+impl BodyBudget {
+    pub fn new(total: usize, network_limit: usize) -> BodyBudget {
+        BodyBudget { total: Arc::new(tokio::sync::Semaphore::new(total)), per_network: Arc::default(), network_limit }
+    }
+
+    /// `bytes` more for `network`, or None (Busy) when either budget is spent.
+    fn take(&self, network: IpAddr, bytes: usize) -> Option<BodyShare> {
+        let total = self.total.clone().try_acquire_many_owned(bytes as u32).ok()?;
+        let mut held = self.per_network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mine = held.entry(network).or_insert(0);
+        if *mine + bytes > self.network_limit {
+            if *mine == 0 {
+                held.remove(&network);
+            }
+            return None;
+        }
+        *mine += bytes;
+        Some(BodyShare { budget: self.clone(), network, bytes, _total: total })
+    }
+}
+
+/// Bytes held from a BodyBudget, given back when dropped.
+pub struct BodyShare {
+    budget: BodyBudget,
+    network: IpAddr,
+    bytes: usize,
+    _total: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for BodyShare {
+    fn drop(&mut self) {
+        let mut held = self.budget.per_network.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(mine) = held.get_mut(&self.network) {
+            *mine = mine.saturating_sub(self.bytes);
+            if *mine == 0 {
+                held.remove(&self.network);
+            }
+        }
+    }
+}
+
 /// Reads a request body whole, within BODY_READ_TIMEOUT and `limit` bytes, holding what
-/// has arrived from the process's BODY_BUDGET_BYTES while it lives. Room is taken as
-/// bytes arrive, never for what a client merely declares, and never waited for: when the
-/// budget is spent the request is refused at once (Busy), so that slow or large bodies
-/// cannot make everyone else's requests queue.
+/// has arrived from the budget (in all, and the client network's) while it lives. Room is
+/// taken as bytes arrive, never for what a client merely declares, and never waited for:
+/// when a budget is spent the request is refused at once (Busy), so that slow or large
+/// bodies cannot make everyone else's requests queue.
 pub async fn read_body(
     body: axum::body::Body,
     limit: usize,
-    budget: &Arc<tokio::sync::Semaphore>,
+    budget: &BodyBudget,
+    client: IpAddr,
 ) -> Result<ReadBody, BodyError> {
     use http_body_util::BodyExt;
+    let network = network_of(client);
     let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
     let mut body = body;
     let mut bytes = bytes::BytesMut::new();
-    let mut room: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut room = Vec::new();
     while let Some(frame) = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| BodyError::TimedOut)? {
         let Ok(data) = frame.map_err(|_| BodyError::TimedOut)?.into_data() else { continue };
         if bytes.len() + data.len() > limit {
             return Err(BodyError::TooLarge);
         }
-        let more = budget.clone().try_acquire_many_owned(data.len() as u32).map_err(|_| BodyError::Busy)?;
-        match room.as_mut() {
-            Some(held) => held.merge(more),
-            None => room = Some(more),
-        }
+        room.push(budget.take(network, data.len()).ok_or(BodyError::Busy)?);
         bytes.extend_from_slice(&data);
     }
     Ok(ReadBody { bytes: bytes.freeze(), _room: room })
@@ -246,7 +318,7 @@ pub async fn read_body(
 /// A request body read whole, with its share of the budget, given back when dropped.
 pub struct ReadBody {
     pub bytes: bytes::Bytes,
-    _room: Option<tokio::sync::OwnedSemaphorePermit>,
+    _room: Vec<BodyShare>,
 }
 
 pub enum BodyError {
@@ -297,32 +369,47 @@ mod tests {
         assert_eq!(reader.await.expect("the reader ends"), 8 * 1024);
     }
 
-    /// Room is taken as bytes arrive and given back with the body; past the budget a
-    /// body is refused at once, and what it took is given back too.
+    /// Room is taken as bytes arrive and given back with the body; past a budget (in all,
+    /// or the client network's) a body is refused at once, and what it took is given back.
     #[tokio::test]
     async fn bodies_take_room_as_they_arrive() {
-        let budget = Arc::new(tokio::sync::Semaphore::new(10));
-        let small = read_body(axum::body::Body::from(vec![7u8; 6]), 100, &budget).await.ok().expect("room for 6 bytes");
-        assert_eq!((small.bytes.len(), budget.available_permits()), (6, 4));
-        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 5]), 100, &budget).await, Err(BodyError::Busy)));
-        assert_eq!(budget.available_permits(), 4);
+        let budget = BodyBudget::new(10, 8);
+        let one: IpAddr = "203.0.113.9".parse().expect("an address");
+        let other: IpAddr = "198.51.100.7".parse().expect("an address");
+        let small = read_body(axum::body::Body::from(vec![7u8; 6]), 100, &budget, one).await.ok().expect("room for 6 bytes");
+        assert_eq!((small.bytes.len(), budget.total.available_permits()), (6, 4));
+        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 3]), 100, &budget, one).await, Err(BodyError::Busy)),
+            "past the network's 8 bytes");
+        assert!(read_body(axum::body::Body::from(vec![7u8; 3]), 100, &budget, other).await.is_ok(), "another network has room");
+        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 5]), 100, &budget, other).await, Err(BodyError::Busy)),
+            "past the 10 bytes in all");
+        assert_eq!(budget.total.available_permits(), 4);
         drop(small);
-        assert_eq!(budget.available_permits(), 10);
-        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 101]), 100, &budget).await, Err(BodyError::TooLarge)));
-        assert_eq!(budget.available_permits(), 10);
+        assert_eq!(budget.total.available_permits(), 10);
+        assert!(budget.per_network.lock().expect("a lock").is_empty());
+        assert!(matches!(read_body(axum::body::Body::from(vec![7u8; 101]), 100, &budget, one).await, Err(BodyError::TooLarge)));
     }
 
-    /// Past the cap, a client address gets no more connections; one closed gives room.
+    /// Past the caps, a client network gets no more connections (its /64, and its /48
+    /// however many /64s it uses); one closed gives room.
     #[test]
-    fn connections_per_address_are_capped() {
-        let peers: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
-        let ip = network_of("2001:db8:1:2:3:4:5:6".parse().expect("an address"));
-        assert_eq!(network_of("2001:db8:1:2:ffff::1".parse().expect("an address")), ip, "one /64");
-        let other: IpAddr = "198.51.100.7".parse().expect("an address");
+    fn connections_per_network_are_capped() {
+        let peers: Arc<Mutex<HashMap<(IpAddr, u8), usize>>> = Arc::default();
+        let ip: IpAddr = "2001:db8:1:2:3:4:5:6".parse().expect("an address");
+        let same_64: IpAddr = "2001:db8:1:2:ffff::1".parse().expect("an address");
+        let v4: IpAddr = "198.51.100.7".parse().expect("an address");
         let mut held: Vec<PeerSlot> = (0..MAX_CONNECTIONS_PER_PEER).map(|_| PeerSlot::take(&peers, ip).expect("room")).collect();
-        assert!(PeerSlot::take(&peers, ip).is_none());
-        assert!(PeerSlot::take(&peers, other).is_some());
+        assert!(PeerSlot::take(&peers, same_64).is_none(), "one /64");
+        assert!(PeerSlot::take(&peers, v4).is_some());
         held.pop();
         assert!(PeerSlot::take(&peers, ip).is_some());
+        drop(held);
+        let site: Vec<PeerSlot> = (0..MAX_CONNECTIONS_PER_SITE)
+            .map(|i| PeerSlot::take(&peers, format!("2001:db8:1:{:x}::1", i % 64 + 100).parse().expect("an address")).expect("room"))
+            .collect();
+        assert!(PeerSlot::take(&peers, "2001:db8:1:ffff::1".parse().expect("an address")).is_none(), "one /48");
+        assert!(PeerSlot::take(&peers, "2001:db8:2::1".parse().expect("an address")).is_some(), "another /48");
+        drop(site);
+        assert!(peers.lock().expect("a lock").is_empty());
     }
 }

@@ -137,17 +137,17 @@ async function databaseGone() {
   check('database gone: the next request is served', 200, again.status);
 }
 
-// 5. One client address cannot hold every connection: past 256 open ones (clients
+// 5. One client address cannot hold every connection: past 128 open ones (clients
 //    connecting directly, no trusted proxy), its next connection is closed at once, and
 //    others are still served.
 async function connectionsPerAddress() {
-  const open = await Promise.all(Array.from({ length: 256 }, () => new Promise((resolve) => {
+  const open = await Promise.all(Array.from({ length: 128 }, () => new Promise((resolve) => {
     const socket = net.connect(Number(port), hostname, () => resolve(socket));
     socket.on('error', () => resolve(socket));
   })));
   await new Promise((resolve) => setTimeout(resolve, 300));
   const extra = await rawConnection([[0, `GET /auth/v1/health HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`]], 5000);
-  check('connections per address: past 256 open, the next one is closed unanswered', [true, ''],
+  check('connections per address: past 128 open, the next one is closed unanswered', [true, ''],
     [extra.closedAt !== null && extra.closedAt < 5000, extra.received]);
   open.forEach((socket) => socket.destroy());
   await new Promise((resolve) => setTimeout(resolve, 300));

@@ -62,6 +62,25 @@ select pg_temp.client('198.51.100.7') is not null as owner;
 set role anon;
 select (auth.verify_otp('ann@lockouts.test', :'ann_code', 'email'))->'user'->>'email' as owner_uses_her_code;
 reset role;
+-- 2b. A stranger who asks for codes too never cancels the owner's: each address has its
+--     own live code, and new codes give no address more tries of the user's codes.
+select pg_temp.client('198.51.100.7') is not null as owner;
+set role anon;
+select auth.sign_in_with_otp('ann@lockouts.test') is not null as owner_asks_again;
+reset role;
+select pg_temp.newest_code('ann@lockouts.test') as ann_code2 \gset
+select pg_temp.client('203.0.113.3') is not null as stranger;
+set role anon;
+select auth.sign_in_with_otp('ann@lockouts.test') is not null as stranger_asks_too;
+select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_still_out;
+reset role;
+select count(*) as live_codes from auth.one_time_tokens t join auth.users u on u.id = t.user_id
+where u.email = 'ann@lockouts.test' and t.consumed_at is null;
+select pg_temp.client('198.51.100.7') is not null as owner;
+set role anon;
+select (auth.verify_otp('ann@lockouts.test', :'ann_code2', 'email'))->'user'->>'email' as owners_code_still_works;
+reset role;
+
 -- 2a. Variant: a text message, which has no link to fall back on.
 set role service_role;
 select auth.admin_create_user('{"phone": "+1 202 555 0190", "phone_confirm": true}') is not null as bo;
@@ -106,6 +125,12 @@ select pg_temp.client('192.0.2.60') is not null as code_sprayer;
 set role anon;
 select i, regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'user' || i || '@lockouts.test', code, 'email')) as spray
 from wrong_codes order by i;
+reset role;
+-- Every password attempt costs argon2, so right ones count too.
+select pg_temp.client('192.0.2.61') is not null as own_account_looper;
+set role anon;
+select i, regress.error_of($$select auth.sign_in_with_password('ann@lockouts.test', 'anns own passphrase')$$) as right_password_again
+from generate_series(1, 6) i;
 reset role;
 -- The bucket refills at the hourly rate: one interval later, one more try.
 update auth.rate_bursts set tat = tat - make_interval(secs => 3600.0 / 360) where key = '192.0.2.60';

@@ -15,9 +15,13 @@ select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'uma@exampl
 -- After three wrong tries even the right code is refused.
 select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'uma@example.com', :'code', 'email')) as right_code_too_late;
 
--- A new code starts afresh; the right code signs in and confirms the address; it works once.
+-- A new code gives this address no more tries this hour: the tries count per user and
+-- client address, however many codes it asks for.
 select auth.sign_in_with_otp('uma@example.com');
 select payload->>'email_otp' as code from auth.outbox where recipient = 'uma@example.com' order by id desc limit 1 \gset
+select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'UMA@example.com', :'code', 'email')) as new_code_same_hour;
+-- The next hour it does; the right code signs in and confirms the address; it works once.
+update auth.rate_limits set window_start = window_start - interval '1 hour' where bucket = 'otp_tries';
 select (auth.verify_otp('UMA@example.com', :'code', 'email'))->'user'->>'email' as signed_in;
 select email_confirmed_at is not null as confirmed from auth.users where email = 'uma@example.com';
 select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'uma@example.com', :'code', 'email')) as reused;

@@ -119,6 +119,14 @@ select i, regress.error_of(format('select auth.update_user(%L)', jsonb_build_obj
 from generate_series(1, 4) i;
 commit;
 reset role;
+-- So does asking for a code without creating a user: unknown and known addresses cost alike.
+set auth_ext.rate_limit_email_per_client = 2;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.78"}', false) is not null as prober2;
+set role anon;
+select i, regress.error_of(format('select auth.sign_in_with_otp(%L, create_user => false)',
+           case when i % 2 = 0 then 'uma@takeover.test' else 'nobody-' || i || '@takeover.test' end)) as probe
+from generate_series(1, 4) i;
+reset role;
 select set_config('request.headers', '', false) is not null as cleared;
 reset auth_ext.trusted_proxy_header;
 set auth_ext.rate_limit_email_per_client = 1000;
