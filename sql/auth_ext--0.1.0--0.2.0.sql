@@ -609,12 +609,24 @@ as $$
     order by s.id
 $$;
 
+-- Which password a confirmation was issued for: a digest of the hash stored then. A
+-- confirmation proves only that password; any later change of it (a stranger's sign-up)
+-- leaves the confirmation proving nothing.
+create function auth.password_digest(p_hash text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select left(encode(sha256(convert_to(p_hash, 'UTF8')), 'hex'), 32)
+$$;
+
 -- Marks a user's email (or phone) confirmed, on the user and on its identity. Only the
 -- sign-up link proves the password chosen at sign-up (p_proves_password): confirming
 -- through anything else (a magic link or code, a recovery, an invite) proves the address
 -- alone, so an unconfirmed user's password, which nobody proved, is cleared. Whoever
 -- signed up someone else's address cannot keep a way in once its owner arrives.
-create or replace function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean)
+create or replace function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean, p_password_digest text)
 returns void
 language sql
 set search_path = ''
@@ -624,11 +636,13 @@ as $$
         phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
         encrypted_password = case
             when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
-            when p_proves_password and not exists (
-                select from auth.one_time_tokens t
-                where t.user_id = p_user_id and not t.options ? 'proves_password'
-                  and t.token_type = any (case when p_phone then '{sms}'::text[]
-                                               else '{confirmation,magiclink,recovery,invite}'::text[] end))
+            when p_proves_password
+                 and (p_password_digest is null or auth.password_digest(encrypted_password) = p_password_digest)
+                 and not exists (
+                     select from auth.one_time_tokens t
+                     where t.user_id = p_user_id and t.consumed_at is null and not t.options ? 'proves_password'
+                       and t.token_type = any (case when p_phone then '{sms}'::text[]
+                                                    else '{confirmation,magiclink,recovery,invite}'::text[] end))
                 then encrypted_password
         end
     where id = p_user_id;
@@ -1392,7 +1406,7 @@ as $$ select auth.resend_message(type, email, phone) $$;
 revoke execute on function auth.acting_role_oid(), auth.referencing_user_ids(oid, text, uuid[]), auth.delete_users(uuid[]),
     auth.normalize_address(text, text), auth.secret(text), auth.sign_in_state(auth.users),
     auth.session_state(auth.sessions, integer, integer), auth.rate_limit_count(text, text), auth.rate_limit_hits(text, text),
-    auth.confirm_address(uuid, boolean, boolean), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(text, text),
+    auth.confirm_address(uuid, boolean, boolean, text), auth.count_otp_attempt(uuid, text), auth.count_failed_sign_in(text, text),
     auth.durable_write(text, uuid, text, text), auth.check_registrable(regclass, regprocedure),
     auth.purge_spent_refresh_tokens(integer, integer), auth.merge_column(regclass, name, text, uuid, uuid, text, regprocedure),
     auth.hook_function(text), auth.create_api_key(text, text, interval, text), auth.reset_password_for_email(text),
@@ -1725,29 +1739,6 @@ begin
 end
 $$;
 
--- Who a new code of a user is recorded as asked for by: the asking address, when it
--- asked for one of the user's codes this hour already or fewer than three addresses did;
--- else nobody (the code is the strangers', and its tries come from their pool). The
--- address that asked keeps its own tries of its code (src/otp.rs, consume_code); a few
--- such addresses at most, so that asking from many addresses buys no more guesses.
-create function auth.otp_requester(p_user_id uuid, p_client text)
-returns text
-language plpgsql
-set search_path = ''
-as $$
-begin
-    if auth.rate_limit_hits('otp_requester', p_user_id::text || ' ' || p_client) > 0 then
-        return p_client;
-    end if;
-    if auth.rate_limit_hits('otp_requesters', p_user_id::text) >= 3 then
-        return null;
-    end if;
-    perform auth.rate_limit_count('otp_requester', p_user_id::text || ' ' || p_client);
-    perform auth.rate_limit_count('otp_requesters', p_user_id::text);
-    return p_client;
-end
-$$;
-
 -- An address goes to whoever proves it (a guest's confirmed change beats a squatter).
 create function auth.take_address(p_user_id uuid, p_kind text, p_address text)
 returns boolean
@@ -1805,7 +1796,7 @@ create trigger signing_keys_restored
     for each statement execute function auth.signing_keys_restored();
 
 revoke execute on function auth.rate_burst_count(text, text, integer), auth.rate_burst_wait(text, text, integer, integer),
-    auth.check_metadata_size(jsonb, jsonb), auth.otp_requester(uuid, text),
+    auth.check_metadata_size(jsonb, jsonb), auth.password_digest(text),
     auth.address_identity_data(uuid, text, text, boolean), auth.user_object(auth.users, jsonb),
     auth.identity_object(auth.user_identities), auth.sign_up_decoy(text, text, jsonb, jsonb),
     auth.take_address(uuid, text, text), auth.signing_keys_restored()

@@ -20,8 +20,8 @@ create table auth.one_time_tokens (
     relates_to  text not null,
     -- What the request asked for besides, e.g. {"keep_sessions": true} for an email change.
     options     jsonb not null default '{}',
-    -- The client address that asked for it (its limit key): its own tries of the code are
-    -- never used up by others' (src/otp.rs, consume_code).
+    -- The client address that asked for it (its limit key): it is checked against its own
+    -- code only, which nobody else's tries touch (src/otp.rs, consume_code).
     requested_from text,
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
@@ -226,16 +226,30 @@ as $$
     order by s.id
 $$;
 
--- Marks a user's email (or phone) confirmed, on the user and on its identity. Only the
--- sign-up link proves the password chosen at sign-up (p_proves_password), and only when
--- the person who set that password is the one confirming: not when anyone asked for a
--- sign-in code or link for this user (magic link, OTP, recovery, invite: tokens that
--- prove no password) while it was unconfirmed, since the sign-up may then be a
--- stranger's, whose mail the owner follows. Confirming through anything else proves
+-- Which password a confirmation was issued for: a digest of the hash stored then. A
+-- confirmation proves only that password; any later change of it (a stranger's sign-up)
+-- leaves the confirmation proving nothing.
+create function auth.password_digest(p_hash text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select left(encode(sha256(convert_to(p_hash, 'UTF8')), 'hex'), 32)
+$$;
+
+-- Marks a user's email (or phone) confirmed, on the user and on its identity. Only a
+-- sign-up's confirmation proves the password chosen at sign-up (p_proves_password), and
+-- only when the person who set that password is the one confirming: the password is
+-- still the one the confirmation was issued for (p_password_digest, auth.password_digest;
+-- no digest: an operator's link, whose password the operator set), and nobody asked for
+-- a sign-in code or link for this user (magic link, OTP, recovery, invite: tokens that
+-- prove no password, still unused) while it was unconfirmed, since the sign-up may then
+-- be a stranger's, whose mail the owner follows. Confirming through anything else proves
 -- the address alone, so an unconfirmed user's password, which nobody proved, is
 -- cleared. Whoever signed up someone else's address cannot keep a way in once its
 -- owner arrives.
-create function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean)
+create function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean, p_password_digest text)
 returns void
 language sql
 set search_path = ''
@@ -245,11 +259,13 @@ as $$
         phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
         encrypted_password = case
             when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
-            when p_proves_password and not exists (
-                select from auth.one_time_tokens t
-                where t.user_id = p_user_id and not t.options ? 'proves_password'
-                  and t.token_type = any (case when p_phone then '{sms}'::text[]
-                                               else '{confirmation,magiclink,recovery,invite}'::text[] end))
+            when p_proves_password
+                 and (p_password_digest is null or auth.password_digest(encrypted_password) = p_password_digest)
+                 and not exists (
+                     select from auth.one_time_tokens t
+                     where t.user_id = p_user_id and t.consumed_at is null and not t.options ? 'proves_password'
+                       and t.token_type = any (case when p_phone then '{sms}'::text[]
+                                                    else '{confirmation,magiclink,recovery,invite}'::text[] end))
                 then encrypted_password
         end
     where id = p_user_id;
@@ -293,29 +309,6 @@ begin
         perform auth.delete_users(array[holder.id]);
     end if;
     return true;
-end
-$$;
-
--- Who a new code of a user is recorded as asked for by: the asking address, when it
--- asked for one of the user's codes this hour already or fewer than three addresses did;
--- else nobody (the code is the strangers', and its tries come from their pool). The
--- address that asked keeps its own tries of its code (src/otp.rs, consume_code); a few
--- such addresses at most, so that asking from many addresses buys no more guesses.
-create function auth.otp_requester(p_user_id uuid, p_client text)
-returns text
-language plpgsql
-set search_path = ''
-as $$
-begin
-    if auth.rate_limit_hits('otp_requester', p_user_id::text || ' ' || p_client) > 0 then
-        return p_client;
-    end if;
-    if auth.rate_limit_hits('otp_requesters', p_user_id::text) >= 3 then
-        return null;
-    end if;
-    perform auth.rate_limit_count('otp_requester', p_user_id::text || ' ' || p_client);
-    perform auth.rate_limit_count('otp_requesters', p_user_id::text);
-    return p_client;
 end
 $$;
 

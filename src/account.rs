@@ -293,6 +293,12 @@ pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::flows::Fi
         TokenType::EmailChangeCurrent => TokenType::EmailChangeNew,
         _ => TokenType::EmailChangeCurrent,
     };
+    // One side is confirmed: its other live tokens (asked for again, from elsewhere) are
+    // spent too, so that only the other side's can still be pending.
+    db::run(
+        "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null",
+        &[pg_uuid(&consumed.user_id).into(), consumed.token_type.as_str().into()],
+    )?;
     let pending: Pending = db::json_row(
         "select jsonb_build_object(
              'email_change', u.email_change, 'phone_change', u.phone_change,

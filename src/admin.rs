@@ -341,6 +341,8 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         }
     };
     let existing = users::find_serialized(Lookup::Email(email))?;
+    // The password the operator gives a signup link is the one its confirmation proves.
+    let password_hash = hashed_password(options.password.as_deref())?;
     let user_id = match (existing, token_type) {
         // As GoTrue: a registered address gets no signup link once confirmed; an
         // unconfirmed one gets a fresh link (and the password given, if any).
@@ -349,15 +351,15 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         }
         (Some(account), TokenType::Confirmation) => {
             let user_id = users::parse_id(&account.id)?;
-            if let Some(hash) = hashed_password(options.password.as_deref())? {
-                db::run("update auth.users set encrypted_password = $2 where id = $1", &[pg_uuid(&user_id).into(), hash.into()])?;
+            if let Some(hash) = &password_hash {
+                db::run("update auth.users set encrypted_password = $2 where id = $1", &[pg_uuid(&user_id).into(), hash.as_str().into()])?;
             }
             user_id
         }
         (Some(account), _) => users::parse_id(&account.id)?,
         (None, TokenType::Confirmation | TokenType::Invite | TokenType::Magiclink) => users::create(&NewUser {
             email: Some(email.to_owned()),
-            password_hash: hashed_password(options.password.as_deref())?,
+            password_hash: password_hash.clone(),
             user_metadata: users::metadata(options.data.clone(), "data")?,
             app_metadata: users::provider_metadata("email"),
             ..Default::default()
@@ -381,7 +383,11 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         }
         _ => email.to_owned(),
     };
-    let issued = otp::issue(&user_id, token_type, &relates_to)?;
+    let proof = match (&password_hash, token_type) {
+        (Some(hash), TokenType::Confirmation) => crate::flows::proof_of(true, hash)?,
+        _ => json!({}),
+    };
+    let issued = otp::issue_with_options(&user_id, token_type, &relates_to, &proof)?;
     let mut link = issued.action_link();
     if let Some(redirect) = options.redirect_to.as_deref() {
         link.push_str("&redirect_to=");

@@ -136,12 +136,12 @@ fn sign_up(
         let user_id = users::create(&NewUser {
             email: (!is_phone).then(|| address.to_owned()),
             phone: is_phone.then(|| address.to_owned()),
-            password_hash: Some(password_hash),
+            password_hash: Some(password_hash.clone()),
             user_metadata: data,
             app_metadata: users::provider_metadata(provider),
             ..Default::default()
         })?;
-        let options = crate::pkce::with_challenge(json!({"proves_password": true}), &pkce);
+        let options = crate::pkce::with_challenge(proof_of(true, &password_hash)?, &pkce);
         let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
         otp::queue(&user_id, &recipient, &issued, json!({}))?;
         return Ok(pgrx::JsonB(users::user_json(&user_id)?));
@@ -152,6 +152,13 @@ fn sign_up(
         &[address.into(), provider.into(), db::jsonb_arg(&data), db::jsonb_arg(&users::provider_metadata(provider))],
     )?;
     Ok(pgrx::JsonB(decoy.unwrap_or_default()))
+}
+
+/// What a sign-up's confirmation proves: the password whose hash it was issued with, if
+/// any (auth.confirm_address checks that it is still the user's).
+pub fn proof_of(proves_password: bool, password_hash: &str) -> AuthResult<Value> {
+    let digest: Option<String> = db::read_value("select auth.password_digest($1)", &[password_hash.into()])?;
+    Ok(json!({"proves_password": proves_password, "password": digest}))
 }
 
 /// The token that confirms a sign-up: a link and code to an email, a code to a phone.
@@ -187,7 +194,7 @@ fn sign_up_again(
     }
     db::run(
         "update auth.users set encrypted_password = $2 where id = $1",
-        &[pg_uuid(&user_id).into(), password_hash.into()],
+        &[pg_uuid(&user_id).into(), password_hash.as_str().into()],
     )?;
     // Sticky: a pending confirmation that proves no password (a phone's sign-in code, a
     // sign-up code already marked so, an operator's link) keeps every later one from
@@ -196,7 +203,7 @@ fn sign_up_again(
     // nothing.
     let sign_in_pending = otp::pending_proves_nothing(&user_id, confirmation_type(is_phone))?;
     let proves_password = same_password && !sign_in_pending;
-    let options = crate::pkce::with_challenge(json!({"proves_password": proves_password}), pkce);
+    let options = crate::pkce::with_challenge(proof_of(proves_password, &password_hash)?, pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
     otp::queue(&user_id, recipient, &issued, json!({}))
 }
@@ -521,13 +528,14 @@ fn finish_verification(consumed: otp::Consumed, finish: Finish) -> AuthResult<Va
             crate::account::confirm_address_change(&consumed, finish)
         }
         _ => {
-            // A sign-up's confirmation proves its password unless it was marked otherwise
-            // (sign_up_again); any other token proves the address only.
+            // A sign-up's confirmation proves the password it was issued for unless it was
+            // marked otherwise (sign_up_again); any other token proves the address only.
             let proves_password = consumed.options.get("proves_password").and_then(Value::as_bool)
                 .unwrap_or(consumed.token_type == TokenType::Confirmation);
+            let digest = consumed.options.get("password").and_then(Value::as_str);
             db::run(
-                "select auth.confirm_address($1, $2, $3)",
-                &[pg_uuid(&consumed.user_id).into(), consumed.token_type.is_phone().into(), proves_password.into()],
+                "select auth.confirm_address($1, $2, $3, $4)",
+                &[pg_uuid(&consumed.user_id).into(), consumed.token_type.is_phone().into(), proves_password.into(), digest.into()],
             )?;
             finish.open(&consumed)
         }

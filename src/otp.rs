@@ -161,20 +161,15 @@ pub fn issue_with_options(
     let hashed_token = keys::random_token::<32>();
     let code = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
     let salt: [u8; 16] = OsRng.gen();
-    // One live token per user, type and requester (auth.otp_requester): a new one replaces
-    // the asking address's own, never another's, so that nobody's request makes the owner's
+    // One live token per user, type and requester (the asking client address): a new one
+    // replaces the asker's own, never another's, so that nobody's request makes the owner's
     // code fail. Requests for one user and type queue here, so that concurrent ones each
     // replace the last instead of colliding on the one-live-token index.
     db::lock(&format!("otp:{user_id}:{}", token_type.as_str()))?;
-    let client = workers::client_key(&request::limit_key(&request::client()));
-    let requested_from: Option<String> = db::json_row(
-        "with requester as (select auth.otp_requester($1, $3) as r),
-         replaced as (
-             delete from auth.one_time_tokens t using requester
-             where t.user_id = $1 and t.token_type = $2 and t.consumed_at is null
-               and t.requested_from is not distinct from requester.r)
-         select to_jsonb(r) from requester",
-        &[pg_uuid(user_id).into(), token_type.as_str().into(), client.as_str().into()],
+    let requested_from = workers::client_key(&request::limit_key(&request::client()));
+    db::run(
+        "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null and requested_from = $3",
+        &[pg_uuid(user_id).into(), token_type.as_str().into(), requested_from.as_str().into()],
     )?;
     db::run(
         "insert into auth.one_time_tokens (user_id, token_type, token_hash, otp_salt, otp_hash, relates_to, expires_at, options,
@@ -446,14 +441,14 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
 /// commits whatever this call does. Each client address (an IPv6 client as its /48) may
-/// try `auth_ext.otp_max_attempts` wrong codes of a user an hour, however many codes it
-/// asks for. The address that asked for a code keeps those tries whatever others do: a
-/// stranger's guesses never use up the owner's code. Every other address's tries also
-/// come from one pool per user and hour, STRANGER_BUDGET times that; and requesters are at
-/// most three addresses per user and hour (auth.otp_requester). So guessing a user's codes
-/// stays bounded however many addresses a guesser has: 35 wrong codes an hour by default,
-/// against at most four live codes per type. Per client address,
-/// `auth_ext.rate_limit_verify` and its burst bound tries across users. Tries of
+/// try `auth_ext.otp_max_attempts` codes of a user an hour, however many codes it asks
+/// for. A client that asked for a code is checked against its own code only, and nobody
+/// else's tries touch it: a stranger's requests and guesses never make the owner's code
+/// fail. A client that asked for none is checked against every live code, and those tries
+/// also come from one pool per user and hour, STRANGER_BUDGET times the limit. Guessing a
+/// user's codes is so bounded per client address: `otp_max_attempts` an hour for one that
+/// first had a code sent to the user, and 4 × that for all others together. Per client
+/// address, `auth_ext.rate_limit_verify` and its burst bound tries across users. Tries of
 /// one token queue on its row lock, so each sees the count the one before it left. When
 /// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
@@ -480,13 +475,17 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         // Nothing to compare with: the newest token says why (used, expired), else invalid.
         return consume(spent.into_iter().next().ok_or_else(invalid)?, accepted);
     }
+    // A client that asked for codes here is checked against its own only (one try each);
+    // any other client against every live code, each compare a try from the strangers' pool.
+    let (own, others): (Vec<TokenRow>, Vec<TokenRow>) =
+        live.into_iter().partition(|t| t.requested_from.as_deref() == Some(client.as_str()));
+    let owner = !own.is_empty();
     let max = settings::OTP_MAX_ATTEMPTS.get();
     let mut tried_any = false;
-    for row in live {
-        // Read after the lock, in a statement of its own: the locking statement's snapshot
+    for row in if owner { own } else { others } {
+        // Read after the lock, in statements of their own: the locking statement's snapshot
         // predates its wait, and would miss tries counted by the ones it queued behind.
         let token_id = users::parse_id(&row.id)?;
-        let owner = row.requested_from.as_deref() == Some(client.as_str());
         let mine = format!("{} {client}", row.user_id);
         let tried = counted_hits("otp_tries", &mine)?;
         if tried >= max || (!owner && counted_hits("otp_strangers", &row.user_id)? >= max.saturating_mul(STRANGER_BUDGET)) {
@@ -512,8 +511,8 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     Err(invalid())
 }
 
-/// How many times `auth_ext.otp_max_attempts` all addresses but the one that asked for a
-/// code may try a user's codes together in an hour: 20 wrong codes by default.
+/// How many times `auth_ext.otp_max_attempts` the clients that asked for no code may try a
+/// user's codes together in an hour: 20 by default.
 const STRANGER_BUDGET: i32 = 4;
 
 

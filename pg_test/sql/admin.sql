@@ -72,6 +72,13 @@ select count(*) as list1_rows from auth.users where email = 'list1@example.com';
 reset role;
 select action, payload->'soft' as soft from auth.audit_log_entries where action = 'user_deleted' order by id;
 
+-- A signup link with the password the operator set keeps that password when followed.
+set local role service_role;
+select auth.admin_generate_link('signup', 'lina@example.com', '{"password": "linas own passphrase"}')->>'hashed_token' as lina_link \gset
+reset role;
+select (auth.verify_otp(token_hash => :'lina_link', type => 'signup'))->'user'->>'email' as lina_confirmed;
+select (auth.sign_in_with_password('lina@example.com', 'linas own passphrase'))->>'token_type' as operators_password_kept;
+
 -- Missing arguments are coded errors, never pgrx's "argument must not be null".
 set local role service_role;
 select regress.error_of($$select auth.admin_generate_link(null, 'x@example.com')$$) as link_without_type,

@@ -81,6 +81,61 @@ set role anon;
 select (auth.verify_otp('ann@lockouts.test', :'ann_code2', 'email'))->'user'->>'email' as owners_code_still_works;
 reset role;
 
+-- 2c. Strangers who ask for codes first, then spend every try the others share: the
+--     owner, who asked for her own, still signs in with it.
+set auth_ext.otp_max_attempts = 3;
+set role service_role;
+select auth.admin_create_user('{"email": "cleo@lockouts.test", "email_confirm": true}') is not null as cleo;
+reset role;
+select c, (select auth.sign_in_with_otp('cleo@lockouts.test') is not null
+           from (select pg_temp.client(c), set_config('role', 'anon', false)) s) as stranger_asks_first
+from unnest(array['203.0.113.31', '203.0.113.32', '203.0.113.33']) c;
+reset role;
+select pg_temp.client('198.51.100.9') is not null as owner;
+set role anon;
+select auth.sign_in_with_otp('cleo@lockouts.test') is not null as owner_asks;
+reset role;
+select pg_temp.newest_code('cleo@lockouts.test') as cleo_code \gset
+create temp table cleo_wrong as select lpad(((:'cleo_code'::int + 1) % 1000000)::text, 6, '0') as code;
+grant select on cleo_wrong to anon;
+select count(*) filter (where result like '%otp_attempts_exceeded%') > 0 as strangers_spent_their_pool
+from (select (select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'cleo@lockouts.test', w.code, 'email'))
+              from (select pg_temp.client(c), set_config('role', 'anon', false)) s, cleo_wrong w) as result
+      from unnest(array['203.0.113.34', '203.0.113.34', '203.0.113.34', '203.0.113.35', '203.0.113.35', '203.0.113.35',
+                        '203.0.113.36', '203.0.113.36', '203.0.113.36', '203.0.113.37', '203.0.113.37', '203.0.113.37',
+                        '203.0.113.38']) c) tries;
+reset role;
+select pg_temp.client('198.51.100.9') is not null as owner;
+set role anon;
+select (auth.verify_otp('cleo@lockouts.test', :'cleo_code', 'email'))->'user'->>'email' as owner_still_signs_in;
+reset role;
+reset auth_ext.otp_max_attempts;
+
+-- 2d. A secure email change stays hers though a stranger asks for its mails again from
+--     elsewhere (a second pair of codes): confirming both sides of her own pair completes it.
+set role service_role;
+select auth.admin_create_user('{"email": "dora@lockouts.test", "password": "doras own passphrase", "email_confirm": true}')->>'id' as dora \gset
+select auth.admin_create_session(:'dora') as dora_session \gset
+reset role;
+select pg_temp.client('198.51.100.10') is not null as owner;
+begin;
+select auth.set_session(:'dora_session'::jsonb->>'access_token') is not null as dora_signed_in;
+set local role authenticated;
+select (auth.update_user('{"email": "dora.new@lockouts.test"}'))->>'new_email' as dora_asks_for_a_change;
+commit;
+reset role;
+select (select payload->>'token_hash' from auth.outbox where recipient = 'dora@lockouts.test' and kind = 'email_change_current' order by id desc limit 1) as dora_current,
+       (select payload->>'token_hash' from auth.outbox where recipient = 'dora.new@lockouts.test' and kind = 'email_change_new' order by id desc limit 1) as dora_new \gset
+select pg_temp.client('203.0.113.40') is not null as stranger;
+set role anon;
+select format('[%s]', auth.resend('email_change', email => 'dora@lockouts.test')) as stranger_resends;
+reset role;
+select pg_temp.client('198.51.100.10') is not null as owner;
+set role anon;
+select (auth.verify_otp(token_hash => :'dora_current', type => 'email_change'))->>'email_change_confirm_status' as first_side;
+select (auth.verify_otp(token_hash => :'dora_new', type => 'email_change'))->'user'->>'email' as change_completed;
+reset role;
+
 -- 2a. Variant: a text message, which has no link to fall back on.
 set role service_role;
 select auth.admin_create_user('{"phone": "+1 202 555 0190", "phone_confirm": true}') is not null as bo;

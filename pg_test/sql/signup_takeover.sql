@@ -63,6 +63,25 @@ select (auth.verify_otp(phone => '+12025550123', token => :'newest_text', type =
 select regress.error_of($$select auth.sign_in_with_phone_password('+12025550123', 'mallory owns this one')$$) as strangers_password;
 reset role;
 
+-- 1b''. The owner signs up first, a stranger signs the address up again with his own
+--       password from elsewhere, and the owner then follows her own (first) mail: it was
+--       issued for her password, which is no longer the one stored, so it proves nothing.
+set role anon;
+select auth.sign_up('tina@takeover.test', 'tinas own passphrase') is not null as owner_signs_up;
+reset role;
+select pg_temp.newest('tina@takeover.test', 'token_hash') as tina_confirmation \gset
+set auth_ext.trusted_proxy_header = 'x-real-ip';
+select set_config('request.headers', '{"x-real-ip": "203.0.113.80"}', false) is not null as stranger_elsewhere;
+set role anon;
+select auth.sign_up('tina@takeover.test', 'mallory owns this one') is not null as stranger_signs_up;
+reset role;
+select set_config('request.headers', '', false) is not null as cleared;
+reset auth_ext.trusted_proxy_header;
+set role anon;
+select (auth.verify_otp(token_hash => :'tina_confirmation', type => 'signup'))->'user'->>'email' as owner_follows_her_own_mail;
+select regress.error_of($$select auth.sign_in_with_password('tina@takeover.test', 'mallory owns this one')$$) as strangers_password;
+reset role;
+
 -- 1c. What still works: someone who signs up and confirms her own sign-up, with no code
 --     asked for meanwhile, keeps her password (also when she signed up twice with it).
 set role anon;
