@@ -637,7 +637,7 @@ as $$
         encrypted_password = case
             when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
             when p_proves_password
-                 and (p_password_digest is null or auth.password_digest(encrypted_password) = p_password_digest)
+                 and auth.password_digest(encrypted_password) = p_password_digest
                  and not exists (
                      select from auth.one_time_tokens t
                      where t.user_id = p_user_id and t.consumed_at is null and not t.options ? 'proves_password'

@@ -242,7 +242,8 @@ $$;
 -- sign-up's confirmation proves the password chosen at sign-up (p_proves_password), and
 -- only when the person who set that password is the one confirming: the password is
 -- still the one the confirmation was issued for (p_password_digest, auth.password_digest;
--- no digest: an operator's link, whose password the operator set), and nobody asked for
+-- a confirmation issued for no password, an operator's link without one, proves none),
+-- and nobody asked for
 -- a sign-in code or link for this user (magic link, OTP, recovery, invite: tokens that
 -- prove no password, still unused) while it was unconfirmed, since the sign-up may then
 -- be a stranger's, whose mail the owner follows. Confirming through anything else proves
@@ -260,7 +261,7 @@ as $$
         encrypted_password = case
             when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
             when p_proves_password
-                 and (p_password_digest is null or auth.password_digest(encrypted_password) = p_password_digest)
+                 and auth.password_digest(encrypted_password) = p_password_digest
                  and not exists (
                      select from auth.one_time_tokens t
                      where t.user_id = p_user_id and t.consumed_at is null and not t.options ? 'proves_password'

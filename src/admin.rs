@@ -383,8 +383,11 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         }
         _ => email.to_owned(),
     };
+    // Proves the operator's password, if one was given; else none (a password someone set
+    // by signing up is nobody's to prove by an operator's link).
     let proof = match (&password_hash, token_type) {
         (Some(hash), TokenType::Confirmation) => crate::flows::proof_of(true, hash)?,
+        (None, TokenType::Confirmation) => json!({"proves_password": false}),
         _ => json!({}),
     };
     let issued = otp::issue_with_options(&user_id, token_type, &relates_to, &proof)?;

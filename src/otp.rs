@@ -437,7 +437,7 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// Uses the live token of an accepted type sent to `address` whose code `code` is.
 /// Every live token of those types is a candidate (GoTrue checks an emailed code against
 /// the confirmation and the magic link alike): a later token of another type never makes
-/// an earlier one fail. With none live, the newest one says why (used, expired).
+/// an earlier one fail. With none live, the answer is GoTrue's one "expired or invalid".
 ///
 /// Every code tried is counted before it is compared, in a transaction of its own that
 /// commits whatever this call does. Each client address (an IPv6 client as its /48) may
@@ -457,23 +457,24 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
     let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()))?;
     // FOR NO KEY UPDATE: the counting worker's foreign-key check (FOR KEY SHARE) passes it.
-    let candidates: Vec<TokenRow> = db::json_row::<Vec<TokenRow>>(
+    // Live codes only, the client's own first (however many others there are): a spent or
+    // expired code answers as an unknown one does, so that codes tell nobody which
+    // addresses have accounts (links, unguessable, still say why).
+    let live: Vec<TokenRow> = db::json_row::<Vec<TokenRow>>(
         &format!(
-            "select coalesce(jsonb_agg(t.row order by t.live desc, t.created_at desc, t.id), '[]') from (
-                 select {TOKEN_ROW} as row, consumed_at is null and expires_at > now() as live, created_at, id
+            "select coalesce(jsonb_agg(t.row order by t.own desc, t.created_at desc, t.id), '[]') from (
+                 select {TOKEN_ROW} as row, requested_from = $3 as own, created_at, id
                  from auth.one_time_tokens
-                 where relates_to = $1 and token_type = any($2)
-                 order by consumed_at is null and expires_at > now() desc, created_at desc, id
+                 where relates_to = $1 and token_type = any($2) and consumed_at is null and expires_at > now()
+                 order by requested_from = $3 desc, created_at desc, id
                  limit 32
                  for no key update) t"
         ),
-        &[address.as_str().into(), types.into()],
+        &[address.as_str().into(), types.into(), client.as_str().into()],
     )?
     .unwrap_or_default();
-    let (live, spent): (Vec<TokenRow>, Vec<TokenRow>) = candidates.into_iter().partition(|t| !t.consumed && !t.expired);
     if live.is_empty() {
-        // Nothing to compare with: the newest token says why (used, expired), else invalid.
-        return consume(spent.into_iter().next().ok_or_else(invalid)?, accepted);
+        return Err(invalid());
     }
     // A client that asked for codes here is checked against its own only (one try each);
     // any other client against every live code, each compare a try from the strangers' pool.

@@ -81,15 +81,17 @@ set role anon;
 select (auth.verify_otp('ann@lockouts.test', :'ann_code2', 'email'))->'user'->>'email' as owners_code_still_works;
 reset role;
 
--- 2c. Strangers who ask for codes first, then spend every try the others share: the
---     owner, who asked for her own, still signs in with it.
+-- 2c. Strangers who ask for codes first, from many addresses, then spend every try the
+--     others share: the owner, who asked for her own, still signs in with it.
 set auth_ext.otp_max_attempts = 3;
 set role service_role;
 select auth.admin_create_user('{"email": "cleo@lockouts.test", "email_confirm": true}') is not null as cleo;
 reset role;
-select c, (select auth.sign_in_with_otp('cleo@lockouts.test') is not null
-           from (select pg_temp.client(c), set_config('role', 'anon', false)) s) as stranger_asks_first
-from unnest(array['203.0.113.31', '203.0.113.32', '203.0.113.33']) c;
+-- (more of them than the codes a check reads at once: the owner's own is read first)
+select count(*) filter (where asked) as strangers_asked_first
+from (select (select auth.sign_in_with_otp('cleo@lockouts.test') is not null
+              from (select pg_temp.client('203.0.114.' || i), set_config('role', 'anon', false)) s) as asked
+      from generate_series(1, 40) i) t;
 reset role;
 select pg_temp.client('198.51.100.9') is not null as owner;
 set role anon;
