@@ -1377,12 +1377,13 @@ $$;
 create function auth.postgrest_pre_request()
 returns void
 language plpgsql
-stable
+volatile
 security definer
 set search_path = ''
 as $$
 declare
     claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+    headers jsonb := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb;
 begin
     if claims ? 'jti' and not claims ? 'session_id' and not exists (
             select from auth.api_keys k
@@ -1391,6 +1392,10 @@ begin
             pg_catalog.format('jti %s', pg_catalog.left(claims->>'jti', 64)),
             'Use a current key; auth.create_api_key() makes one.');
     end if;
+    if headers is not null then
+        perform pg_catalog.set_config('request.headers', (headers - 'authorization' - 'apikey' - 'cookie')::text, true);
+    end if;
+    perform pg_catalog.set_config('request.cookies', '{}', true);
 end
 $$;
 

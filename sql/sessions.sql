@@ -151,15 +151,21 @@ $$;
 
 -- PostgREST's db-pre-request: refuses a revoked API key. Tokens of sessions carry a
 -- session_id and pass untouched (their revocation is checked where auth_ext verifies them).
+-- It also takes the request's credentials (the bearer token, the API key, cookies) out
+-- of request.headers and request.cookies: code that runs inside the request (a trigger,
+-- a default, a policy of an application table's owner) could otherwise read the
+-- caller's token and use it as the caller. request.jwt.claims, which no one can sign
+-- in with, stays.
 create function auth.postgrest_pre_request()
 returns void
 language plpgsql
-stable
+volatile
 security definer
 set search_path = ''
 as $$
 declare
     claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+    headers jsonb := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb;
 begin
     if claims ? 'jti' and not claims ? 'session_id' and not exists (
             select from auth.api_keys k
@@ -168,6 +174,10 @@ begin
             pg_catalog.format('jti %s', pg_catalog.left(claims->>'jti', 64)),
             'Use a current key; auth.create_api_key() makes one.');
     end if;
+    if headers is not null then
+        perform pg_catalog.set_config('request.headers', (headers - 'authorization' - 'apikey' - 'cookie')::text, true);
+    end if;
+    perform pg_catalog.set_config('request.cookies', '{}', true);
 end
 $$;
 

@@ -192,10 +192,18 @@ fn sign_up_again(
         let issued = otp::issue_with_options(&user_id, sign_in, address, pkce)?;
         return otp::queue(&user_id, recipient, &issued, json!({"reason": "signup_attempt"}));
     }
-    db::run(
-        "update auth.users set encrypted_password = $2 where id = $1",
-        &[pg_uuid(&user_id).into(), password_hash.as_str().into()],
-    )?;
+    // The same password keeps its stored hash, so that earlier confirmations, issued for
+    // it, still prove it; another replaces it (and they prove nothing any more).
+    let stored = match existing.encrypted_password.filter(|_| same_password) {
+        Some(stored) => stored,
+        None => {
+            db::run(
+                "update auth.users set encrypted_password = $2 where id = $1",
+                &[pg_uuid(&user_id).into(), password_hash.as_str().into()],
+            )?;
+            password_hash
+        }
+    };
     // Sticky: a pending confirmation that proves no password (a phone's sign-in code, a
     // sign-up code already marked so, an operator's link) keeps every later one from
     // proving one, however often the address is signed up again (each new one replaces
@@ -203,7 +211,7 @@ fn sign_up_again(
     // nothing.
     let sign_in_pending = otp::pending_proves_nothing(&user_id, confirmation_type(is_phone))?;
     let proves_password = same_password && !sign_in_pending;
-    let options = crate::pkce::with_challenge(proof_of(proves_password, &password_hash)?, pkce);
+    let options = crate::pkce::with_challenge(proof_of(proves_password, &stored)?, pkce);
     let issued = otp::issue_with_options(&user_id, confirmation_type(is_phone), address, &options)?;
     otp::queue(&user_id, recipient, &issued, json!({}))
 }

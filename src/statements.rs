@@ -155,8 +155,10 @@ unsafe fn touches_tables(stmt: *mut pg_sys::PlannedStmt) -> bool {
 unsafe fn has_relation(rtable: *mut pg_sys::List) -> bool {
     let mut auth = None;
     pointers(rtable).any(|rte| {
+        // Any entry that names a relation: a table, or a view (PostgreSQL 16 and later plan
+        // views as subqueries that keep the view's relid).
         let rte = rte as *mut pg_sys::RangeTblEntry;
-        if rte.is_null() || (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION {
+        if rte.is_null() || (*rte).relid == pg_sys::InvalidOid {
             return false;
         }
         let auth = *auth.get_or_insert_with(|| pg_sys::get_namespace_oid(c"auth".as_ptr(), true));

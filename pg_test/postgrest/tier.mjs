@@ -84,6 +84,21 @@ async function main() {
   check('journey: RLS insert as the anonymous user', [null, s1.user.id], [ins.error, ins.data?.[0]?.user_id]);
   const mine = await u1.from('notes').select();
   check('journey: select * sees own rows', [null, 1, 'first note'], [mine.error, mine.data.length, mine.data[0].body]);
+  // A table owner's trigger sees the request's headers, but not its credentials: the
+  // pre-request takes the bearer token, the API key and cookies out of them.
+  sql(`create table public.seen_headers (headers jsonb)`);
+  sql(`create function public.see_headers() returns trigger language plpgsql security definer set search_path = '' as
+       $f$ begin insert into public.seen_headers values (current_setting('request.headers', true)::jsonb); return new; end $f$`);
+  sql(`create trigger see_headers before insert on public.notes for each row execute function public.see_headers()`);
+  await fetch(`${BASE}/notes`, { method: 'POST', headers: { apikey: anonKey, Authorization: `Bearer ${s1.access_token}`,
+    Cookie: 'sb-token=secret', 'Content-Type': 'application/json' }, body: JSON.stringify({ body: 'second note' }) });
+  check('journey: code in the request sees no credentials in request.headers', ['true', 'f f f'],
+    [sql(`select (count(*) = 1)::text from public.seen_headers`),
+      sql(`select concat_ws(' ', headers ? 'authorization', headers ? 'apikey', headers ? 'cookie') from public.seen_headers`)]);
+  sql(`drop trigger see_headers on public.notes`);
+  sql(`drop function public.see_headers()`);
+  sql(`drop table public.seen_headers`);
+  sql(`delete from public.notes where body = 'second note'`);
   const { data: s2 } = await anon.schema('auth_api').rpc('sign_in_anonymously');
   const other = await client(anonKey, s2.access_token).from('notes').select();
   check('journey: another user sees none of them', [null, 0], [other.error, other.data.length]);

@@ -41,7 +41,11 @@ select auth.revoke_api_key((regress.jwt_part(:'anon_key', 2)->>'jti')::uuid);
 select regress.error_of('select auth.postgrest_pre_request()') as revoked;
 select regress.error_of(format('select auth.revoke_api_key(%L)', gen_random_uuid())) as unknown_key;
 select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "x", "session_id": "y", "jti": "z"}', true) is not null as as_session;
+-- It also takes the request's credentials out of what code in the request can read.
+select set_config('request.headers', '{"authorization": "Bearer t", "apikey": "k", "cookie": "c=1", "x-real-ip": "203.0.113.9"}', true) is not null as headers;
+select set_config('request.cookies', '{"c": "1"}', true) is not null as cookies;
 select auth.postgrest_pre_request();
+select current_setting('request.headers') as headers_left, current_setting('request.cookies') as cookies_left;
 commit;
 
 -- PostgREST is told to reload its configuration when the keys change, once the change
