@@ -33,6 +33,8 @@ sql >/dev/null <<'SQL'
 alter database auth_bench set auth_ext.anonymous_sign_ins = on;
 -- Limits are not what is measured (a run signs in more than 30 times per address).
 alter database auth_bench set auth_ext.rate_limit_anonymous = 2147483647;
+alter database auth_bench set auth_ext.rate_limit_failed_sign_ins = 2147483647;
+alter database auth_bench set auth_ext.rate_limit_burst = 2147483647;
 -- wrk plays a trusted proxy in front of PostgREST and of the gateway: many client addresses.
 alter database auth_bench set auth_ext.trusted_proxy_header = 'x-forwarded-for';
 SQL

@@ -10,9 +10,10 @@
 //! extension's own (schema auth, where only a superuser can put code), no data-modifying
 //! CTE. The executor hooks below count the statements now running that
 //! are not of that shape, at every level (PL/pgSQL and SQL functions run theirs through
-//! the executor too); the top-level statement is checked as well, for the statement
-//! during which the library was first loaded (hooks installed then miss what already
-//! runs) and for COPY, which runs no executor. Planning and executor start count too.
+//! the executor too); the top-level statement is checked as well, for COPY, which runs
+//! no executor, and for the statement during which the library was first loaded (hooks
+//! installed then miss what already runs): there, only the client's own statement may
+//! change an account. Planning and executor start count too.
 
 use std::cell::Cell;
 
@@ -30,9 +31,14 @@ static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
 
+/// The start of the client's statement during which the library was loaded (and the
+/// hooks installed): they missed whatever of it already ran.
+static mut LOADED_DURING: pg_sys::TimestampTz = 0;
+
 /// Installs the planner and executor hooks; called once per process, from _PG_init.
 pub fn install() {
     unsafe {
+        LOADED_DURING = if pg_sys::IsTransactionState() { pg_sys::GetCurrentStatementStartTimestamp() } else { 0 };
         PREV_PLANNER = pg_sys::planner_hook;
         pg_sys::planner_hook = Some(planner);
         PREV_START = pg_sys::ExecutorStart_hook;
@@ -47,7 +53,22 @@ pub fn install() {
 /// Whether the current code runs inside a statement that writes or reads a table, or
 /// one that is not a plain SELECT (COPY, EXPLAIN, ...).
 pub fn inside_table_statement() -> bool {
-    TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() }
+    TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() || loaded_midway_elsewhere() }
+}
+
+/// During the statement that loaded the library, the hooks saw nothing of what ran before:
+/// only the client's own statement (its unnamed portal, not a cursor that code in it
+/// opened) can still be judged, by its plan alone.
+unsafe fn loaded_midway_elsewhere() -> bool {
+    if LOADED_DURING == 0 || pg_sys::GetCurrentStatementStartTimestamp() != LOADED_DURING {
+        return false;
+    }
+    let portal = pg_sys::ActivePortal;
+    if portal.is_null() || (*portal).name.is_null() || *(*portal).name != 0 {
+        return true;
+    }
+    let (source, client) = ((*portal).sourceText, pg_sys::debug_query_string);
+    source.is_null() || client.is_null() || std::ffi::CStr::from_ptr(source) != std::ffi::CStr::from_ptr(client)
 }
 
 /// Counts a running statement for as long as it runs, also when it ends in an ERROR:
