@@ -11,9 +11,8 @@
 //! CTE. The executor hooks below count the statements now running that
 //! are not of that shape, at every level (PL/pgSQL and SQL functions run theirs through
 //! the executor too); the top-level statement is checked as well, for COPY, which runs
-//! no executor, and for the statement during which the library was first loaded (hooks
-//! installed then miss what already runs): there, only the client's own statement may
-//! change an account. Planning and executor start count too.
+//! no executor. During the statement in which the library was first loaded, the hooks
+//! missed what already ran: no account change is made in it. Planning and executor start count too.
 
 use std::cell::Cell;
 
@@ -53,22 +52,15 @@ pub fn install() {
 /// Whether the current code runs inside a statement that writes or reads a table, or
 /// one that is not a plain SELECT (COPY, EXPLAIN, ...).
 pub fn inside_table_statement() -> bool {
-    TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() || loaded_midway_elsewhere() }
+    TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() }
 }
 
-/// During the statement that loaded the library, the hooks saw nothing of what ran before:
-/// only the client's own statement (its unnamed portal, not a cursor that code in it
-/// opened) can still be judged, by its plan alone.
-unsafe fn loaded_midway_elsewhere() -> bool {
-    if LOADED_DURING == 0 || pg_sys::GetCurrentStatementStartTimestamp() != LOADED_DURING {
-        return false;
-    }
-    let portal = pg_sys::ActivePortal;
-    if portal.is_null() || (*portal).name.is_null() || *(*portal).name != 0 {
-        return true;
-    }
-    let (source, client) = ((*portal).sourceText, pg_sys::debug_query_string);
-    source.is_null() || client.is_null() || std::ffi::CStr::from_ptr(source) != std::ffi::CStr::from_ptr(client)
+/// Whether the library was loaded during the client's current statement: the hooks then
+/// missed whatever of it began before, so nothing in it can be judged (a policy's function
+/// may run inside an application's function, with no trace here). PostgREST's pre-request
+/// and the gateway's first statement load the library before any request's own statement.
+pub fn loaded_during_this_statement() -> bool {
+    unsafe { LOADED_DURING != 0 && pg_sys::GetCurrentStatementStartTimestamp() == LOADED_DURING }
 }
 
 /// Counts a running statement for as long as it runs, also when it ends in an ERROR:

@@ -1,9 +1,9 @@
 -- Without preloading, the statement that first loads the library in a backend began
--- before the extension's statement hooks existed. A table owner's code that loads it
--- there (a policy calling a function that changes the reader's account from a cursor)
--- is still refused: only the client's own statement may change an account then. This
--- file must call no auth_ext function before the attack, so that its session loads the
--- library during it.
+-- before the extension's statement hooks existed, which cannot tell what ran around a
+-- call: no account change is made in it (a retryable indirect_call). A table owner's
+-- code that loads it there (a policy calling a function that changes the reader's
+-- account) is refused; the request's own call, retried, works. This file must call no
+-- auth_ext function before each attack, so that its session loads the library during it.
 \set SHOW_CONTEXT never
 begin;
 create role fl_owner nologin;
@@ -37,4 +37,58 @@ set local role authenticated;
 select regress.error_of($$select count(*) from public.fl_notes$$) as policy_on_first_load;
 reset role;
 select raw_user_meta_data ? 'owned' as metadata_changed from auth.users where id = '00000000-0000-0000-0000-0000000f1a01';
+rollback;
+
+-- Variant, in a backend of its own: the policy's function runs inside an application
+-- function that reads the table by PERFORM (no portal of its own), called by an RPC.
+\c
+begin;
+create role fl_owner nologin;
+grant usage on schema auth to fl_owner;
+grant execute on function auth.update_user(jsonb) to fl_owner;
+create table public.fl_notes (body text);
+insert into public.fl_notes values ('a note');
+alter table public.fl_notes owner to fl_owner;
+alter table public.fl_notes enable row level security;
+grant select on public.fl_notes to authenticated;
+create function public.fl_grab() returns int language plpgsql as $$
+begin
+    perform auth.update_user('{"data": {"owned": true}}');
+    return 1;
+end
+$$;
+alter function public.fl_grab() owner to fl_owner;
+create policy fl_read on public.fl_notes for select to authenticated using (public.fl_grab() = 1);
+create function public.fl_feed() returns bigint language plpgsql as $$
+declare
+    n bigint;
+begin
+    select count(*) into n from public.fl_notes;
+    return n;
+end
+$$;
+set local session_replication_role = replica;
+insert into auth.users (id, email, email_confirmed_at) values ('00000000-0000-0000-0000-0000000f1a01', 'fl@example.com', now());
+insert into auth.sessions (id, user_id) values ('00000000-0000-0000-0000-0000000f1a02', '00000000-0000-0000-0000-0000000f1a01');
+reset session_replication_role;
+select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01",
+    "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}', true) is not null as claims_set;
+set local role authenticated;
+select regress.error_of($$select public.fl_feed()$$) as rpc_reading_the_table_on_first_load;
+-- The request's own change, made in the statement that loads the library, is refused
+-- too (retryable); made again, in a statement of its own, it works.
+reset role;
+rollback;
+\c
+begin;
+set local session_replication_role = replica;
+insert into auth.users (id, email, email_confirmed_at) values ('00000000-0000-0000-0000-0000000f1a01', 'fl@example.com', now());
+insert into auth.sessions (id, user_id) values ('00000000-0000-0000-0000-0000000f1a02', '00000000-0000-0000-0000-0000000f1a01');
+reset session_replication_role;
+select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01",
+    "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}', true) is not null as claims_set;
+set local role authenticated;
+select regress.error_of($$select auth.update_user('{"data": {"theme": "dark"}}')$$) as own_change_on_first_load;
+select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as own_change_retried;
+reset role;
 rollback;
