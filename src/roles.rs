@@ -112,10 +112,13 @@ pub fn for_request<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> R
     // Before any statement of ours runs: they would count themselves.
     let in_table_statement = crate::statements::inside_table_statement();
     let loaded_now = crate::statements::loaded_during_this_statement();
+    let in_cursor = crate::statements::outside_client_statement();
     let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
     let why = if loaded_now {
         "the extension's library was loaded during this very statement, so what runs around the call cannot be told: \
          retry it (preload auth_ext, or call auth.postgrest_pre_request or set_session first, and this never happens)"
+    } else if in_cursor {
+        "called from a cursor, not from a statement the client sent"
     } else if in_trigger {
         "called from a trigger"
     } else if switched {

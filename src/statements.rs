@@ -55,6 +55,17 @@ pub fn inside_table_statement() -> bool {
     TOUCHING_TABLES.with(Cell::get) > 0 || unsafe { top_level_touches_tables() }
 }
 
+/// Whether the code runs outside a statement the client sent: in a cursor (one that code
+/// declared, or a WITH HOLD cursor whose query runs at COMMIT, after the statement that
+/// declared it), or with no portal at all. The client's statements run in portals that
+/// Postgres keeps out of sight (pg_cursors); every cursor is visible.
+pub fn outside_client_statement() -> bool {
+    unsafe {
+        let portal = pg_sys::ActivePortal;
+        portal.is_null() || (*portal).visible
+    }
+}
+
 /// Whether the library was loaded during the client's current statement: the hooks then
 /// missed whatever of it began before, so nothing in it can be judged (a policy's function
 /// may run inside an application's function, with no trace here). PostgREST's pre-request

@@ -135,3 +135,38 @@ select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme
 select auth_api.update_user('{"data": {"theme": "light"}}')->'user_metadata'->>'theme' as postgrest_wrapper_works;
 reset role;
 rollback;
+
+-- Variant at COMMIT: a WITH HOLD cursor that a table owner's trigger declares runs its
+-- query when the writer's transaction commits, outside any statement the writer sent.
+-- It is refused (and so is the commit, which changes nothing).
+create role hold_owner nologin;
+grant usage on schema auth to hold_owner;
+grant execute on function auth.update_user(jsonb) to hold_owner;
+create table public.hold_notes (body text);
+alter table public.hold_notes owner to hold_owner;
+grant insert on public.hold_notes to authenticated;
+create function public.hold_take_over() returns trigger language plpgsql as $$
+begin
+    execute 'declare hold_take_over cursor with hold for select auth.update_user(''{"data": {"held": true}}'')';
+    return new;
+end
+$$;
+alter function public.hold_take_over() owner to hold_owner;
+create trigger hold_take_over after insert on public.hold_notes for each row execute function public.hold_take_over();
+set role service_role;
+select auth.admin_create_user('{"email": "hold@indirect.test", "email_confirm": true}')->>'id' as hold_user \gset
+select auth.admin_create_session(:'hold_user') as hold_session \gset
+reset role;
+begin;
+select auth.set_session(:'hold_session'::jsonb->>'access_token') is not null as writer_signed_in;
+set local role authenticated;
+insert into public.hold_notes values ('hello');
+commit;
+select raw_user_meta_data ? 'held' as metadata_changed from auth.users where id = :'hold_user';
+drop table public.hold_notes;
+drop function public.hold_take_over();
+revoke all on schema auth from hold_owner;
+revoke execute on function auth.update_user(jsonb) from hold_owner;
+drop role hold_owner;
+delete from auth.audit_log_entries where actor_id = :'hold_user';
+delete from auth.users where id = :'hold_user';
