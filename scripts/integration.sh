@@ -207,7 +207,7 @@ refreshing="$(stale_user)"; converting="$(stale_user)"; idle1="$(stale_user)"; i
 "${PSQL[@]}" -c "begin; select auth.refresh_session('$(field "$refreshing" refresh_token)'); select pg_sleep(3); commit" \
     >/dev/null 2>"$CLUSTER_DIR/holder1.err" &
 holder1=$!
-"${PSQL[@]}" -c "begin; select auth.set_session('$(field "$converting" access_token)');
+"${PSQL[@]}" -c "load 'auth_ext'" -c "begin; select auth.set_session('$(field "$converting" access_token)');
                  select auth.update_user('{\"email\": \"converting@example.com\"}'); select pg_sleep(3); commit" \
     >/dev/null 2>"$CLUSTER_DIR/holder2.err" &
 holder2=$!

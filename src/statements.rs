@@ -57,12 +57,21 @@ pub fn inside_table_statement() -> bool {
 
 /// Whether the code runs outside a statement the client sent: in a cursor (one that code
 /// declared, or a WITH HOLD cursor whose query runs at COMMIT, after the statement that
-/// declared it), or with no portal at all. The client's statements run in portals that
-/// Postgres keeps out of sight (pg_cursors); every cursor is visible.
+/// declared it), or with no portal at all. The client's statement runs in the unnamed
+/// portal (simple or extended protocol), or in a named one of the protocol whose text is
+/// the statement the client sent; a cursor has a name of its own (SPI's included) and
+/// the text it was declared with.
 pub fn outside_client_statement() -> bool {
     unsafe {
         let portal = pg_sys::ActivePortal;
-        portal.is_null() || (*portal).visible
+        if portal.is_null() || (*portal).cursorOptions & pg_sys::CURSOR_OPT_HOLD as i32 != 0 {
+            return true;
+        }
+        if (*portal).name.is_null() || *(*portal).name == 0 {
+            return false;
+        }
+        let (source, client) = ((*portal).sourceText, pg_sys::debug_query_string);
+        source.is_null() || client.is_null() || std::ffi::CStr::from_ptr(source) != std::ffi::CStr::from_ptr(client)
     }
 }
 
