@@ -25,7 +25,6 @@ use crate::sessions::{self, current_user};
 use crate::settings;
 use crate::tokens;
 use crate::users::{self, pg_uuid};
-use crate::workers;
 
 /// A session older than this needs a nonce to change its password in secure mode.
 const REAUTHENTICATION_AGE_SECONDS: i64 = 24 * 3600;
@@ -78,9 +77,7 @@ fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthR
     otp::check_send_budget(&client, phone)?;
     match users::find(users::Lookup::of(address, phone))? {
         Some(other) if other.id != user_id.to_string() => {
-            if !workers::commit_now(workers::DurableWrite::CountAddressProbe { client }) {
-                return Err(workers::not_recorded());
-            }
+            otp::count_address_probe(&client)?;
             Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
         }
         _ => Ok(()),

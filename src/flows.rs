@@ -420,9 +420,7 @@ fn sign_in_with_otp(
             ..Default::default()
         })?,
         None => {
-            if !workers::commit_now(workers::DurableWrite::CountAddressProbe { client }) {
-                return Err(workers::not_recorded().into());
-            }
+            otp::count_address_probe(&client)?;
             return Err(AuthError::new(ErrorCode::OtpDisabled, "signups not allowed for otp")
                 .detail("no user has this address and create_user is false")
                 .into())

@@ -302,6 +302,16 @@ pub fn check_send_budget(client: &str, sms: bool) -> AuthResult<()> {
     Ok(())
 }
 
+/// Counts an answer that tells whether an address is registered (an address change
+/// refused as taken, a code refused for an unknown address) against the client's message
+/// budget, as the message it would have sent: durably, since the call then fails.
+pub fn count_address_probe(client: &str) -> AuthResult<()> {
+    if !crate::workers::commit_now(crate::workers::DurableWrite::CountAddressProbe { client: client.to_owned() }) {
+        return Err(crate::workers::not_recorded());
+    }
+    Ok(())
+}
+
 /// Counts a message to `recipient` against the per-recipient and per-client send
 /// limits (and a global ceiling, when an operator set one), refusing once one is exceeded. Also what a request that sends nothing
 /// counts, so that its answer and limits tell nothing about who has an account.
