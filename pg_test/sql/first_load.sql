@@ -5,15 +5,13 @@
 -- account) is refused; the request's own call, retried, works. This file must call no
 -- auth_ext function before each attack, so that its session loads the library during it.
 \set SHOW_CONTEXT never
+-- The owner's table, and a signed-in reader made with plain SQL: no auth_ext function runs
+-- before the read (the users table's triggers, which call one, are skipped). psql
+-- variables, so that each backend below sets them up alike.
+\set owners_table 'create role fl_owner nologin; grant usage on schema auth to fl_owner; grant execute on function auth.update_user(jsonb) to fl_owner; create table public.fl_notes (body text); insert into public.fl_notes values (''a note''); alter table public.fl_notes owner to fl_owner; alter table public.fl_notes enable row level security; grant select on public.fl_notes to authenticated;'
+\set signed_in_reader 'set local session_replication_role = replica; insert into auth.users (id, email, email_confirmed_at) values (''00000000-0000-0000-0000-0000000f1a01'', ''fl@example.com'', now()); insert into auth.sessions (id, user_id) values (''00000000-0000-0000-0000-0000000f1a02'', ''00000000-0000-0000-0000-0000000f1a01''); reset session_replication_role; select set_config(''request.jwt.claims'', ''{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01", "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}'', true) is not null as claims_set;'
 begin;
-create role fl_owner nologin;
-grant usage on schema auth to fl_owner;
-grant execute on function auth.update_user(jsonb) to fl_owner;
-create table public.fl_notes (body text);
-insert into public.fl_notes values ('a note');
-alter table public.fl_notes owner to fl_owner;
-alter table public.fl_notes enable row level security;
-grant select on public.fl_notes to authenticated;
+:owners_table
 create function public.fl_take_over() returns int language plpgsql as $$
 declare
     r record;
@@ -25,14 +23,7 @@ end
 $$;
 alter function public.fl_take_over() owner to fl_owner;
 create policy fl_read on public.fl_notes for select to authenticated using (public.fl_take_over() = 1);
--- A signed-in reader, made with plain SQL (no auth_ext function runs before the read:
--- the users table's triggers, which call one, are skipped).
-set local session_replication_role = replica;
-insert into auth.users (id, email, email_confirmed_at) values ('00000000-0000-0000-0000-0000000f1a01', 'fl@example.com', now());
-insert into auth.sessions (id, user_id) values ('00000000-0000-0000-0000-0000000f1a02', '00000000-0000-0000-0000-0000000f1a01');
-reset session_replication_role;
-select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01",
-    "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}', true) is not null as claims_set;
+:signed_in_reader
 set local role authenticated;
 select regress.error_of($$select count(*) from public.fl_notes$$) as policy_on_first_load;
 reset role;
@@ -43,14 +34,7 @@ rollback;
 -- function that reads the table by PERFORM (no portal of its own), called by an RPC.
 \c
 begin;
-create role fl_owner nologin;
-grant usage on schema auth to fl_owner;
-grant execute on function auth.update_user(jsonb) to fl_owner;
-create table public.fl_notes (body text);
-insert into public.fl_notes values ('a note');
-alter table public.fl_notes owner to fl_owner;
-alter table public.fl_notes enable row level security;
-grant select on public.fl_notes to authenticated;
+:owners_table
 create function public.fl_grab() returns int language plpgsql as $$
 begin
     perform auth.update_user('{"data": {"owned": true}}');
@@ -67,12 +51,7 @@ begin
     return n;
 end
 $$;
-set local session_replication_role = replica;
-insert into auth.users (id, email, email_confirmed_at) values ('00000000-0000-0000-0000-0000000f1a01', 'fl@example.com', now());
-insert into auth.sessions (id, user_id) values ('00000000-0000-0000-0000-0000000f1a02', '00000000-0000-0000-0000-0000000f1a01');
-reset session_replication_role;
-select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01",
-    "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}', true) is not null as claims_set;
+:signed_in_reader
 set local role authenticated;
 select regress.error_of($$select public.fl_feed()$$) as rpc_reading_the_table_on_first_load;
 -- The request's own change, made in the statement that loads the library, is refused
@@ -81,12 +60,7 @@ reset role;
 rollback;
 \c
 begin;
-set local session_replication_role = replica;
-insert into auth.users (id, email, email_confirmed_at) values ('00000000-0000-0000-0000-0000000f1a01', 'fl@example.com', now());
-insert into auth.sessions (id, user_id) values ('00000000-0000-0000-0000-0000000f1a02', '00000000-0000-0000-0000-0000000f1a01');
-reset session_replication_role;
-select set_config('request.jwt.claims', '{"role": "authenticated", "sub": "00000000-0000-0000-0000-0000000f1a01",
-    "session_id": "00000000-0000-0000-0000-0000000f1a02", "aud": "authenticated"}', true) is not null as claims_set;
+:signed_in_reader
 set local role authenticated;
 select regress.error_of($$select auth.update_user('{"data": {"theme": "dark"}}')$$) as own_change_on_first_load;
 select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as own_change_retried;
