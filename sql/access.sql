@@ -222,6 +222,9 @@ grant execute on function auth.hook_function(text), auth.call_hook(text, jsonb, 
 -- or service_role by name, with its arguments, defaults, result and grants. Schema auth
 -- itself is never exposed: it also holds what PUBLIC may execute because code runs with
 -- it (the claim functions, call_hook, merge_column), which is no API.
+-- The wrappers set no search_path (their bodies name everything by schema), so that the
+-- planner inlines them: an account change must be a call in the client's own plan
+-- (src/statements.rs), and an inlined wrapper's call is.
 grant execute on function auth.refresh_session(text), auth.set_session(text), auth.get_user(text),
     auth.sign_out(text), auth.jwks() to anon, authenticated, service_role;
 create schema auth_api;
@@ -252,7 +255,7 @@ begin
                                         else pg_catalog.format('%I => $%s', f.proargnames[i], i) end, ', ' order by i), '')
         into call_args from pg_catalog.generate_series(1, f.pronargs) i;
         execute pg_catalog.format(
-            'create function auth_api.%I(%s) returns %s language sql %s set search_path = '''' as %L',
+            'create function auth_api.%I(%s) returns %s language sql %s as %L',
             f.proname, f.arguments, f.result, f.volatility,
             case when f.proretset then pg_catalog.format('select * from auth.%I(%s)', f.proname, call_args)
                  else pg_catalog.format('select auth.%I(%s)', f.proname, call_args) end);

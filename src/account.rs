@@ -163,8 +163,8 @@ pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bo
 /// unless `keep_sessions` is true. Returns the user.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn update_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
-    roles::for_request(|| update_own_account(attributes))
+fn update_user(attributes: Option<pgrx::JsonB>, fcinfo: pg_sys::FunctionCallInfo) -> Result<pgrx::JsonB, ErrorReport> {
+    roles::for_request(fcinfo, || update_own_account(attributes))
 }
 
 fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
@@ -258,8 +258,8 @@ fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Er
 /// Sends the signed-in user a code to pass as `nonce` when a change needs reauthentication.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn reauthenticate() -> Result<(), ErrorReport> {
-    roles::for_request(reauthenticate_own_account)
+fn reauthenticate(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
+    roles::for_request(fcinfo, reauthenticate_own_account)
 }
 
 fn reauthenticate_own_account() -> Result<(), ErrorReport> {
@@ -371,11 +371,12 @@ fn link_identity(
     provider_id: &str,
     data: default!(Option<pgrx::JsonB>, "'{}'"),
     user_id: default!(Option<pgrx::Uuid>, "NULL"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::JsonB, ErrorReport> {
     // Linking to the caller's own account is an account change; service_role naming a
     // user acts as the application's server.
     let link = || link_identity_as(provider, provider_id, data, user_id);
-    if user_id.is_none() { roles::for_request(link) } else { roles::as_extension(link) }
+    if user_id.is_none() { roles::for_request(fcinfo, link) } else { roles::as_extension(link) }
 }
 
 fn link_identity_as(
@@ -424,8 +425,8 @@ fn link_identity_as(
 /// Unlinking the email or phone identity clears that address. Returns the user.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn unlink_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
-    roles::for_request(|| unlink_own_identity(identity_id))
+fn unlink_identity(identity_id: pgrx::Uuid, fcinfo: pg_sys::FunctionCallInfo) -> Result<pgrx::JsonB, ErrorReport> {
+    roles::for_request(fcinfo, || unlink_own_identity(identity_id))
 }
 
 fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
@@ -490,8 +491,9 @@ fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorRepo
 fn merge_anonymous_user(
     anonymous_access_token: Option<&str>,
     strategy: default!(&str, "'merge'"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    roles::for_request(|| merge_into_own_account(anonymous_access_token, strategy))
+    roles::for_request(fcinfo, || merge_into_own_account(anonymous_access_token, strategy))
 }
 
 fn merge_into_own_account(

@@ -97,27 +97,32 @@ fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
 
 /// Runs the body of a function that changes the caller's own account (update_user,
 /// sign_out, unlink_identity, merge_anonymous_user, reauthenticate, link_identity for
-/// the caller) with the extension's rights, but only for the request itself. These
-/// functions are not SECURITY DEFINER, so that this can see who called them: not a
-/// trigger (a table owner's trigger runs at whoever writes the table, with the writer's
-/// claims), not code running with another role's rights (a SECURITY DEFINER function
-/// of someone else's, or a hook), not a restricted operation, and not inside a statement
-/// that writes or reads a table (statements.rs). Any of those would let an application
-/// table's owner act as whoever touched the table.
-pub fn for_request<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+/// the caller) with the extension's rights, but only for the request itself: `fcinfo`
+/// must be the call of an expression the client wrote in the statement it sent, a
+/// statement that writes and reads no table (statements.rs), in no cursor, trigger,
+/// restricted operation, or code running with another role's rights. Anything else would
+/// let someone whose code Postgres runs in the client's statement (the owner of a table,
+/// a type, a function) act as the client. These functions are not SECURITY DEFINER, so
+/// that this can see who called them.
+pub fn for_request<T, E: From<AuthError>>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     let (mut user, mut context) = (pg_sys::InvalidOid, 0);
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
     let switched = context as u32 & (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) != 0
         || user != acting_role();
+    let call = if fcinfo.is_null() || unsafe { (*fcinfo).flinfo.is_null() } {
+        std::ptr::null_mut()
+    } else {
+        unsafe { (*(*fcinfo).flinfo).fn_expr }
+    };
     // Before any statement of ours runs: they would count themselves.
     let in_table_statement = crate::statements::inside_table_statement();
-    let loaded_now = crate::statements::loaded_during_this_statement();
     let in_cursor = crate::statements::outside_client_statement();
+    let written_by_client = crate::statements::written_in_client_statement(call);
     let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
-    let why = if loaded_now {
-        "the extension's library was loaded during this very statement, so what runs around the call cannot be told: \
-         retry it (preload auth_ext, or call auth.postgrest_pre_request or set_session first, and this never happens)"
-    } else if in_cursor {
+    let why = if in_cursor {
         "called from a cursor, not from a statement the client sent"
     } else if in_trigger {
         "called from a trigger"
@@ -125,6 +130,8 @@ pub fn for_request<T, E: From<AuthError>>(f: impl FnOnce() -> Result<T, E>) -> R
         "called from code that runs with another role's rights"
     } else if in_table_statement {
         "called inside a statement that writes or reads a table (a default, a check, a policy, a view, ...)"
+    } else if !written_by_client {
+        "not called by the statement the client sent, but by code it runs (a function's body, a cast, a domain's check, ...)"
     } else {
         return as_extension(f);
     };

@@ -495,8 +495,8 @@ fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB,
 /// their access tokens stop passing `set_session` and `get_user`.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn sign_out(scope: default!(&str, "'local'")) -> Result<(), ErrorReport> {
-    roles::for_request(|| sign_out_own_sessions(scope))
+fn sign_out(scope: default!(&str, "'local'"), fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
+    roles::for_request(fcinfo, || sign_out_own_sessions(scope))
 }
 
 fn sign_out_own_sessions(scope: &str) -> Result<(), ErrorReport> {

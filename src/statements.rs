@@ -1,18 +1,24 @@
 //! Which statements are running, for `roles::for_request`: an account change is the
-//! request's own only when no statement around it writes or reads a table.
+//! request's own only when the client wrote it in the statement it sent, and that
+//! statement writes and reads no table.
 //!
-//! The owner of an application table can make code run inside whatever statement
-//! touches the table (a trigger, a column default, a CHECK constraint, an index
-//! expression, a rule, a policy, a view), with the claims of whoever sent that statement.
-//! An account change made from there would be the owner's, in the victim's name. A
-//! request that changes its account is a SELECT of functions (PostgREST's RPC, the
-//! gateway's call, `select auth.update_user(...)`): no table in its range table but the
-//! extension's own (schema auth, where only a superuser can put code), no data-modifying
-//! CTE. The executor hooks below count the statements now running that
-//! are not of that shape, at every level (PL/pgSQL and SQL functions run theirs through
-//! the executor too); the top-level statement is checked as well, for COPY, which runs
-//! no executor. During the statement in which the library was first loaded, the hooks
-//! missed what already ran: no account change is made in it. Planning and executor start count too.
+//! Postgres runs code that others wrote inside the client's statement in many places: a
+//! table owner's trigger, column default, CHECK constraint, index expression, rule,
+//! policy or view; a type owner's cast, domain CHECK or operator, run for a value; any
+//! function's body. An account change made from there would be that owner's, in the
+//! client's name. So the call must be an expression of the client's own plan (the active
+//! portal's, `written_in_client_statement`): the body of any function, and whatever
+//! Postgres runs for a type, have plans of their own or none. Two ways remain for others'
+//! code to enter the client's plan, and both are closed here:
+//! - the rewriter adds views, rules, policies and defaults, which all come with a table:
+//!   the statement must have no table in its range table but the extension's own (schema
+//!   auth, where only the extension's owner can put code), no data-modifying CTE, and
+//!   must not be a utility statement; the executor hooks also count the statements now
+//!   running that are not of that shape, at every level;
+//! - the planner inlines SQL functions: while planning a statement without tables, it
+//!   may not inline a function that neither the extension nor a superuser owns
+//!   (`needs_fmgr_hook` tells it so). Statements with tables, where no account change is
+//!   made anyway, keep inlining (policies and PostgREST's computed columns need it).
 
 use std::cell::Cell;
 
@@ -23,21 +29,26 @@ thread_local! {
     /// Statements now running (ExecutorRun or ExecutorFinish) that write or read a table,
     /// and plans being made or executors being started, whatever their statement.
     static TOUCHING_TABLES: Cell<u32> = const { Cell::new(0) };
+    /// Whether the plan being made now is for a statement without tables, in which the
+    /// planner may not inline a function of someone else's.
+    static PLANNING_WITHOUT_TABLES: Cell<bool> = const { Cell::new(false) };
 }
+
+/// pg_language's oid for `sql`, the only language the planner inlines.
+const SQL_LANGUAGE: pg_sys::Oid = pg_sys::Oid::from_u32(14);
 
 static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
+static mut PREV_NEEDS_FMGR_HOOK: pg_sys::needs_fmgr_hook_type = None;
 
-/// The start of the client's statement during which the library was loaded (and the
-/// hooks installed): they missed whatever of it already ran.
-static mut LOADED_DURING: pg_sys::TimestampTz = 0;
-
-/// Installs the planner and executor hooks; called once per process, from _PG_init.
+/// Installs the planner, executor and function-manager hooks; called once per process,
+/// from _PG_init.
 pub fn install() {
     unsafe {
-        LOADED_DURING = if pg_sys::IsTransactionState() { pg_sys::GetCurrentStatementStartTimestamp() } else { 0 };
+        PREV_NEEDS_FMGR_HOOK = pg_sys::needs_fmgr_hook;
+        pg_sys::needs_fmgr_hook = Some(needs_fmgr_hook);
         PREV_PLANNER = pg_sys::planner_hook;
         pg_sys::planner_hook = Some(planner);
         PREV_START = pg_sys::ExecutorStart_hook;
@@ -75,12 +86,66 @@ pub fn outside_client_statement() -> bool {
     }
 }
 
-/// Whether the library was loaded during the client's current statement: the hooks then
-/// missed whatever of it began before, so nothing in it can be judged (a policy's function
-/// may run inside an application's function, with no trace here). PostgREST's pre-request
-/// and the gateway's first statement load the library before any request's own statement.
-pub fn loaded_during_this_statement() -> bool {
-    unsafe { LOADED_DURING != 0 && pg_sys::GetCurrentStatementStartTimestamp() == LOADED_DURING }
+/// Whether `call` (the expression a function was called for: `flinfo->fn_expr`) is part
+/// of the plan of the client's own statement (the active portal's), as opposed to a
+/// function's body, a type's cast or domain CHECK, or anything else Postgres plans apart
+/// from it. Plan nodes whose expressions are not looked at here answer no.
+pub fn written_in_client_statement(call: *mut pg_sys::Node) -> bool {
+    unsafe {
+        let portal = pg_sys::ActivePortal;
+        if call.is_null() || portal.is_null() {
+            return false;
+        }
+        pointers((*portal).stmts).any(|node| {
+            let node = node as *mut pg_sys::Node;
+            if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_PlannedStmt {
+                return false;
+            }
+            let stmt = node as *mut pg_sys::PlannedStmt;
+            plan_holds((*stmt).planTree, call)
+                || pointers((*stmt).subplans).any(|plan| plan_holds(plan as *mut pg_sys::Plan, call))
+        })
+    }
+}
+
+/// Whether a plan tree (not its subplans, which the PlannedStmt lists) holds `call`
+/// among the expressions of the nodes a statement without tables can have.
+unsafe fn plan_holds(plan: *mut pg_sys::Plan, call: *mut pg_sys::Node) -> bool {
+    use pg_sys::NodeTag::*;
+    if plan.is_null() {
+        return false;
+    }
+    let holds = |expr: *mut pg_sys::Node| expression_holds(expr, call);
+    let list = |list: *mut pg_sys::List| holds(list as *mut pg_sys::Node);
+    if list((*plan).targetlist) || list((*plan).qual) {
+        return true;
+    }
+    let own = match (*plan).type_ {
+        T_Result => holds((*(plan as *mut pg_sys::Result)).resconstantqual),
+        T_FunctionScan => list((*(plan as *mut pg_sys::FunctionScan)).functions),
+        T_ValuesScan => list((*(plan as *mut pg_sys::ValuesScan)).values_lists),
+        T_SubqueryScan => plan_holds((*(plan as *mut pg_sys::SubqueryScan)).subplan, call),
+        T_Append => pointers((*(plan as *mut pg_sys::Append)).appendplans).any(|p| plan_holds(p as _, call)),
+        T_MergeAppend => pointers((*(plan as *mut pg_sys::MergeAppend)).mergeplans).any(|p| plan_holds(p as _, call)),
+        T_NestLoop | T_MergeJoin | T_HashJoin => list((*(plan as *mut pg_sys::Join)).joinqual),
+        T_Limit => {
+            let limit = plan as *mut pg_sys::Limit;
+            holds((*limit).limitOffset) || holds((*limit).limitCount)
+        }
+        _ => false,
+    };
+    own || plan_holds((*plan).lefttree, call) || plan_holds((*plan).righttree, call)
+}
+
+unsafe fn expression_holds(expr: *mut pg_sys::Node, call: *mut pg_sys::Node) -> bool {
+    !expr.is_null() && find_node(expr, call as *mut core::ffi::c_void)
+}
+
+/// An expression tree walker that looks for one node (the context), by address.
+#[pg_guard]
+unsafe extern "C-unwind" fn find_node(node: *mut pg_sys::Node, wanted: *mut core::ffi::c_void) -> bool {
+    !node.is_null()
+        && (node as *mut core::ffi::c_void == wanted || pg_sys::expression_tree_walker(node, Some(find_node), wanted))
 }
 
 /// Counts a running statement for as long as it runs, also when it ends in an ERROR:
@@ -120,10 +185,85 @@ unsafe extern "C-unwind" fn planner(
     bound_params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
     let _planning = Running::count(true);
+    let _inlining = Inlining::for_query(parse);
     match PREV_PLANNER {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
         None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
     }
+}
+
+/// Sets, for as long as a plan is being made, whether its statement is without tables
+/// (and so may not inline others' functions); puts back the outer plan's when dropped,
+/// also while an ERROR unwinds.
+struct Inlining(bool);
+
+impl Inlining {
+    unsafe fn for_query(parse: *mut pg_sys::Query) -> Inlining {
+        let without_tables = !parse.is_null() && !finds_table(parse as *mut pg_sys::Node, std::ptr::null_mut());
+        Inlining(PLANNING_WITHOUT_TABLES.with(|p| p.replace(without_tables)))
+    }
+}
+
+impl Drop for Inlining {
+    fn drop(&mut self) {
+        PLANNING_WITHOUT_TABLES.with(|p| p.set(self.0));
+    }
+}
+
+/// Whether a query (with its subqueries, CTEs and sublinks) is other than a SELECT, or
+/// names a table or view outside schema auth. A query tree walker.
+#[pg_guard]
+unsafe extern "C-unwind" fn finds_table(node: *mut pg_sys::Node, context: *mut core::ffi::c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    match (*node).type_ {
+        pg_sys::NodeTag::T_Query => {
+            let query = node as *mut pg_sys::Query;
+            (*query).commandType != pg_sys::CmdType::CMD_SELECT
+                || !(*query).utilityStmt.is_null()
+                || (*query).hasModifyingCTE
+                || pg_sys::query_tree_walker(
+                    query,
+                    Some(finds_table),
+                    context,
+                    pg_sys::QTW_EXAMINE_RTES_BEFORE as core::ffi::c_int,
+                )
+        }
+        pg_sys::NodeTag::T_RangeTblEntry => {
+            let rte = node as *mut pg_sys::RangeTblEntry;
+            (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && outside_auth((*rte).relid)
+        }
+        _ => pg_sys::expression_tree_walker(node, Some(finds_table), context),
+    }
+}
+
+/// Tells the function manager which functions need its entry hook, and the planner which
+/// it may not inline. While a statement without tables is planned: a function in SQL
+/// that neither the extension (schemas auth and auth_api, where only its owner creates)
+/// nor a superuser owns. Inlined, such a function's body would become part of the
+/// client's own plan, and an account change in it would pass for the client's. (The
+/// function manager then runs it through its security-definer path, with no hook of
+/// ours to call: only a little slower.)
+#[pg_guard]
+unsafe extern "C-unwind" fn needs_fmgr_hook(function: pg_sys::Oid) -> bool {
+    if let Some(prev) = PREV_NEEDS_FMGR_HOOK {
+        if prev(function) {
+            return true;
+        }
+    }
+    PLANNING_WITHOUT_TABLES.with(Cell::get) && untrusted_sql_function(function)
+}
+
+unsafe fn untrusted_sql_function(function: pg_sys::Oid) -> bool {
+    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as core::ffi::c_int, function.into());
+    if tuple.is_null() {
+        return false;
+    }
+    let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tuple);
+    let (language, namespace, owner) = ((*form).prolang, (*form).pronamespace, (*form).proowner);
+    pg_sys::ReleaseSysCache(tuple);
+    language == SQL_LANGUAGE && !extension_schema(namespace) && !pg_sys::superuser_arg(owner)
 }
 
 #[pg_guard]
@@ -184,19 +324,26 @@ unsafe fn touches_tables(stmt: *mut pg_sys::PlannedStmt) -> bool {
 }
 
 /// Whether a range table names a table or view outside schema auth. The extension's own
-/// tables are safe to read: only a superuser can put code on them (a trigger, a policy).
+/// tables are safe to read: only its owner can put code on them (a trigger, a policy).
 unsafe fn has_relation(rtable: *mut pg_sys::List) -> bool {
-    let mut auth = None;
     pointers(rtable).any(|rte| {
         // Any entry that names a relation: a table, or a view (PostgreSQL 16 and later plan
         // views as subqueries that keep the view's relid).
         let rte = rte as *mut pg_sys::RangeTblEntry;
-        if rte.is_null() || (*rte).relid == pg_sys::InvalidOid {
-            return false;
-        }
-        let auth = *auth.get_or_insert_with(|| pg_sys::get_namespace_oid(c"auth".as_ptr(), true));
-        auth == pg_sys::InvalidOid || pg_sys::get_rel_namespace((*rte).relid) != auth
+        !rte.is_null() && (*rte).relid != pg_sys::InvalidOid && outside_auth((*rte).relid)
     })
+}
+
+unsafe fn outside_auth(relation: pg_sys::Oid) -> bool {
+    let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
+    auth == pg_sys::InvalidOid || pg_sys::get_rel_namespace(relation) != auth
+}
+
+/// Whether a schema is one of the extension's, where only its owner creates objects.
+unsafe fn extension_schema(namespace: pg_sys::Oid) -> bool {
+    [c"auth", c"auth_api"]
+        .iter()
+        .any(|name| namespace == pg_sys::get_namespace_oid(name.as_ptr(), true))
 }
 
 /// The pointers a Postgres List holds (none for NIL).

@@ -3,6 +3,9 @@
 -- function, whose claims are the victim's. A trigger, code running with another role's
 -- rights and a restricted operation (a hook) are all refused (indirect_call).
 \set SHOW_CONTEXT never
+-- Each attack is the victim's own statement, as its client sends it; psql prints the
+-- error, and the transaction goes on past it.
+\set ON_ERROR_ROLLBACK on
 begin;
 create role app_owner nologin;
 grant usage on schema auth to app_owner;
@@ -31,7 +34,8 @@ create trigger take_over before insert on public.notes for each row execute func
 set local role anon;
 select auth.set_session(:'wanda_session'::jsonb->>'access_token') is not null as wanda_signed_in;
 set local role authenticated;
-select regress.error_of($$insert into public.notes (body) values ('hello')$$) as trigger_update_user;
+-- trigger_update_user:
+insert into public.notes (body) values ('hello');
 reset role;
 drop trigger take_over on public.notes;
 
@@ -48,7 +52,8 @@ $$;
 alter function public.lock_out() owner to app_owner;
 create trigger lock_out after insert on public.notes for each row execute function public.lock_out();
 set local role authenticated;
-select regress.error_of($$insert into public.notes (body) values ('hello')$$) as trigger_sign_out;
+-- trigger_sign_out:
+insert into public.notes (body) values ('hello');
 reset role;
 drop trigger lock_out on public.notes;
 
@@ -62,7 +67,8 @@ $$;
 alter function public.save_note(text) owner to app_owner;
 grant execute on function public.save_note(text) to authenticated;
 set local role authenticated;
-select regress.error_of($$select public.save_note('hello')$$) as definer_update_user;
+-- definer_update_user:
+select public.save_note('hello');
 reset role;
 
 -- Variants without a trigger, all code that runs inside a statement touching the
@@ -76,30 +82,35 @@ create function public.owner_change_immutable(body text) returns text language s
 alter function public.owner_change_immutable(text) owner to app_owner;
 alter table public.notes add column stamp text default public.owner_change();
 set local role authenticated;
-select regress.error_of($$insert into public.notes (body) values ('hello')$$) as column_default;
+-- column_default:
+insert into public.notes (body) values ('hello');
 reset role;
 alter table public.notes alter column stamp drop default;
 alter table public.notes add constraint owned check (public.owner_change() is not null) not valid;
 set local role authenticated;
-select regress.error_of($$insert into public.notes (body) values ('hello')$$) as check_constraint;
+-- check_constraint:
+insert into public.notes (body) values ('hello');
 reset role;
 alter table public.notes drop constraint owned;
 create index notes_owned on public.notes (public.owner_change_immutable(body));
 set local role authenticated;
-select regress.error_of($$insert into public.notes (body) values ('hello')$$) as index_expression;
+-- index_expression:
+insert into public.notes (body) values ('hello');
 reset role;
 drop index public.notes_owned;
 insert into public.notes (body) values ('a row for readers');
 alter table public.notes enable row level security;
 create policy read_owned on public.notes for select to authenticated using (public.owner_change() is not null);
 set local role authenticated;
-select regress.error_of($$select count(*) from public.notes$$) as select_policy;
+-- select_policy:
+select count(*) from public.notes;
 reset role;
 create view public.owned as select public.owner_change() as id from public.notes;
 alter view public.owned owner to app_owner;
 grant select on public.owned to authenticated;
 set local role authenticated;
-select regress.error_of($$select * from public.owned$$) as view;
+-- view:
+select * from public.owned;
 -- Variant: an IMMUTABLE function without arguments, which the planner folds into a
 -- constant while it plans the reader's statement (before anything executes).
 reset role;
@@ -110,7 +121,8 @@ create function public.owner_change_folded() returns int language plpgsql immuta
 alter function public.owner_change_folded() owner to app_owner;
 create policy read_folded on public.notes for select to authenticated using (public.owner_change_folded() = 1);
 set local role authenticated;
-select regress.error_of($$select count(*) from public.notes$$) as policy_folded_by_the_planner;
+-- policy_folded_by_the_planner:
+select count(*) from public.notes;
 reset role;
 drop policy read_folded on public.notes;
 create policy read_owned on public.notes for select to authenticated using (true);
@@ -122,9 +134,72 @@ drop policy read_owned on public.notes;
 alter table public.notes alter column stamp set default public.owner_change();
 create function public.add_note(body text) returns void language sql as $$ insert into public.notes (body) values (body) $$;
 set local role authenticated;
-select regress.error_of($$select public.add_note('hello')$$) as nested_insert_default;
+-- nested_insert_default:
+select public.add_note('hello');
 reset role;
 alter table public.notes alter column stamp drop default;
+
+-- Code that Postgres runs for a value, in a statement that reads no table: the owner of a
+-- type makes its cast to json, a domain's CHECK or an operator change the account of
+-- whoever handles a value of it, say in the outer statement PostgREST wraps around an
+-- RPC that returns the type (json_agg of the rows, json_to_record of the arguments).
+create type public.mood as enum ('calm', 'glad');
+alter type public.mood owner to app_owner;
+create function public.mood_rows() returns table (id int, mood public.mood) language sql as
+  $$ values (1, 'calm'::public.mood) $$;
+create function public.mood_json(public.mood) returns json language plpgsql as
+  $$ begin perform auth.update_user('{"data": {"owned": true}}'); return to_json($1::text); end $$;
+alter function public.mood_json(public.mood) owner to app_owner;
+create cast (public.mood as json) with function public.mood_json(public.mood);
+set local role authenticated;
+-- cast_to_json_in_json_agg:
+select json_agg(r) from public.mood_rows() r;
+-- cast_to_json_written_by_the_client:
+select mood::json from public.mood_rows();
+reset role;
+-- Variant: the cast's function in SQL, which the planner would inline into the client's
+-- own plan (where the call would look like the client's).
+drop cast (public.mood as json);
+create function public.mood_json_inlined(public.mood) returns json language sql as
+  $$ select (auth.update_user('{"data": {"owned": true}}')->'id')::json $$;
+alter function public.mood_json_inlined(public.mood) owner to app_owner;
+create cast (public.mood as json) with function public.mood_json_inlined(public.mood);
+set local role authenticated;
+-- The planner leaves the owner's function whole, and the call stays in its body:
+explain (verbose, costs off) select mood::json from public.mood_rows();
+-- inlinable_cast_written_by_the_client:
+select mood::json from public.mood_rows();
+-- inlinable_cast_in_json_agg:
+select json_agg(r) from public.mood_rows() r;
+-- inlinable_function_named_by_the_client (an application's function is not the request):
+select public.owner_change();
+reset role;
+drop cast (public.mood as json);
+-- A domain whose CHECK changes the account directly, and one that runs SQL text through
+-- a built-in (query_to_xml), met by PostgREST's json_to_record of an RPC's arguments.
+create domain public.note_text as text check (auth.update_user('{"data": {"owned": true}}') is not null);
+alter domain public.note_text owner to app_owner;
+create domain public.note_xml as text
+  check (query_to_xml('select auth.update_user(''{"data": {"owned": true}}'')', false, false, '') is not null);
+alter domain public.note_xml owner to app_owner;
+set local role authenticated;
+-- domain_check_in_json_to_record:
+select * from json_to_record('{"body": "hi"}') as args(body public.note_text);
+-- domain_check_written_by_the_client:
+select 'hi'::public.note_text;
+-- domain_check_running_sql_text:
+select * from json_to_record('{"body": "hi"}') as args(body public.note_xml);
+reset role;
+-- An operator of the type's owner, as a filter on an RPC's rows would use it.
+create function public.mood_is(public.mood, text) returns boolean language plpgsql as
+  $$ begin perform auth.update_user('{"data": {"owned": true}}'); return $1::text = $2; end $$;
+alter function public.mood_is(public.mood, text) owner to app_owner;
+create operator public.=== (leftarg = public.mood, rightarg = text, function = public.mood_is);
+alter operator public.=== (public.mood, text) owner to app_owner;
+set local role authenticated;
+-- operator_in_a_filter:
+select id from public.mood_rows() where mood operator(public.===) 'calm';
+reset role;
 
 -- Nothing changed, and the request itself still may change its own account.
 select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_data ? 'owned' as metadata_changed,
@@ -132,7 +207,12 @@ select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_dat
 from auth.users where id = :'wanda'::uuid;
 set local role authenticated;
 select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as direct_call_works;
+-- The extension's wrapper for PostgREST is inlined: its call is in the client's plan.
+explain (verbose, costs off) select auth_api.update_user('{"data": {"theme": "light"}}');
 select auth_api.update_user('{"data": {"theme": "light"}}')->'user_metadata'->>'theme' as postgrest_wrapper_works;
+-- With a table in the statement, where no account change is made, any SQL function is
+-- inlined as ever (policies and computed columns rely on it).
+explain (verbose, costs off) select public.owner_change() from public.notes;
 reset role;
 rollback;
 
