@@ -112,15 +112,15 @@ pub fn for_request<T, E: From<AuthError>>(
     unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
     let switched = context as u32 & (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) != 0
         || user != acting_role();
-    let call = if fcinfo.is_null() || unsafe { (*fcinfo).flinfo.is_null() } {
-        std::ptr::null_mut()
+    let (call, function) = if fcinfo.is_null() || unsafe { (*fcinfo).flinfo.is_null() } {
+        (std::ptr::null_mut(), pg_sys::InvalidOid)
     } else {
-        unsafe { (*(*fcinfo).flinfo).fn_expr }
+        unsafe { ((*(*fcinfo).flinfo).fn_expr, (*(*fcinfo).flinfo).fn_oid) }
     };
     // Before any statement of ours runs: they would count themselves.
     let in_table_statement = crate::statements::inside_table_statement();
     let in_cursor = crate::statements::outside_client_statement();
-    let written_by_client = crate::statements::written_in_client_statement(call);
+    let written_by_client = crate::statements::written_in_client_statement(call, function);
     let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
     let why = if in_cursor {
         "called from a cursor, not from a statement the client sent"

@@ -86,14 +86,24 @@ pub fn outside_client_statement() -> bool {
     }
 }
 
-/// Whether `call` (the expression a function was called for: `flinfo->fn_expr`) is part
-/// of the plan of the client's own statement (the active portal's), as opposed to a
-/// function's body, a type's cast or domain CHECK, or anything else Postgres plans apart
-/// from it. Plan nodes whose expressions are not looked at here answer no.
-pub fn written_in_client_statement(call: *mut pg_sys::Node) -> bool {
+/// Whether `call` (the expression a function was called for: `flinfo->fn_expr`) is a
+/// call of `function` written as such in the text of the client's own statement: a
+/// function call (not an operator or a cast that Postgres chose) parsed from text (the
+/// catalog's expressions, as a function's argument defaults, have no location), and part
+/// of the active portal's plan (not a function's body, a type's cast or domain CHECK, or
+/// anything else Postgres plans apart from it). Plan nodes whose expressions are not
+/// looked at here answer no.
+pub fn written_in_client_statement(call: *mut pg_sys::Node, function: pg_sys::Oid) -> bool {
     unsafe {
         let portal = pg_sys::ActivePortal;
-        if call.is_null() || portal.is_null() {
+        if call.is_null() || portal.is_null() || (*call).type_ != pg_sys::NodeTag::T_FuncExpr {
+            return false;
+        }
+        let expr = call as *mut pg_sys::FuncExpr;
+        if (*expr).funcid != function
+            || (*expr).funcformat != pg_sys::CoercionForm::COERCE_EXPLICIT_CALL
+            || (*expr).location < 0
+        {
             return false;
         }
         pointers((*portal).stmts).any(|node| {

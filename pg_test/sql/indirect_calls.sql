@@ -201,6 +201,21 @@ set local role authenticated;
 select id from public.mood_rows() where mood operator(public.===) 'calm';
 reset role;
 
+-- Calls that do land in the client's plan without the client writing them: the default
+-- of an argument of the owner's function the client calls (PostgREST's RPC fills in
+-- defaults), and an operator of the owner's whose function is the extension's.
+create function public.with_default(body text default auth.update_user('{"data": {"owned": true}}')::text)
+  returns int language sql as $$ select 1 $$;
+alter function public.with_default(text) owner to app_owner;
+create operator public.@@@ (rightarg = jsonb, function = auth.update_user);
+alter operator public.@@@ (none, jsonb) owner to app_owner;
+set local role authenticated;
+-- argument_default:
+select public.with_default();
+-- operator_of_the_extensions_function:
+select operator(public.@@@) '{"data": {"owned": true}}'::jsonb;
+reset role;
+
 -- Nothing changed, and the request itself still may change its own account.
 select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_data ? 'owned' as metadata_changed,
        (select count(*) from auth.sessions where user_id = :'wanda'::uuid) as sessions_kept
