@@ -124,3 +124,6 @@ wait_for_writer() {
     echo "the durable writer for $1 did not start" >&2
     return 1
 }
+
+# The extension's version, as Cargo.toml gives it (and pgrx the control file).
+extension_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1; }

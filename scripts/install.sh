@@ -12,10 +12,11 @@ log "building and installing auth_ext into $sharedir/extension"
 rm -rf "$out"
 cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$out" 2>&1 \
     | grep -vE '^\s+(Compiling|Checking|Downloaded|Downloading)' >&2
+# Upgrade scripts from each earlier release, built from sql/upgrades/ and the function
+# files (and the Rust functions of the install script just generated).
+python3 scripts/build-sql.py "$out$sharedir/extension/auth_ext--$(extension_version).sql" "$out$sharedir/extension"
 # The package mirrors the install layout under $out.
 install -m 644 "$out$sharedir"/extension/auth_ext* "$sharedir/extension/"
-# Hand-written upgrade scripts from each earlier release.
-install -m 644 sql/auth_ext--*--*.sql "$sharedir/extension/"
 tmp="$libdir/.auth_ext.so.$$"
 install -m 755 "$out$libdir/auth_ext.so" "$tmp"
 mv -f "$tmp" "$libdir/auth_ext.so"

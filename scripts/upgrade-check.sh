@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The upgrade path: installs the previous release (sql/releases/), upgrades it with the
-# hand-written script (ALTER EXTENSION auth_ext UPDATE), and checks that the result is
+# built upgrade script (ALTER EXTENSION auth_ext UPDATE), and checks that the result is
 # the same, fact by fact, as a fresh install of this version (pg_test/upgrade/snapshot.sql).
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
+version="$(extension_version)"
 extdir="$("$PG_CONFIG" --sharedir)/extension"
 cluster_start upgrade
 # The previous releases' install scripts are needed only here: installed for this check.

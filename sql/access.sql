@@ -1,78 +1,18 @@
--- Who may do what. Runs last, once every function exists.
+-- Who may do what. Runs last, once every function exists; part of every upgrade script
+-- too (scripts/build-sql.py), so each statement may run again.
 -- Nothing in `auth` is usable by an application role unless granted here.
-
--- Public names whose parameters Rust cannot spell (`type`): thin wrappers.
-create function auth.verify_otp(email text default null, token text default null, type text default null,
-                                phone text default null, token_hash text default null)
-returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
-as $$ select auth.verify_one_time_token(email, token, type, phone, token_hash) $$;
-create function auth.resend(type text, email text default null, phone text default null)
-returns void language sql volatile security definer set search_path = pg_catalog, pg_temp
-as $$ select auth.resend_message(type, email, phone) $$;
-create function auth.admin_generate_link(type text, email text, options jsonb default '{}')
-returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
-as $$ select auth.generate_link(type, email, options) $$;
-
--- GoTrue's GET /settings: which sign-in methods this database offers.
-create function auth.settings()
-returns jsonb language sql stable set search_path = ''
-as $$
-    select pg_catalog.jsonb_build_object(
-        'external', pg_catalog.jsonb_build_object(
-            'anonymous_users', coalesce(pg_catalog.current_setting('auth_ext.anonymous_sign_ins', true), 'off')::boolean,
-            'email', true, 'phone', true,
-            'apple', false, 'azure', false, 'bitbucket', false, 'discord', false, 'facebook', false,
-            'figma', false, 'github', false, 'gitlab', false, 'google', false, 'keycloak', false,
-            'kakao', false, 'linkedin_oidc', false, 'notion', false, 'spotify', false, 'slack_oidc', false,
-            'twitch', false, 'twitter', false, 'workos', false, 'zoom', false),
-        'disable_signup', false,
-        'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
-        'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.sms_autoconfirm', true), 'off')::boolean,
-        'sms_provider', '',
-        'saml_enabled', false)
-$$;
-
--- One user by id, for the application's server (GoTrue's GET /admin/users/{id}).
-create function auth.admin_get_user_by_id(id uuid)
-returns jsonb language plpgsql stable security definer set search_path = ''
-as $$
-declare
-    found jsonb := auth.user_json(id);
-begin
-    if found is null then
-        perform auth.raise_error('user_not_found', 'no such user');
-    end if;
-    return found;
-end
-$$;
-
--- The HTTP front's first statement in each request's transaction (src/gateway.rs):
--- checks the API key and bearer token, records the client the front reports, and then
--- acts as the role they carry until the transaction ends, as PostgREST does. SECURITY
--- INVOKER, since only an invoker may change role; granted to the front's login role by
--- its set-up (examples/gateway/setup.sql), by name.
-create function auth.gateway_begin(apikey text, access_token text default null, ip inet default null,
-                                   user_agent text default null)
-returns text language plpgsql volatile set search_path = ''
-as $$
-declare
-    acting text := auth.gateway_request(apikey, access_token, ip, user_agent);
-begin
-    perform pg_catalog.set_config('role', acting, true);
-    return acting;
-end
-$$;
-
 
 alter table auth.users enable row level security;
 alter table auth.user_identities enable row level security;
 
 -- A signed-in user reads their own rows and nothing else. `(select auth.uid())`
 -- is planned once per query rather than called once per row.
+drop policy if exists users_select_own on auth.users;
 create policy users_select_own on auth.users
     for select to authenticated
     using (id = (select auth.uid()));
 
+drop policy if exists user_identities_select_own on auth.user_identities;
 create policy user_identities_select_own on auth.user_identities
     for select to authenticated
     using (user_id = (select auth.uid()));
@@ -139,8 +79,8 @@ select pg_catalog.pg_extension_config_dump('auth.signing_keys', '');
 select pg_catalog.pg_extension_config_dump('auth.audit_log_entries', '');
 select pg_catalog.pg_extension_config_dump('auth.audit_log_entries_id_seq', '');
 
--- The first signing key: ES256, from the OS CSPRNG.
-select auth.add_signing_key('ES256');
+-- The first signing key: ES256, from the OS CSPRNG (an upgrade keeps the keys it has).
+select auth.add_signing_key('ES256') where not exists (select from auth.signing_keys);
 
 -- Sign-in flows (issue: sign-in flows).
 alter table auth.one_time_tokens enable row level security;
@@ -227,7 +167,7 @@ grant execute on function auth.hook_function(text), auth.call_hook(text, jsonb, 
 -- (src/statements.rs), and an inlined wrapper's call is.
 grant execute on function auth.refresh_session(text), auth.set_session(text), auth.get_user(text),
     auth.sign_out(text), auth.jwks() to anon, authenticated, service_role;
-create schema auth_api;
+create schema if not exists auth_api;
 comment on schema auth_api is 'auth_ext: the functions PostgREST exposes (db-schemas); each calls its namesake in auth';
 grant usage on schema auth_api to anon, authenticated, service_role;
 do $api$
@@ -235,6 +175,11 @@ declare
     f record;
     call_args text;
 begin
+    -- An upgrade makes them afresh, from the functions and grants as they are now.
+    for f in select p.oid::regprocedure as signature from pg_catalog.pg_proc p
+             where p.pronamespace = 'auth_api'::regnamespace loop
+        execute pg_catalog.format('drop function %s', f.signature);
+    end loop;
     for f in
         select p.oid, p.proname, p.pronargs, p.proretset, p.proargnames,
                case p.provolatile when 'i' then 'immutable' when 's' then 'stable' else 'volatile' end as volatility,

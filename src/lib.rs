@@ -1,7 +1,7 @@
 //! auth_ext: Postgres as its own auth server.
 //!
 //! `CREATE EXTENSION auth_ext` installs schema `auth`: users and identities
-//! (`sql/schema.sql`), the claim functions RLS policies call (`claims`), and the
+//! (`sql/schema/`), the claim functions RLS policies call (`claims`), and the
 //! grants and policies that keep application roles to their own rows (`sql/access.sql`).
 
 use pgrx::prelude::*;
@@ -29,11 +29,44 @@ mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/sessions.sql", name = "sessions", requires = ["schema"]);
-extension_sql_file!("../sql/flows.sql", name = "flows", requires = ["sessions"]);
-extension_sql_file!("../sql/merge.sql", name = "merge", requires = ["flows"]);
-extension_sql_file!("../sql/cleanup.sql", name = "cleanup", requires = ["merge"]);
+// The install script, in order: tables (sql/schema/), the SQL functions (sql/functions/,
+// CREATE OR REPLACE only), the Rust functions, the SQL functions that call those, the
+// triggers, and who may do what (sql/access.sql). Every upgrade script is built from
+// the same function, trigger and access files (scripts/build-sql.py).
+extension_sql_file!("../sql/schema/roles.sql", name = "schema_roles", bootstrap);
+extension_sql_file!("../sql/schema/users.sql", name = "schema_users", requires = ["schema_roles"]);
+extension_sql_file!("../sql/schema/keys.sql", name = "schema_keys", requires = ["schema_users"]);
+extension_sql_file!("../sql/schema/sessions.sql", name = "schema_sessions", requires = ["schema_keys"]);
+extension_sql_file!("../sql/schema/verification.sql", name = "schema_verification", requires = ["schema_sessions"]);
+extension_sql_file!("../sql/schema/limits.sql", name = "schema_limits", requires = ["schema_verification"]);
+extension_sql_file!("../sql/schema/outbox.sql", name = "schema_outbox", requires = ["schema_limits"]);
+extension_sql_file!("../sql/schema/merge.sql", name = "schema_merge", requires = ["schema_outbox"]);
+extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_merge"]);
+extension_sql_file!("../sql/functions/identities.sql", name = "functions_identities", requires = ["functions_users"]);
+extension_sql_file!("../sql/functions/addresses.sql", name = "functions_addresses", requires = ["functions_identities"]);
+extension_sql_file!("../sql/functions/keys.sql", name = "functions_keys", requires = ["functions_addresses"]);
+extension_sql_file!("../sql/functions/postgrest.sql", name = "functions_postgrest", requires = ["functions_keys"]);
+extension_sql_file!("../sql/functions/sessions.sql", name = "functions_sessions", requires = ["functions_postgrest"]);
+extension_sql_file!("../sql/functions/hooks.sql", name = "functions_hooks", requires = ["functions_sessions"]);
+extension_sql_file!("../sql/functions/limits.sql", name = "functions_limits", requires = ["functions_hooks"]);
+extension_sql_file!("../sql/functions/verification.sql", name = "functions_verification", requires = ["functions_limits"]);
+extension_sql_file!("../sql/functions/outbox.sql", name = "functions_outbox", requires = ["functions_verification"]);
+extension_sql_file!("../sql/functions/durable.sql", name = "functions_durable", requires = ["functions_outbox"]);
+extension_sql_file!("../sql/functions/merge.sql", name = "functions_merge", requires = ["functions_durable"]);
+extension_sql_file!("../sql/functions/cleanup.sql", name = "functions_cleanup", requires = ["functions_merge"]);
+extension_sql_file!("../sql/functions/rls_helpers.sql", name = "functions_rls_helpers", requires = ["functions_cleanup"]);
+extension_sql_file!(
+    "../sql/functions/api.sql",
+    name = "functions_api",
+    requires = [
+        "functions_rls_helpers",
+        flows::verify_one_time_token,
+        flows::resend_message,
+        admin::generate_link,
+        gateway::gateway_request
+    ]
+);
+extension_sql_file!("../sql/triggers.sql", name = "triggers", requires = ["functions_api"]);
 extension_sql_file!("../sql/access.sql", name = "access", finalize);
 
 #[pg_guard]

@@ -1,23 +1,9 @@
--- Merging an anonymous user into an existing account: every row that references the
--- anonymous user moves to the target user, whatever table it is in.
-
--- Per-table handlers for rows that would clash with the target's under a unique
--- constraint: handler(anonymous_user uuid, target_user uuid) merges them itself.
-create table auth.merge_handlers (
-    tbl     regclass primary key,
-    handler regprocedure not null
-);
-
--- Columns that hold a user id without a foreign key to auth.users.
-create table auth.merge_columns (
-    tbl regclass not null,
-    col name not null,
-    primary key (tbl, col)
-);
+-- Merging an anonymous user: which columns hold user ids, moving them, registering.
+-- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
 
 -- Every (table, column) holding user ids outside schema auth: foreign keys to
 -- auth.users(id), found from the catalog, plus registered columns.
-create function auth.user_id_columns()
+create or replace function auth.user_id_columns()
 returns table (tbl regclass, col name, col_type text)
 language sql
 stable
@@ -41,7 +27,7 @@ $$;
 -- index (one that includes the column) are settled by the strategy first:
 -- keep_target drops the source's, keep_anonymous drops the target's, merge calls the
 -- table's handler or fails naming the table. Returns {moved, dropped, replaced, handler}.
-create function auth.merge_column(p_tbl regclass, p_col name, p_type text, source uuid, target uuid, strategy text,
+create or replace function auth.merge_column(p_tbl regclass, p_col name, p_type text, source uuid, target uuid, strategy text,
                                    handler regprocedure)
 returns jsonb
 language plpgsql
@@ -125,7 +111,7 @@ $$;
 
 -- Registration takes only objects the caller owns (a role it has the privileges of),
 -- outside temporary schemas: nobody registers someone else's table or function.
-create function auth.check_registrable(tbl regclass, handler regprocedure default null)
+create or replace function auth.check_registrable(tbl regclass, handler regprocedure default null)
 returns void
 language plpgsql
 stable
@@ -162,7 +148,7 @@ $$;
 
 -- Registers the function that merges a table's clashing rows:
 -- handler(anonymous_user uuid, target_user uuid), called before the remaining rows move.
-create function auth.register_merge_handler(tbl regclass, handler regprocedure)
+create or replace function auth.register_merge_handler(tbl regclass, handler regprocedure)
 returns void
 language plpgsql
 security definer
@@ -181,7 +167,7 @@ end
 $$;
 
 -- Registers a column that holds user ids without a foreign key, so merges move it too.
-create function auth.register_merge_column(tbl regclass, col name)
+create or replace function auth.register_merge_column(tbl regclass, col name)
 returns void
 language plpgsql
 security definer

@@ -1,0 +1,56 @@
+-- Behind PostgREST: its configuration and its pre-request.
+-- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
+
+-- Every key that verifies, as the JWKS PostgREST reads: the public keys, and HS256
+-- secrets as `oct` keys. Secrets make this private: it is PostgREST's db-pre-config,
+-- granted only to its authenticator (never public, unlike auth.jwks()).
+create or replace function auth.postgrest_config()
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+    select pg_catalog.set_config('pgrst.jwt_secret', pg_catalog.jsonb_build_object('keys', coalesce(
+               pg_catalog.jsonb_agg(coalesce(public_jwk, pg_catalog.jsonb_build_object(
+                   'kty', 'oct', 'alg', alg, 'use', 'sig', 'kid', kid,
+                   'k', pg_catalog.rtrim(pg_catalog.translate(
+                       pg_catalog.encode(pg_catalog.convert_to(private_key, 'UTF8'), 'base64'), E'+/\n', '-_'), '=')))
+                   order by is_current desc, created_at desc), '[]'))::text, true),
+           pg_catalog.set_config('pgrst.jwt_secret_is_base64', 'false', true),
+           pg_catalog.set_config('pgrst.jwt_aud',
+               coalesce(nullif(pg_catalog.current_setting('auth_ext.jwt_aud', true), ''), 'authenticated'), true)
+    from auth.signing_keys
+$$;
+
+-- PostgREST's db-pre-request: refuses a revoked API key. Tokens of sessions carry a
+-- session_id and pass untouched (their revocation is checked where auth_ext verifies them).
+-- It also takes the request's credentials (the bearer token, the API key, cookies) out
+-- of request.headers and request.cookies: code that runs inside the request (a trigger,
+-- a default, a policy of an application table's owner) could otherwise read the
+-- caller's token and use it as the caller. request.jwt.claims, which no one can sign
+-- in with, stays.
+create or replace function auth.postgrest_pre_request()
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+    claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+    headers jsonb := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb;
+begin
+    if claims ? 'jti' and not claims ? 'session_id' and not exists (
+            select from auth.api_keys k
+            where k.id::text = claims->>'jti' and k.revoked_at is null) then
+        perform auth.raise_error('api_key_revoked', 'this API key was revoked',
+            pg_catalog.format('jti %s', pg_catalog.left(claims->>'jti', 64)),
+            'Use a current key; auth.create_api_key() makes one.');
+    end if;
+    if headers is not null then
+        perform pg_catalog.set_config('request.headers', (headers - 'authorization' - 'apikey' - 'cookie')::text, true);
+    end if;
+    perform pg_catalog.set_config('request.cookies', '{}', true);
+end
+$$;

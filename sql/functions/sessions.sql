@@ -1,0 +1,43 @@
+-- Whether a session still stands, and revoking one.
+-- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
+
+-- The one rule for whether a session still stands. Signing out deletes a session
+-- (its refresh tokens go with it); only a replayed refresh token revokes one, keeping
+-- it so that the replay is recognised. 'active'; 'revoked'; 'expired' (its not_after,
+-- the time-box or the inactivity timeout, in seconds, 0 = off, passed in from the
+-- auth_ext.* settings).
+create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select case
+            when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
+            when (s.not_after is not null and s.not_after <= now())
+              or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
+              or (inactivity_seconds > 0
+                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
+                then 'expired'
+            else 'active' end);
+end
+$$;
+
+-- Revokes a session (a spent refresh token was replayed), and says so in the audit log.
+-- Written by a durable-write worker while the caller still holds the session's row:
+-- it takes no lock the caller holds. Its refresh tokens stop working with it.
+create or replace function auth.revoke_session(p_session_id uuid, reason text)
+returns void
+language sql
+set search_path = ''
+as $$
+    with revoked as (
+        insert into auth.session_revocations (session_id, reason) values (p_session_id, reason)
+        on conflict (session_id) do nothing
+        returning session_id)
+    insert into auth.audit_log_entries (actor_id, action, payload)
+    select s.user_id, 'token_revoked', jsonb_build_object('session_id', r.session_id, 'reason', reason)
+    from revoked r left join auth.sessions s on s.id = r.session_id
+$$;

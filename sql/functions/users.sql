@@ -1,0 +1,211 @@
+-- Users: addresses, metadata, the user object of the API, who may sign in.
+-- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
+
+-- Raises validation_failed unless the address (already normalised) is a plausible
+-- email ('email') or E.164 phone number ('phone').
+create or replace function auth.check_address_format(address text, kind text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if kind = 'email' and (length(address) > 255 or address !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
+        perform auth.raise_error('validation_failed', 'invalid email address',
+            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(address, 300)));
+    elsif kind = 'phone' and address !~ '^[0-9]{7,15}$' then
+        perform auth.raise_error('validation_failed', 'invalid phone number',
+            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(address, 64)));
+    end if;
+end
+$$;
+
+-- The one rule for how an address is stored and looked up: an email trimmed and
+-- lower-cased, a phone as E.164 digits without '+' (as Supabase stores phones); '' is
+-- no address. 'Alice@Example.com' and 'alice@example.com' are one user. Every lookup,
+-- the users_normalize trigger and the Rust side (users::normalize_address) use it.
+create or replace function auth.normalize_address(address text, kind text)
+returns text
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+begin
+    return case kind
+        when 'email' then lower(nullif(btrim(address), ''))
+        when 'phone' then nullif(pg_catalog.translate(btrim(address), '+ -()', ''), '')
+    end;
+end
+$$;
+
+-- User and app metadata both go into every access token: capped (as JSON text, user
+-- 8192 bytes, app 4096) so that a token stays within what set_session, the gateway and
+-- PostgREST take (32 kB). The users trigger checks every write; sign_up checks its data
+-- first too, so that its answer and its counts never depend on the address's state.
+create or replace function auth.check_metadata_size(p_user_meta jsonb, p_app_meta jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if pg_catalog.octet_length(p_user_meta::text) > 8192 then
+        perform auth.raise_error('validation_failed', 'user_metadata is too large',
+            pg_catalog.format('user_metadata is %s bytes as JSON text; at most 8192', pg_catalog.octet_length(p_user_meta::text)));
+    end if;
+    if pg_catalog.octet_length(p_app_meta::text) > 4096 then
+        perform auth.raise_error('validation_failed', 'app_metadata is too large',
+            pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(p_app_meta::text)));
+    end if;
+end
+$$;
+
+-- Normalises addresses before they reach the unique constraints.
+create or replace function auth.users_normalize()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+    -- Only the addresses a row has (an anonymous user has none): each call costs.
+    if new.email is not null then new.email := auth.normalize_address(new.email, 'email'); end if;
+    if new.email_change is not null then new.email_change := auth.normalize_address(new.email_change, 'email'); end if;
+    if new.phone is not null then new.phone := auth.normalize_address(new.phone, 'phone'); end if;
+    if new.phone_change is not null then new.phone_change := auth.normalize_address(new.phone_change, 'phone'); end if;
+    if new.email is not null then perform auth.check_address_format(new.email, 'email'); end if;
+    if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
+    if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
+    if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
+    -- Checked only when they change: sign-ins update the row too.
+    if tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data
+            or new.raw_app_meta_data is distinct from old.raw_app_meta_data then
+        perform auth.check_metadata_size(new.raw_user_meta_data, new.raw_app_meta_data);
+    end if;
+
+    -- Kept when the update sets it itself (an import, a back-dated test row).
+    if tg_op = 'UPDATE' and new.updated_at is not distinct from old.updated_at then
+        new.updated_at := now();
+    end if;
+    return new;
+end
+$$;
+
+-- The user object of Supabase Auth's API, as returned in sessions and by get_user.
+-- A user as Supabase Auth's API shows it: the one shape of every answer that carries a
+-- user, real (auth.user_json) or made up (auth.sign_up_decoy).
+create or replace function auth.user_object(u auth.users, identities jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'id', u.id,
+        'aud', u.aud,
+        'role', u.role,
+        'email', coalesce(u.email, ''),
+        'phone', coalesce(u.phone, ''),
+        'email_confirmed_at', u.email_confirmed_at,
+        'phone_confirmed_at', u.phone_confirmed_at,
+        'confirmed_at', u.confirmed_at,
+        'new_email', u.email_change,
+        'new_phone', u.phone_change,
+        'last_sign_in_at', u.last_sign_in_at,
+        'app_metadata', u.raw_app_meta_data,
+        'user_metadata', u.raw_user_meta_data,
+        'identities', identities,
+        'is_anonymous', u.is_anonymous,
+        'banned_until', u.banned_until,
+        'created_at', u.created_at,
+        'updated_at', u.updated_at)
+$$;
+
+create or replace function auth.identity_object(i auth.user_identities)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'identity_id', i.id,
+        'id', i.provider_id,
+        'user_id', i.user_id,
+        'identity_data', i.identity_data,
+        'provider', i.provider,
+        'email', i.identity_data->>'email',
+        'last_sign_in_at', i.last_sign_in_at,
+        'created_at', i.created_at,
+        'updated_at', i.updated_at)
+$$;
+
+create or replace function auth.user_json(user_id uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return (
+        select auth.user_object(u, coalesce((
+                   select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
+                   from auth.user_identities i where i.user_id = u.id), '[]'))
+        from auth.users u
+        where u.id = user_id);
+end
+$$;
+
+-- The one rule for who may sign in, and keep using a session: a user that exists, is
+-- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
+create or replace function auth.sign_in_state(u auth.users)
+returns text
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+    return case when u.id is null or u.deleted_at is not null then 'not_found'
+                when u.banned_until > now() then 'banned'
+                else 'ok' end;
+end
+$$;
+
+-- Which password a confirmation was issued for: a digest of the hash stored then. A
+-- confirmation proves only that password; any later change of it (a stranger's sign-up)
+-- leaves the confirmation proving nothing.
+create or replace function auth.password_digest(p_hash text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select left(encode(sha256(convert_to(p_hash, 'UTF8')), 'hex'), 32)
+$$;
+
+-- Metadata merged one level deep, as Supabase merges user and app metadata: keys of
+-- the patch replace the old ones, and a key set to null is removed.
+create or replace function auth.merge_metadata(old jsonb, patch jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}')
+$$;
+
+-- Adds a provider to app_metadata.providers (dropping "anonymous"), and makes it the
+-- provider when the user was anonymous.
+create or replace function auth.add_provider(app_meta jsonb, provider text)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+    select app_meta || jsonb_build_object(
+        'provider', coalesce(nullif(app_meta->>'provider', 'anonymous'), provider),
+        'providers', (select coalesce(jsonb_agg(distinct p order by p), '[]')
+                      from jsonb_array_elements_text(coalesce(app_meta->'providers', '[]') || to_jsonb(provider)) p
+                      where p <> 'anonymous'))
+$$;

@@ -1,0 +1,165 @@
+-- auth_ext 0.1.0 -> 0.2.0: the changes to roles, tables and data, and the functions
+-- whose signature changed or that are gone. scripts/build-sql.py makes the upgrade
+-- script from this, followed by every function (the Rust ones and sql/functions/),
+-- the triggers and sql/access.sql; scripts/upgrade-check.sh checks that the result
+-- equals a fresh 0.2.0 install. Trust boundaries: an owner role instead of the
+-- installer, application code run as its owner, identities only from trusted parties,
+-- limits on guessing. Reliability: restores lose nothing, read paths work on a standby,
+-- refreshes converge, revocations commit before they are reported.
+
+-- Roles: the owner of everything, the rights of application code, an HTTP front.
+do $roles$
+begin
+    if not exists (select from pg_catalog.pg_roles where rolname = 'anon') then
+        create role anon nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'authenticated') then
+        create role authenticated nologin noinherit;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'service_role') then
+        -- The admin role of an application's server: reads every user, as in Supabase.
+        create role service_role nologin noinherit bypassrls;
+    end if;
+    -- auth_ext_admin owns the auth tables and every SECURITY DEFINER function, so that
+    -- nothing the extension runs has the installer's (a superuser's) rights.
+    -- auth_ext_app is what application code (hooks, merge handlers, merges' row moves)
+    -- runs as: no rights in auth, and on application tables only what the application
+    -- grants it. Members of auth_ext_gateway (an HTTP front's login role) may pass the
+    -- client's address. All three must be plain roles, whoever created them.
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_admin') then
+        create role auth_ext_admin nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_app') then
+        create role auth_ext_app nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_gateway') then
+        create role auth_ext_gateway nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
+    if exists (select from pg_catalog.pg_roles
+               where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway')
+                 and (rolsuper or rolbypassrls or rolcreaterole or rolcreatedb or rolreplication
+                      or (rolcanlogin and rolname <> 'auth_ext_gateway'))) then
+        raise exception 'auth_ext: roles auth_ext_admin, auth_ext_app and auth_ext_gateway must not be superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION'
+            using errcode = '42501', hint = 'ALTER ROLE them to NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION, or drop them.';
+    end if;
+    if exists (select from pg_catalog.pg_auth_members m
+               where m.member in (select oid from pg_catalog.pg_roles where rolname in ('auth_ext_admin', 'auth_ext_app'))) then
+        raise exception 'auth_ext: roles auth_ext_admin and auth_ext_app must not be members of other roles'
+            using errcode = '42501';
+    end if;
+end
+$roles$;
+
+comment on role auth_ext_admin is 'auth_ext: owns the auth schema''s tables and SECURITY DEFINER functions. NOLOGIN; never runs application code.';
+comment on role auth_ext_app is 'auth_ext: the rights application code (hooks, merge handlers, merges'' row moves) runs with. Grant it what they need.';
+comment on role auth_ext_gateway is 'auth_ext: members (an HTTP front''s login role) may pass the client''s address and user agent.';
+
+-- Token kinds: one SQL type instead of two CHECK lists.
+create domain auth.one_time_token_type as text check (value in
+    ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
+     'phone_change', 'reauthentication', 'sms'));
+alter table auth.one_time_tokens drop constraint one_time_tokens_type;
+alter table auth.one_time_tokens alter column token_type type auth.one_time_token_type;
+alter table auth.outbox drop constraint outbox_kind;
+alter table auth.outbox alter column kind type auth.one_time_token_type;
+
+-- Revocations move out of auth.sessions, into a table a worker can write while the
+-- refresh that detected the replay still holds the session.
+create table auth.session_revocations (
+    session_id uuid primary key,
+    reason     text not null,
+    revoked_at timestamptz not null default now()
+);
+insert into auth.session_revocations (session_id, reason, revoked_at)
+select id, coalesce(revoked_reason, 'revoked'), revoked_at from auth.sessions where revoked_at is not null;
+alter table auth.sessions drop column revoked_at, drop column revoked_reason;
+
+create table auth.secrets (
+    name  text primary key,
+    value bytea not null,
+    constraint secrets_value_length check (length(value) >= 32)
+);
+
+-- Refresh tokens: spent_at says when a token was exchanged (revoked meant "spent");
+-- every foreign key indexed; no foreign key on parent_id (spent tokens are purged) nor
+-- on user_id (the token goes with its session, which goes with its user).
+alter table auth.refresh_tokens add column spent_at timestamptz;
+update auth.refresh_tokens set spent_at = updated_at where revoked;
+drop index auth.refresh_tokens_one_live_per_session;
+alter table auth.refresh_tokens drop constraint refresh_tokens_parent_id_fkey;
+alter table auth.refresh_tokens drop constraint refresh_tokens_user_id_fkey;
+alter table auth.refresh_tokens drop column revoked, drop column updated_at;
+create unique index refresh_tokens_one_live_per_session on auth.refresh_tokens (session_id) where spent_at is null;
+create index refresh_tokens_session_id_idx on auth.refresh_tokens (session_id, id);
+
+-- Our trigger no longer takes the name Supabase's guides give theirs.
+alter trigger on_auth_user_created on auth.users rename to auth_ext_handle_new_user;
+
+-- Code attempts count per client address: a stranger's guesses use up only the stranger's tries.
+alter table auth.one_time_tokens add column requested_from text;
+drop index auth.one_time_tokens_one_live;
+create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type, coalesce(requested_from, ''))
+    where consumed_at is null;
+alter table auth.one_time_token_attempts add column client text;
+update auth.one_time_token_attempts set client = 'unknown';
+alter table auth.one_time_token_attempts alter column client set not null,
+    drop constraint one_time_token_attempts_pkey, add primary key (token_id, client);
+
+-- Functions whose arguments changed, or that are gone.
+drop function auth.session_expired(auth.sessions, integer, integer);
+drop function auth.confirm_email(uuid);
+drop function auth.count_otp_attempt(uuid);
+drop function auth.merge_column(regclass, name, text, uuid, uuid, text);
+-- verify_otp takes Supabase's named arguments (email | phone, token, type, token_hash);
+-- sign_in_with_otp a phone and data.
+drop function auth.verify_otp(text, text);
+drop function auth.verify_otp(text, text, text);
+drop function auth.sign_in_with_otp(text, boolean);
+
+-- Long-lived API keys: the `anon` and `service_role` JWTs every Supabase client sends
+-- as `apikey`. The key itself is not stored (it is a signed token); its jti is this id.
+create table auth.api_keys (
+    id          uuid primary key default gen_random_uuid(),
+    role        text not null,
+    -- The signing key that signed it: removing that key also ends it.
+    kid         text not null,
+    description text,
+    created_at  timestamptz not null default now(),
+    expires_at  timestamptz not null,
+    revoked_at  timestamptz,
+    constraint api_keys_role check (role in ('anon', 'service_role'))
+);
+
+-- A Supabase-compatible front door (issue: the HTTP gateway). PKCE challenges and
+-- phone numbers reach sign-up: a new signature.
+drop function auth.sign_up(text, text, jsonb);
+
+-- PKCE flows whose link was followed (pkce.rs): the auth code, of which only the
+-- SHA-256 is kept, waits here for auth.exchange_code_for_session and its verifier, for
+-- auth_ext.flow_state_exp. Taken once; the user's stale codes go when it gets a new one.
+create table auth.flow_state (
+    auth_code_hash        bytea primary key,
+    user_id               uuid not null references auth.users (id) on delete cascade,
+    code_challenge        text not null,
+    code_challenge_method text not null,
+    -- How the flow signed in (the session's amr method): magiclink, recovery, ...
+    authentication_method text not null,
+    created_at            timestamptz not null default now(),
+    constraint flow_state_method check (code_challenge_method in ('s256', 'plain')),
+    constraint flow_state_challenge_length check (length(code_challenge) between 43 and 128)
+);
+
+create index flow_state_user_id_idx on auth.flow_state (user_id, created_at);
+
+-- Every foreign key has an index (issue: speed): deleting a user never scans these.
+create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
+create index outbox_user_id_idx on auth.outbox (user_id);
+
+-- The third attack run (issue: takeover, lockouts, revocation, operations). Bursts
+-- beside hourly limits, as GoTrue's token bucket.
+create table auth.rate_bursts (
+    bucket text not null,
+    key    text not null,
+    tat    timestamptz not null,
+    primary key (bucket, key)
+);
