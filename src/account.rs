@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use crate::db;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
-use crate::flows::check_identity;
 use crate::otp::{self, TokenType};
 use crate::passwords;
 use crate::request;
@@ -284,7 +283,7 @@ struct Pending {
 /// address in (confirmed, with its identity), makes an anonymous user permanent with
 /// the same id, ends the user's other sessions (unless asked to keep them), and returns
 /// a session: the caller's own session re-issued when it is this user's, else a new one.
-pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::flows::Finish) -> AuthResult<Value> {
+pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::pkce::Finish) -> AuthResult<Value> {
     let phone = consumed.token_type == TokenType::PhoneChange;
     let other = match consumed.token_type {
         TokenType::EmailChangeCurrent => TokenType::EmailChangeNew,
@@ -393,7 +392,7 @@ fn link_identity_as(
         }
         None => current_user()?.0,
     };
-    let provider = check_identity(provider, provider_id)?;
+    let provider = users::check_identity(provider, provider_id)?;
     let mut identity_data = users::metadata(data.map(|d| d.0), "data")?;
     identity_data["sub"] = json!(provider_id);
     identity_data["provider"] = json!(provider);

@@ -10,6 +10,7 @@ use crate::db;
 use crate::keys;
 use crate::errors::{AuthError, AuthResult, ErrorCode};
 use crate::otp::{self, TokenType};
+use crate::pkce::Finish;
 use crate::passwords::{self, Check};
 use crate::request;
 use crate::roles;
@@ -312,23 +313,6 @@ fn sign_in_with_phone_password(phone: Option<&str>, password: Option<&str>) -> R
     Ok(pgrx::JsonB(password_sign_in(Lookup::Phone(phone), password.unwrap_or_default())?))
 }
 
-/// Checks a provider name and subject before they reach the identities table.
-pub fn check_identity(provider: &str, provider_id: &str) -> AuthResult<String> {
-    let provider = provider.trim().to_lowercase();
-    let well_formed = !provider.is_empty()
-        && provider.len() <= 64
-        && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
-    if !well_formed {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider name")
-            .detail("a provider is 1 to 64 of a-z, 0-9, '_', '.', '-'"));
-    }
-    if provider_id.trim().is_empty() || provider_id.len() > 512 {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider_id")
-            .detail("the provider's subject is 1 to 512 bytes"));
-    }
-    Ok(provider)
-}
-
 /// Signs in with an identity the application's server has verified with the provider
 /// (Feishu, WeChat, ...): finds the user by (provider, provider_id) or creates user and
 /// identity together, stores what the provider returned, and opens a session.
@@ -340,7 +324,7 @@ fn sign_in_with_idp(
     provider_id: &str,
     data: default!(Option<pgrx::JsonB>, "'{}'"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    let provider = check_identity(provider, provider_id)?;
+    let provider = users::check_identity(provider, provider_id)?;
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let identity_data = {
         let mut d = data.clone();
@@ -505,26 +489,6 @@ fn resend_message(
         otp::count_send(address, is_phone)?;
     }
     Ok(())
-}
-
-/// How a verification ends once the address is confirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finish {
-    /// A session (`verify_otp`).
-    Session,
-    /// A followed link (`verify_link`): an auth code when its flow began with a PKCE
-    /// challenge, else a session.
-    Link,
-}
-
-impl Finish {
-    pub fn open(self, consumed: &otp::Consumed) -> AuthResult<Value> {
-        let method = consumed.token_type.method();
-        if self == Finish::Link && crate::pkce::has_challenge(&consumed.options) {
-            return crate::pkce::issue_auth_code(&consumed.user_id, method, &consumed.options);
-        }
-        create_session(&consumed.user_id, method, &request::client())
-    }
 }
 
 /// After a token is used: confirm the address it went to and open a session.

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 mod account;
 mod admin;
+mod api_keys;
 mod claims;
 mod cleanup;
 mod db;

@@ -123,3 +123,23 @@ fn exchange_code_for_session(auth_code: Option<&str>, code_verifier: Option<&str
     let user_id = users::parse_id(&flow.user_id)?;
     Ok(pgrx::JsonB(create_session(&user_id, &flow.authentication_method, &request::client())?))
 }
+
+/// How a verification ends once the address is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A session (`verify_otp`).
+    Session,
+    /// A followed link (`verify_link`): an auth code when its flow began with a PKCE
+    /// challenge, else a session.
+    Link,
+}
+
+impl Finish {
+    pub fn open(self, consumed: &crate::otp::Consumed) -> AuthResult<Value> {
+        let method = consumed.token_type.method();
+        if self == Finish::Link && has_challenge(&consumed.options) {
+            return issue_auth_code(&consumed.user_id, method, &consumed.options);
+        }
+        create_session(&consumed.user_id, method, &request::client())
+    }
+}

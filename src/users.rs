@@ -210,3 +210,20 @@ fn delete_users(ids: Vec<pgrx::Uuid>) -> Result<i64, pgrx::pg_sys::panic::ErrorR
     })?;
     Ok(deleted.unwrap_or(0))
 }
+
+/// Checks a provider name and subject before they reach the identities table.
+pub fn check_identity(provider: &str, provider_id: &str) -> AuthResult<String> {
+    let provider = provider.trim().to_lowercase();
+    let well_formed = !provider.is_empty()
+        && provider.len() <= 64
+        && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !well_formed {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider name")
+            .detail("a provider is 1 to 64 of a-z, 0-9, '_', '.', '-'"));
+    }
+    if provider_id.trim().is_empty() || provider_id.len() > 512 {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider_id")
+            .detail("the provider's subject is 1 to 512 bytes"));
+    }
+    Ok(provider)
+}
