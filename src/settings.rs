@@ -57,354 +57,369 @@ pub const GATEWAY_CLIENT_NAME: &CStr = c"auth_ext.gateway_client";
 /// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
 pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
 
-pub fn register() {
-    let seconds = GucFlags::UNIT_S;
-    GucRegistry::define_int_guc(
-        c"auth_ext.jwt_exp",
-        c"Lifetime of access tokens.",
-        c"The exp claim is iat plus this many seconds.",
-        &JWT_EXP,
-        30,
-        7 * 24 * 3600,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.jwt_aud",
-        c"The aud claim of access tokens, and the audience verification requires.",
-        c"",
-        &JWT_AUD,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.jwt_issuer",
-        c"The iss claim of access tokens.",
-        c"",
-        &JWT_ISSUER,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.refresh_token_reuse_interval",
-        c"How long a spent refresh token may be presented again without counting as theft.",
-        c"Lets several browser tabs refresh at once.",
-        &REFRESH_TOKEN_REUSE_INTERVAL,
-        0,
-        3600,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.session_timebox",
-        c"Absolute lifetime of a session; 0 is unlimited.",
-        c"",
-        &SESSION_TIMEBOX,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.session_inactivity_timeout",
-        c"A session not refreshed for this long ends; 0 is never.",
-        c"",
-        &SESSION_INACTIVITY_TIMEOUT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.require_verified_session",
-        c"Claim functions answer only from sessions verified by auth.set_session.",
-        c"When on, request.jwt.claims is ignored, so a role that can run SQL cannot impersonate anyone by setting it.",
-        &REQUIRE_VERIFIED_SESSION,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.custom_access_token_hook",
-        c"A function (event jsonb) returns jsonb that may change claims before an access token is signed.",
-        c"",
-        &CUSTOM_ACCESS_TOKEN_HOOK,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.anonymous_sign_ins",
-        c"Allow auth.sign_in_anonymously().",
-        c"",
-        &ANONYMOUS_SIGN_INS,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_anonymous",
-        c"Anonymous sign-ins per client address per hour.",
-        c"",
-        &RATE_LIMIT_ANONYMOUS,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.anonymous_before_create_hook",
-        c"A function (event jsonb) called before an anonymous user is created; it may raise to refuse.",
-        c"The event is {ip, attestation, data}: the place to check a CAPTCHA verdict or an app-attestation token.",
-        &ANONYMOUS_BEFORE_CREATE_HOOK,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.anonymous_after_create_hook",
-        c"A function (event jsonb) called after an anonymous user is created, with {user_id, ip, data}.",
-        c"",
-        &ANONYMOUS_AFTER_CREATE_HOOK,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.mailer_autoconfirm",
-        c"Sign-ups are confirmed at once instead of by an emailed link or code.",
-        c"",
-        &MAILER_AUTOCONFIRM,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.sms_autoconfirm",
-        c"Phone sign-ups are confirmed at once instead of by a code sent by text message.",
-        c"Apart from mailer_autoconfirm: whoever signs up a number without confirming it would own it.",
-        &SMS_AUTOCONFIRM,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.password_min_length",
-        c"Shortest password accepted.",
-        c"",
-        &PASSWORD_MIN_LENGTH,
-        6,
-        1024,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.otp_exp",
-        c"Lifetime of one-time links and codes.",
-        c"",
-        &OTP_EXP,
-        60,
-        7 * 24 * 3600,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.otp_max_attempts",
-        c"Wrong codes tried against one one-time code before it is dead.",
-        c"",
-        &OTP_MAX_ATTEMPTS,
-        1,
-        100,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_email_sent",
-        c"Emails queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
-        c"A ceiling on cost that a few client addresses can reach, stopping everyone's mail: per-client and per-recipient limits bound abuse.",
-        &RATE_LIMIT_EMAIL_SENT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_sms_sent",
-        c"Text messages queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
-        c"A ceiling on cost that a few client addresses can reach, stopping everyone's messages: per-client and per-recipient limits bound abuse.",
-        &RATE_LIMIT_SMS_SENT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_email_per_recipient",
-        c"Messages (emails and text messages) queued in the outbox per recipient, from one client address, per hour.",
-        c"",
-        &RATE_LIMIT_EMAIL_PER_RECIPIENT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.secure_email_change",
-        c"An email change must be confirmed from both the current and the new address.",
-        c"Applies to users whose current email is confirmed.",
-        &SECURE_EMAIL_CHANGE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_bool_guc(
-        c"auth_ext.secure_password_change",
-        c"A password change in a session signed in over 24 hours ago needs a nonce from auth.reauthenticate().",
-        c"",
-        &SECURE_PASSWORD_CHANGE,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    // Read by the cleanup worker; changed with a reload (postgresql.conf or ALTER SYSTEM).
-    GucRegistry::define_int_guc(
-        c"auth_ext.anonymous_cleanup_interval",
-        c"How often the background worker deletes stale anonymous users; 0 is never.",
-        c"Needs shared_preload_libraries = 'auth_ext'.",
-        &ANONYMOUS_CLEANUP_INTERVAL,
-        0,
-        i32::MAX,
-        GucContext::Sighup,
-        seconds,
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.anonymous_cleanup_databases",
-        c"Comma-separated databases the cleanup worker cleans.",
-        c"",
-        &ANONYMOUS_CLEANUP_DATABASES,
-        GucContext::Sighup,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.anonymous_ttl",
-        c"Anonymous users idle longer than this are deleted by the cleanup worker.",
-        c"",
-        &ANONYMOUS_TTL,
-        60,
-        i32::MAX,
-        GucContext::Sighup,
-        seconds,
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.site_url",
-        c"Base URL of the application; links in messages point to its /auth/confirm route.",
-        c"",
-        &SITE_URL,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.allowed_token_roles",
-        c"Comma-separated roles besides authenticated that a user's role or the access token hook may put in a token.",
-        c"Empty: every token says role authenticated. PostgREST switches to the token's role, so list only roles its authenticator may become and that you would give any such user.",
-        &ALLOWED_TOKEN_ROLES,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_string_guc(
-        c"auth_ext.trusted_proxy_header",
-        c"The request header (e.g. x-forwarded-for) that a trusted proxy in front of PostgREST sets to the client's address.",
-        c"Unset: headers are ignored, and every client behind PostgREST shares its connection's address. For x-forwarded-for the last entry (the one the proxy added) counts.",
-        &TRUSTED_PROXY_HEADER,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_email_per_client",
-        c"Messages one client address may cause to be queued per hour.",
-        c"",
-        &RATE_LIMIT_EMAIL_PER_CLIENT,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_failed_sign_ins",
-        c"Failed password sign-ins per client address per hour; more are refused.",
-        c"",
-        &RATE_LIMIT_FAILED_SIGN_INS,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_failed_sign_ins_per_user",
-        c"Failed password sign-ins per user per hour; more are refused.",
-        c"",
-        &RATE_LIMIT_FAILED_SIGN_INS_PER_USER,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_verify",
-        c"One-time codes tried per client address per hour; more are refused.",
-        c"",
-        &RATE_LIMIT_VERIFY,
-        0,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.rate_limit_burst",
-        c"Failed sign-ins and codes tried per client address at once; the bucket refills at the hourly limit's rate.",
-        c"GoTrue's token bucket: 360 an hour, 30 at once. Counted by background workers, which see database-level settings.",
-        &RATE_LIMIT_BURST,
-        1,
-        i32::MAX,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-    // A postmaster setting exists only where the library is preloaded (workers::register_reserved).
-    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        GucRegistry::define_string_guc(
-        c"auth_ext.durable_write_databases",
-        c"Comma-separated databases whose durable writes (revocations, attempt counts) a reserved worker performs.",
-        c"Needs shared_preload_libraries = 'auth_ext'. Elsewhere a short-lived worker is started per write.",
-        &DURABLE_WRITE_DATABASES,
-        GucContext::Postmaster,
-        GucFlags::default(),
-        );
+/// How a setting is stored, with an integer's bounds.
+enum Kind {
+    Bool(&'static GucSetting<bool>),
+    Int(&'static GucSetting<i32>, i32, i32),
+    Text(&'static GucSetting<Option<CString>>),
+}
+
+/// Who may change a setting, and when.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Changed {
+    /// A superuser, at any time (SUSET).
+    BySuperuser,
+    /// The configuration, with a reload (SIGHUP).
+    OnReload,
+    /// The configuration, with a restart (POSTMASTER).
+    AtStart,
+}
+
+impl Changed {
+    fn context(self) -> GucContext {
+        match self {
+            Changed::BySuperuser => GucContext::Suset,
+            Changed::OnReload => GucContext::Sighup,
+            Changed::AtStart => GucContext::Postmaster,
+        }
     }
-    GucRegistry::define_string_guc(
-        METADATA_VOUCHED_NAME,
-        c"Set by auth.admin_create_user while it inserts a user (internal).",
-        c"",
-        &METADATA_VOUCHED,
-        GucContext::Suset,
-        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
-    );
-    GucRegistry::define_string_guc(
-        GATEWAY_CLIENT_NAME,
-        c"The client an HTTP front reported for this request (internal).",
-        c"",
-        &GATEWAY_CLIENT,
-        GucContext::Suset,
-        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
-    );
-    GucRegistry::define_int_guc(
-        c"auth_ext.flow_state_exp",
-        c"Lifetime of PKCE auth codes.",
-        c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",
-        &FLOW_STATE_EXP,
-        10,
-        24 * 3600,
-        GucContext::Suset,
-        seconds,
-    );
-    GucRegistry::define_string_guc(
-        VERIFIED_CLAIMS_NAME,
-        c"Claims of the session verified by auth.set_session in this transaction (internal).",
-        c"",
-        &VERIFIED_CLAIMS,
-        GucContext::Suset,
-        GucFlags::NO_SHOW_ALL | GucFlags::DISALLOW_IN_FILE,
-    );
+}
+
+/// One setting as Postgres is told of it.
+struct Definition {
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    kind: Kind,
+    context: Changed,
+    flags: GucFlags,
+}
+
+/// Every setting of the extension, as data.
+static DEFINITIONS: &[Definition] = &[
+    Definition {
+        name: c"auth_ext.jwt_exp",
+        short: c"Lifetime of access tokens.",
+        long: c"The exp claim is iat plus this many seconds.",
+        kind: Kind::Int(&JWT_EXP, 30, 7 * 24 * 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.jwt_aud",
+        short: c"The aud claim of access tokens, and the audience verification requires.",
+        long: c"",
+        kind: Kind::Text(&JWT_AUD),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.jwt_issuer",
+        short: c"The iss claim of access tokens.",
+        long: c"",
+        kind: Kind::Text(&JWT_ISSUER),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.refresh_token_reuse_interval",
+        short: c"How long a spent refresh token may be presented again without counting as theft.",
+        long: c"Lets several browser tabs refresh at once.",
+        kind: Kind::Int(&REFRESH_TOKEN_REUSE_INTERVAL, 0, 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.session_timebox",
+        short: c"Absolute lifetime of a session; 0 is unlimited.",
+        long: c"",
+        kind: Kind::Int(&SESSION_TIMEBOX, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.session_inactivity_timeout",
+        short: c"A session not refreshed for this long ends; 0 is never.",
+        long: c"",
+        kind: Kind::Int(&SESSION_INACTIVITY_TIMEOUT, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.require_verified_session",
+        short: c"Claim functions answer only from sessions verified by auth.set_session.",
+        long: c"When on, request.jwt.claims is ignored, so a role that can run SQL cannot impersonate anyone by setting it.",
+        kind: Kind::Bool(&REQUIRE_VERIFIED_SESSION),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.custom_access_token_hook",
+        short: c"A function (event jsonb) returns jsonb that may change claims before an access token is signed.",
+        long: c"",
+        kind: Kind::Text(&CUSTOM_ACCESS_TOKEN_HOOK),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.anonymous_sign_ins",
+        short: c"Allow auth.sign_in_anonymously().",
+        long: c"",
+        kind: Kind::Bool(&ANONYMOUS_SIGN_INS),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_anonymous",
+        short: c"Anonymous sign-ins per client address per hour.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_ANONYMOUS, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.anonymous_before_create_hook",
+        short: c"A function (event jsonb) called before an anonymous user is created; it may raise to refuse.",
+        long: c"The event is {ip, attestation, data}: the place to check a CAPTCHA verdict or an app-attestation token.",
+        kind: Kind::Text(&ANONYMOUS_BEFORE_CREATE_HOOK),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.anonymous_after_create_hook",
+        short: c"A function (event jsonb) called after an anonymous user is created, with {user_id, ip, data}.",
+        long: c"",
+        kind: Kind::Text(&ANONYMOUS_AFTER_CREATE_HOOK),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.mailer_autoconfirm",
+        short: c"Sign-ups are confirmed at once instead of by an emailed link or code.",
+        long: c"",
+        kind: Kind::Bool(&MAILER_AUTOCONFIRM),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.sms_autoconfirm",
+        short: c"Phone sign-ups are confirmed at once instead of by a code sent by text message.",
+        long: c"Apart from mailer_autoconfirm: whoever signs up a number without confirming it would own it.",
+        kind: Kind::Bool(&SMS_AUTOCONFIRM),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.password_min_length",
+        short: c"Shortest password accepted.",
+        long: c"",
+        kind: Kind::Int(&PASSWORD_MIN_LENGTH, 6, 1024),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.otp_exp",
+        short: c"Lifetime of one-time links and codes.",
+        long: c"",
+        kind: Kind::Int(&OTP_EXP, 60, 7 * 24 * 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.otp_max_attempts",
+        short: c"Wrong codes tried against one one-time code before it is dead.",
+        long: c"",
+        kind: Kind::Int(&OTP_MAX_ATTEMPTS, 1, 100),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_email_sent",
+        short: c"Emails queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
+        long: c"A ceiling on cost that a few client addresses can reach, stopping everyone's mail: per-client and per-recipient limits bound abuse.",
+        kind: Kind::Int(&RATE_LIMIT_EMAIL_SENT, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_sms_sent",
+        short: c"Text messages queued in the outbox per hour, in all; 0 (the default): no such ceiling.",
+        long: c"A ceiling on cost that a few client addresses can reach, stopping everyone's messages: per-client and per-recipient limits bound abuse.",
+        kind: Kind::Int(&RATE_LIMIT_SMS_SENT, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_email_per_recipient",
+        short: c"Messages (emails and text messages) queued in the outbox per recipient, from one client address, per hour.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_EMAIL_PER_RECIPIENT, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.secure_email_change",
+        short: c"An email change must be confirmed from both the current and the new address.",
+        long: c"Applies to users whose current email is confirmed.",
+        kind: Kind::Bool(&SECURE_EMAIL_CHANGE),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.secure_password_change",
+        short: c"A password change in a session signed in over 24 hours ago needs a nonce from auth.reauthenticate().",
+        long: c"",
+        kind: Kind::Bool(&SECURE_PASSWORD_CHANGE),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    // Read by the cleanup worker; changed with a reload (postgresql.conf or ALTER SYSTEM).
+    Definition {
+        name: c"auth_ext.anonymous_cleanup_interval",
+        short: c"How often the background worker deletes stale anonymous users; 0 is never.",
+        long: c"Needs shared_preload_libraries = 'auth_ext'.",
+        kind: Kind::Int(&ANONYMOUS_CLEANUP_INTERVAL, 0, i32::MAX),
+        context: Changed::OnReload,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.anonymous_cleanup_databases",
+        short: c"Comma-separated databases the cleanup worker cleans.",
+        long: c"",
+        kind: Kind::Text(&ANONYMOUS_CLEANUP_DATABASES),
+        context: Changed::OnReload,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.anonymous_ttl",
+        short: c"Anonymous users idle longer than this are deleted by the cleanup worker.",
+        long: c"",
+        kind: Kind::Int(&ANONYMOUS_TTL, 60, i32::MAX),
+        context: Changed::OnReload,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.site_url",
+        short: c"Base URL of the application; links in messages point to its /auth/confirm route.",
+        long: c"",
+        kind: Kind::Text(&SITE_URL),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.allowed_token_roles",
+        short: c"Comma-separated roles besides authenticated that a user's role or the access token hook may put in a token.",
+        long: c"Empty: every token says role authenticated. PostgREST switches to the token's role, so list only roles its authenticator may become and that you would give any such user.",
+        kind: Kind::Text(&ALLOWED_TOKEN_ROLES),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.trusted_proxy_header",
+        short: c"The request header (e.g. x-forwarded-for) that a trusted proxy in front of PostgREST sets to the client's address.",
+        long: c"Unset: headers are ignored, and every client behind PostgREST shares its connection's address. For x-forwarded-for the last entry (the one the proxy added) counts.",
+        kind: Kind::Text(&TRUSTED_PROXY_HEADER),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_email_per_client",
+        short: c"Messages one client address may cause to be queued per hour.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_EMAIL_PER_CLIENT, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_failed_sign_ins",
+        short: c"Failed password sign-ins per client address per hour; more are refused.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_FAILED_SIGN_INS, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_failed_sign_ins_per_user",
+        short: c"Failed password sign-ins per user per hour; more are refused.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_FAILED_SIGN_INS_PER_USER, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_verify",
+        short: c"One-time codes tried per client address per hour; more are refused.",
+        long: c"",
+        kind: Kind::Int(&RATE_LIMIT_VERIFY, 0, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.rate_limit_burst",
+        short: c"Failed sign-ins and codes tried per client address at once; the bucket refills at the hourly limit's rate.",
+        long: c"GoTrue's token bucket: 360 an hour, 30 at once. Counted by background workers, which see database-level settings.",
+        kind: Kind::Int(&RATE_LIMIT_BURST, 1, i32::MAX),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.durable_write_databases",
+        short: c"Comma-separated databases whose durable writes (revocations, attempt counts) a reserved worker performs.",
+        long: c"Needs shared_preload_libraries = 'auth_ext'. Elsewhere a short-lived worker is started per write.",
+        kind: Kind::Text(&DURABLE_WRITE_DATABASES),
+        context: Changed::AtStart,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: METADATA_VOUCHED_NAME,
+        short: c"Set by auth.admin_create_user while it inserts a user (internal).",
+        long: c"",
+        kind: Kind::Text(&METADATA_VOUCHED),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+    Definition {
+        name: GATEWAY_CLIENT_NAME,
+        short: c"The client an HTTP front reported for this request (internal).",
+        long: c"",
+        kind: Kind::Text(&GATEWAY_CLIENT),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+    Definition {
+        name: c"auth_ext.flow_state_exp",
+        short: c"Lifetime of PKCE auth codes.",
+        long: c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",
+        kind: Kind::Int(&FLOW_STATE_EXP, 10, 24 * 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: VERIFIED_CLAIMS_NAME,
+        short: c"Claims of the session verified by auth.set_session in this transaction (internal).",
+        long: c"",
+        kind: Kind::Text(&VERIFIED_CLAIMS),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+];
+
+/// Tells Postgres of every setting; called once per process, from _PG_init. A postmaster
+/// setting exists only where the library is preloaded (workers::register_reserved).
+pub fn register() {
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    for d in DEFINITIONS {
+        if d.context == Changed::AtStart && !preloading {
+            continue;
+        }
+        match d.kind {
+            Kind::Bool(setting) => GucRegistry::define_bool_guc(d.name, d.short, d.long, setting, d.context.context(), d.flags),
+            Kind::Int(setting, min, max) => {
+                GucRegistry::define_int_guc(d.name, d.short, d.long, setting, min, max, d.context.context(), d.flags)
+            }
+            Kind::Text(setting) => GucRegistry::define_string_guc(d.name, d.short, d.long, setting, d.context.context(), d.flags),
+        }
+    }
 }
 
 /// A setting this extension does not define but reads on every row of a policy
