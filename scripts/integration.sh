@@ -50,7 +50,9 @@ race() { # race STATEMENT...
     local i=0
     for statement in "$@"; do
         i=$((i + 1))
-        "${PSQL[@]}" -c "select pg_advisory_lock_shared(4242)" -c "$statement" >"$dir/$i.out" 2>"$dir/$i.err" &
+        # The library loads in a statement of its own: an account change refuses to run in the
+        # statement that loads it.
+        "${PSQL[@]}" -c "load 'auth_ext'" -c "select pg_advisory_lock_shared(4242)" -c "$statement" >"$dir/$i.out" 2>"$dir/$i.err" &
     done
     wait
     grep -E '^[tf]$' "$dir/holder.out" | head -n1
@@ -225,6 +227,15 @@ wait "$holder1" "$holder2"
 "${PSQL[@]}" -c "call auth.cleanup_anonymous_users('30 days')" >/dev/null 2>&1
 check "cleanup after they committed: the refreshed and the converting user are active now" "1 1" \
     "$("${PSQL[@]}" -F' ' -c "select (select count(*) from auth.users where id = '$(user_of "$refreshing")'), (select count(*) from auth.users where id = '$(user_of "$converting")')")"
+
+# 9b. A table owner's code replaces a statement the client's driver prepared (DEALLOCATE,
+#     then PREPARE under its name) with an account change: refused, and the client's own
+#     prepared account change works (psycopg prepares at the protocol level).
+swap_session="$(new_session)"
+check "prepared statement swapped by a table owner's code: refused, the client's own works" \
+    "ok indirect_call unchanged" \
+    "$(python3 pg_test/integration/prepared_swap.py "host=$PGHOST port=$PGPORT user=postgres dbname=auth_it" \
+        "$(field "$swap_session" access_token)" "$(user_of "$swap_session")" 2>&1)"
 
 # 10. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"

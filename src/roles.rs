@@ -98,8 +98,9 @@ fn run_as<T>(user: pg_sys::Oid, extra: u32, f: impl FnOnce() -> T) -> T {
 /// Runs the body of a function that changes the caller's own account (update_user,
 /// sign_out, unlink_identity, merge_anonymous_user, reauthenticate, link_identity for
 /// the caller) with the extension's rights, but only for the request itself: `fcinfo`
-/// must be the call of an expression the client wrote in the statement it sent, a
-/// statement that writes and reads no table (statements.rs), in no cursor, trigger,
+/// must be the call of an expression the client wrote in the statement it sent, made by
+/// that statement's own executor, a statement that writes and reads no table
+/// (statements.rs), in no cursor, trigger,
 /// restricted operation, or code running with another role's rights. Anything else would
 /// let someone whose code Postgres runs in the client's statement (the owner of a table,
 /// a type, a function) act as the client. These functions are not SECURITY DEFINER, so
@@ -118,11 +119,15 @@ pub fn for_request<T, E: From<AuthError>>(
         unsafe { ((*(*fcinfo).flinfo).fn_expr, (*(*fcinfo).flinfo).fn_oid) }
     };
     // Before any statement of ours runs: they would count themselves.
+    let running = crate::statements::running_statements();
     let in_table_statement = crate::statements::inside_table_statement();
     let in_cursor = crate::statements::outside_client_statement();
     let written_by_client = crate::statements::written_in_client_statement(call, function);
     let in_trigger = db::read_value::<i32>("select pg_catalog.pg_trigger_depth()", &[])?.unwrap_or(0) > 0;
-    let why = if in_cursor {
+    let why = if running == 0 {
+        "the extension's library was loaded during this very statement, so what runs around the call cannot be told: \
+         retry it (preload auth_ext, or call auth.set_session first, and this never happens)"
+    } else if in_cursor {
         "called from a cursor, not from a statement the client sent"
     } else if in_trigger {
         "called from a trigger"
@@ -130,6 +135,8 @@ pub fn for_request<T, E: From<AuthError>>(
         "called from code that runs with another role's rights"
     } else if in_table_statement {
         "called inside a statement that writes or reads a table (a default, a check, a policy, a view, ...)"
+    } else if running > 1 {
+        "called inside a statement that code runs within the client's (a function's query, a cursor)"
     } else if !written_by_client {
         "not called by the statement the client sent, but by code it runs (a function's body, a cast, a domain's check, ...)"
     } else {

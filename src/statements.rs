@@ -7,18 +7,20 @@
 //! policy or view; a type owner's cast, domain CHECK or operator, run for a value; any
 //! function's body. An account change made from there would be that owner's, in the
 //! client's name. So the call must be an expression of the client's own plan (the active
-//! portal's, `written_in_client_statement`): the body of any function, and whatever
-//! Postgres runs for a type, have plans of their own or none. Two ways remain for others'
-//! code to enter the client's plan, and both are closed here:
+//! portal's, `written_in_client_statement`), evaluated by that plan's executor (no other
+//! statement running inside it): the body of any function, and whatever Postgres runs for
+//! a type, have plans of their own or none. Others' code can still enter the client's
+//! plan in three ways, and each is closed here:
 //! - the rewriter adds views, rules, policies and defaults, which all come with a table:
 //!   the statement must have no table in its range table but the extension's own (schema
-//!   auth, where only the extension's owner can put code), no data-modifying CTE, and
-//!   must not be a utility statement; the executor hooks also count the statements now
-//!   running that are not of that shape, at every level;
-//! - the planner inlines SQL functions: while planning a statement without tables, it
-//!   may not inline a function that neither the extension nor a superuser owns
-//!   (`needs_fmgr_hook` tells it so). Statements with tables, where no account change is
-//!   made anyway, keep inlining (policies and PostgREST's computed columns need it).
+//!   auth, where only its owner can put code), no data-modifying CTE, and must not be a
+//!   utility statement; the executor hooks also count the statements now running that
+//!   are not of that shape, at every level;
+//! - the planner inlines SQL functions: every function the plan depends on (its
+//!   invalidation items) must be one it calls, or one of the extension's (PostgREST's
+//!   auth_api wrappers are inlined);
+//! - code may replace a prepared statement the client's driver made (DEALLOCATE, then
+//!   PREPARE under its name): the portal's statement must not come from SQL.
 
 use std::cell::Cell;
 
@@ -29,26 +31,18 @@ thread_local! {
     /// Statements now running (ExecutorRun or ExecutorFinish) that write or read a table,
     /// and plans being made or executors being started, whatever their statement.
     static TOUCHING_TABLES: Cell<u32> = const { Cell::new(0) };
-    /// Whether the plan being made now is for a statement without tables, in which the
-    /// planner may not inline a function of someone else's.
-    static PLANNING_WITHOUT_TABLES: Cell<bool> = const { Cell::new(false) };
+    /// Statements now running (ExecutorRun or ExecutorFinish), one inside another.
+    static RUNNING: Cell<u32> = const { Cell::new(0) };
 }
-
-/// pg_language's oid for `sql`, the only language the planner inlines.
-const SQL_LANGUAGE: pg_sys::Oid = pg_sys::Oid::from_u32(14);
 
 static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
-static mut PREV_NEEDS_FMGR_HOOK: pg_sys::needs_fmgr_hook_type = None;
 
-/// Installs the planner, executor and function-manager hooks; called once per process,
-/// from _PG_init.
+/// Installs the planner and executor hooks; called once per process, from _PG_init.
 pub fn install() {
     unsafe {
-        PREV_NEEDS_FMGR_HOOK = pg_sys::needs_fmgr_hook;
-        pg_sys::needs_fmgr_hook = Some(needs_fmgr_hook);
         PREV_PLANNER = pg_sys::planner_hook;
         pg_sys::planner_hook = Some(planner);
         PREV_START = pg_sys::ExecutorStart_hook;
@@ -86,13 +80,21 @@ pub fn outside_client_statement() -> bool {
     }
 }
 
+/// How many statements are running now, one inside another: 1 while the client's own
+/// statement evaluates its expressions; more inside a statement that code runs (a
+/// function's, a cursor's); 0 when the one running began before the library was loaded.
+pub fn running_statements() -> u32 {
+    RUNNING.with(Cell::get)
+}
+
 /// Whether `call` (the expression a function was called for: `flinfo->fn_expr`) is a
 /// call of `function` written as such in the text of the client's own statement: a
 /// function call (not an operator or a cast that Postgres chose) parsed from text (the
-/// catalog's expressions, as a function's argument defaults, have no location), and part
-/// of the active portal's plan (not a function's body, a type's cast or domain CHECK, or
-/// anything else Postgres plans apart from it). Plan nodes whose expressions are not
-/// looked at here answer no.
+/// catalog's expressions, as a function's argument defaults, have no location), part of
+/// the active portal's plan (not a function's body, a type's cast or domain CHECK, or
+/// anything else Postgres plans apart from it), in a plan into which no function of
+/// someone else's was inlined, of a statement the client's driver prepared (not one that
+/// SQL put under its name). Plan nodes whose expressions are not looked at here answer no.
 pub fn written_in_client_statement(call: *mut pg_sys::Node, function: pg_sys::Oid) -> bool {
     unsafe {
         let portal = pg_sys::ActivePortal;
@@ -103,67 +105,144 @@ pub fn written_in_client_statement(call: *mut pg_sys::Node, function: pg_sys::Oi
         if (*expr).funcid != function
             || (*expr).funcformat != pg_sys::CoercionForm::COERCE_EXPLICIT_CALL
             || (*expr).location < 0
+            || prepared_by_sql(portal)
         {
             return false;
         }
-        pointers((*portal).stmts).any(|node| {
-            let node = node as *mut pg_sys::Node;
-            if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_PlannedStmt {
-                return false;
-            }
-            let stmt = node as *mut pg_sys::PlannedStmt;
-            plan_holds((*stmt).planTree, call)
-                || pointers((*stmt).subplans).any(|plan| plan_holds(plan as *mut pg_sys::Plan, call))
-        })
+        let mut search = PlanSearch { wanted: call, found: false, called: Vec::new() };
+        let stmts: Vec<*mut pg_sys::PlannedStmt> = pointers((*portal).stmts)
+            .map(|node| node as *mut pg_sys::PlannedStmt)
+            .filter(|&stmt| !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_PlannedStmt)
+            .collect();
+        for &stmt in &stmts {
+            search.plan((*stmt).planTree);
+            pointers((*stmt).subplans).for_each(|plan| search.plan(plan as *mut pg_sys::Plan));
+        }
+        search.found && stmts.iter().all(|&stmt| nothing_inlined_but_ours(stmt, &search.called))
     }
 }
 
-/// Whether a plan tree (not its subplans, which the PlannedStmt lists) holds `call`
-/// among the expressions of the nodes a statement without tables can have.
-unsafe fn plan_holds(plan: *mut pg_sys::Plan, call: *mut pg_sys::Node) -> bool {
-    use pg_sys::NodeTag::*;
-    if plan.is_null() {
+/// Whether the portal runs a prepared statement that SQL made (PREPARE): code in the
+/// client's session can DEALLOCATE a statement the client's driver prepared and PREPARE
+/// its own under that name, which the driver then runs.
+unsafe fn prepared_by_sql(portal: pg_sys::Portal) -> bool {
+    let name = (*portal).prepStmtName;
+    if name.is_null() || *name == 0 {
         return false;
     }
-    let holds = |expr: *mut pg_sys::Node| expression_holds(expr, call);
-    let list = |list: *mut pg_sys::List| holds(list as *mut pg_sys::Node);
-    if list((*plan).targetlist) || list((*plan).qual) {
-        return true;
-    }
-    let own = match (*plan).type_ {
-        T_Result => holds((*(plan as *mut pg_sys::Result)).resconstantqual),
-        T_FunctionScan => list((*(plan as *mut pg_sys::FunctionScan)).functions),
-        T_ValuesScan => list((*(plan as *mut pg_sys::ValuesScan)).values_lists),
-        T_SubqueryScan => plan_holds((*(plan as *mut pg_sys::SubqueryScan)).subplan, call),
-        T_Append => pointers((*(plan as *mut pg_sys::Append)).appendplans).any(|p| plan_holds(p as _, call)),
-        T_MergeAppend => pointers((*(plan as *mut pg_sys::MergeAppend)).mergeplans).any(|p| plan_holds(p as _, call)),
-        T_NestLoop | T_MergeJoin | T_HashJoin => list((*(plan as *mut pg_sys::Join)).joinqual),
-        T_Limit => {
-            let limit = plan as *mut pg_sys::Limit;
-            holds((*limit).limitOffset) || holds((*limit).limitCount)
+    let prepared = pg_sys::FetchPreparedStatement(name, false);
+    prepared.is_null() || (*prepared).from_sql
+}
+
+/// Whether every function a plan depends on (its invalidation items: the functions it
+/// calls, and those the planner inlined) is called in it, or is the extension's own.
+unsafe fn nothing_inlined_but_ours(stmt: *mut pg_sys::PlannedStmt, called: &[pg_sys::Oid]) -> bool {
+    let procedure = pg_sys::SysCacheIdentifier::PROCOID as core::ffi::c_int;
+    let hash = |oid: pg_sys::Oid| pg_sys::GetSysCacheHashValue(procedure, oid.into(), 0.into(), 0.into(), 0.into());
+    let called: Vec<u32> = called.iter().map(|&oid| hash(oid)).collect();
+    let mut ours: Option<Vec<u32>> = None;
+    pointers((*stmt).invalItems).all(|item| {
+        let item = item as *mut pg_sys::PlanInvalItem;
+        if item.is_null() || (*item).cacheId != procedure || called.contains(&(*item).hashValue) {
+            return true;
         }
-        _ => false,
-    };
-    own || plan_holds((*plan).lefttree, call) || plan_holds((*plan).righttree, call)
+        ours.get_or_insert_with(|| extension_functions().into_iter().map(hash).collect()).contains(&(*item).hashValue)
+    })
 }
 
-unsafe fn expression_holds(expr: *mut pg_sys::Node, call: *mut pg_sys::Node) -> bool {
-    !expr.is_null() && find_node(expr, call as *mut core::ffi::c_void)
+/// The functions in the extension's schemas (auth, auth_api), where only its owner
+/// creates. Read only for a plan with an inlined function: an account change, now and then.
+fn extension_functions() -> Vec<pg_sys::Oid> {
+    crate::db::read_value::<Vec<pg_sys::Oid>>(
+        "select coalesce(array_agg(oid), '{}') from pg_catalog.pg_proc
+         where pronamespace in ('auth'::regnamespace, 'auth_api'::regnamespace)",
+        &[],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default()
 }
 
-/// An expression tree walker that looks for one node (the context), by address.
+/// A search of a plan's expressions: for one node (the call), and for every function the
+/// plan calls.
+struct PlanSearch {
+    wanted: *mut pg_sys::Node,
+    found: bool,
+    called: Vec<pg_sys::Oid>,
+}
+
+impl PlanSearch {
+    /// Searches a plan tree (not its subplans, which the PlannedStmt lists), through the
+    /// expressions of the nodes a statement without tables can have.
+    unsafe fn plan(&mut self, plan: *mut pg_sys::Plan) {
+        use pg_sys::NodeTag::*;
+        if plan.is_null() {
+            return;
+        }
+        self.list((*plan).targetlist);
+        self.list((*plan).qual);
+        match (*plan).type_ {
+            T_Result => self.expression((*(plan as *mut pg_sys::Result)).resconstantqual),
+            T_FunctionScan => self.list((*(plan as *mut pg_sys::FunctionScan)).functions),
+            T_ValuesScan => self.list((*(plan as *mut pg_sys::ValuesScan)).values_lists),
+            T_SubqueryScan => self.plan((*(plan as *mut pg_sys::SubqueryScan)).subplan),
+            T_Append => pointers((*(plan as *mut pg_sys::Append)).appendplans).for_each(|p| self.plan(p as _)),
+            T_MergeAppend => pointers((*(plan as *mut pg_sys::MergeAppend)).mergeplans).for_each(|p| self.plan(p as _)),
+            T_NestLoop | T_MergeJoin | T_HashJoin => self.list((*(plan as *mut pg_sys::Join)).joinqual),
+            T_Limit => {
+                let limit = plan as *mut pg_sys::Limit;
+                self.expression((*limit).limitOffset);
+                self.expression((*limit).limitCount);
+            }
+            _ => {}
+        }
+        self.plan((*plan).lefttree);
+        self.plan((*plan).righttree);
+    }
+
+    unsafe fn list(&mut self, list: *mut pg_sys::List) {
+        self.expression(list as *mut pg_sys::Node);
+    }
+
+    unsafe fn expression(&mut self, expr: *mut pg_sys::Node) {
+        if !expr.is_null() {
+            search_expression(expr, self as *mut PlanSearch as *mut core::ffi::c_void);
+        }
+    }
+}
+
+/// An expression tree walker for a PlanSearch (the context): notes the node wanted, and
+/// the function of every call.
 #[pg_guard]
-unsafe extern "C-unwind" fn find_node(node: *mut pg_sys::Node, wanted: *mut core::ffi::c_void) -> bool {
-    !node.is_null()
-        && (node as *mut core::ffi::c_void == wanted || pg_sys::expression_tree_walker(node, Some(find_node), wanted))
+unsafe extern "C-unwind" fn search_expression(node: *mut pg_sys::Node, context: *mut core::ffi::c_void) -> bool {
+    use pg_sys::NodeTag::*;
+    if node.is_null() {
+        return false;
+    }
+    let search = &mut *(context as *mut PlanSearch);
+    if node == search.wanted {
+        search.found = true;
+    }
+    let function = match (*node).type_ {
+        T_FuncExpr => Some((*(node as *mut pg_sys::FuncExpr)).funcid),
+        T_OpExpr | T_DistinctExpr | T_NullIfExpr => Some((*(node as *mut pg_sys::OpExpr)).opfuncid),
+        T_ScalarArrayOpExpr => Some((*(node as *mut pg_sys::ScalarArrayOpExpr)).opfuncid),
+        T_Aggref => Some((*(node as *mut pg_sys::Aggref)).aggfnoid),
+        T_WindowFunc => Some((*(node as *mut pg_sys::WindowFunc)).winfnoid),
+        _ => None,
+    };
+    search.called.extend(function);
+    pg_sys::expression_tree_walker(node, Some(search_expression), context)
 }
 
-/// Counts a running statement for as long as it runs, also when it ends in an ERROR:
-/// the count is put back while the error unwinds through the hook.
+/// Counts a running statement (and whether it touches tables) for as long as it runs,
+/// also when it ends in an ERROR: the counts are put back while the error unwinds through
+/// the hook.
 struct Running(bool);
 
 impl Running {
     fn enter(query: *mut pg_sys::QueryDesc) -> Running {
+        RUNNING.with(|c| c.set(c.get() + 1));
         Running::count(unsafe { !query.is_null() && touches_tables((*query).plannedstmt) })
     }
 
@@ -183,6 +262,15 @@ impl Drop for Running {
     }
 }
 
+/// Puts back the count of running statements when dropped.
+struct Nested;
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        RUNNING.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
 /// Planning, and starting an executor, run no request's own account change: the planner
 /// runs immutable and stable functions to fold constants and estimate costs (a policy's or
 /// a default's, in the victim's statement), and executor start prunes partitions with
@@ -195,85 +283,10 @@ unsafe extern "C-unwind" fn planner(
     bound_params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
     let _planning = Running::count(true);
-    let _inlining = Inlining::for_query(parse);
     match PREV_PLANNER {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
         None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
     }
-}
-
-/// Sets, for as long as a plan is being made, whether its statement is without tables
-/// (and so may not inline others' functions); puts back the outer plan's when dropped,
-/// also while an ERROR unwinds.
-struct Inlining(bool);
-
-impl Inlining {
-    unsafe fn for_query(parse: *mut pg_sys::Query) -> Inlining {
-        let without_tables = !parse.is_null() && !finds_table(parse as *mut pg_sys::Node, std::ptr::null_mut());
-        Inlining(PLANNING_WITHOUT_TABLES.with(|p| p.replace(without_tables)))
-    }
-}
-
-impl Drop for Inlining {
-    fn drop(&mut self) {
-        PLANNING_WITHOUT_TABLES.with(|p| p.set(self.0));
-    }
-}
-
-/// Whether a query (with its subqueries, CTEs and sublinks) is other than a SELECT, or
-/// names a table or view outside schema auth. A query tree walker.
-#[pg_guard]
-unsafe extern "C-unwind" fn finds_table(node: *mut pg_sys::Node, context: *mut core::ffi::c_void) -> bool {
-    if node.is_null() {
-        return false;
-    }
-    match (*node).type_ {
-        pg_sys::NodeTag::T_Query => {
-            let query = node as *mut pg_sys::Query;
-            (*query).commandType != pg_sys::CmdType::CMD_SELECT
-                || !(*query).utilityStmt.is_null()
-                || (*query).hasModifyingCTE
-                || pg_sys::query_tree_walker(
-                    query,
-                    Some(finds_table),
-                    context,
-                    pg_sys::QTW_EXAMINE_RTES_BEFORE as core::ffi::c_int,
-                )
-        }
-        pg_sys::NodeTag::T_RangeTblEntry => {
-            let rte = node as *mut pg_sys::RangeTblEntry;
-            (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION && outside_auth((*rte).relid)
-        }
-        _ => pg_sys::expression_tree_walker(node, Some(finds_table), context),
-    }
-}
-
-/// Tells the function manager which functions need its entry hook, and the planner which
-/// it may not inline. While a statement without tables is planned: a function in SQL
-/// that neither the extension (schemas auth and auth_api, where only its owner creates)
-/// nor a superuser owns. Inlined, such a function's body would become part of the
-/// client's own plan, and an account change in it would pass for the client's. (The
-/// function manager then runs it through its security-definer path, with no hook of
-/// ours to call: only a little slower.)
-#[pg_guard]
-unsafe extern "C-unwind" fn needs_fmgr_hook(function: pg_sys::Oid) -> bool {
-    if let Some(prev) = PREV_NEEDS_FMGR_HOOK {
-        if prev(function) {
-            return true;
-        }
-    }
-    PLANNING_WITHOUT_TABLES.with(Cell::get) && untrusted_sql_function(function)
-}
-
-unsafe fn untrusted_sql_function(function: pg_sys::Oid) -> bool {
-    let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::PROCOID as core::ffi::c_int, function.into());
-    if tuple.is_null() {
-        return false;
-    }
-    let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_proc>(tuple);
-    let (language, namespace, owner) = ((*form).prolang, (*form).pronamespace, (*form).proowner);
-    pg_sys::ReleaseSysCache(tuple);
-    language == SQL_LANGUAGE && !extension_schema(namespace) && !pg_sys::superuser_arg(owner)
 }
 
 #[pg_guard]
@@ -292,7 +305,7 @@ unsafe extern "C-unwind" fn executor_run(
     count: u64,
     execute_once: bool,
 ) {
-    let _running = Running::enter(query);
+    let (_running, _nested) = (Running::enter(query), Nested);
     // Through pgrx's boundary (pg_sys's functions have it already; another extension's
     // hook gets it here): an ERROR comes back as a panic, which unwinds through
     // `_running` (restoring the count) before pgrx raises it again.
@@ -305,7 +318,7 @@ unsafe extern "C-unwind" fn executor_run(
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     // AFTER triggers fire here, after the statement's run.
-    let _running = Running::enter(query);
+    let (_running, _nested) = (Running::enter(query), Nested);
     match PREV_FINISH {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query)),
         None => pg_sys::standard_ExecutorFinish(query),
@@ -347,13 +360,6 @@ unsafe fn has_relation(rtable: *mut pg_sys::List) -> bool {
 unsafe fn outside_auth(relation: pg_sys::Oid) -> bool {
     let auth = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
     auth == pg_sys::InvalidOid || pg_sys::get_rel_namespace(relation) != auth
-}
-
-/// Whether a schema is one of the extension's, where only its owner creates objects.
-unsafe fn extension_schema(namespace: pg_sys::Oid) -> bool {
-    [c"auth", c"auth_api"]
-        .iter()
-        .any(|name| namespace == pg_sys::get_namespace_oid(name.as_ptr(), true))
 }
 
 /// The pointers a Postgres List holds (none for NIL).

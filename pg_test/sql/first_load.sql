@@ -1,10 +1,11 @@
 -- Without preloading, a backend loads the library in the middle of some statement: the
--- extension's statement hooks then missed what ran before. That must not matter: an
--- account change is the client's only as a call in the client's own plan. A table
--- owner's code that loads the library (a policy calling a function that changes the
--- reader's account) is refused; the request's own call, made in the statement that
--- loads the library, works. This file must call no auth_ext function before each case,
--- so that its session loads the library during it.
+-- extension's statement hooks then missed what ran before, so no account change is made
+-- in that statement (a retryable indirect_call). A table owner's code that loads it
+-- there (a policy calling a function that changes the reader's account) is refused; so
+-- is a developer's SQL function, inlined into the reader's plan before the library was
+-- there to see it, now and later; the request's own call, retried, works. This file must
+-- call no auth_ext function before each case, so that its session loads the library
+-- during it.
 \set SHOW_CONTEXT never
 -- Each attack is the victim's own statement, as its client sends it; psql prints the
 -- error, and the transaction goes on past it.
@@ -62,11 +63,32 @@ set local role authenticated;
 select public.fl_feed();
 reset role;
 rollback;
--- The request's own change, made in the statement that loads the library, works.
+-- A developer's SQL function that changes the caller's account, which the planner
+-- inlines into the caller's own statement: planned before the library was loaded, and
+-- again after.
+\c
+begin;
+:owners_table
+create function public.fl_stats() returns jsonb language sql as
+  $$ select auth.update_user('{"data": {"owned": true}}') $$;
+alter function public.fl_stats() owner to fl_owner;
+:signed_in_reader
+set local role authenticated;
+-- inlined_on_first_load:
+select public.fl_stats();
+-- inlined_later:
+select public.fl_stats();
+reset role;
+select raw_user_meta_data ? 'owned' as metadata_changed from auth.users where id = '00000000-0000-0000-0000-0000000f1a01';
+rollback;
+-- The request's own change, made in the statement that loads the library, is refused
+-- (retryable); made again, in a statement of its own, it works.
 \c
 begin;
 :signed_in_reader
 set local role authenticated;
-select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as own_change_on_first_load;
+-- own_change_on_first_load:
+select auth.update_user('{"data": {"theme": "dark"}}');
+select auth.update_user('{"data": {"theme": "dark"}}')->'user_metadata'->>'theme' as own_change_retried;
 reset role;
 rollback;

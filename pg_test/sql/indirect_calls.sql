@@ -216,6 +216,31 @@ select public.with_default();
 select operator(public.@@@) '{"data": {"owned": true}}'::jsonb;
 reset role;
 
+-- A function of the owner's that runs the client's own statement text again, through a
+-- cursor of its own (whose text is the client's): that second run is no statement the
+-- client sent, and it is refused (here caught, to show it), while the client's own call works.
+create function public.greet() returns text language plpgsql as $$
+declare
+    c refcursor;
+    r record;
+begin
+    if pg_catalog.current_setting('regress.greeting', true) = 'on' then
+        return 'again';
+    end if;
+    perform pg_catalog.set_config('regress.greeting', 'on', true);
+    open c for execute pg_catalog.current_query();
+    fetch c into r;
+    close c;
+    return 'ran it again';
+exception when others then
+    return sqlerrm;
+end
+$$;
+alter function public.greet() owner to app_owner;
+set local role authenticated;
+select public.greet() as second_run, auth.update_user('{"data": {"greeted": 1}}')->'user_metadata'->>'greeted' as own_call;
+reset role;
+
 -- Nothing changed, and the request itself still may change its own account.
 select encrypted_password like '$argon2id$%' as password_kept, raw_user_meta_data ? 'owned' as metadata_changed,
        (select count(*) from auth.sessions where user_id = :'wanda'::uuid) as sessions_kept

@@ -1,0 +1,73 @@
+"""A table owner's code swaps a statement the client's driver prepared (protocol level)
+for its own: DEALLOCATE, then PREPARE under the same name. The driver then runs it, in
+the client's unnamed portal, with the client's claims. An account change in it must be
+refused; the client's own prepared account change must still work.
+
+usage: prepared_swap.py DSN ACCESS_TOKEN USER_ID
+Prints: <own prepared change> <swapped statement> <metadata changed by the owner>
+"""
+import sys
+
+import psycopg
+
+dsn, token, user_id = sys.argv[1:4]
+
+with psycopg.connect(dsn, autocommit=True) as admin:
+    admin.execute("drop table if exists public.swap_notes; drop role if exists swap_owner")
+    admin.execute("create role swap_owner nologin")
+    admin.execute("grant usage on schema auth to swap_owner")
+    admin.execute("grant execute on function auth.update_user(jsonb) to swap_owner")
+    admin.execute("create table public.swap_notes (body text)")
+    admin.execute("insert into public.swap_notes values ('a note')")
+    # The owner's policy function: every statement the client's driver prepared to read
+    # its user is replaced by one that changes that user's metadata.
+    admin.execute(
+        """create function public.swap_visible() returns boolean language plpgsql as $f$
+        declare s record;
+        begin
+            for s in select name from pg_catalog.pg_prepared_statements
+                     where statement = 'select auth.get_user()' loop
+                execute format('deallocate %I', s.name);
+                execute format($q$prepare %I as select auth.update_user('{"data": {"swapped": true}}')$q$, s.name);
+            end loop;
+            return true;
+        end $f$"""
+    )
+    admin.execute("alter function public.swap_visible() owner to swap_owner")
+    admin.execute("alter table public.swap_notes owner to swap_owner")
+    admin.execute("alter table public.swap_notes enable row level security")
+    admin.execute("create policy swap_read on public.swap_notes for select to authenticated using (public.swap_visible())")
+    admin.execute("grant select on public.swap_notes to authenticated")
+
+
+def outcome(conn, query, params=None):
+    try:
+        conn.execute(query, params, prepare=True)
+        return "ok"
+    except psycopg.Error as e:
+        conn.rollback()
+        return (e.diag.message_primary or "").split(":")[0]
+
+
+with psycopg.connect(dsn) as conn:
+    conn.execute("select auth.set_session(%s)", (token,))
+    conn.execute("set role authenticated")
+    own = outcome(conn, "select auth.update_user(%s::jsonb)", ('{"data": {"own": true}}',))
+    conn.commit()
+    conn.execute("select auth.set_session(%s)", (token,))
+    conn.execute("set role authenticated")
+    outcome(conn, "select auth.get_user()")
+    conn.execute("select count(*) from public.swap_notes")
+    swapped = outcome(conn, "select auth.get_user()")
+    conn.commit()
+
+with psycopg.connect(dsn, autocommit=True) as admin:
+    changed = admin.execute(
+        "select raw_user_meta_data ? 'swapped' from auth.users where id = %s", (user_id,)
+    ).fetchone()[0]
+    admin.execute("drop table public.swap_notes; drop function public.swap_visible()")
+    admin.execute("revoke all on schema auth from swap_owner")
+    admin.execute("revoke execute on function auth.update_user(jsonb) from swap_owner")
+    admin.execute("drop role swap_owner")
+
+print(own, swapped, "changed" if changed else "unchanged")
