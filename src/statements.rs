@@ -135,32 +135,55 @@ unsafe fn prepared_by_sql(portal: pg_sys::Portal) -> bool {
 }
 
 /// Whether every function a plan depends on (its invalidation items: the functions it
-/// calls, and those the planner inlined) is called in it, or is the extension's own.
+/// calls, and those the planner inlined) is called in it, or is the extension's own; and
+/// none is a SQL function of anyone else's. Items name functions only by a 32-bit hash of
+/// their oid, so a function inlined under a hash that a called or an extension's function
+/// shares still counts as someone else's.
 unsafe fn nothing_inlined_but_ours(stmt: *mut pg_sys::PlannedStmt, called: &[pg_sys::Oid]) -> bool {
     let procedure = pg_sys::SysCacheIdentifier::PROCOID as core::ffi::c_int;
     let hash = |oid: pg_sys::Oid| pg_sys::GetSysCacheHashValue(procedure, oid.into(), 0.into(), 0.into(), 0.into());
+    let items: Vec<u32> = pointers((*stmt).invalItems)
+        .map(|item| item as *mut pg_sys::PlanInvalItem)
+        .filter(|&item| !item.is_null() && (*item).cacheId == procedure)
+        .map(|item| (*item).hashValue)
+        .collect();
+    if items.is_empty() {
+        return true;
+    }
+    let functions = SqlFunctions::read();
     let called: Vec<u32> = called.iter().map(|&oid| hash(oid)).collect();
-    let mut ours: Option<Vec<u32>> = None;
-    pointers((*stmt).invalItems).all(|item| {
-        let item = item as *mut pg_sys::PlanInvalItem;
-        if item.is_null() || (*item).cacheId != procedure || called.contains(&(*item).hashValue) {
-            return true;
-        }
-        ours.get_or_insert_with(|| extension_functions().into_iter().map(hash).collect()).contains(&(*item).hashValue)
-    })
+    let ours: Vec<u32> = functions.ours.into_iter().map(hash).collect();
+    let others: Vec<u32> = functions.others.into_iter().map(hash).collect();
+    items.iter().all(|item| (called.contains(item) || ours.contains(item)) && !others.contains(item))
 }
 
 /// The functions in the extension's schemas (auth, auth_api), where only its owner
-/// creates. Read only for a plan with an inlined function: an account change, now and then.
-fn extension_functions() -> Vec<pg_sys::Oid> {
-    crate::db::read_value::<Vec<pg_sys::Oid>>(
-        "select coalesce(array_agg(oid), '{}') from pg_catalog.pg_proc
-         where pronamespace in ('auth'::regnamespace, 'auth_api'::regnamespace)",
-        &[],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_default()
+/// creates, and the SQL functions elsewhere (the ones a planner can inline). Read for
+/// each account change, which is now and then.
+struct SqlFunctions {
+    ours: Vec<pg_sys::Oid>,
+    others: Vec<pg_sys::Oid>,
+}
+
+impl SqlFunctions {
+    fn read() -> SqlFunctions {
+        let read = |sql: &str| crate::db::read_value::<Vec<pg_sys::Oid>>(sql, &[]).ok().flatten();
+        let ours = read(
+            "select coalesce(array_agg(oid), '{}') from pg_catalog.pg_proc
+             where pronamespace in ('auth'::regnamespace, 'auth_api'::regnamespace)",
+        );
+        let others = read(
+            "select coalesce(array_agg(oid), '{}') from pg_catalog.pg_proc
+             where prolang = (select oid from pg_catalog.pg_language where lanname = 'sql')
+               and pronamespace not in ('auth'::regnamespace, 'auth_api'::regnamespace)
+               and oid >= 16384",
+        );
+        match (ours, others) {
+            (Some(ours), Some(others)) => SqlFunctions { ours, others },
+            // Unreadable: nothing counts as ours.
+            _ => SqlFunctions { ours: Vec::new(), others: Vec::new() },
+        }
+    }
 }
 
 /// A search of a plan's expressions: for one node (the call), and for every function the
