@@ -22,7 +22,6 @@ use crate::request;
 use crate::roles;
 use crate::sessions::{self, current_user};
 use crate::settings;
-use crate::tokens;
 use crate::users::{self, pg_uuid};
 
 /// A session older than this needs a nonce to change its password in secure mode.
@@ -61,7 +60,7 @@ fn account_state(user_id: &uuid::Uuid, session_id: &uuid::Uuid) -> AuthResult<Ac
              'is_anonymous', u.is_anonymous,
              'session_age', coalesce((select extract(epoch from now() - s.created_at)::bigint
                                       from auth.sessions s where s.id = $2), 0))
-         from auth.users u where u.id = $1 and u.deleted_at is null for update",
+         from auth.live_users u where u.id = $1 for update",
         &[pg_uuid(user_id).into(), pg_uuid(session_id).into()],
     )?
     .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
@@ -155,6 +154,38 @@ pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bo
     Ok(true)
 }
 
+/// A new address the caller asks for: normalised, None when it is the current one, and
+/// checked (well-formed, and nobody else's) before anything is written.
+fn new_address(requested: Option<&str>, current: Option<&String>, phone: bool, user_id: &uuid::Uuid) -> AuthResult<Option<String>> {
+    let Some(address) = requested.map(|a| users::normalize_address(a, phone)).transpose()?.filter(|a| Some(a) != current) else {
+        return Ok(None);
+    };
+    users::check_address(&address, if phone { "phone number" } else { "email address" })?;
+    db::run("select auth.check_address_format($1, $2)", &[address.as_str().into(), (if phone { "phone" } else { "email" }).into()])?;
+    check_address_free(&address, phone, user_id)?;
+    Ok(Some(address))
+}
+
+/// The hash of a new password, once it may be set: the user has a verified address, the
+/// password is strong enough, the caller has password work left, and (with secure
+/// password change, in an old session) the nonce from reauthenticate proves it is them.
+fn new_password_hash(password: &str, nonce: Option<&str>, state: &AccountState) -> AuthResult<String> {
+    if !(state.email_confirmed || state.phone_confirmed) {
+        return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "a password can be set once an email or phone is verified")
+            .hint("Add an email with update_user and confirm it first."));
+    }
+    passwords::check_strength(password)?;
+    otp::spend_password_work(&request::limit_key(&request::client()))?;
+    if settings::SECURE_PASSWORD_CHANGE.get() && state.session_age > REAUTHENTICATION_AGE_SECONDS {
+        let Some(nonce) = nonce else {
+            return Err(AuthError::new(ErrorCode::ReauthenticationNeeded, "changing the password needs reauthentication")
+                .hint("Call auth.reauthenticate() and pass the code it sends as nonce."));
+        };
+        otp::consume_code(state.email.as_deref().unwrap_or_default(), nonce, &[TokenType::Reauthentication])?;
+    }
+    passwords::hash(password)
+}
+
 /// Updates the signed-in user's own account. `email` and `phone` start a change that
 /// the new address must confirm (and, in secure mode, the current email too); `password`
 /// needs a verified email or phone; `data` merges into user metadata one level deep
@@ -178,40 +209,12 @@ fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Er
     let keep_sessions = a.keep_sessions.unwrap_or(false);
 
     // Everything is checked before anything is written: a refused update changes nothing.
-    let new_email = a.email.as_deref().map(|e| users::normalize_address(e, false)).transpose()?.filter(|e| Some(e) != state.email.as_ref());
-    let new_phone = a.phone.as_deref().map(|p| users::normalize_address(p, true)).transpose()?.filter(|p| Some(p) != state.phone.as_ref());
-    if let Some(email) = &new_email {
-        users::check_address(email, "email address")?;
-        db::run("select auth.check_address_format($1, 'email')", &[email.as_str().into()])?;
-        check_address_free(email, false, &user_id)?;
-    }
-    if let Some(phone) = &new_phone {
-        users::check_address(phone, "phone number")?;
-        db::run("select auth.check_address_format($1, 'phone')", &[phone.as_str().into()])?;
-        check_address_free(phone, true, &user_id)?;
-    }
+    let new_email = new_address(a.email.as_deref(), state.email.as_ref(), false, &user_id)?;
+    let new_phone = new_address(a.phone.as_deref(), state.phone.as_ref(), true, &user_id)?;
     let data = a.data.map(|d| users::metadata(Some(d), "data")).transpose()?;
     let password_hash = match a.password.as_deref() {
         None => None,
-        Some(password) => {
-            if !(state.email_confirmed || state.phone_confirmed) {
-                return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "a password can be set once an email or phone is verified")
-                    .hint("Add an email with update_user and confirm it first.")
-                    .into());
-            }
-            passwords::check_strength(password)?;
-            otp::spend_password_work(&request::limit_key(&request::client()))?;
-            if settings::SECURE_PASSWORD_CHANGE.get() && state.session_age > REAUTHENTICATION_AGE_SECONDS {
-                let Some(nonce) = a.nonce.as_deref() else {
-                    return Err(AuthError::new(ErrorCode::ReauthenticationNeeded, "changing the password needs reauthentication")
-                        .hint("Call auth.reauthenticate() and pass the code it sends as nonce.")
-                        .into());
-                };
-                let email = state.email.as_deref().unwrap_or_default();
-                otp::consume_code(email, nonce, &[TokenType::Reauthentication])?;
-            }
-            Some(passwords::hash(password)?)
-        }
+        Some(password) => Some(new_password_hash(password, a.nonce.as_deref(), &state)?),
     };
 
     if let Some(data) = &data {
@@ -353,280 +356,7 @@ pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::pkce::Fin
         sessions::end_sessions(&consumed.user_id, own_session.as_ref(), "address_changed")?;
     }
     match own_session {
-        Some(session_id) => sessions::reissue(&session_id),
+        Some(session_id) => crate::refresh::reissue(&session_id),
         None => finish.open(consumed),
     }
-}
-
-
-/// Links an identity that the application's server verified with the provider to the
-/// signed-in user (or, for service_role, to `user_id`). An identity that belongs to
-/// another user is `identity_already_exists`: nothing moves silently. Linking makes an
-/// anonymous user permanent. Returns the user.
-#[pg_extern(volatile)]
-#[search_path(pg_catalog, pg_temp)]
-fn link_identity(
-    provider: &str,
-    provider_id: &str,
-    data: default!(Option<pgrx::JsonB>, "'{}'"),
-    user_id: default!(Option<pgrx::Uuid>, "NULL"),
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Result<pgrx::JsonB, ErrorReport> {
-    // Linking to the caller's own account is an account change; service_role naming a
-    // user acts as the application's server.
-    let link = || link_identity_as(provider, provider_id, data, user_id);
-    if user_id.is_none() { roles::for_request(fcinfo, link) } else { roles::as_extension(link) }
-}
-
-fn link_identity_as(
-    provider: &str,
-    provider_id: &str,
-    data: Option<pgrx::JsonB>,
-    user_id: Option<pgrx::Uuid>,
-) -> Result<pgrx::JsonB, ErrorReport> {
-    let user_id = match user_id {
-        Some(id) if roles::acting_role_has(c"service_role") => uuid::Uuid::from_bytes(*id.as_bytes()),
-        Some(_) => {
-            return Err(AuthError::new(ErrorCode::NoAuthorization, "only service_role links identities for another user")
-                .into())
-        }
-        None => current_user()?.0,
-    };
-    let provider = users::check_identity(provider, provider_id)?;
-    let mut identity_data = users::metadata(data.map(|d| d.0), "data")?;
-    identity_data["sub"] = json!(provider_id);
-    identity_data["provider"] = json!(provider);
-    let found: Option<bool> = db::json_row(
-        "select to_jsonb(true) from auth.users where id = $1 and deleted_at is null for update",
-        &[pg_uuid(&user_id).into()],
-    )?;
-    if found.is_none() {
-        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
-    }
-    db::run(
-        "select auth.insert_identity($1, $2, $3, $4)",
-        &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
-    )?;
-    db::run(
-        "with linked as (
-             update auth.user_identities set identity_data = $4 where provider = $2 and provider_id = $3 returning user_id),
-         converted as (
-             update auth.users set is_anonymous = false, raw_app_meta_data = auth.add_provider(raw_app_meta_data, $2)
-             where id = $1)
-         insert into auth.audit_log_entries (actor_id, action, payload)
-         values ($1, 'identity_linked', jsonb_build_object('provider', $2::text, 'provider_id', $3::text))",
-        &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
-    )?;
-    Ok(pgrx::JsonB(users::user_json(&user_id)?))
-}
-
-/// Removes one of the signed-in user's identities, never the last way to sign in.
-/// Unlinking the email or phone identity clears that address. Returns the user.
-#[pg_extern(volatile)]
-#[search_path(pg_catalog, pg_temp)]
-fn unlink_identity(identity_id: pgrx::Uuid, fcinfo: pg_sys::FunctionCallInfo) -> Result<pgrx::JsonB, ErrorReport> {
-    roles::for_request(fcinfo, || unlink_own_identity(identity_id))
-}
-
-fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
-    let (user_id, _) = current_user()?;
-    #[derive(Deserialize)]
-    struct Target {
-        provider: Option<String>,
-        count: i64,
-        email_confirmed: bool,
-    }
-    // Lock the user first: concurrent unlinks of two identities cannot both pass the count.
-    let target: Target = db::json_row(
-        "select jsonb_build_object(
-             'provider', (select provider from auth.user_identities where id = $2 and user_id = $1),
-             'count', (select count(*) from auth.user_identities where user_id = $1),
-             'email_confirmed', email_confirmed_at is not null)
-         from auth.users where id = $1 for update",
-        &[pg_uuid(&user_id).into(), identity_id.into()],
-    )?
-    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
-    let Some(provider) = target.provider else {
-        return Err(AuthError::new(ErrorCode::IdentityNotFound, "the user has no identity with that id").into());
-    };
-    // With secure email change on, a confirmed email changes only when the current
-    // address confirms: removing it by unlinking would skip that.
-    if provider == "email" && settings::SECURE_EMAIL_CHANGE.get() && target.email_confirmed {
-        return Err(AuthError::new(ErrorCode::EmailIdentityNotDeletable, "a confirmed email cannot be unlinked")
-            .detail("auth_ext.secure_email_change is on: change the address with update_user, which the current address confirms")
-            .into());
-    }
-    if target.count <= 1 {
-        return Err(AuthError::new(ErrorCode::SingleIdentityNotDeletable, "the user's last identity cannot be unlinked")
-            .hint("Link another identity first.")
-            .into());
-    }
-    db::run(
-        "with unlinked as (delete from auth.user_identities where id = $2 returning provider, provider_id),
-         cleared as (
-             update auth.users set
-                 email = case when $3 = 'email' then null else email end,
-                 email_confirmed_at = case when $3 = 'email' then null else email_confirmed_at end,
-                 phone = case when $3 = 'phone' then null else phone end,
-                 phone_confirmed_at = case when $3 = 'phone' then null else phone_confirmed_at end,
-                 raw_app_meta_data = raw_app_meta_data || jsonb_build_object('providers',
-                     coalesce(raw_app_meta_data->'providers', '[]') - $3)
-             where id = $1)
-         insert into auth.audit_log_entries (actor_id, action, payload)
-         select $1, 'identity_unlinked', jsonb_build_object('provider', provider, 'provider_id', provider_id) from unlinked",
-        &[pg_uuid(&user_id).into(), identity_id.into(), provider.as_str().into()],
-    )?;
-    Ok(pgrx::JsonB(users::user_json(&user_id)?))
-}
-
-/// Moves everything an anonymous user owns to the signed-in user and deletes the
-/// anonymous user, in one transaction. The caller proves control of the anonymous
-/// session with its access token. Every table with a foreign key to auth.users(id)
-/// (found from the catalog) and every registered column is re-pointed; rows that would
-/// clash under a unique constraint follow `strategy`: `keep_target`, `keep_anonymous`,
-/// or `merge` (the table's registered handler, else `merge_conflict` naming the table).
-#[pg_extern(volatile)]
-#[search_path(pg_catalog, pg_temp)]
-fn merge_anonymous_user(
-    anonymous_access_token: Option<&str>,
-    strategy: default!(&str, "'merge'"),
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Result<pgrx::JsonB, ErrorReport> {
-    roles::for_request(fcinfo, || merge_into_own_account(anonymous_access_token, strategy))
-}
-
-fn merge_into_own_account(
-    anonymous_access_token: Option<&str>,
-    strategy: &str,
-) -> Result<pgrx::JsonB, ErrorReport> {
-    if !matches!(strategy, "merge" | "keep_target" | "keep_anonymous") {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "strategy must be merge, keep_target or keep_anonymous").into());
-    }
-    let (target, _) = current_user()?;
-    let anonymous_claims = tokens::verify_session(anonymous_access_token.unwrap_or_default().trim())?;
-    let source = anonymous_claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .map(users::parse_id)
-        .transpose()?
-        .ok_or_else(|| AuthError::new(ErrorCode::BadJwt, "the anonymous token has no sub"))?;
-    if source == target {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "the anonymous user and the target user are the same").into());
-    }
-    // Both users locked, in id order, so concurrent merges cannot deadlock.
-    let anonymous: Option<bool> = db::json_row(
-        "select (jsonb_object_agg(id, is_anonymous))->($1::text)
-         from (select id, is_anonymous from auth.users where id in ($1, $2) and deleted_at is null
-               order by id for update) locked",
-        &[pg_uuid(&source).into(), pg_uuid(&target).into()],
-    )?;
-    match anonymous {
-        None => return Err(AuthError::new(ErrorCode::UserNotFound, "the anonymous user no longer exists").into()),
-        Some(false) => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "the token's user is not anonymous")
-                .detail("only anonymous users are merged into another account")
-                .into())
-        }
-        Some(true) => {}
-    }
-    let moved = move_rows(&source, &target, strategy)?;
-    let moved = Some(Value::Array(moved));
-    // Deleting cascades into application tables, whose triggers run there: contained.
-    roles::contained(|| db::run(
-        "with gone as (delete from auth.users where id = $1 returning id)
-         insert into auth.audit_log_entries (actor_id, action, payload)
-         select $2, 'user_merged', jsonb_build_object('anonymous_user_id', id, 'strategy', $3::text, 'moved', $4) from gone",
-        &[pg_uuid(&source).into(), pg_uuid(&target).into(), strategy.into(), db::jsonb_arg(moved.as_ref().unwrap_or(&json!([])))],
-    ))?;
-    Ok(pgrx::JsonB(json!({
-        "anonymous_user_id": source.to_string(),
-        "user_id": target.to_string(),
-        "strategy": strategy,
-        "moved": moved.unwrap_or(json!([])),
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-struct UserIdColumn {
-    tbl: u32,
-    owner: u32,
-    name: String,
-    col: String,
-    col_type: String,
-    handler: Option<String>,
-    /// auth_ext_app may read and move rows (select, update), and drop clashing ones (delete).
-    may_move: bool,
-    may_delete: bool,
-}
-
-/// Re-points every row that references `source` to `target`, table by table, as
-/// auth_ext_app: a merge moves rows only where the application granted that role the
-/// right to, and fails naming the table wherever the anonymous user has rows it may not
-/// move (they would otherwise be cascade-deleted with the anonymous user, or block it).
-fn move_rows(source: &uuid::Uuid, target: &uuid::Uuid, strategy: &str) -> AuthResult<Vec<Value>> {
-    let columns: Vec<UserIdColumn> = db::json_row(
-        "select coalesce(jsonb_agg(jsonb_build_object(
-             'tbl', c.tbl::oid::int8, 'owner', (select relowner::int8 from pg_class where oid = c.tbl), 'name', c.tbl::text, 'col', c.col, 'col_type', c.col_type, 'handler', h.handler::text,
-             'may_move', has_table_privilege('auth_ext_app', c.tbl, 'SELECT, UPDATE'),
-             'may_delete', has_table_privilege('auth_ext_app', c.tbl, 'DELETE'))
-             order by c.tbl::text, c.col), '[]')
-         from auth.user_id_columns() c left join auth.merge_handlers h on h.tbl = c.tbl",
-        &[],
-    )?
-    .unwrap_or_default();
-    let refused = |column: &UserIdColumn, why: &str, hint: String| {
-        AuthError::new(ErrorCode::MergeNotAllowed, format!("the anonymous user has rows in {} that the merge may not move", column.name))
-            .detail(format!("{}.{}: {why}", column.name, column.col))
-            .hint(hint)
-    };
-    let grant_hint = |column: &UserIdColumn| {
-        let delete = if strategy == "merge" { "" } else { ", delete" };
-        format!("To let merges move them: grant select, update{delete} on {} to auth_ext_app;", column.name)
-    };
-    let mut moved = Vec::new();
-    for column in &columns {
-        if referencing(column, source)?.is_empty() {
-            continue;
-        }
-        if !column.may_move || (strategy != "merge" && !column.may_delete) {
-            return Err(refused(column, "auth_ext_app lacks the privileges", grant_hint(column)));
-        }
-        // As the table's owner, so that its triggers run with no more than the owner's rights.
-        let result: Option<Value> = roles::as_code_owner(pgrx::pg_sys::Oid::from(column.owner), || {
-            db::json_row(
-                "select auth.merge_column($1::oid::regclass, $2, $3, $4, $5, $6, $7::regprocedure)",
-                &[
-                    pgrx::pg_sys::Oid::from(column.tbl).into(),
-                    column.col.as_str().into(),
-                    column.col_type.as_str().into(),
-                    pg_uuid(source).into(),
-                    pg_uuid(target).into(),
-                    strategy.into(),
-                    column.handler.as_deref().into(),
-                ],
-            )
-        })?;
-        if !referencing(column, source)?.is_empty() {
-            return Err(refused(
-                column,
-                "rows remain that auth_ext_app cannot see (row-level security) or that the handler left",
-                format!("Give auth_ext_app a policy on {0}, e.g. create policy auth_ext_merge on {0} to auth_ext_app using (true);", column.name),
-            ));
-        }
-        let mut entry = json!({"table": column.name, "column": column.col});
-        if let (Value::Object(e), Some(Value::Object(r))) = (&mut entry, result) {
-            e.extend(r);
-        }
-        moved.push(entry);
-    }
-    Ok(moved)
-}
-
-/// Whether rows of the column still reference `user`, seen as the table's owner.
-fn referencing(column: &UserIdColumn, user: &uuid::Uuid) -> AuthResult<Vec<pgrx::Uuid>> {
-    let found: Option<Vec<pgrx::Uuid>> = db::read_value(
-        "select auth.referencing_user_ids($1, $2, array[$3])",
-        &[pgrx::pg_sys::Oid::from(column.tbl).into(), column.col.as_str().into(), pg_uuid(user).into()],
-    )?;
-    Ok(found.unwrap_or_default())
 }

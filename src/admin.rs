@@ -128,7 +128,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
                                  when $9 = 0 then null
                                  else now() + make_interval(secs => $9) end,
              role = coalesce($10, role)
-         where id = $1 and deleted_at is null
+         where id = (select id from auth.live_users where id = $1)
          returning to_jsonb(true)",
         &[
             pg_uuid(&user_id).into(),
@@ -207,7 +207,7 @@ fn audited_changes(password: &Option<String>, ban: Option<&str>) -> Value {
 fn admin_delete_user(id: pgrx::Uuid, soft: default!(bool, false)) -> Result<(), ErrorReport> {
     // Deleting cascades into application tables, whose triggers run there: contained.
     let found: Option<bool> = crate::roles::contained(|| db::json_row(
-        "with target as (select id from auth.users where id = $1 and deleted_at is null),
+        "with target as (select id from auth.live_users where id = $1),
          hard as (delete from auth.users u using target t where u.id = t.id and not $2),
          soft_user as (update auth.users u set deleted_at = now(), email = null, phone = null,
                                                email_change = null, phone_change = null, encrypted_password = null
@@ -235,9 +235,9 @@ fn admin_list_users(page: default!(i32, 1), per_page: default!(i32, 50)) -> Resu
     let listed: Option<Value> = db::json_row(
         "select jsonb_build_object(
              'users', coalesce((select jsonb_agg(auth.user_json(id) order by created_at, id) from (
-                 select id, created_at from auth.users where deleted_at is null
+                 select id, created_at from auth.live_users
                  order by created_at, id offset ($1 - 1)::bigint * $2 limit $2) p), '[]'),
-             'total', (select count(*) from auth.users where deleted_at is null),
+             'total', (select count(*) from auth.live_users),
              'page', $1, 'per_page', $2)",
         &[page.into(), per_page.into()],
     )?;
@@ -266,7 +266,7 @@ fn generate_link(
     options: default!(Option<pgrx::JsonB>, "'{}'"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
     let link_type = link_type.ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "type is required")
-        .hint("One of signup, invite, magiclink, recovery, email_change_current, email_change_new."))?;
+        .hint(format!("One of {}.", TokenType::link_types())))?;
     let email = required_email(email)?;
     let (user_id, issued, link) = make_link(link_type, email, options.map(|o| o.0))?;
     let mut answer = users::user_json(&user_id)?;
@@ -324,21 +324,12 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
                 .hint("Known options: password, data, new_email, redirect_to.")
         })?,
     };
-    let token_type = match link_type {
-        "signup" => TokenType::Confirmation,
-        "invite" => TokenType::Invite,
-        "magiclink" => TokenType::Magiclink,
-        "recovery" => TokenType::Recovery,
-        "email_change_current" => TokenType::EmailChangeCurrent,
-        "email_change_new" => TokenType::EmailChangeNew,
-        other => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown link type")
-                .detail(format!(
-                    "{:?} is not one of signup, invite, magiclink, recovery, email_change_current, email_change_new",
-                    other.chars().take(40).collect::<String>()
-                ))
-                .into())
-        }
+    let Some(token_type) = TokenType::of_link_type(link_type) else {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown link type").detail(format!(
+            "{:?} is not one of {}",
+            link_type.chars().take(40).collect::<String>(),
+            TokenType::link_types()
+        )));
     };
     let existing = users::find_serialized(Lookup::Email(email))?;
     // The password the operator gives a signup link is the one its confirmation proves.

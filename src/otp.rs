@@ -31,95 +31,106 @@ pub enum TokenType {
     Sms,
 }
 
-static ALL_TYPES: [TokenType; 9] = [
-    TokenType::Confirmation,
-    TokenType::Invite,
-    TokenType::Magiclink,
-    TokenType::Recovery,
-    TokenType::EmailChangeCurrent,
-    TokenType::EmailChangeNew,
-    TokenType::PhoneChange,
-    TokenType::Reauthentication,
-    TokenType::Sms,
+/// Every kind of one-time token, in one table (in TokenType's order): its stored name
+/// (the SQL domain auth.one_time_token_type lists the same; a #[pg_test] checks it), the
+/// `type` clients verify it with (Supabase Auth's names: `signup` for a confirmation),
+/// the sign-in method its session's amr records, whether it goes to a phone, and whether
+/// `generate_link` makes links of it.
+struct KindRow {
+    kind: TokenType,
+    stored: &'static str,
+    verification: &'static str,
+    method: &'static str,
+    phone: bool,
+    linkable: bool,
+}
+
+#[rustfmt::skip]
+static KINDS: [KindRow; 9] = [
+    KindRow { kind: TokenType::Confirmation, stored: "confirmation", verification: "signup", method: "signup", phone: false, linkable: true },
+    KindRow { kind: TokenType::Invite, stored: "invite", verification: "invite", method: "invite", phone: false, linkable: true },
+    KindRow { kind: TokenType::Magiclink, stored: "magiclink", verification: "magiclink", method: "otp", phone: false, linkable: true },
+    KindRow { kind: TokenType::Recovery, stored: "recovery", verification: "recovery", method: "recovery", phone: false, linkable: true },
+    KindRow { kind: TokenType::EmailChangeCurrent, stored: "email_change_current", verification: "email_change_current", method: "email_change", phone: false, linkable: true },
+    KindRow { kind: TokenType::EmailChangeNew, stored: "email_change_new", verification: "email_change_new", method: "email_change", phone: false, linkable: true },
+    KindRow { kind: TokenType::PhoneChange, stored: "phone_change", verification: "phone_change", method: "phone_change", phone: true, linkable: false },
+    KindRow { kind: TokenType::Reauthentication, stored: "reauthentication", verification: "reauthentication", method: "reauthentication", phone: false, linkable: false },
+    KindRow { kind: TokenType::Sms, stored: "sms", verification: "sms", method: "otp", phone: true, linkable: false },
+];
+
+/// Verification types that name several kinds: `email` is Supabase's name for an emailed
+/// code of either a sign-up or a magic link.
+static VERIFICATION_ALIASES: [(&str, &[TokenType]); 2] = [
+    ("email", &[TokenType::Confirmation, TokenType::Magiclink]),
+    ("email_change", &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew]),
 ];
 
 impl TokenType {
+    fn row(self) -> &'static KindRow {
+        &KINDS[self as usize]
+    }
+
+    /// Its name in auth.one_time_tokens.token_type (and the outbox's kind).
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenType::Confirmation => "confirmation",
-            TokenType::Invite => "invite",
-            TokenType::Magiclink => "magiclink",
-            TokenType::Recovery => "recovery",
-            TokenType::EmailChangeCurrent => "email_change_current",
-            TokenType::EmailChangeNew => "email_change_new",
-            TokenType::PhoneChange => "phone_change",
-            TokenType::Reauthentication => "reauthentication",
-            TokenType::Sms => "sms",
-        }
+        self.row().stored
     }
 
     /// Sent to a phone (a text message) rather than an email.
     pub fn is_phone(self) -> bool {
-        matches!(self, TokenType::PhoneChange | TokenType::Sms)
+        self.row().phone
     }
 
-    /// The `type` a client passes to verify it, as Supabase Auth names them: its stored
-    /// name, but `signup` for a confirmation.
+    /// The `type` a client passes to verify it, as Supabase Auth names them.
     pub fn verification_type(self) -> &'static str {
-        match self {
-            TokenType::Confirmation => "signup",
-            other => other.as_str(),
-        }
+        self.row().verification
     }
 
     /// The sign-in method recorded in the session's amr claim.
     pub fn method(self) -> &'static str {
-        match self {
-            TokenType::Confirmation => "signup",
-            TokenType::Invite => "invite",
-            TokenType::Magiclink | TokenType::Sms => "otp",
-            TokenType::Recovery => "recovery",
-            TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => "email_change",
-            TokenType::PhoneChange => "phone_change",
-            TokenType::Reauthentication => "reauthentication",
-        }
+        self.row().method
+    }
+
+    /// The kind `generate_link` makes for a link type (its verification type).
+    pub fn of_link_type(link_type: &str) -> Option<TokenType> {
+        KINDS.iter().find(|r| r.linkable && r.verification == link_type).map(|r| r.kind)
+    }
+
+    /// The link types `generate_link` takes, for messages.
+    pub fn link_types() -> String {
+        KINDS.iter().filter(|r| r.linkable).map(|r| r.verification).collect::<Vec<_>>().join(", ")
     }
 
     fn parse_stored(s: &str) -> AuthResult<TokenType> {
-        ALL_TYPES
-            .into_iter()
-            .find(|t| t.as_str() == s)
-        .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "unknown stored token type").detail(s.to_owned()))
+        KINDS
+            .iter()
+            .find(|r| r.stored == s)
+            .map(|r| r.kind)
+            .ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "unknown stored token type").detail(s.to_owned()))
     }
 }
 
-/// The token types a verification `type` accepts. `email` is Supabase's name for an
-/// emailed code of either a sign-up or a magic link.
+/// The token types a verification `type` accepts: an alias's kinds, or the one kind it
+/// names (the type a link carries, `&type=` in its action_link, is accepted as it is).
+/// A reauthentication code is no verification of its own.
 pub fn accepted_types(verify_type: &str) -> AuthResult<&'static [TokenType]> {
-    Ok(match verify_type {
-        "signup" => &[TokenType::Confirmation],
-        "invite" => &[TokenType::Invite],
-        "magiclink" => &[TokenType::Magiclink],
-        "recovery" => &[TokenType::Recovery],
-        "email" => &[TokenType::Confirmation, TokenType::Magiclink],
-        "email_change" => &[TokenType::EmailChangeCurrent, TokenType::EmailChangeNew],
-        "phone_change" => &[TokenType::PhoneChange],
-        "sms" => &[TokenType::Sms],
-        // The type a link carries (`&type=` in its action_link) is accepted as it is.
-        other => match ALL_TYPES
-            .iter()
-            .find(|t| t.verification_type() == other && **t != TokenType::Reauthentication)
-        {
-            Some(t) => std::slice::from_ref(t),
-            None => {
-                return Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
-                    "type {:?} is not one of signup, invite, magiclink, recovery, email, email_change, \
-                     email_change_current, email_change_new, sms, phone_change",
-                    verify_type.chars().take(40).collect::<String>()
-                )))
-            }
-        },
-    })
+    if let Some((_, kinds)) = VERIFICATION_ALIASES.iter().find(|(alias, _)| *alias == verify_type) {
+        return Ok(kinds);
+    }
+    match KINDS.iter().find(|r| r.verification == verify_type && r.kind != TokenType::Reauthentication) {
+        Some(r) => Ok(std::slice::from_ref(&r.kind)),
+        None => {
+            let known: Vec<&str> = VERIFICATION_ALIASES
+                .iter()
+                .map(|(alias, _)| *alias)
+                .chain(KINDS.iter().filter(|r| r.kind != TokenType::Reauthentication).map(|r| r.verification))
+                .collect();
+            Err(AuthError::new(ErrorCode::ValidationFailed, "unknown verification type").detail(format!(
+                "type {:?} is not one of {}",
+                verify_type.chars().take(40).collect::<String>(),
+                known.join(", ")
+            )))
+        }
+    }
 }
 
 /// A freshly issued token: what the link carries and the code, in clear, once.
@@ -544,7 +555,9 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        let mut rust_values: Vec<String> = ALL_TYPES.iter().map(|t| t.as_str().to_owned()).collect();
+        // The table is in the enum's order, so that a kind finds its row by index.
+        assert!(KINDS.iter().enumerate().all(|(i, r)| r.kind as usize == i));
+        let mut rust_values: Vec<String> = KINDS.iter().map(|r| r.stored.to_owned()).collect();
         rust_values.sort();
         assert_eq!(sql_values, rust_values);
     }

@@ -136,7 +136,7 @@ pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
         &format!(
             "select jsonb_build_object('id', id, 'encrypted_password', encrypted_password,
                  'email_confirmed', email_confirmed_at is not null, 'phone_confirmed', phone_confirmed_at is not null)
-             from auth.users where {sql} and deleted_at is null"
+             from auth.live_users where {sql}"
         ),
         &[key.into()],
     )

@@ -43,6 +43,12 @@ comment on table auth.users is 'One row per user, permanent or anonymous. Column
 -- and auth.cleanup_anonymous_users, which walks it in (created_at, id) order.
 create index users_anonymous_created_at_idx on auth.users (created_at, id) where is_anonymous;
 
+-- The one rule for a user that still exists: not soft-deleted (admin_delete_user with
+-- should_soft_delete keeps the row, as Supabase Auth does). The extension's statements
+-- read users through it.
+create view auth.live_users as select * from auth.users where deleted_at is null;
+
+
 create table auth.user_identities (
     id              uuid primary key default gen_random_uuid(),
     user_id         uuid not null references auth.users (id) on delete cascade,

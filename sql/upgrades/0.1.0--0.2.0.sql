@@ -163,3 +163,8 @@ create table auth.rate_bursts (
     tat    timestamptz not null,
     primary key (bucket, key)
 );
+
+-- The one rule for a user that still exists: not soft-deleted (admin_delete_user with
+-- should_soft_delete keeps the row, as Supabase Auth does). The extension's statements
+-- read users through it.
+create view auth.live_users as select * from auth.users where deleted_at is null;
