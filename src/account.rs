@@ -82,8 +82,31 @@ fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthR
     }
 }
 
-/// Starts an address change: the new address is pending and the tokens that confirm
-/// it are sent. `current` is the address a secure change also confirms from.
+/// Starts an address change: the new address is pending, confirmed by nothing yet, and
+/// the tokens of an earlier change (to another address) no longer count. The one rule,
+/// for update_user and for the email change links of the application's server (admin.rs),
+/// which makes the current and the new address's links in two calls.
+pub fn start_address_change(user_id: &uuid::Uuid, new: &str, phone: bool) -> AuthResult<()> {
+    db::run(
+        "with earlier as (
+             select case when $3 then phone_change else email_change end is distinct from $2 as other
+             from auth.users where id = $1),
+         pending as (
+             update auth.users set
+                 email_change = case when $3 then email_change else $2 end,
+                 phone_change = case when $3 then $2 else phone_change end,
+                 email_change_confirm_status = 0
+             where id = $1)
+         delete from auth.one_time_tokens
+         where user_id = $1 and consumed_at is null and (select other from earlier)
+           and token_type = any(case when $3 then '{phone_change}'::auth.one_time_token_type[]
+                                     else '{email_change_current,email_change_new}'::auth.one_time_token_type[] end)",
+        &[pg_uuid(user_id).into(), new.into(), phone.into()],
+    )
+}
+
+/// Starts an address change and sends the tokens that confirm it. `current` is the
+/// address a secure change also confirms from.
 fn request_address_change(
     user_id: &uuid::Uuid,
     new: &str,
@@ -91,11 +114,7 @@ fn request_address_change(
     current: Option<&str>,
     options: &Value,
 ) -> AuthResult<()> {
-    let column = if phone { "phone_change" } else { "email_change" };
-    db::run(
-        &format!("update auth.users set {column} = $2, email_change_confirm_status = 0 where id = $1"),
-        &[pg_uuid(user_id).into(), new.into()],
-    )?;
+    start_address_change(user_id, new, phone)?;
     send_address_change(user_id, new, phone, current, options)?;
     if current.is_none() && !phone {
         // A change that no longer needs the current address must not wait for an old token.
@@ -332,21 +351,23 @@ pub fn confirm_address_change(consumed: &otp::Consumed, finish: crate::pkce::Fin
     if taken != Some(true) {
         return Err(users::address_taken((!phone).then_some(new_address.as_str()), phone.then_some(new_address.as_str()))?);
     }
-    let (provider, moved) = if phone {
-        ("phone", "phone = phone_change, phone_change = null, phone_confirmed_at = now()")
-    } else {
-        ("email", "email = email_change, email_change = null, email_change_confirm_status = 0, email_confirmed_at = now()")
-    };
+    let provider = if phone { "phone" } else { "email" };
+    // First: an anonymous user has no address (a constraint says so).
+    db::run("select auth.become_permanent($1, $2)", &[pg_uuid(&consumed.user_id).into(), provider.into()])?;
     db::run(
-        &format!(
-            "with moved as (
-                 update auth.users set {moved}, is_anonymous = false,
-                        raw_app_meta_data = auth.add_provider(raw_app_meta_data, $2)
-                 where id = $1
-                 returning id, email, phone)
-             insert into auth.audit_log_entries (actor_id, action, payload)
-             select id, 'user_modified', jsonb_build_object('confirmed', $2::text, 'email', email, 'phone', phone) from moved"
-        ),
+        "with moved as (
+             update auth.users set
+                 email = case when $2 = 'email' then email_change else email end,
+                 email_change = case when $2 = 'email' then null else email_change end,
+                 email_change_confirm_status = case when $2 = 'email' then 0 else email_change_confirm_status end,
+                 email_confirmed_at = case when $2 = 'email' then now() else email_confirmed_at end,
+                 phone = case when $2 = 'phone' then phone_change else phone end,
+                 phone_change = case when $2 = 'phone' then null else phone_change end,
+                 phone_confirmed_at = case when $2 = 'phone' then now() else phone_confirmed_at end
+             where id = $1
+             returning id, email, phone)
+         insert into auth.audit_log_entries (actor_id, action, payload)
+         select id, 'user_modified', jsonb_build_object('confirmed', $2::text, 'email', email, 'phone', phone) from moved",
         &[pg_uuid(&consumed.user_id).into(), provider.into()],
     )?;
     // Statements of their own: they must see the moved address.

@@ -366,10 +366,7 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
             if users::find(Lookup::Email(new_email))?.is_some() {
                 return Err(users::address_taken(Some(new_email), None)?);
             }
-            db::run(
-                "update auth.users set email_change = $2, email_change_confirm_status = 0 where id = $1",
-                &[pg_uuid(&user_id).into(), new_email.into()],
-            )?;
+            crate::account::start_address_change(&user_id, new_email, false)?;
             if token_type == TokenType::EmailChangeNew { new_email.to_owned() } else { email.to_owned() }
         }
         _ => email.to_owned(),

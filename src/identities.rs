@@ -64,14 +64,12 @@ fn link_identity_as(
     )?;
     db::run(
         "with linked as (
-             update auth.user_identities set identity_data = $4 where provider = $2 and provider_id = $3 returning user_id),
-         converted as (
-             update auth.users set is_anonymous = false, raw_app_meta_data = auth.add_provider(raw_app_meta_data, $2)
-             where id = $1)
+             update auth.user_identities set identity_data = $4 where provider = $2 and provider_id = $3 returning user_id)
          insert into auth.audit_log_entries (actor_id, action, payload)
          values ($1, 'identity_linked', jsonb_build_object('provider', $2::text, 'provider_id', $3::text))",
         &[pg_uuid(&user_id).into(), provider.as_str().into(), provider_id.into(), db::jsonb_arg(&identity_data)],
     )?;
+    db::run("select auth.become_permanent($1, $2)", &[pg_uuid(&user_id).into(), provider.as_str().into()])?;
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
 }
 

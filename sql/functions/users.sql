@@ -209,3 +209,15 @@ as $$
                       from jsonb_array_elements_text(coalesce(app_meta->'providers', '[]') || to_jsonb(provider)) p
                       where p <> 'anonymous'))
 $$;
+
+-- The one rule for an anonymous user becoming permanent, when an address of its own is
+-- confirmed or an identity linked: the same id, no longer anonymous, with the provider
+-- among its app metadata's providers.
+create or replace function auth.become_permanent(p_user_id uuid, p_provider text)
+returns void
+language sql
+set search_path = ''
+as $$
+    update auth.users set is_anonymous = false, raw_app_meta_data = auth.add_provider(raw_app_meta_data, p_provider)
+    where id = p_user_id
+$$;
