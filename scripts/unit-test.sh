@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Rust-level #[pg_test]s, run by pgrx against a real Postgres 15, and the gateway's
-# unit tests.
+# The Rust-level #[pg_test]s, run by pgrx against a real Postgres 15, the gateway's and
+# the shared HTTP rules' unit tests, and the layers check (scripts/layers.py).
 #
 # pgrx installs the library it tests by writing auth_ext.so in place, which crashes every
 # running server that has the installed one loaded. So the #[pg_test]s get a private
@@ -49,5 +49,7 @@ if [ "$(stat -c '%i %Y' "$installed" 2>/dev/null || true)" != "$before" ]; then
     echo "unit tests: the installed $installed was written" >&2
     exit 1
 fi
-log "cargo test -p auth_ext_gateway"
-cargo test --quiet -p auth_ext_gateway
+log "cargo test -p auth_ext_gateway -p auth_ext_http"
+cargo test --quiet -p auth_ext_gateway -p auth_ext_http
+log "layers: every import points down"
+python3 scripts/layers.py

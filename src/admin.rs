@@ -6,12 +6,11 @@ use pgrx::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::db;
-use crate::errors::{AuthError, AuthResult, ErrorCode};
-use crate::otp::{self, TokenType};
-use crate::passwords;
-use crate::settings;
-use crate::users::{self, pg_uuid, Lookup, NewUser};
+use crate::core::{db, passwords, settings};
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
+use crate::users::{self, Lookup, NewUser, pg_uuid};
+use crate::verification::outbox;
+use crate::verification::one_time::{self, TokenType};
 
 /// The attributes `admin_create_user` and `admin_update_user_by_id` take.
 #[derive(Debug, Default, Deserialize)]
@@ -43,7 +42,7 @@ fn attributes(value: Option<Value>) -> AuthResult<Attributes> {
 
 /// A user's role ends up in its tokens, and PostgREST becomes it: the token rule decides.
 fn check_role(role: &str) -> AuthResult<()> {
-    crate::tokens::check_token_role(role)
+    crate::tokens::jwt::check_token_role(role)
 }
 
 fn hashed_password(password: Option<&str>) -> AuthResult<Option<String>> {
@@ -206,7 +205,7 @@ fn audited_changes(password: &Option<String>, ban: Option<&str>) -> Value {
 #[search_path(pg_catalog, pg_temp)]
 fn admin_delete_user(id: pgrx::Uuid, soft: default!(bool, false)) -> Result<(), ErrorReport> {
     // Deleting cascades into application tables, whose triggers run there: contained.
-    let found: Option<bool> = crate::roles::contained(|| db::json_row(
+    let found: Option<bool> = crate::core::roles::contained(|| db::json_row(
         "with target as (select id from auth.live_users where id = $1),
          hard as (delete from auth.users u using target t where u.id = t.id and not $2),
          soft_user as (update auth.users u set deleted_at = now(), email = null, phone = null,
@@ -296,7 +295,7 @@ fn invite_user_by_email(
     }
     let options = json!({"data": data.map(|d| d.0).unwrap_or(json!({})), "redirect_to": redirect_to});
     let (user_id, issued, link) = make_link("invite", email, Some(options))?;
-    otp::send(&user_id, email, &issued, json!({"action_link": link.action_link}))?;
+    outbox::send(&user_id, email, &issued, json!({"action_link": link.action_link}))?;
     Ok(pgrx::JsonB(users::user_json(&user_id)?))
 }
 
@@ -314,7 +313,7 @@ struct Link {
 
 /// The user, token and link of `generate_link` (which returns them) and
 /// `invite_user_by_email` (which sends them).
-fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult<(uuid::Uuid, otp::Issued, Link)> {
+fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult<(uuid::Uuid, one_time::Issued, Link)> {
     users::check_address(email, "email address")?;
     let options: LinkOptions = match options {
         None | Some(Value::Null) => LinkOptions::default(),
@@ -366,7 +365,7 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
             if users::find(Lookup::Email(new_email))?.is_some() {
                 return Err(users::address_taken(Some(new_email), None)?);
             }
-            crate::account::start_address_change(&user_id, new_email, false)?;
+            crate::account::address_change::start_address_change(&user_id, new_email, false)?;
             if token_type == TokenType::EmailChangeNew { new_email.to_owned() } else { email.to_owned() }
         }
         _ => email.to_owned(),
@@ -374,26 +373,16 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
     // Proves the operator's password, if one was given; else none (a password someone set
     // by signing up is nobody's to prove by an operator's link).
     let proof = match (&password_hash, token_type) {
-        (Some(hash), TokenType::Confirmation) => crate::flows::proof_of(true, hash)?,
+        (Some(hash), TokenType::Confirmation) => crate::flows::signup::proof_of(true, hash)?,
         (None, TokenType::Confirmation) => json!({"proves_password": false}),
         _ => json!({}),
     };
-    let issued = otp::issue_with_options(&user_id, token_type, &relates_to, &proof)?;
+    let issued = one_time::issue_with_options(&user_id, token_type, &relates_to, &proof)?;
     let mut link = issued.action_link();
     if let Some(redirect) = options.redirect_to.as_deref() {
         link.push_str("&redirect_to=");
-        link.push_str(&percent_encode(redirect));
+        link.push_str(&auth_ext_http::percent_encode(redirect));
     }
     Ok((user_id, issued, Link { action_link: link, redirect_to: options.redirect_to }))
 }
 
-/// Percent-encodes a URL query value (RFC 3986 unreserved characters pass through).
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}

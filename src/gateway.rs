@@ -11,13 +11,11 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::db;
-use crate::errors::{AuthError, AuthResult, ErrorCode};
-use crate::keys::truncate;
-use crate::roles;
-use crate::sessions;
-use crate::settings;
-use crate::tokens::{self, TokenKind};
+use crate::core::{db, roles, settings};
+use crate::core::crypto::truncate;
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
+use crate::sessions::current;
+use crate::tokens::jwt::{self, TokenKind};
 
 thread_local! {
     /// API keys whose signature this backend verified: (issuer, key) to (jti, role). Every
@@ -36,11 +34,11 @@ const VERIFIED_KEYS_MAX: usize = 64;
 
 /// The jti and role of an API key whose signature, issuer and claims are ours.
 fn verified_key(token: &str) -> AuthResult<(String, String)> {
-    let cache_key = (tokens::issuer(), token.to_owned());
+    let cache_key = (jwt::issuer(), token.to_owned());
     if let Some(hit) = VERIFIED_KEYS.with(|c| c.borrow().get(&cache_key).cloned()) {
         return Ok(hit);
     }
-    let claims = tokens::verify_as(token, TokenKind::ApiKey).map_err(|e| invalid(e.message))?;
+    let claims = jwt::verify_as(token, TokenKind::ApiKey).map_err(|e| invalid(e.message))?;
     let (Some(jti), Some(role)) = (claims.get("jti").and_then(Value::as_str), claims.get("role").and_then(Value::as_str))
     else {
         return Err(invalid("the token is not an API key (no jti or role)".into()));
@@ -80,9 +78,9 @@ fn api_key_role(token: &str) -> AuthResult<String> {
 /// The role a session's access token acts as, after verifying it and its session; its
 /// claims become the transaction's verified claims, as `auth.set_session` does.
 fn session_role(token: &str) -> AuthResult<String> {
-    let claims = sessions::adopt_session(Some(token))?;
+    let claims = current::adopt_session(Some(token))?;
     let role = claims.get("role").and_then(Value::as_str).unwrap_or_default().to_owned();
-    tokens::check_token_role(&role)?;
+    jwt::check_token_role(&role)?;
     Ok(role)
 }
 
@@ -130,7 +128,7 @@ fn keyed_role(apikey: &str, access_token: Option<&str>) -> AuthResult<String> {
     Ok(match access_token {
         None => key_role,
         Some(token) if token == apikey => key_role,
-        Some(token) => match tokens::unverified_claim(token, "session_id") {
+        Some(token) => match jwt::unverified_claim(token, "session_id") {
             Some(_) => session_role(token)?,
             None => api_key_role(token)?,
         },

@@ -6,30 +6,18 @@
 
 use pgrx::prelude::*;
 
-mod account;
-mod admin;
-mod api_keys;
-mod claims;
-mod cleanup;
-mod db;
-mod errors;
-mod flows;
-mod keys;
-mod merge;
-mod otp;
-mod gateway;
-mod identities;
-mod passwords;
-mod pkce;
-mod refresh;
-mod request;
-mod roles;
-mod sessions;
-mod settings;
-mod statements;
-mod tokens;
-mod users;
+// The layers, each importing only those listed before it (scripts/layers.py checks):
+mod core;
 mod workers;
+mod users;
+mod limits;
+mod tokens;
+mod sessions;
+mod verification;
+mod account;
+mod flows;
+mod admin;
+mod gateway;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -64,8 +52,8 @@ extension_sql_file!(
     name = "functions_api",
     requires = [
         "functions_rls_helpers",
-        flows::verify_one_time_token,
-        flows::resend_message,
+        flows::verify::verify_one_time_token,
+        flows::otp::resend_message,
         admin::generate_link,
         gateway::gateway_request
     ]
@@ -75,15 +63,15 @@ extension_sql_file!("../sql/access.sql", name = "access", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::register();
+    crate::core::settings::register();
     // Account changes must see whether a statement around them touches a table.
-    statements::install();
+    crate::core::statements::install();
     // Our errors reach PostgREST's clients with Supabase Auth's statuses.
-    errors::http::register();
+    crate::core::errors::http::register();
     // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.
-    cleanup::register_launcher();
+    workers::cleanup::register_launcher();
     // Only when preloaded: reserved writers for writes that must outlive an ERROR.
-    workers::register_reserved();
+    workers::durable::register_reserved();
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::db;
-use crate::errors::{AuthError, AuthResult, ErrorCode};
+use crate::core::db;
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 
 pub fn pg_uuid(id: &uuid::Uuid) -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(*id.as_bytes())
@@ -205,7 +205,7 @@ pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
 /// For the extension's own functions (the cleanup); granted to no one.
 #[pgrx::pg_extern(volatile)]
 fn delete_users(ids: Vec<pgrx::Uuid>) -> Result<i64, pgrx::pg_sys::panic::ErrorReport> {
-    let deleted: Option<i64> = crate::roles::contained(|| {
+    let deleted: Option<i64> = crate::core::roles::contained(|| {
         db::json_row("with gone as (delete from auth.users where id = any($1) returning 1) select to_jsonb(count(*)) from gone", &[ids.into()])
     })?;
     Ok(deleted.unwrap_or(0))

@@ -331,18 +331,9 @@ async fn error_parts(response: Response) -> (u16, String, String) {
     (status, code, message)
 }
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn form(fields: &[(&str, String)]) -> String {
-    fields.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+    fields.iter().map(|(k, v)| format!("{k}={}", auth_ext_http::percent_encode(v))).collect::<Vec<_>>().join("&")
 }
 
 fn with_fragment(url: &str, fields: &[(&str, String)]) -> String {

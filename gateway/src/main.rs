@@ -151,10 +151,7 @@ pub fn client_ip(state: &AppState, peer: &ConnectInfo<SocketAddr>, headers: &Hea
         .config
         .trusted_proxy_header
         .as_ref()
-        .and_then(|name| headers.get_all(name).iter().last())
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
+        .and_then(|name| auth_ext_http::forwarded_client(headers.get_all(name).iter().last().and_then(|v| v.to_str().ok())))
         .unwrap_or(peer.0.ip())
 }
 

@@ -99,6 +99,59 @@ async function main() {
   sql(`drop function public.see_headers()`);
   sql(`drop table public.seen_headers`);
   sql(`delete from public.notes where body = 'second note'`);
+  // A table owner's trigger swaps PostgREST's prepared per-request statement for one
+  // that copies request.headers before the pre-request takes the credentials out: every
+  // later request on that pooled connection would hand it the next user's token.
+  sql(`create role mallory login`);
+  sql(`grant create on schema public to mallory`);
+  sql(`grant usage on schema auth to mallory`);
+  sql(`set role mallory;
+       create table public.loot (what text);
+       grant insert on public.loot to public;
+       create table public.board (id bigint generated always as identity primary key, body text);
+       grant select, insert on public.board to authenticated;
+       create function public.capture(h text) returns text language plpgsql security definer set search_path = '' as $f$
+       begin
+           if h like '%authorization%' then insert into public.loot values ('stolen ' || h); end if;
+           return h;
+       end $f$;
+       grant execute on function public.capture(text) to public;
+       create function public.poison() returns trigger language plpgsql security definer set search_path = '' as $f$
+       declare n text;
+       begin
+           for n in select name from pg_prepared_statements where statement like 'select set_config(''search_path''%' loop
+               begin
+                   execute format('deallocate %I', n);
+                   execute format($q$prepare %I(text, text, text, text, text, text, text) as
+                       select set_config('search_path', $1, true), set_config('role', $2, true),
+                              set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
+                              set_config('request.path', $5, true), set_config('request.headers', public.capture($6), true),
+                              set_config('request.cookies', $7, true)$q$, n);
+                   insert into public.loot values ('poisoned');
+               exception when others then
+                   insert into public.loot values ('refused ' || sqlstate);
+               end;
+           end loop;
+           return new;
+       end $f$;
+       create trigger poison before insert on public.board for each row execute function public.poison();`);
+  sql(`notify pgrst, 'reload schema'`);
+  const { data: m } = await anon.schema('auth_api').rpc('sign_in_anonymously');
+  // Until PostgREST has loaded the new table (a reload answers 404 meanwhile).
+  await waitFor('the new table', async () => (await client(anonKey, m.access_token).from('board').insert({ body: 'w' })).status === 201);
+  const inserts = await Promise.all(Array.from({ length: 12 }, () => client(anonKey, m.access_token).from('board').insert({ body: 'x' })));
+  const { data: victim } = await anon.schema('auth_api').rpc('sign_in_anonymously');
+  for (let i = 0; i < 3; i++) {
+    await Promise.all(Array.from({ length: 12 }, () => client(anonKey, victim.access_token).from('notes').select()));
+  }
+  check('pooled connection: a trigger may not swap PostgREST\'s prepared statement (refused 42501, nothing stolen)',
+    [true, 't', '0', '0'], [inserts.every((r) => r.status === 201), sql(`select (count(*) > 0)::text from public.loot where what = 'refused 42501'`).slice(0, 1),
+      sql(`select count(*) from public.loot where what = 'poisoned'`),
+      sql(`select count(*) from public.loot where what like 'stolen%'`)]);
+  const victimStill = await client(anonKey, victim.access_token).from('notes').select();
+  check('pooled connection: the next user\'s requests still work', [null, 0], [victimStill.error, victimStill.data?.length]);
+  sql(`drop table public.board; drop table public.loot; drop function public.poison(); drop function public.capture(text)`);
+  sql(`revoke create on schema public from mallory; revoke usage on schema auth from mallory; drop role mallory`);
   const { data: s2 } = await anon.schema('auth_api').rpc('sign_in_anonymously');
   const other = await client(anonKey, s2.access_token).from('notes').select();
   check('journey: another user sees none of them', [null, 0], [other.error, other.data.length]);

@@ -32,7 +32,7 @@ create table auth.api_keys (
 );
 
 -- Server-side secrets, readable by no application role. 'refresh_token' derives a
--- refresh token's child from the token itself (sessions.rs), so that every client
+-- refresh token's child from the token itself (src/sessions/refresh.rs), so that every client
 -- holding one token gets the same child. Made on first use, never at CREATE EXTENSION,
 -- so that a restore brings back the original.
 create table auth.secrets (

@@ -1,7 +1,7 @@
 -- One-time tokens (codes and links), the attempts at them, and PKCE flow state.
 
 -- The kinds of one-time token, and of the messages that carry them: the one list, which
--- the Rust side's TokenType must match (a #[pg_test] in src/otp.rs checks it).
+-- the Rust side's TokenType must match (a #[pg_test] in src/verification/one_time.rs checks it).
 create domain auth.one_time_token_type as text check (value in
     ('confirmation', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new',
      'phone_change', 'reauthentication', 'sms'));
@@ -21,7 +21,7 @@ create table auth.one_time_tokens (
     -- What the request asked for besides, e.g. {"keep_sessions": true} for an email change.
     options     jsonb not null default '{}',
     -- The client address that asked for it (its limit key): it is checked against its own
-    -- code only, which nobody else's tries touch (src/otp.rs, consume_code).
+    -- code only, which nobody else's tries touch (src/verification/one_time.rs, consume_code).
     requested_from text,
     created_at  timestamptz not null default now(),
     expires_at  timestamptz not null,
@@ -41,14 +41,14 @@ create table auth.one_time_token_attempts (
 );
 
 -- One live token per user, type and requester: issuing another replaces the asking
--- address's own (src/otp.rs), never another address's.
+-- address's own (src/limits.rs), never another address's.
 create unique index one_time_tokens_one_live on auth.one_time_tokens (user_id, token_type, coalesce(requested_from, ''))
     where consumed_at is null;
 create index one_time_tokens_relates_to_idx on auth.one_time_tokens (relates_to, token_type, created_at);
 -- Deleting a user reaches its spent tokens too (the unique index covers live ones only).
 create index one_time_tokens_user_id_idx on auth.one_time_tokens (user_id);
 
--- PKCE flows whose link was followed (pkce.rs): the auth code, of which only the
+-- PKCE flows whose link was followed (src/verification/pkce.rs): the auth code, of which only the
 -- SHA-256 is kept, waits here for auth.exchange_code_for_session and its verifier, for
 -- auth_ext.flow_state_exp. Taken once; the user's stale codes go when it gets a new one.
 create table auth.flow_state (

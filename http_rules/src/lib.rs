@@ -1,0 +1,58 @@
+//! The HTTP rules the extension (behind PostgREST) and auth_ext_gateway both apply,
+//! written once: which entry of a trusted proxy's header is the client, and how a value
+//! is put into a URL.
+
+use std::net::IpAddr;
+
+/// The client's address from the header a trusted proxy sets: the last entry of the
+/// header's last line, the one that proxy appended (earlier entries, and earlier lines,
+/// came from the client). `None` when that entry is not an address: the caller then
+/// falls back to the connection's peer, never to an entry the client wrote.
+pub fn forwarded_client(last_line: Option<&str>) -> Option<IpAddr> {
+    last_line?.rsplit(',').next()?.trim().parse().ok()
+}
+
+/// Percent-encodes a URL query or fragment value: RFC 3986's unreserved characters pass
+/// through, every other byte becomes `%XX`.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxys_entry_is_the_last() {
+        let cases: &[(Option<&str>, Option<&str>)] = &[
+            (Some("203.0.113.9"), Some("203.0.113.9")),
+            // A client's own entries come first; the proxy's is last.
+            (Some("6.6.6.6, 203.0.113.9"), Some("203.0.113.9")),
+            (Some("6.6.6.6,2001:db8::1"), Some("2001:db8::1")),
+            // The proxy's entry is not an address: nothing, not the client's entry.
+            (Some("203.0.113.9, unknown"), None),
+            (Some("203.0.113.9,"), None),
+            (Some(""), None),
+            (None, None),
+        ];
+        for (line, want) in cases {
+            let want = want.map(|w| w.parse::<IpAddr>().unwrap());
+            assert_eq!(forwarded_client(*line), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn only_unreserved_characters_pass() {
+        assert_eq!(percent_encode("AZaz09-_.~"), "AZaz09-_.~");
+        assert_eq!(percent_encode("https://x.test/a?b=c&d=e f#g"), "https%3A%2F%2Fx.test%2Fa%3Fb%3Dc%26d%3De%20f%23g");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+        assert_eq!(percent_encode(""), "");
+    }
+}

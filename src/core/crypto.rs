@@ -1,0 +1,47 @@
+//! Random tokens, hashes and encodings every layer uses: one home for each.
+
+
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+
+/// At most `max` characters of `s`, for echoing a caller's input in an error.
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// base64url without padding, as JOSE writes binary values.
+pub fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of the concatenated parts: how refresh tokens and one-time tokens are stored.
+pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
+/// Opaque random token text: `bytes` from the OS CSPRNG, base64url.
+/// A short, fixed-length key for a limit counted on something long (an address): the
+/// first 16 bytes of its SHA-256, in hex, so it fits a durable write's argument.
+pub fn short_hash(text: &str) -> String {
+    sha256(&[text.as_bytes()])[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn random_token<const N: usize>() -> String {
+    b64url(&random_bytes::<N>())
+}

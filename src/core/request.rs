@@ -1,0 +1,85 @@
+//! What the current request says about its client: the address and user agent, from
+//! PostgREST's `request.headers` when it is in front, else from the connection.
+
+use pgrx::datum::DatumWithOid;
+use serde_json::Value;
+
+use crate::core::{roles, settings};
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
+
+#[derive(Debug, Default, Clone)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The client of the current request: what an HTTP front in auth_ext_gateway reported
+/// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come
+/// from the client and are ignored, unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
+/// trusted proxy in front of PostgREST sets: then its value is the address (for a list
+/// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
+/// connection's peer address: behind PostgREST, one address for all of its clients.
+/// Anything malformed is ignored, never an error.
+pub fn client() -> Client {
+    if let Some(reported) = settings::text(&settings::GATEWAY_CLIENT) {
+        // Set by auth.gateway_begin for a member of auth_ext_gateway only (SUSET).
+        let reported: Value = serde_json::from_slice(reported).unwrap_or(Value::Null);
+        let field = |name: &str| reported.get(name).and_then(Value::as_str).map(str::to_owned);
+        return Client { ip: field("ip"), user_agent: field("user_agent") };
+    }
+    let headers: Option<Value> =
+        settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok());
+    let header = |name: &str| headers.as_ref().and_then(|h| h.get(name)).and_then(Value::as_str);
+    let forwarded = settings::text_string(&settings::TRUSTED_PROXY_HEADER)
+        .and_then(|name| auth_ext_http::forwarded_client(header(name.trim().to_ascii_lowercase().as_str())))
+        .map(|ip| ip.to_string());
+    let ip = forwarded.or_else(connection_address);
+    let user_agent = header("user-agent").map(|ua| ua.chars().take(1024).collect());
+    Client { ip, user_agent }
+}
+
+/// The client, with the address a trusted caller (service_role, or an HTTP front in
+/// auth_ext_gateway) reports for it. Anyone else may not choose the address that
+/// limits are counted against.
+pub fn client_reported_by_caller(ip: Option<String>) -> AuthResult<Client> {
+    let mut client = client();
+    if let Some(ip) = ip {
+        if !roles::acting_role_is_trusted() {
+            return Err(AuthError::new(ErrorCode::NoAuthorization, "only a trusted caller may give the client's address")
+                .detail("ip is taken from service_role and members of auth_ext_gateway only")
+                .hint("Leave ip out; the address is the connection's, or the trusted proxy header's."));
+        }
+        client.ip = Some(ip);
+    }
+    Ok(client)
+}
+
+/// The address limits are counted against: the client's, or one shared bucket when
+/// unknown or not an address. An IPv6 client counts as its /48, what a site or a tunnel
+/// broker's subscriber gets whole: keyed on anything finer, one host could be as many
+/// clients as it has addresses.
+pub fn limit_key(client: &Client) -> String {
+    match client.ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V4(v4))) => v4.to_string(),
+        Some(Ok(std::net::IpAddr::V6(v6))) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        },
+        _ => "unknown".into(),
+    }
+}
+
+fn connection_address() -> Option<String> {
+    crate::core::db::read_value::<String>("select pg_catalog.host(pg_catalog.inet_client_addr())", &[]).ok().flatten()
+}
+
+/// An `inet` argument from text, NULL when absent.
+pub fn inet_arg(ip: Option<&str>) -> DatumWithOid<'static> {
+    match ip {
+        Some(ip) => pgrx::Inet(ip.to_owned()).into(),
+        None => DatumWithOid::null::<pgrx::Inet>(),
+    }
+}
