@@ -232,8 +232,8 @@ check "cleanup after they committed: the refreshed and the converting user are a
 #     then PREPARE under its name) with an account change: refused, and the client's own
 #     prepared account change works (psycopg prepares at the protocol level).
 swap_session="$(new_session)"
-check "prepared statement swapped by a table owner's code: refused, the client's own works" \
-    "ok indirect_call unchanged" \
+check "prepared statement swapped by a table owner's code: refused, the client's own work" \
+    "ok indirect_call ok unchanged" \
     "$(python3 pg_test/integration/prepared_swap.py "host=$PGHOST port=$PGPORT user=postgres dbname=auth_it" \
         "$(field "$swap_session" access_token)" "$(user_of "$swap_session")" 2>&1)"
 

@@ -128,18 +128,21 @@ pub struct Account {
 
 /// The live (not deleted) user with this email or phone, if any.
 pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
+    macro_rules! account_where {
+        ($condition:literal) => {
+            concat!(
+                "select jsonb_build_object('id', id, 'encrypted_password', encrypted_password,
+                     'email_confirmed', email_confirmed_at is not null, 'phone_confirmed', phone_confirmed_at is not null)
+                 from auth.live_users where ",
+                $condition
+            )
+        };
+    }
     let (sql, key) = match by {
-        Lookup::Email(email) => ("email = auth.normalize_address($1, 'email')", email),
-        Lookup::Phone(phone) => ("phone = auth.normalize_address($1, 'phone')", phone),
+        Lookup::Email(email) => (account_where!("email = auth.normalize_address($1, 'email')"), email),
+        Lookup::Phone(phone) => (account_where!("phone = auth.normalize_address($1, 'phone')"), phone),
     };
-    db::read_row(
-        &format!(
-            "select jsonb_build_object('id', id, 'encrypted_password', encrypted_password,
-                 'email_confirmed', email_confirmed_at is not null, 'phone_confirmed', phone_confirmed_at is not null)
-             from auth.live_users where {sql}"
-        ),
-        &[key.into()],
-    )
+    db::read_row(sql, &[key.into()])
 }
 
 /// `find`, after waiting for any other call that may be creating a user with this
@@ -168,12 +171,21 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    /// Checks the address's size (check_address), naming what it should have been.
-    pub fn check(self) -> AuthResult<Self> {
+    /// Checks that the address was given (`check_address`): enough to look it up.
+    pub fn given(self) -> AuthResult<Self> {
         match self {
             Lookup::Email(email) => check_address(email, "email address")?,
             Lookup::Phone(phone) => check_address(phone, "phone number")?,
         }
+        Ok(self)
+    }
+
+    /// `given`, and that it is a plausible address by the one rule
+    /// (`auth.check_address_format`): before a flow counts, stores or sends to it.
+    pub fn check(self) -> AuthResult<Self> {
+        let (Lookup::Email(address) | Lookup::Phone(address)) = self.given()?;
+        let kind = if matches!(self, Lookup::Phone(_)) { "phone" } else { "email" };
+        db::run("select auth.check_address_format(auth.normalize_address($1, $2), $2)", &[address.into(), kind.into()])?;
         Ok(self)
     }
 }
@@ -192,9 +204,10 @@ pub fn normalize_address(address: &str, phone: bool) -> AuthResult<String> {
     Ok(normalized.unwrap_or_default())
 }
 
-/// Checks an address argument's size before it goes anywhere (constraints check its form).
+/// Checks that an address argument was given. Its form is one rule in SQL
+/// (`auth.check_address_format`), which `Lookup::check` and every write of a user apply.
 pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
-    if value.trim().is_empty() || value.len() > 320 {
+    if value.trim().is_empty() {
         return Err(AuthError::new(ErrorCode::ValidationFailed, format!("a valid {what} is required")));
     }
     Ok(())

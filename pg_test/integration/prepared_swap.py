@@ -1,10 +1,12 @@
-"""A table owner's code swaps a statement the client's driver prepared (protocol level)
-for its own: DEALLOCATE, then PREPARE under the same name. The driver then runs it, in
-the client's unnamed portal, with the client's claims. An account change in it must be
-refused; the client's own prepared account change must still work.
+"""A table owner's code tries to swap a statement the client's driver prepared (protocol
+level) for its own: DEALLOCATE, then PREPARE under the same name, so that the driver
+would run it next, in the client's unnamed portal, with the client's claims. Code inside
+a statement may not touch the connection's prepared statements at all (indirect_call);
+the client's own prepared statements, an account change among them, still work.
 
 usage: prepared_swap.py DSN ACCESS_TOKEN USER_ID
-Prints: <own prepared change> <swapped statement> <metadata changed by the owner>
+Prints: <own prepared change> <the owner's swap> <the driver's statement after it>
+        <metadata changed by the owner>
 """
 import sys
 
@@ -57,8 +59,10 @@ with psycopg.connect(dsn) as conn:
     conn.execute("select auth.set_session(%s)", (token,))
     conn.execute("set role authenticated")
     outcome(conn, "select auth.get_user()")
-    conn.execute("select count(*) from public.swap_notes")
-    swapped = outcome(conn, "select auth.get_user()")
+    swap = outcome(conn, "select count(*) from public.swap_notes")
+    conn.execute("select auth.set_session(%s)", (token,))
+    conn.execute("set role authenticated")
+    after = outcome(conn, "select auth.get_user()")
     conn.commit()
 
 with psycopg.connect(dsn, autocommit=True) as admin:
@@ -70,4 +74,4 @@ with psycopg.connect(dsn, autocommit=True) as admin:
     admin.execute("revoke execute on function auth.update_user(jsonb) from swap_owner")
     admin.execute("drop role swap_owner")
 
-print(own, swapped, "changed" if changed else "unchanged")
+print(own, swap, after, "changed" if changed else "unchanged")

@@ -27,8 +27,6 @@ create table auth.users (
     deleted_at                  timestamptz,
     constraint users_email_key unique (email),
     constraint users_phone_key unique (phone),
-    constraint users_email_format check (email ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$' and length(email) <= 255),
-    constraint users_phone_format check (phone ~ '^[0-9]{7,15}$'),
     constraint users_email_change_confirm_status_range check (email_change_confirm_status between 0 and 2),
     constraint users_app_meta_data_is_object check (jsonb_typeof(raw_app_meta_data) = 'object'),
     constraint users_user_meta_data_is_object check (jsonb_typeof(raw_user_meta_data) = 'object'),

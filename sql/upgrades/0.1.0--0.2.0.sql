@@ -63,6 +63,10 @@ alter table auth.one_time_tokens alter column token_type type auth.one_time_toke
 alter table auth.outbox drop constraint outbox_kind;
 alter table auth.outbox alter column kind type auth.one_time_token_type;
 
+-- An address's form is one rule, auth.check_address_format, which the users trigger
+-- applies on every write: no second copy in constraints.
+alter table auth.users drop constraint users_email_format, drop constraint users_phone_format;
+
 -- Revocations move out of auth.sessions, into a table a worker can write while the
 -- refresh that detected the replay still holds the session.
 create table auth.session_revocations (
@@ -134,7 +138,7 @@ create table auth.api_keys (
 -- phone numbers reach sign-up: a new signature.
 drop function auth.sign_up(text, text, jsonb);
 
--- PKCE flows whose link was followed (pkce.rs): the auth code, of which only the
+-- PKCE flows whose link was followed (src/verification/pkce.rs): the auth code, of which only the
 -- SHA-256 is kept, waits here for auth.exchange_code_for_session and its verifier, for
 -- auth_ext.flow_state_exp. Taken once; the user's stale codes go when it gets a new one.
 create table auth.flow_state (

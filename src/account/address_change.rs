@@ -125,8 +125,7 @@ pub fn new_address(requested: Option<&str>, current: Option<&String>, phone: boo
     let Some(address) = requested.map(|a| users::normalize_address(a, phone)).transpose()?.filter(|a| Some(a) != current) else {
         return Ok(None);
     };
-    users::check_address(&address, if phone { "phone number" } else { "email address" })?;
-    db::run("select auth.check_address_format($1, $2)", &[address.as_str().into(), (if phone { "phone" } else { "email" }).into()])?;
+    users::Lookup::of(&address, phone).check()?;
     check_address_free(&address, phone, user_id)?;
     Ok(Some(address))
 }

@@ -70,7 +70,7 @@ fn verify_one_time_token(
         let by = if sent_by_sms { "phone" } else { "email" };
         return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{verification_type} codes are verified with {by} =>")).into());
     }
-    let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to.check()?;
+    let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to.given()?;
     let consumed = one_time::consume_code(address, token.unwrap_or_default(), accepted)?;
     Ok(pgrx::JsonB(finish_verification(consumed, Finish::Session)?))
 }

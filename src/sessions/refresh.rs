@@ -46,17 +46,22 @@ struct SessionInfo {
 }
 
 /// What a session response needs of a session and its user (after `$1`'s refresh).
-const SESSION_INFO: &str = "select jsonb_build_object(
-        'session_id', s.id, 'aal', s.aal, 'amr', s.amr,
-        'method', coalesce(s.amr->-1->>'method', 'unknown'),
-        'user', auth.user_json(s.user_id))
-    from refreshed s";
+/// Spliced into the statements below at compile time.
+macro_rules! session_info {
+    () => {
+        "select jsonb_build_object(
+             'session_id', s.id, 'aal', s.aal, 'amr', s.amr,
+             'method', coalesce(s.amr->-1->>'method', 'unknown'),
+             'user', auth.user_json(s.user_id))
+         from refreshed s"
+    };
+}
 
 /// Spends the token `spent_id` and mints `child_hash` as its child, the session's
 /// new live token.
 fn rotate(spent_id: i64, child_hash: &[u8]) -> AuthResult<SessionInfo> {
     let rotated: Option<SessionInfo> = db::json_row(
-        &format!(
+        concat!(
             "with spent as (
                  update auth.refresh_tokens set spent_at = clock_timestamp()
                  where id = $1 and spent_at is null
@@ -71,8 +76,8 @@ fn rotate(spent_id: i64, child_hash: &[u8]) -> AuthResult<SessionInfo> {
                  returning s.*),
              audit as (
                  insert into auth.audit_log_entries (actor_id, action, payload)
-                 select user_id, 'token_refreshed', jsonb_build_object('session_id', id) from refreshed)
-             {SESSION_INFO}"
+                 select user_id, 'token_refreshed', jsonb_build_object('session_id', id) from refreshed) ",
+            session_info!()
         ),
         &[spent_id.into(), child_hash.into()],
     )?;
@@ -83,10 +88,10 @@ fn rotate(spent_id: i64, child_hash: &[u8]) -> AuthResult<SessionInfo> {
 /// again: the child is not minted again, only the session's refresh time moves.
 fn refreshed_again(session_id: &uuid::Uuid) -> AuthResult<SessionInfo> {
     db::json_row(
-        &format!(
+        concat!(
             "with refreshed as (
-                 update auth.sessions s set refreshed_at = now(), updated_at = now() where s.id = $1 returning s.*)
-             {SESSION_INFO}"
+                 update auth.sessions s set refreshed_at = now(), updated_at = now() where s.id = $1 returning s.*) ",
+            session_info!()
         ),
         &[pg_uuid(session_id).into()],
     )?

@@ -243,9 +243,14 @@ struct TokenRow {
     requested_from: Option<String>,
 }
 
-const TOKEN_ROW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
+/// A token row as `TokenRow` reads it: spliced into the statements below at compile time.
+macro_rules! token_row {
+    () => {
+        "jsonb_build_object('id', id, 'user_id', user_id, 'token_type', token_type,
     'relates_to', relates_to, 'options', options, 'otp_salt', encode(otp_salt, 'base64'), 'otp_hash', encode(otp_hash, 'base64'),
-    'expired', expires_at <= now(), 'consumed', consumed_at is not null, 'requested_from', requested_from)";
+    'expired', expires_at <= now(), 'consumed', consumed_at is not null, 'requested_from', requested_from)"
+    };
+}
 
 fn invalid() -> AuthError {
     AuthError::new(ErrorCode::OtpInvalid, "token has expired or is invalid")
@@ -276,8 +281,10 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
         return Err(invalid());
     }
     let row: Option<TokenRow> = db::json_row(
-        &format!(
-            "select {TOKEN_ROW} from auth.one_time_tokens where token_hash = sha256(convert_to($1, 'UTF8'))
+        concat!(
+            "select ",
+            token_row!(),
+            " from auth.one_time_tokens where token_hash = sha256(convert_to($1, 'UTF8'))
              for no key update"
         ),
         &[token_hash.into()],
@@ -312,9 +319,11 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     // expired code answers as an unknown one does, so that codes tell nobody which
     // addresses have accounts (links, unguessable, still say why).
     let live: Vec<TokenRow> = db::json_row::<Vec<TokenRow>>(
-        &format!(
+        concat!(
             "select coalesce(jsonb_agg(t.row order by t.own desc, t.created_at desc, t.id), '[]') from (
-                 select {TOKEN_ROW} as row, requested_from = $3 as own, created_at, id
+                 select ",
+            token_row!(),
+            " as row, requested_from = $3 as own, created_at, id
                  from auth.one_time_tokens
                  where relates_to = $1 and token_type = any($2) and consumed_at is null and expires_at > now()
                  order by requested_from = $3 desc, created_at desc, id
