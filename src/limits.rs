@@ -5,7 +5,8 @@
 
 use crate::core::{db, request, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
-use crate::users::{self};
+use crate::users;
+use crate::workers::durable::{self, DurableWrite};
 
 fn rate_limited(bucket: &str, key: &str, limit: i32) -> AuthResult<bool> {
     let allowed: Option<bool> = db::json_row(
@@ -57,7 +58,7 @@ pub fn check_verify_limits(client: &str) -> AuthResult<()> {
 /// it, and it locks nothing of this transaction), before the work.
 pub fn spend_password_work(client: &str) -> AuthResult<()> {
     check_burst("password", client, settings::RATE_LIMIT_FAILED_SIGN_INS.get(), "password attempts from this address")?;
-    if !crate::workers::durable::commit_now(crate::workers::durable::DurableWrite::CountPasswordWork { client: client.to_owned() }) {
+    if !durable::commit_now(DurableWrite::count_password_work(client)) {
         return Err(crate::workers::durable::not_recorded());
     }
     Ok(())
@@ -102,7 +103,7 @@ pub fn check_send_budget(client: &str, sms: bool) -> AuthResult<()> {
 /// refused as taken, a code refused for an unknown address) against the client's message
 /// budget, as the message it would have sent: durably, since the call then fails.
 pub fn count_address_probe(client: &str) -> AuthResult<()> {
-    if !crate::workers::durable::commit_now(crate::workers::durable::DurableWrite::CountAddressProbe { client: client.to_owned() }) {
+    if !durable::commit_now(DurableWrite::count_address_probe(client)) {
         return Err(crate::workers::durable::not_recorded());
     }
     Ok(())

@@ -1,11 +1,13 @@
 -- Writes that must commit whatever the request's transaction does (a worker runs them).
 -- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
 
--- The one entry point of the durable-write workers (src/workers.rs): performs a write
+-- The one entry point of the durable-write workers (src/workers/durable.rs): performs a write
 -- that must stand although the call that asked for it fails. Answers 'done', 'busy'
 -- (a row it needs is still locked, by the failing caller: retried) or 'failed: ...';
 -- never raises, so a worker never dies of it.
-create or replace function auth.durable_write(kind text, target uuid, account text, client text)
+-- The one list of durable-write kinds: Rust's DurableWrite names one of them, its
+-- target (a session, a token, an account key, or '-') and its client.
+create or replace function auth.durable_write(kind text, target text, client text)
 returns text
 language plpgsql
 security definer
@@ -14,9 +16,9 @@ set lock_timeout = '200ms'
 as $$
 begin
     case kind
-        when 'revoke_session' then perform auth.revoke_session(target, 'token_reuse');
-        when 'count_otp_attempt' then perform auth.count_otp_attempt(target, client);
-        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(account, client);
+        when 'revoke_session' then perform auth.revoke_session(target::uuid, 'token_reuse');
+        when 'count_otp_attempt' then perform auth.count_otp_attempt(target::uuid, client);
+        when 'count_failed_sign_in' then perform auth.count_failed_sign_in(target, client);
         when 'count_address_probe' then perform auth.rate_limit_count('email_client', client);
         when 'count_password_work' then perform auth.rate_burst_count('password', client,
             coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));

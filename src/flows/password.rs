@@ -39,7 +39,7 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     limits::spend_password_work(&client_key)?;
     let (Lookup::Email(address) | Lookup::Phone(address)) = lookup;
     let account_key = crypto::short_hash(&users::normalize_address(address, matches!(lookup, Lookup::Phone(_)))?);
-    let count = durable::DurableWrite::CountFailedSignIn { account: account_key.clone(), client: client_key.clone() };
+    let count = durable::DurableWrite::count_failed_sign_in(&account_key, &client_key);
     let account_bucket = format!("{account_key} {}", durable::client_key(&client_key));
     let account = users::find(lookup)?;
     if let Some(account) = &account {

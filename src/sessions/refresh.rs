@@ -179,7 +179,7 @@ fn replayed(
     let converges = presented.child_id.is_some()
         && (live_parent_id == Some(presented.id) || presented.spent_seconds_ago < reuse_interval);
     if !converges {
-        let write = durable::DurableWrite::RevokeSession(*session_id);
+        let write = durable::DurableWrite::revoke_session(session_id);
         let what = if durable::commit_now(write.clone()) && revocation_recorded(session_id)? {
             "the session is revoked"
         } else if durable::after_abort(write) {

@@ -353,7 +353,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
             continue;
         }
         tried_any = true;
-        if !durable::commit_now(DurableWrite::CountOtpAttempt { token: token_id, client: client.clone() })
+        if !durable::commit_now(DurableWrite::count_otp_attempt(&token_id, &client))
             || limits::counted_hits("otp_tries", &mine)? <= tried
         {
             return Err(durable::not_recorded());

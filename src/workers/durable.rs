@@ -28,21 +28,15 @@ use crate::core::errors::{AuthError, ErrorCode};
 
 const WORKER_TYPE: &str = "auth_ext after-abort writer";
 
-/// A write that must stand even though the current transaction is about to fail.
-#[derive(Debug, Clone)]
-pub enum DurableWrite {
-    /// Revoke a session and every refresh token of it (a refresh token was replayed).
-    RevokeSession(uuid::Uuid),
-    /// Count a code tried against a one-time token, and against the client's address.
-    CountOtpAttempt { token: uuid::Uuid, client: String },
-    /// Count a failed password sign-in against the client's address, and against the
-    /// account (the address signed in with, as a hash: `account_key`) from that client.
-    CountFailedSignIn { account: String, client: String },
-    /// Count a look at whether an address is taken (an address change refused as
-    /// taken) against the client's message budget, as the message it would have sent.
-    CountAddressProbe { client: String },
-    /// Count password work (an argon2 check or hash) against the client's burst.
-    CountPasswordWork { client: String },
+/// A write that must stand even though the current transaction is about to fail: a
+/// kind that `auth.durable_write` performs (its `case` is the one list of what each kind
+/// does), the row or account it is about, and the client address it counts against.
+/// Its text form, `kind target client`, is what a worker is handed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurableWrite {
+    kind: String,
+    target: String,
+    client: String,
 }
 
 /// Client keys are addresses (or "unknown"): short, without spaces. Anything else is
@@ -53,61 +47,64 @@ pub fn client_key(client: &str) -> String {
     if key.is_empty() { "unknown".into() } else { key }
 }
 
+const REVOKE_SESSION: &str = "revoke_session";
+
 impl DurableWrite {
-    fn encode(&self) -> String {
-        match self {
-            DurableWrite::RevokeSession(id) => format!("revoke_session {id}"),
-            DurableWrite::CountOtpAttempt { token, client } => format!("count_otp_attempt {token} {}", client_key(client)),
-            DurableWrite::CountFailedSignIn { account, client } => {
-                format!("count_failed_sign_in {account} {}", client_key(client))
-            }
-            DurableWrite::CountAddressProbe { client } => format!("count_address_probe - {}", client_key(client)),
-            DurableWrite::CountPasswordWork { client } => format!("count_password_work - {}", client_key(client)),
-        }
+    fn new(kind: &str, target: impl ToString, client: &str) -> DurableWrite {
+        DurableWrite { kind: kind.to_owned(), target: target.to_string(), client: client_key(client) }
     }
 
+    /// Revoke a session and every refresh token of it (a refresh token was replayed).
+    pub fn revoke_session(session: &uuid::Uuid) -> DurableWrite {
+        DurableWrite::new(REVOKE_SESSION, session, "-")
+    }
+
+    /// Count a code tried against a one-time token, and against the client's address.
+    pub fn count_otp_attempt(token: &uuid::Uuid, client: &str) -> DurableWrite {
+        DurableWrite::new("count_otp_attempt", token, client)
+    }
+
+    /// Count a failed password sign-in against the client's address, and against the
+    /// account (the address signed in with, as a hash: `account_key`) from that client.
+    pub fn count_failed_sign_in(account_key: &str, client: &str) -> DurableWrite {
+        DurableWrite::new("count_failed_sign_in", account_key, client)
+    }
+
+    /// Count a look at whether an address is taken (an address change refused as
+    /// taken) against the client's message budget, as the message it would have sent.
+    pub fn count_address_probe(client: &str) -> DurableWrite {
+        DurableWrite::new("count_address_probe", "-", client)
+    }
+
+    /// Count password work (an argon2 check or hash) against the client's burst.
+    pub fn count_password_work(client: &str) -> DurableWrite {
+        DurableWrite::new("count_password_work", "-", client)
+    }
+
+    fn encode(&self) -> String {
+        format!("{} {} {}", self.kind, self.target, self.client)
+    }
+
+    /// The text form back; the kind is checked by `auth.durable_write`, which knows them.
     fn decode(text: &str) -> Option<DurableWrite> {
         let mut parts = text.split(' ');
-        let action = parts.next()?;
-        let id = parts.next()?;
-        let client = parts.next().map(str::to_owned);
-        match action {
-            "revoke_session" => Some(DurableWrite::RevokeSession(uuid::Uuid::parse_str(id).ok()?)),
-            "count_otp_attempt" => {
-                Some(DurableWrite::CountOtpAttempt { token: uuid::Uuid::parse_str(id).ok()?, client: client? })
-            }
-            "count_failed_sign_in" => {
-                Some(DurableWrite::CountFailedSignIn { account: id.to_owned(), client: client? })
-            }
-            "count_address_probe" => Some(DurableWrite::CountAddressProbe { client: client? }),
-            "count_password_work" => Some(DurableWrite::CountPasswordWork { client: client? }),
-            _ => None,
-        }
+        let (kind, target, client) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(DurableWrite { kind: kind.to_owned(), target: target.to_owned(), client: client.to_owned() })
     }
 
     /// A revocation is queued by a caller that still holds the session's row until its
     /// failing call has rolled back: it waits for that. A count is waited for by its
     /// caller, so it must never wait for locks: busy is a failure (the caller refuses).
     fn waits_for_caller(&self) -> bool {
-        matches!(self, DurableWrite::RevokeSession(_))
+        self.kind == REVOKE_SESSION
     }
 
     /// Performs the write in the current transaction: "done", "busy" (a row it needs is
     /// locked: try again) or "failed: ...". Never raises.
     fn perform(&self) -> String {
-        let id = |u: &uuid::Uuid| pgrx::Uuid::from_bytes(*u.as_bytes());
-        let (kind, target, account, client): (&str, Option<pgrx::Uuid>, Option<&str>, Option<&str>) = match self {
-            DurableWrite::RevokeSession(session) => ("revoke_session", Some(id(session)), None, None),
-            DurableWrite::CountOtpAttempt { token, client } => ("count_otp_attempt", Some(id(token)), None, Some(client)),
-            DurableWrite::CountFailedSignIn { account, client } => {
-                ("count_failed_sign_in", None, Some(account.as_str()), Some(client))
-            }
-            DurableWrite::CountAddressProbe { client } => ("count_address_probe", None, None, Some(client)),
-            DurableWrite::CountPasswordWork { client } => ("count_password_work", None, None, Some(client)),
-        };
         Spi::get_one_with_args::<String>(
-            "select auth.durable_write($1, $2, $3, $4)",
-            &[kind.into(), target.into(), account.into(), client.into()],
+            "select auth.durable_write($1, $2, $3)",
+            &[self.kind.as_str().into(), self.target.as_str().into(), self.client.as_str().into()],
         )
         .map(|r| r.unwrap_or_else(|| "failed: no result".into()))
         .unwrap_or_else(|e| format!("failed: {e}"))
@@ -219,7 +216,7 @@ const SLOT_WAIT: Duration = Duration::from_secs(5);
 /// Whether a revocation of `session` is queued and not yet committed: such a session
 /// is treated as revoked.
 pub fn revocation_pending(session: &uuid::Uuid) -> bool {
-    reserved::pending(&DurableWrite::RevokeSession(*session).encode())
+    reserved::pending(&DurableWrite::revoke_session(session).encode())
 }
 
 /// How long a revocation waits for the caller's transaction to let go of the session.
