@@ -5,7 +5,8 @@ usage: build-sql.py INSTALL_SCRIPT OUT_DIR
 
 INSTALL_SCRIPT is the auth_ext--VERSION.sql that `cargo pgrx package` generated. For
 each sql/upgrades/FROM--VERSION.sql this writes OUT_DIR/auth_ext--FROM--VERSION.sql:
-  1. that file: the hand-written changes to roles, tables and data, and the drops of
+  0. sql/schema/roles.sql, which creates the roles that are missing (it may run again);
+  1. that file: the hand-written changes to tables and data, and the drops of
      functions whose signature changed or that are gone (CREATE OR REPLACE cannot
      change a result type, rename an argument or remove a default);
   2. every function written in Rust, from INSTALL_SCRIPT, as CREATE OR REPLACE;
@@ -51,6 +52,8 @@ def main():
     after_tables = "".join(
         f"\n-- {path}\n" + open(os.path.join(ROOT, path)).read() for path in installed_after_tables()
     )
+    with open(os.path.join(ROOT, "sql", "schema", "roles.sql")) as f:
+        roles = f.read()
     upgrades = os.path.join(ROOT, "sql", "upgrades")
     for name in sorted(os.listdir(upgrades)):
         match = re.fullmatch(r"(.+)--(.+)\.sql", name)
@@ -61,7 +64,7 @@ def main():
         script = (
             f"-- auth_ext {match.group(1)} -> {version}, built by scripts/build-sql.py: do not edit.\n"
             f"\\echo Use \"ALTER EXTENSION auth_ext UPDATE TO '{version}'\" to load this file. \\quit\n\n"
-            f"-- sql/upgrades/{name}\n{changes}\n-- Every function written in Rust.\n{rust}{after_tables}"
+            f"-- sql/schema/roles.sql\n{roles}\n-- sql/upgrades/{name}\n{changes}\n-- Every function written in Rust.\n{rust}{after_tables}"
         )
         with open(os.path.join(out_dir, f"auth_ext--{name}"), "w") as f:
             f.write(script)
