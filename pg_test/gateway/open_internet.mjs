@@ -47,8 +47,9 @@ async function bearerForms() {
   const a = createClient(BASE, ANON_KEY, { auth: { persistSession: false, autoRefreshToken: false } });
   const { data: signedIn } = await a.auth.signInAnonymously();
   const token = signedIn.session.access_token;
-  const { error: insertError } = await a.from('todos').insert({ task: 'open internet' });
-  check('bearer forms: the session writes a row first', null, insertError?.message ?? null);
+  const { data: inserted, error: insertError } = await a.from('todos').insert({ task: 'open internet' }).select();
+  check('bearer forms: the session writes a row first, its own', [null, signedIn.user.id],
+    [insertError?.message ?? null, inserted?.[0]?.user_id]);
   await a.auth.signOut();
   for (const [name, value] of [['Bearer<TAB>', `Bearer\t${token}`], ['bearer and two spaces', `bearer  ${token}`],
     ['BEARER<TAB><SPACE>', `BEARER\t ${token}`]]) {

@@ -160,8 +160,9 @@ async function main() {
   const { data: r1, error: re1 } = await u1.schema('auth_api').rpc('refresh_session', { refresh_token: s1.refresh_token });
   check('journey: refresh', [null, true], [re1, r1?.refresh_token !== s1.refresh_token]);
   const u1r = client(anonKey, r1.access_token);
-  const { error: ce } = await u1r.schema('auth_api').rpc('update_user', { attributes: { email: 'journey@example.com' } });
-  check('journey: convert: update_user({email})', null, ce);
+  const { data: cu, error: ce } = await u1r.schema('auth_api').rpc('update_user', { attributes: { email: 'journey@example.com' } });
+  check('journey: convert: update_user({email}): the change waits for its code', [null, 'journey@example.com', true],
+    [ce, cu?.new_email, cu?.is_anonymous]);
   const code = newest('email_otp', 'email_change_new', 'journey@example.com');
   const { data: conv, error: cve } = await anon.schema('auth_api').rpc('verify_otp',
     { email: 'journey@example.com', token: code, type: 'email_change' });

@@ -1,0 +1,55 @@
+// The admin API, with the service_role key.
+import { check } from '../harness.mjs';
+import { E, SERVICE_KEY, SITE_URL, STAMP, address, client, codeOf, outbox, outboxCount } from './common.mjs';
+
+export async function adminApi() {
+  const admin = client({ key: SERVICE_KEY });
+  const ae2 = address('admin');
+  const apw = `tier ${STAMP} admin passphrase`;
+  const { data: cu, error: cue } = await admin.auth.admin.createUser({
+    email: ae2, password: apw, email_confirm: true, user_metadata: { plan: 'free', team: 'a' } });
+  check('admin.createUser', [null, ae2, true, 'free'],
+    [E(cue), cu.user?.email, cu.user?.email_confirmed_at != null, cu.user?.user_metadata?.plan]);
+  const id = cu.user.id;
+  let listed = false;
+  for (let page = 1; page <= 200 && !listed; page++) {
+    const { data: lu, error: lue } = await admin.auth.admin.listUsers({ page, perPage: 50 });
+    if (lue) {
+      listed = E(lue);
+      break;
+    }
+    if (lu.users.some((x) => x.id === id)) listed = true;
+    else if (lu.users.length < 50) break;
+  }
+  check('admin.listUsers finds the created user', true, listed);
+  const { data: gb, error: gbe } = await admin.auth.admin.getUserById(id);
+  check('admin.getUserById', [null, ae2], [E(gbe), gb.user?.email]);
+  const { data: ub, error: ube } = await admin.auth.admin.updateUserById(id, { user_metadata: { plan: 'pro' } });
+  check('admin.updateUserById merges user_metadata', [null, 'pro', 'a'],
+    [E(ube), ub.user?.user_metadata?.plan, ub.user?.user_metadata?.team]);
+  const { error: before } = await client().auth.signInWithPassword({ email: ae2, password: apw });
+  const { data: bn, error: bne } = await admin.auth.admin.updateUserById(id, { ban_duration: '24h' });
+  check('admin.updateUserById({ban_duration: 24h}) sets banned_until a day ahead', [null, null, true],
+    [E(before), E(bne), Date.parse(bn.user?.banned_until) > Date.now() + 23 * 3600 * 1000]);
+  const { error: banned } = await client().auth.signInWithPassword({ email: ae2, password: apw });
+  check('a banned user cannot sign in: user_banned 400', ['user_banned', 400], codeOf(banned));
+  const { error: de } = await admin.auth.admin.deleteUser(id);
+  const { error: nf } = await admin.auth.admin.getUserById(id);
+  check('admin.deleteUser, then getUserById: user_not_found 404', [null, 'user_not_found', 404], [E(de), ...codeOf(nf)]);
+  const gl = address('generated');
+  const { data: g, error: ge } = await admin.auth.admin.generateLink({ type: 'magiclink', email: gl });
+  check('admin.generateLink(magiclink): link properties and the user, and nothing is sent',
+    [null, 'magiclink', true, true, true, gl, 0],
+    [E(ge), g.properties?.verification_type, typeof g.properties?.action_link === 'string',
+      /^[\w-]{20,}$/.test(g.properties?.hashed_token ?? ''), /^\d{6}$/.test(g.properties?.email_otp ?? ''),
+      g.user?.email, outboxCount('%', gl)]);
+  const inv = address('invite');
+  const { data: iu, error: iue } = await admin.auth.admin.inviteUserByEmail(inv, { redirectTo: SITE_URL });
+  check('admin.inviteUserByEmail: the user, and an invite in the outbox', [null, inv, 1],
+    [E(iue), iu.user?.email, outboxCount('invite', inv)]);
+  const { data: iv, error: ive } = await client().auth.verifyOtp({ email: inv, token: outbox('invite', inv, 'email_otp'), type: 'invite' });
+  check('verifyOtp({type: invite}) signs the invited user in, email confirmed', [null, iu.user?.id, true],
+    [E(ive), iv.user?.id, iv.user?.email_confirmed_at != null]);
+  const { error: na } = await client().auth.admin.listUsers();
+  check('admin.listUsers with the anon key: not_admin 403', ['not_admin', 403], codeOf(na));
+}
