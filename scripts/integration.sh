@@ -57,7 +57,10 @@ race() { # race STATEMENT...
     wait
     grep -E '^[tf]$' "$dir/holder.out" | head -n1
     for i in $(seq 1 "$n"); do
-        if [ -s "$dir/$i.err" ]; then sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err" | head -n1; else tail -n1 "$dir/$i.out"; fi
+        # A code refused after too many tries says so in its detail (its code is GoTrue's otp_expired).
+        if [ -s "$dir/$i.err" ]; then
+            echo "$(sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' "$dir/$i.err" | head -n1)$(grep -q 'DETAIL:  too many wrong codes' "$dir/$i.err" && echo ' (too many)')"
+        else tail -n1 "$dir/$i.out"; fi
     done
     rm -rf "$dir"
 }
@@ -149,10 +152,10 @@ code="$("${PSQL[@]}" -c "select payload->>'email_otp' from auth.outbox where rec
 wrong="$(printf '%06d' $(( (10#$code + 1) % 1000000 )))"
 results="$(concurrently 8 "select auth.verify_otp('race@example.com', '$wrong', 'email')" "-c auth_ext.otp_max_attempts=3")"
 check "concurrent wrong codes: all 8 released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
-check "concurrent wrong codes: 3 compared" 3 "$(grep -c '^otp_invalid$' <<<"$results")"
-check "concurrent wrong codes: 5 refused as exceeded" 5 "$(grep -c '^otp_attempts_exceeded$' <<<"$results")"
-check "concurrent wrong codes: the right code is refused too" otp_attempts_exceeded \
-    "$(PGOPTIONS="-c auth_ext.otp_max_attempts=3" "${PSQL[@]}" -c "select auth.verify_otp('race@example.com', '$code', 'email')" 2>&1 | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p')"
+check "concurrent wrong codes: 3 compared" 3 "$(grep -c '^otp_expired$' <<<"$results")"
+check "concurrent wrong codes: 5 refused as tried too often" 5 "$(grep -c '^otp_expired (too many)$' <<<"$results")"
+check "concurrent wrong codes: the right code is refused too" "otp_expired: Token has expired or is invalid|DETAIL:  too many wrong codes were tried" \
+    "$(PGOPTIONS="-c auth_ext.otp_max_attempts=3" "${PSQL[@]}" -c "select auth.verify_otp('race@example.com', '$code', 'email')" 2>&1 | sed -n 's/.*ERROR:  //p; /^DETAIL/p' | paste -sd'|')"
 
 # 6. The outbox sender example: woken by NOTIFY, claims as service_role, delivers once.
 "${PSQL[@]}" -c "select count(*) from auth.claim_outbox(1000)" >/dev/null   # earlier checks' messages
@@ -253,8 +256,8 @@ for i in $(seq 1 50); do
 done
 results="$(race "${statements[@]}")"
 check "50 concurrent code checks: all released at once" t "$(head -n1 <<<"$results")"; results="$(tail -n +2 <<<"$results")"
-check "50 concurrent code checks: 25 right ones sign in, 25 wrong ones are otp_invalid" "25 25" \
-    "$(grep -c '^bearer$' <<<"$results") $(grep -c '^otp_invalid$' <<<"$results")"
+check "50 concurrent code checks: 25 right ones sign in, 25 wrong ones are otp_expired" "25 25" \
+    "$(grep -c '^bearer$' <<<"$results") $(grep -c '^otp_expired$' <<<"$results")"
 
 # 10a'. One backend, one transaction, 100,000 calls: memory stays flat (set_session and
 #       get_user free what each call used; nothing is kept until commit).
@@ -283,7 +286,7 @@ for who in guess-a guess-b guess-a; do
     results+="$(PGOPTIONS="-c auth_ext.rate_limit_verify=$limit" "${PSQL[@]}" -c "select auth.verify_otp('$who@example.com', '000000', 'email')" 2>&1 \
                 | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' || true) "
 done
-check "codes per client address: 2 compared, the 3rd refused" "otp_invalid otp_invalid over_request_rate_limit " "$results"
+check "codes per client address: 2 compared, the 3rd refused" "otp_expired otp_expired over_request_rate_limit " "$results"
 
 # 10d. Take a plain and a custom-format dump of everything above (restored in 13).
 DUMPS="$(mktemp -d)"; chmod 755 "$DUMPS"
@@ -361,7 +364,7 @@ check "reserved writer: running, and no worker slot is free" "1 t" \
 code="$("${RES[@]}" -c "select payload->>'email_otp' from auth.outbox where recipient = 'res@example.com'")"
 wrong="$(printf '%06d' $(( (10#$code + 1) % 1000000 )))"
 err_code() { sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p' | head -n1; }
-check "reserved writer: a wrong code is refused and counted" "otp_invalid 1" \
+check "reserved writer: a wrong code is refused and counted" "otp_expired 1" \
     "$("${RES[@]}" -c "select auth.verify_otp('res@example.com', '$wrong', 'email')" 2>&1 | err_code || true) $("${RES[@]}" -c "select attempts from auth.one_time_token_attempts")"
 check "reserved writer: the right code signs in" "bearer" \
     "$("${RES[@]}" -c "select auth.verify_otp('res@example.com', '$code', 'email')->>'token_type'")"

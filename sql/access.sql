@@ -29,7 +29,9 @@ revoke execute on all routines in schema auth from public;
 -- Every column but the password hash.
 grant select (id, aud, role, email, phone, email_confirmed_at, phone_confirmed_at, confirmed_at,
               last_sign_in_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, banned_until,
-              email_change, email_change_confirm_status, phone_change, created_at, updated_at, deleted_at)
+              email_change, email_change_confirm_status, phone_change, created_at, updated_at, deleted_at,
+              invited_at, confirmation_sent_at, recovery_sent_at, email_change_sent_at, phone_change_sent_at,
+              reauthentication_sent_at)
     on auth.users to authenticated, service_role;
 grant select on auth.user_identities to authenticated, service_role;
 

@@ -143,7 +143,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
         ],
     )?;
     if updated.is_none() {
-        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+        return Err(AuthError::new(ErrorCode::UserNotFound, "User not found").into());
     }
     if a.email.is_some() {
         db::run("select auth.sync_address_identity($1, 'email')", &[pg_uuid(&user_id).into()])?;
@@ -219,12 +219,12 @@ fn admin_delete_user(id: pgrx::Uuid, soft: default!(bool, false)) -> Result<(), 
         &[id.into(), soft.into()],
     ))?;
     if found.is_none() {
-        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+        return Err(AuthError::new(ErrorCode::UserNotFound, "User not found").into());
     }
     Ok(())
 }
 
-/// A page of users, oldest first: `{users, total, page, per_page}`.
+/// A page of users, newest first as Supabase Auth lists them: `{users, total, page, per_page}`.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn admin_list_users(page: default!(i32, 1), per_page: default!(i32, 50)) -> Result<pgrx::JsonB, ErrorReport> {
@@ -233,9 +233,9 @@ fn admin_list_users(page: default!(i32, 1), per_page: default!(i32, 50)) -> Resu
     }
     let listed: Option<Value> = db::json_row(
         "select jsonb_build_object(
-             'users', coalesce((select jsonb_agg(auth.user_json(id) order by created_at, id) from (
+             'users', coalesce((select jsonb_agg(auth.user_json(id) order by created_at desc, id desc) from (
                  select id, created_at from auth.live_users
-                 order by created_at, id offset ($1 - 1)::bigint * $2 limit $2) p), '[]'),
+                 order by created_at desc, id desc offset ($1 - 1)::bigint * $2 limit $2) p), '[]'),
              'total', (select count(*) from auth.live_users),
              'page', $1, 'per_page', $2)",
         &[page.into(), per_page.into()],
@@ -378,11 +378,7 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         _ => json!({}),
     };
     let issued = one_time::issue_with_options(&user_id, token_type, &relates_to, &proof)?;
-    let mut link = issued.action_link();
-    if let Some(redirect) = options.redirect_to.as_deref() {
-        link.push_str("&redirect_to=");
-        link.push_str(&auth_ext_http::percent_encode(redirect));
-    }
+    let link = issued.action_link(options.redirect_to.as_deref());
     Ok((user_id, issued, Link { action_link: link, redirect_to: options.redirect_to }))
 }
 

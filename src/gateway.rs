@@ -11,7 +11,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::core::{db, roles, settings};
+use crate::core::{db, pooled, roles, settings};
 use crate::core::crypto::truncate;
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::sessions::current;
@@ -118,6 +118,9 @@ fn gateway_request(
         "user_agent": user_agent.map(|ua| ua.chars().take(1024).collect::<String>()),
     });
     settings::set_internal_local(settings::GATEWAY_CLIENT_NAME, &client.to_string());
+    // auth.gateway_begin becomes this role next, from inside its body.
+    let role_oid = std::ffi::CString::new(role.as_str()).map(|name| unsafe { pg_sys::get_role_oid(name.as_ptr(), true) });
+    pooled::allow_role_change(role_oid.unwrap_or(pg_sys::InvalidOid));
     Ok(role)
 }
 

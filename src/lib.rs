@@ -66,6 +66,8 @@ pub extern "C-unwind" fn _PG_init() {
     crate::core::settings::register();
     // Account changes must see whether a statement around them touches a table.
     crate::core::statements::install();
+    // Nothing a request's code leaves on a pooled connection reaches the next request.
+    crate::core::pooled::install();
     // Our errors reach PostgREST's clients with Supabase Auth's statuses.
     crate::core::errors::http::register();
     // Only when loaded by shared_preload_libraries: the cleanup that runs by itself.

@@ -109,9 +109,9 @@ pub fn address_taken(email: Option<&str>, phone: Option<&str>) -> AuthResult<Aut
     )?
     .expect("the statement returns a row");
     Ok(if taken.email {
-        AuthError::new(ErrorCode::EmailExists, "a user with this email address has already been registered")
+        AuthError::new(ErrorCode::EmailExists, "A user with this email address has already been registered")
     } else if taken.phone {
-        AuthError::new(ErrorCode::PhoneExists, "a user with this phone number has already been registered")
+        AuthError::new(ErrorCode::PhoneExists, "A user with this phone number has already been registered")
     } else {
         AuthError::new(ErrorCode::UnexpectedFailure, "the user could not be created")
     })
@@ -193,7 +193,7 @@ impl<'a> Lookup<'a> {
 /// The user object of Supabase Auth's API.
 pub fn user_json(id: &uuid::Uuid) -> AuthResult<Value> {
     db::read_row("select auth.user_json($1)", &[pg_uuid(id).into()])?
-        .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
+        .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "User not found"))
 }
 
 /// An address as it is stored, by the one rule in SQL (`auth.normalize_address`).

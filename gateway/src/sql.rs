@@ -118,7 +118,12 @@ impl Db {
             _ => (String::new(), db.message().to_owned()),
         };
         if let Some(status) = self.statuses.get(&code) {
-            return ApiError::new(*status, &code, &message);
+            let mut error = ApiError::new(*status, &code, &message);
+            // A weak password's reasons, which auth-js reads as AuthWeakPasswordError's.
+            if code == "weak_password" {
+                error.weak_password = db.detail().and_then(|d| serde_json::from_str::<Value>(d).ok());
+            }
+            return error;
         }
         let class = &sqlstate[..2];
         let status = match (sqlstate, class) {
@@ -153,6 +158,8 @@ pub struct ApiError {
     pub versioned: bool,
     /// Seconds after which the client may retry (`Retry-After`).
     pub retry_after: Option<u32>,
+    /// GoTrue's `weak_password` field: `{"reasons": [...]}`.
+    pub weak_password: Option<Value>,
 }
 
 impl ApiError {
@@ -163,6 +170,7 @@ impl ApiError {
             message: message.to_owned(),
             versioned: false,
             retry_after: None,
+            weak_password: None,
         }
     }
 
@@ -186,13 +194,19 @@ pub const API_VERSION: &str = "x-supabase-api-version";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = if self.versioned {
+        let mut body = if self.versioned {
             json!({"code": self.code, "message": self.message})
         } else {
             json!({"code": self.status.as_u16(), "error_code": self.code, "msg": self.message})
         };
+        if let Some(weak) = self.weak_password {
+            body["weak_password"] = weak;
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
+        if let Ok(code) = HeaderValue::from_str(&self.code) {
+            response.headers_mut().insert("x-sb-error-code", code);
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
         }

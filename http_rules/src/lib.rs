@@ -25,6 +25,16 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
+/// A `redirect_to` value as Supabase Auth puts it into its links: as given, unless it
+/// holds `&`, `=` or `#` (then it was not encoded by the caller), which it query-escapes
+/// (a space as `+`).
+pub fn redirect_value(redirect_to: &str) -> String {
+    if !redirect_to.contains(['&', '=', '#']) {
+        return redirect_to.to_owned();
+    }
+    percent_encode(redirect_to).replace("%20", "+")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +64,12 @@ mod tests {
         assert_eq!(percent_encode("https://x.test/a?b=c&d=e f#g"), "https%3A%2F%2Fx.test%2Fa%3Fb%3Dc%26d%3De%20f%23g");
         assert_eq!(percent_encode("é"), "%C3%A9");
         assert_eq!(percent_encode(""), "");
+    }
+
+    #[test]
+    fn redirects_go_as_given_unless_unencoded() {
+        assert_eq!(redirect_value("https://app.test/welcome"), "https://app.test/welcome");
+        assert_eq!(redirect_value("https://app.test/a?b=c&d=e f"), "https%3A%2F%2Fapp.test%2Fa%3Fb%3Dc%26d%3De+f");
+        assert_eq!(redirect_value("https://app.test/x%20y"), "https://app.test/x%20y");
     }
 }

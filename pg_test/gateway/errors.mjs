@@ -11,8 +11,8 @@ export async function errors() {
   const real = outbox('magiclink', wc, 'email_otp');
   const wrongCode = String((Number(real) + 1) % 1000000).padStart(6, '0');
   const { error: bad } = await client().auth.verifyOtp({ email: wc, token: wrongCode, type: 'email' });
-  // GoTrue answers otp_expired for a wrong code too; README's table says otp_invalid.
-  check('verifyOtp with a wrong code: otp_invalid 403 (README)', ['otp_invalid', 403], codeOf(bad));
+  check('verifyOtp with a wrong code: otp_expired 403 "Token has expired or is invalid" (GoTrue verify.go)',
+    ['otp_expired', 403, 'Token has expired or is invalid'], [...codeOf(bad), bad?.message]);
   const { error: garbage } = await client().auth.refreshSession({ refresh_token: 'not-a-refresh-token-of-ours' });
   check('refresh with a garbage refresh token: refresh_token_not_found 400', ['refresh_token_not_found', 400], codeOf(garbage));
   // README: with secure_email_change on, a confirmed email identity is not unlinked (GoTrue

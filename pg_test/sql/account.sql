@@ -141,6 +141,11 @@ reset role;
 
 -- Unlinking: never the last way to sign in.
 select auth.set_session(:'linker'::jsonb->>'access_token') is not null as verified;
+-- Off by default, as Supabase Auth's manual linking (the suite's database turns it on):
+set local auth_ext.manual_linking_enabled = off;
+-- manual_linking_disabled:
+select auth.unlink_identity((select id from auth.user_identities where provider_id = 'o_link_1'));
+reset auth_ext.manual_linking_enabled;
 -- last_identity:
 select auth.unlink_identity((select id from auth.user_identities where provider_id = 'o_link_1'));
 set local role service_role;

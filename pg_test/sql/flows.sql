@@ -188,20 +188,20 @@ select count(*) = :outbox_before as sent_nothing from auth.outbox;
 select auth.verify_otp(token_hash => :'link'::jsonb->>'hashed_token', type => 'magiclink') as recipe_session \gset
 select :'recipe_session'::jsonb->'user'->>'email' as email, :'recipe_session'::jsonb->>'token_type' as token_type,
        regress.jwt_part(:'recipe_session'::jsonb->>'access_token', 2)->'amr'->0->>'method' as method;
-select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'link'::jsonb->>'hashed_token', 'magiclink')) as reused;
+select regress.refusal_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'link'::jsonb->>'hashed_token', 'magiclink')) as reused;
 
 -- One-time link errors, each with its own code.
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec \gset
-select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'magiclink')) as wrong_type;
+select regress.refusal_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'magiclink')) as wrong_type;
 update auth.one_time_tokens set expires_at = now() - interval '1 second' where token_hash = sha256(convert_to(:'rec'::jsonb->>'hashed_token', 'utf8'));
-select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'recovery')) as expired;
-select regress.error_of($$select auth.verify_otp(token_hash => 'no-such-token', type => 'magiclink')$$) as unknown;
-select regress.error_of($$select auth.verify_otp(token_hash => 'x', type => 'bogus')$$) as unknown_type;
-select regress.error_of($$select auth.verify_otp(token_hash => null, type => null)$$) as nulls;
+select regress.refusal_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec'::jsonb->>'hashed_token', 'recovery')) as expired;
+select regress.refusal_of($$select auth.verify_otp(token_hash => 'no-such-token', type => 'magiclink')$$) as unknown;
+select regress.refusal_of($$select auth.verify_otp(token_hash => 'x', type => 'bogus')$$) as unknown_type;
+select regress.refusal_of($$select auth.verify_otp(token_hash => null, type => null)$$) as nulls;
 -- Issuing again replaces the live token: the old link stops working.
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec1 \gset
 select auth.admin_generate_link('recovery', 'hana@example.com') as rec2 \gset
-select regress.error_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec1'::jsonb->>'hashed_token', 'recovery')) as replaced;
+select regress.refusal_of(format('select auth.verify_otp(token_hash => %L, type => %L)', :'rec1'::jsonb->>'hashed_token', 'recovery')) as replaced;
 select regress.jwt_part(auth.verify_otp(token_hash => :'rec2'::jsonb->>'hashed_token', type => 'recovery')->>'access_token', 2)->'amr'->0->>'method' as recovery_method;
 select count(*) filter (where consumed_at is null) as live, count(*) as total from auth.one_time_tokens
 where user_id = (select id from auth.users where email = 'hana@example.com') and token_type = 'recovery';

@@ -47,13 +47,13 @@ reset role;
 select pg_temp.newest_code('ann@lockouts.test') as ann_code, lpad(((pg_temp.newest_code('ann@lockouts.test')::int + 1) % 1000000)::text, 6, '0') as wrong \gset
 select pg_temp.client('203.0.113.3') is not null as stranger;
 set role anon;
-select i, regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_guesses
+select i, regress.refusal_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_guesses
 from generate_series(1, 4) i;
 reset role;
 -- Variant: a stranger with many addresses. All addresses but the owner's share a budget
 -- (4 times the limit, here 12): past it every other address is refused, so guessing a
 -- code stays bounded; the owner's own address still may try.
-select c, (select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email'))
+select c, (select regress.refusal_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email'))
            from (select pg_temp.client(c), set_config('role', 'anon', false)) s) as stranger_elsewhere
 from unnest(array['203.0.113.4', '203.0.113.4', '203.0.113.4', '203.0.113.5', '203.0.113.5', '203.0.113.5',
                   '203.0.113.6', '203.0.113.6', '203.0.113.6', '203.0.113.7']) with ordinality as t(c, n) order by n;
@@ -72,7 +72,7 @@ select pg_temp.newest_code('ann@lockouts.test') as ann_code2 \gset
 select pg_temp.client('203.0.113.3') is not null as stranger;
 set role anon;
 select auth.sign_in_with_otp('ann@lockouts.test') is not null as stranger_asks_too;
-select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_still_out;
+select regress.refusal_of(format('select auth.verify_otp(%L, %L, %L)', 'ann@lockouts.test', :'wrong', 'email')) as stranger_still_out;
 reset role;
 select count(*) as live_codes from auth.one_time_tokens t join auth.users u on u.id = t.user_id
 where u.email = 'ann@lockouts.test' and t.consumed_at is null;
@@ -100,8 +100,8 @@ reset role;
 select pg_temp.newest_code('cleo@lockouts.test') as cleo_code \gset
 create temp table cleo_wrong as select lpad(((:'cleo_code'::int + 1) % 1000000)::text, 6, '0') as code;
 grant select on cleo_wrong to anon;
-select count(*) filter (where result like '%otp_attempts_exceeded%') > 0 as strangers_spent_their_pool
-from (select (select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'cleo@lockouts.test', w.code, 'email'))
+select count(*) filter (where result = 'too many wrong codes were tried') > 0 as strangers_spent_their_pool
+from (select (select regress.detail_of(format('select auth.verify_otp(%L, %L, %L)', 'cleo@lockouts.test', w.code, 'email'))
               from (select pg_temp.client(c), set_config('role', 'anon', false)) s, cleo_wrong w) as result
       from unnest(array['203.0.113.34', '203.0.113.34', '203.0.113.34', '203.0.113.35', '203.0.113.35', '203.0.113.35',
                         '203.0.113.36', '203.0.113.36', '203.0.113.36', '203.0.113.37', '203.0.113.37', '203.0.113.37',
@@ -148,7 +148,7 @@ reset role;
 select pg_temp.newest_code('12025550190') as bo_code, lpad(((pg_temp.newest_code('12025550190')::int + 7) % 1000000)::text, 6, '0') as wrong \gset
 select pg_temp.client('203.0.113.3') is not null as stranger;
 set role anon;
-select i, regress.error_of(format('select auth.verify_otp(phone => %L, token => %L, type => %L)', '+12025550190', :'wrong', 'sms')) as stranger_guesses
+select i, regress.refusal_of(format('select auth.verify_otp(phone => %L, token => %L, type => %L)', '+12025550190', :'wrong', 'sms')) as stranger_guesses
 from generate_series(1, 4) i;
 reset role;
 select pg_temp.client('198.51.100.7') is not null as owner;
@@ -180,7 +180,7 @@ from generate_series(1, 6) i;
 grant select on wrong_codes to anon;
 select pg_temp.client('192.0.2.60') is not null as code_sprayer;
 set role anon;
-select i, regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'user' || i || '@lockouts.test', code, 'email')) as spray
+select i, regress.refusal_of(format('select auth.verify_otp(%L, %L, %L)', 'user' || i || '@lockouts.test', code, 'email')) as spray
 from wrong_codes order by i;
 reset role;
 -- Every password attempt costs argon2, so right ones count too.
@@ -192,7 +192,7 @@ reset role;
 -- The bucket refills at the hourly rate: one interval later, one more try.
 update auth.rate_bursts set tat = tat - make_interval(secs => 3600.0 / 360) where key = '192.0.2.60';
 set role anon;
-select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'user1@lockouts.test', code, 'email')) as after_refill
+select regress.refusal_of(format('select auth.verify_otp(%L, %L, %L)', 'user1@lockouts.test', code, 'email')) as after_refill
 from wrong_codes where i = 1;
 reset role;
 reset auth_ext.rate_limit_burst;

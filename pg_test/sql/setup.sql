@@ -1,6 +1,10 @@
 -- Helpers the other tests share; runs first (scripts/regress.sh) and commits.
 create schema regress;
 
+-- The tests link and unlink identities as users (off by default, as in Supabase Auth;
+-- account.sql checks the default).
+do $$ begin execute format('alter database %I set auth_ext.manual_linking_enabled = on', current_database()); end $$;
+
 -- The SQLSTATE and message of the error a statement raises, or 'no error'.
 create function regress.error_of(statement text) returns text language plpgsql as $f$
 begin
@@ -8,6 +12,20 @@ begin
     return 'no error';
 exception when others then
     return sqlstate || ' ' || sqlerrm;
+end
+$f$;
+
+-- The SQLSTATE, message and DETAIL of the error a statement raises, or 'no error': a
+-- failed verification's code and message are one (GoTrue's), its detail says why.
+create function regress.refusal_of(statement text) returns text language plpgsql as $f$
+declare
+    detail text;
+begin
+    execute statement;
+    return 'no error';
+exception when others then
+    get stacked diagnostics detail = pg_exception_detail;
+    return sqlstate || ' ' || sqlerrm || coalesce(' (' || nullif(detail, '') || ')', '');
 end
 $f$;
 

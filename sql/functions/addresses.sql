@@ -9,13 +9,15 @@ create or replace function auth.sign_up_decoy(p_address text, p_kind text, p_use
 returns jsonb
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     u auth.users := jsonb_populate_record(null::auth.users, jsonb_build_object(
         'id', gen_random_uuid(), 'aud', 'authenticated', 'role', 'authenticated',
         p_kind, auth.normalize_address(p_address, p_kind), 'raw_user_meta_data', p_user_meta,
-        'raw_app_meta_data', p_app_meta, 'is_anonymous', false, 'created_at', now(), 'updated_at', now()));
+        'raw_app_meta_data', p_app_meta, 'is_anonymous', false, 'created_at', now(), 'updated_at', now(),
+        -- A new user's confirmation has just gone out.
+        'confirmation_sent_at', now()));
     i auth.user_identities := jsonb_populate_record(null::auth.user_identities, jsonb_build_object(
         'id', gen_random_uuid(), 'user_id', u.id, 'provider', p_kind,
         'provider_id', auth.normalize_address(p_address, p_kind),
@@ -41,7 +43,7 @@ $$;
 create or replace function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean, p_password_digest text)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     update auth.users
     set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
@@ -71,7 +73,7 @@ $$;
 create or replace function auth.take_address(p_user_id uuid, p_kind text, p_address text)
 returns boolean
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     holder auth.users;

@@ -16,7 +16,7 @@ as $$ select auth.generate_link(type, email, options) $$;
 
 -- GoTrue's GET /settings: which sign-in methods this database offers.
 create or replace function auth.settings()
-returns jsonb language sql stable set search_path = ''
+returns jsonb language sql stable set search_path = pg_catalog, pg_temp
 as $$
     select pg_catalog.jsonb_build_object(
         'external', pg_catalog.jsonb_build_object(
@@ -35,13 +35,13 @@ $$;
 
 -- One user by id, for the application's server (GoTrue's GET /admin/users/{id}).
 create or replace function auth.admin_get_user_by_id(id uuid)
-returns jsonb language plpgsql stable security definer set search_path = ''
+returns jsonb language plpgsql stable security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
     found jsonb := auth.user_json(id);
 begin
     if found is null then
-        perform auth.raise_error('user_not_found', 'no such user');
+        perform auth.raise_error('user_not_found', 'User not found');
     end if;
     return found;
 end
@@ -54,7 +54,7 @@ $$;
 -- its set-up (examples/gateway/setup.sql), by name.
 create or replace function auth.gateway_begin(apikey text, access_token text default null, ip inet default null,
                                    user_agent text default null)
-returns text language plpgsql volatile set search_path = ''
+returns text language plpgsql volatile set search_path = pg_catalog, pg_temp
 as $$
 declare
     acting text := auth.gateway_request(apikey, access_token, ip, user_agent);

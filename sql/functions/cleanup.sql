@@ -7,7 +7,7 @@ create or replace function auth.last_activity(p_user_id uuid)
 returns timestamptz
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return (
@@ -28,7 +28,7 @@ create or replace function auth.cleanup_anonymous_batch(
 returns jsonb
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     cutoff constant timestamptz := now() - older_than;
@@ -126,7 +126,7 @@ create or replace function auth.cleanup_anonymous_users_once(
 returns bigint
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select (auth.cleanup_anonymous_batch(older_than, batch_size, dry_run)->>'deleted')::bigint
 $$;
@@ -169,7 +169,7 @@ create or replace function auth.purge_spent_refresh_tokens(keep_per_session int 
 returns bigint
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     purged bigint;

@@ -11,7 +11,7 @@ create or replace function auth.durable_write(kind text, target text, client tex
 returns text
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set lock_timeout = '200ms'
 as $$
 begin

@@ -8,7 +8,7 @@ create or replace function auth.hook_function(hook text)
 returns regprocedure
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     parts text[];
@@ -34,7 +34,7 @@ $$;
 create or replace function auth.call_hook(hook text, event jsonb, wrap_errors boolean default true)
 returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     fn regprocedure := auth.hook_function(hook);

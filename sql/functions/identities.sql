@@ -7,7 +7,7 @@ create or replace function auth.insert_identity(p_user_id uuid, p_provider text,
 returns uuid
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     new_id uuid;
@@ -38,7 +38,7 @@ create or replace function auth.address_identity_data(p_user_id uuid, p_kind tex
 returns jsonb
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select jsonb_build_object(
         'sub', p_user_id::text,
@@ -61,7 +61,7 @@ create or replace function auth.handle_new_user()
 returns trigger
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     meta constant jsonb := new.raw_user_meta_data;
@@ -105,7 +105,7 @@ $$;
 create or replace function auth.user_identities_touch()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     new.updated_at := now();
@@ -117,7 +117,7 @@ $$;
 create or replace function auth.sync_address_identity(p_user_id uuid, p_provider text)
 returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     address text;

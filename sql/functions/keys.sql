@@ -9,7 +9,7 @@
 create or replace function auth.signing_keys_restored()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if (pg_catalog.current_query() ~* '^\s*copy\s' or pg_catalog.current_setting('row_security') = 'off')
@@ -27,7 +27,7 @@ create or replace function auth.current_signing_key()
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return (
@@ -42,7 +42,7 @@ $$;
 create or replace function auth.signing_keys_immutable()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if new.kid <> old.kid or new.alg <> old.alg or new.private_key <> old.private_key
@@ -59,7 +59,7 @@ $$;
 create or replace function auth.signing_keys_changed()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     perform pg_catalog.pg_notify('pgrst', 'reload config');
@@ -73,7 +73,7 @@ returns void
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     update auth.api_keys k set revoked_at = coalesce(k.revoked_at, pg_catalog.now()) where k.id = revoke_api_key.id;
@@ -87,7 +87,7 @@ $$;
 create or replace function auth.secret(p_name text)
 returns bytea
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     found bytea;
@@ -115,7 +115,7 @@ returns jsonb
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select jsonb_build_object('keys', coalesce(jsonb_agg(public_jwk order by is_current desc, created_at desc), '[]'))
     from auth.signing_keys

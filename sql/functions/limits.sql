@@ -6,7 +6,7 @@
 create or replace function auth.rate_limit_count(p_bucket text, p_key text)
 returns int
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     counted int;
@@ -24,7 +24,7 @@ $$;
 create or replace function auth.rate_limit_hit(p_bucket text, p_key text, p_limit int)
 returns boolean
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return auth.rate_limit_count(p_bucket, p_key) <= p_limit;
@@ -38,7 +38,7 @@ create or replace function auth.purge_past_rate_limits()
 returns bigint
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     with purged as (delete from auth.rate_limits where window_start < now() - interval '1 hour' returning 1),
          refilled as (delete from auth.rate_bursts where tat < clock_timestamp())
@@ -51,7 +51,7 @@ create or replace function auth.rate_limit_hits(p_bucket text, p_key text)
 returns int
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return (
@@ -64,7 +64,7 @@ $$;
 create or replace function auth.rate_burst_count(p_bucket text, p_key text, p_per_hour int)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     insert into auth.rate_bursts as b (bucket, key, tat)
     values (p_bucket, p_key, clock_timestamp() + make_interval(secs => 3600.0 / greatest(p_per_hour, 1)))
@@ -77,7 +77,7 @@ create or replace function auth.rate_burst_wait(p_bucket text, p_key text, p_per
 returns int
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select coalesce((
         select ceil(extract(epoch from b.tat - clock_timestamp())
@@ -91,7 +91,7 @@ create or replace function auth.rate_limit_retry_after()
 returns int
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select ceil(extract(epoch from date_trunc('hour', now(), 'UTC') + interval '1 hour' - now()))::int
 $$;
@@ -104,7 +104,7 @@ $$;
 create or replace function auth.count_failed_sign_in(p_account text, p_client text)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select auth.rate_limit_count('failed_sign_in', p_client);
     select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);

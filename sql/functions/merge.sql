@@ -7,7 +7,7 @@ create or replace function auth.user_id_columns()
 returns table (tbl regclass, col name, col_type text)
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select c.conrelid::regclass, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
     from pg_catalog.pg_constraint c
@@ -31,7 +31,7 @@ create or replace function auth.merge_column(p_tbl regclass, p_col name, p_type 
                                    handler regprocedure)
 returns jsonb
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     -- For each unique index on plain columns that includes this one: "a target row t
@@ -115,7 +115,7 @@ create or replace function auth.check_registrable(tbl regclass, handler regproce
 returns void
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     acting constant oid := auth.acting_role_oid();
@@ -152,7 +152,7 @@ create or replace function auth.register_merge_handler(tbl regclass, handler reg
 returns void
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if not exists (select from pg_catalog.pg_proc p where p.oid = handler and p.pronargs = 2
@@ -171,7 +171,7 @@ create or replace function auth.register_merge_column(tbl regclass, col name)
 returns void
 language plpgsql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if not exists (select from pg_catalog.pg_attribute

@@ -4,7 +4,7 @@
 create or replace function auth.outbox_notify()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     perform pg_catalog.pg_notify('auth_outbox', '');
@@ -18,7 +18,7 @@ create or replace function auth.claim_outbox(max int default 100)
 returns table (id bigint, kind text, recipient text, payload jsonb, created_at timestamptz)
 language sql
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     with claimed as (
         select o.id, o.payload from auth.outbox o

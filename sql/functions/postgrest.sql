@@ -9,7 +9,7 @@ returns void
 language sql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select pg_catalog.set_config('pgrst.jwt_secret', pg_catalog.jsonb_build_object('keys', coalesce(
                pg_catalog.jsonb_agg(coalesce(public_jwk, pg_catalog.jsonb_build_object(
@@ -35,7 +35,7 @@ returns void
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;

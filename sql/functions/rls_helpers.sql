@@ -10,7 +10,7 @@ create or replace function auth.enable_owner_policies(tbl regclass, owner_column
                                            anonymous_can_write boolean default true)
 returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     owner_check constant text := pg_catalog.format('%I = (select auth.uid())', owner_column);
@@ -51,7 +51,7 @@ $$;
 create or replace function auth.drop_owner_policies(tbl regclass)
 returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     policy name;
@@ -73,7 +73,7 @@ $$;
 create or replace function auth.disable_owner_policies(tbl regclass)
 returns void
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     enabled_by_us boolean;

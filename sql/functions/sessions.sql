@@ -10,7 +10,7 @@ create or replace function auth.session_state(s auth.sessions, timebox_seconds i
 returns text
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return (
@@ -31,7 +31,7 @@ $$;
 create or replace function auth.revoke_session(p_session_id uuid, reason text)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     with revoked as (
         insert into auth.session_revocations (session_id, reason) values (p_session_id, reason)

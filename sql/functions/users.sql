@@ -7,14 +7,14 @@ create or replace function auth.check_address_format(address text, kind text)
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if kind = 'email' and (length(address) > 255 or address !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
-        perform auth.raise_error('validation_failed', 'invalid email address',
+        perform auth.raise_error('validation_failed', 'Unable to validate email address: invalid format',
             pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(address, 300)));
     elsif kind = 'phone' and address !~ '^[0-9]{7,15}$' then
-        perform auth.raise_error('validation_failed', 'invalid phone number',
+        perform auth.raise_error('validation_failed', 'Invalid phone number format (E.164 required)',
             pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(address, 64)));
     end if;
 end
@@ -29,7 +29,7 @@ returns text
 language plpgsql
 immutable
 parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return case kind
@@ -47,7 +47,7 @@ create or replace function auth.check_metadata_size(p_user_meta jsonb, p_app_met
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     if pg_catalog.octet_length(p_user_meta::text) > 8192 then
@@ -65,7 +65,7 @@ $$;
 create or replace function auth.users_normalize()
 returns trigger
 language plpgsql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     -- Only the addresses a row has (an anonymous user has none): each call costs.
@@ -98,34 +98,43 @@ create or replace function auth.user_object(u auth.users, identities jsonb)
 returns jsonb
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
+    -- GoTrue omits these keys when they are empty (its omitempty fields), and so do we.
     select jsonb_build_object(
         'id', u.id,
         'aud', u.aud,
         'role', u.role,
         'email', coalesce(u.email, ''),
         'phone', coalesce(u.phone, ''),
-        'email_confirmed_at', u.email_confirmed_at,
-        'phone_confirmed_at', u.phone_confirmed_at,
-        'confirmed_at', u.confirmed_at,
-        'new_email', u.email_change,
-        'new_phone', u.phone_change,
-        'last_sign_in_at', u.last_sign_in_at,
         'app_metadata', u.raw_app_meta_data,
         'user_metadata', u.raw_user_meta_data,
         'identities', identities,
         'is_anonymous', u.is_anonymous,
-        'banned_until', u.banned_until,
         'created_at', u.created_at,
         'updated_at', u.updated_at)
+        || (select coalesce(jsonb_object_agg(k, v), '{}') from (values
+               ('email_confirmed_at', to_jsonb(u.email_confirmed_at)),
+               ('invited_at', to_jsonb(u.invited_at)),
+               ('phone_confirmed_at', to_jsonb(u.phone_confirmed_at)),
+               ('confirmation_sent_at', to_jsonb(u.confirmation_sent_at)),
+               ('confirmed_at', to_jsonb(u.confirmed_at)),
+               ('recovery_sent_at', to_jsonb(u.recovery_sent_at)),
+               ('new_email', to_jsonb(nullif(u.email_change, ''))),
+               ('email_change_sent_at', to_jsonb(u.email_change_sent_at)),
+               ('new_phone', to_jsonb(nullif(u.phone_change, ''))),
+               ('phone_change_sent_at', to_jsonb(u.phone_change_sent_at)),
+               ('reauthentication_sent_at', to_jsonb(u.reauthentication_sent_at)),
+               ('last_sign_in_at', to_jsonb(u.last_sign_in_at)),
+               ('banned_until', to_jsonb(u.banned_until))) f(k, v)
+            where v is not null)
 $$;
 
 create or replace function auth.identity_object(i auth.user_identities)
 returns jsonb
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select jsonb_build_object(
         'identity_id', i.id,
@@ -143,7 +152,7 @@ create or replace function auth.user_json(user_id uuid)
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return (
@@ -161,7 +170,7 @@ create or replace function auth.sign_in_state(u auth.users)
 returns text
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
     return case when u.id is null or u.deleted_at is not null then 'not_found'
@@ -177,7 +186,7 @@ create or replace function auth.password_digest(p_hash text)
 returns text
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select left(encode(sha256(convert_to(p_hash, 'UTF8')), 'hex'), 32)
 $$;
@@ -189,7 +198,7 @@ returns jsonb
 language sql
 immutable
 parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}')
 $$;
@@ -201,7 +210,7 @@ returns jsonb
 language sql
 immutable
 parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     select app_meta || jsonb_build_object(
         'provider', coalesce(nullif(app_meta->>'provider', 'anonymous'), provider),
@@ -216,7 +225,7 @@ $$;
 create or replace function auth.become_permanent(p_user_id uuid, p_provider text)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     update auth.users set is_anonymous = false, raw_app_meta_data = auth.add_provider(raw_app_meta_data, p_provider)
     where id = p_user_id

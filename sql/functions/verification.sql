@@ -8,7 +8,7 @@
 create or replace function auth.count_otp_attempt(p_token_id uuid, p_client text)
 returns void
 language sql
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
     insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
     on conflict (token_id, client) do update set attempts = a.attempts + 1;

@@ -25,14 +25,27 @@ create table auth.users (
     created_at                  timestamptz not null default now(),
     updated_at                  timestamptz not null default now(),
     deleted_at                  timestamptz,
-    constraint users_email_key unique (email),
-    constraint users_phone_key unique (phone),
+    -- When the newest message of each kind went out (Supabase Auth's names), set by
+    -- one_time::issue: the user object shows them.
+    invited_at                  timestamptz,
+    confirmation_sent_at        timestamptz,
+    recovery_sent_at            timestamptz,
+    email_change_sent_at        timestamptz,
+    phone_change_sent_at        timestamptz,
+    reauthentication_sent_at    timestamptz,
     constraint users_email_change_confirm_status_range check (email_change_confirm_status between 0 and 2),
     constraint users_app_meta_data_is_object check (jsonb_typeof(raw_app_meta_data) = 'object'),
     constraint users_user_meta_data_is_object check (jsonb_typeof(raw_user_meta_data) = 'object'),
     -- An anonymous user has no address; adding one is what makes a user permanent.
     constraint users_anonymous_has_no_address check (not is_anonymous or (email is null and phone is null))
 );
+
+-- Unique, but partial: no foreign key can use these indexes, so changing an address is no
+-- key update, and an application's row that references a user (its check holds FOR KEY
+-- SHARE until that transaction ends) never holds up the user's own account changes,
+-- which lock the row FOR NO KEY UPDATE.
+create unique index users_email_key on auth.users (email) where email is not null;
+create unique index users_phone_key on auth.users (phone) where phone is not null;
 
 comment on table auth.users is 'One row per user, permanent or anonymous. Columns follow Supabase Auth.';
 

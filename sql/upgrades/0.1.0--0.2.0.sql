@@ -16,6 +16,18 @@ alter table auth.one_time_tokens alter column token_type type auth.one_time_toke
 alter table auth.outbox drop constraint outbox_kind;
 alter table auth.outbox alter column kind type auth.one_time_token_type;
 
+-- When the newest message of each kind went out, as Supabase Auth's user object shows.
+alter table auth.users add column invited_at timestamptz, add column confirmation_sent_at timestamptz,
+    add column recovery_sent_at timestamptz, add column email_change_sent_at timestamptz,
+    add column phone_change_sent_at timestamptz, add column reauthentication_sent_at timestamptz;
+
+-- Addresses stay unique through partial indexes, which no foreign key can use: an
+-- application's open transaction referencing a user no longer holds up that user's
+-- account changes.
+alter table auth.users drop constraint users_email_key, drop constraint users_phone_key;
+create unique index users_email_key on auth.users (email) where email is not null;
+create unique index users_phone_key on auth.users (phone) where phone is not null;
+
 -- An address's form is one rule, auth.check_address_format, which the users trigger
 -- applies on every write: no second copy in constraints.
 alter table auth.users drop constraint users_email_format, drop constraint users_phone_format;

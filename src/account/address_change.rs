@@ -102,7 +102,7 @@ pub fn resend_address_change(user_id: &uuid::Uuid, phone: bool) -> AuthResult<bo
     }
     let pending: Option<Pending> = db::json_row(
         "select jsonb_build_object('new', case when $2 then phone_change else email_change end, 'email', email)
-         from auth.users where id = $1 for update",
+         from auth.users where id = $1 for no key update",
         &[pg_uuid(user_id).into(), phone.into()],
     )?;
     let Some(Pending { new: Some(new), email }) = pending else {
@@ -159,16 +159,16 @@ pub fn confirm_address_change(consumed: &one_time::Consumed, finish: crate::veri
              'other_live', exists (select from auth.one_time_tokens t
                                    where t.user_id = u.id and t.token_type = $2
                                      and t.consumed_at is null and t.expires_at > now()))
-         from auth.users u where u.id = $1 for update",
+         from auth.users u where u.id = $1 for no key update",
         &[pg_uuid(&consumed.user_id).into(), other.as_str().into()],
     )?
-    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
+    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "User not found"))?;
     let pending_address = if phone { pending.phone_change } else { pending.email_change };
     let Some(new_address) = pending_address else {
-        return Err(AuthError::new(ErrorCode::OtpInvalid, "no address change is pending"));
+        return Err(one_time::invalid_code().detail("no address change is pending"));
     };
     if consumed.token_type != TokenType::EmailChangeCurrent && consumed.relates_to != new_address {
-        return Err(AuthError::new(ErrorCode::OtpInvalid, "this code is for an earlier address change"));
+        return Err(one_time::invalid_code().detail("it is for an earlier address change"));
     }
     if !phone && pending.other_live {
         db::run("update auth.users set email_change_confirm_status = 1 where id = $1", &[pg_uuid(&consumed.user_id).into()])?;

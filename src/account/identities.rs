@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::core::{db, roles, settings};
-use crate::core::errors::{AuthError, ErrorCode};
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::sessions::current::current_user;
 use crate::users::{self, pg_uuid};
 
@@ -43,18 +43,21 @@ fn link_identity_as(
             return Err(AuthError::new(ErrorCode::NoAuthorization, "only service_role links identities for another user")
                 .into())
         }
-        None => current_user()?.0,
+        None => {
+            manual_linking_enabled()?;
+            current_user()?.0
+        }
     };
     let provider = users::check_identity(provider, provider_id)?;
     let mut identity_data = users::metadata(data.map(|d| d.0), "data")?;
     identity_data["sub"] = json!(provider_id);
     identity_data["provider"] = json!(provider);
     let found: Option<bool> = db::json_row(
-        "select to_jsonb(true) from auth.live_users where id = $1 for update",
+        "select to_jsonb(true) from auth.live_users where id = $1 for no key update",
         &[pg_uuid(&user_id).into()],
     )?;
     if found.is_none() {
-        return Err(AuthError::new(ErrorCode::UserNotFound, "no such user").into());
+        return Err(AuthError::new(ErrorCode::UserNotFound, "User not found").into());
     }
     db::run(
         "select auth.insert_identity($1, $2, $3, $4)",
@@ -79,7 +82,18 @@ fn unlink_identity(identity_id: pgrx::Uuid, fcinfo: pg_sys::FunctionCallInfo) ->
     roles::for_request(fcinfo, || unlink_own_identity(identity_id))
 }
 
+/// A user links and unlinks identities only where the operator allows it, as Supabase
+/// Auth's manual linking (off by default there too).
+fn manual_linking_enabled() -> AuthResult<()> {
+    if !settings::MANUAL_LINKING_ENABLED.get() {
+        return Err(AuthError::new(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled")
+            .hint("A superuser can allow it: alter database ... set auth_ext.manual_linking_enabled = on"));
+    }
+    Ok(())
+}
+
 fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
+    manual_linking_enabled()?;
     let (user_id, _) = current_user()?;
     #[derive(Deserialize)]
     struct Target {
@@ -93,10 +107,10 @@ fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorRepo
              'provider', (select provider from auth.user_identities where id = $2 and user_id = $1),
              'count', (select count(*) from auth.user_identities where user_id = $1),
              'email_confirmed', email_confirmed_at is not null)
-         from auth.users where id = $1 for update",
+         from auth.users where id = $1 for no key update",
         &[pg_uuid(&user_id).into(), identity_id.into()],
     )?
-    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
+    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "User not found"))?;
     let Some(provider) = target.provider else {
         return Err(AuthError::new(ErrorCode::IdentityNotFound, "the user has no identity with that id").into());
     };

@@ -58,10 +58,10 @@ fn account_state(user_id: &uuid::Uuid, session_id: &uuid::Uuid) -> AuthResult<Ac
              'is_anonymous', u.is_anonymous,
              'session_age', coalesce((select extract(epoch from now() - s.created_at)::bigint
                                       from auth.sessions s where s.id = $2), 0))
-         from auth.live_users u where u.id = $1 for update",
+         from auth.live_users u where u.id = $1 for no key update",
         &[pg_uuid(user_id).into(), pg_uuid(session_id).into()],
     )?
-    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))
+    .ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "User not found"))
 }
 
 /// The hash of a new password, once it may be set: the user has a verified address, the
@@ -165,8 +165,25 @@ fn reauthenticate(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
 fn reauthenticate_own_account() -> Result<(), ErrorReport> {
     let (user_id, session_id) = current_user()?;
     let state = account_state(&user_id, &session_id)?;
-    let (Some(email), true) = (state.email.as_deref(), state.email_confirmed) else {
-        return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "reauthentication needs a confirmed email").into());
+    // Supabase Auth's checks, in its order (reauthenticate.go).
+    let email = match (state.email.as_deref(), state.phone.as_deref()) {
+        (None, None) => {
+            return Err(AuthError::new(
+                ErrorCode::ValidationFailed,
+                "Reauthentication requires the user to have an email or a phone number",
+            )
+            .into())
+        }
+        (Some(email), _) if state.email_confirmed => email,
+        (Some(_), _) => return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "Please verify your email first.").into()),
+        (None, Some(_)) if !state.phone_confirmed => {
+            return Err(AuthError::new(ErrorCode::PhoneNotConfirmed, "Please verify your phone first.").into())
+        }
+        (None, Some(_)) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "Reauthentication by text message is not supported")
+                .hint("Add a confirmed email to the account.")
+                .into())
+        }
     };
     let issued = one_time::issue(&user_id, TokenType::Reauthentication, email)?;
     outbox::send(&user_id, email, &issued, json!({}))?;

@@ -102,21 +102,17 @@ error_codes! {
     PhoneNotConfirmed => "phone_not_confirmed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "The phone number is not confirmed yet.";
     WeakPassword => "weak_password", ERRCODE_INVALID_PARAMETER_VALUE, 422,
-        "The password is too short, too long or too common.";
+        "The password is too short, or too common (auth_ext.password_reject_common); the detail lists the reasons.";
     EmailExists => "email_exists", ERRCODE_UNIQUE_VIOLATION, 422,
         "Another user has that email address.";
     PhoneExists => "phone_exists", ERRCODE_UNIQUE_VIOLATION, 422,
         "Another user has that phone number.";
-    OtpInvalid => "otp_invalid", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
-        "No such one-time link, or the code is wrong.";
+    UserAlreadyExists => "user_already_exists", ERRCODE_UNIQUE_VIOLATION, 422,
+        "sign_up with auth_ext.mailer_autoconfirm (or sms_autoconfirm) on, for an address that has a user.";
     OtpExpired => "otp_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
-        "The one-time link or code has expired.";
-    OtpAlreadyUsed => "otp_already_used", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
-        "The one-time link or code was used already.";
-    OtpWrongType => "otp_wrong_type", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
-        "The one-time link or code is of another type than the one given.";
-    OtpAttemptsExceeded => "otp_attempts_exceeded", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
-        "Too many wrong codes were tried; request a new one.";
+        "No such one-time link or code, or it is wrong, expired, used, of another kind, or tried too often (the detail says which when it may).";
+    ManualLinkingDisabled => "manual_linking_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 404,
+        "A user linked or unlinked an identity while auth_ext.manual_linking_enabled is off.";
     IdentityNotFound => "identity_not_found", ERRCODE_UNDEFINED_OBJECT, 422,
         "The user has no identity with that id.";
     SingleIdentityNotDeletable => "single_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 422,

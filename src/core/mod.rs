@@ -6,6 +6,7 @@ pub mod crypto;
 pub mod db;
 pub mod errors;
 pub mod passwords;
+pub mod pooled;
 pub mod request;
 pub mod roles;
 pub mod settings;

@@ -20,7 +20,9 @@ pub static ANONYMOUS_BEFORE_CREATE_HOOK: GucSetting<Option<CString>> = GucSettin
 pub static ANONYMOUS_AFTER_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static MAILER_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static SMS_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
-pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(8);
+pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(6);
+pub static PASSWORD_REJECT_COMMON: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MANUAL_LINKING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
@@ -32,6 +34,7 @@ pub static ANONYMOUS_CLEANUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(
 pub static ANONYMOUS_CLEANUP_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ANONYMOUS_TTL: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
+pub static API_EXTERNAL_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ALLOWED_TOKEN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static TRUSTED_PROXY_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static RATE_LIMIT_EMAIL_PER_CLIENT: GucSetting<i32> = GucSetting::<i32>::new(10);
@@ -214,7 +217,23 @@ static DEFINITIONS: &[Definition] = &[
         name: c"auth_ext.password_min_length",
         short: c"Shortest password accepted.",
         long: c"",
-        kind: Kind::Int(&PASSWORD_MIN_LENGTH, 6, 1024),
+        kind: Kind::Int(&PASSWORD_MIN_LENGTH, 6, 72),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.manual_linking_enabled",
+        short: c"Let users link and unlink identities themselves (GoTrue's SECURITY_MANUAL_LINKING_ENABLED).",
+        long: c"Off by default, as in Supabase Auth: link_identity for the caller and unlink_identity answer manual_linking_disabled.",
+        kind: Kind::Bool(&MANUAL_LINKING_ENABLED),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.password_reject_common",
+        short: c"Refuse the most common passwords (weak_password, reason pwned).",
+        long: c"Off by default, as in Supabase Auth, whose nearest is its leaked-password check.",
+        kind: Kind::Bool(&PASSWORD_REJECT_COMMON),
         context: Changed::BySuperuser,
         flags: GucFlags::empty(),
     },
@@ -304,6 +323,14 @@ static DEFINITIONS: &[Definition] = &[
         short: c"Base URL of the application; links in messages point to its /auth/confirm route.",
         long: c"",
         kind: Kind::Text(&SITE_URL),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.api_external_url",
+        short: c"The public URL of the auth API (GoTrue's API_EXTERNAL_URL, e.g. https://example.com/auth/v1).",
+        long: c"When set, links in messages and generate_link's action_link are GoTrue's: {api_external_url}/verify?token=...&type=...&redirect_to=...; when unset, {site_url}/auth/confirm?token_hash=...&type=...",
+        kind: Kind::Text(&API_EXTERNAL_URL),
         context: Changed::BySuperuser,
         flags: GucFlags::empty(),
     },

@@ -21,18 +21,12 @@
 //!   auth_api wrappers are inlined);
 //! - code may replace a prepared statement the client's driver made (DEALLOCATE, then
 //!   PREPARE under its name): the portal's statement must not come from SQL.
-//!
-//! The utility hook also keeps code inside a statement from touching the connection's
-//! prepared statements at all (`process_utility`), for every request, not only account
-//! changes: a pooled connection's next request would run them with the next user's
-//! credentials.
 
 use std::cell::Cell;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::core::errors::{AuthError, ErrorCode};
 
 
 thread_local! {
@@ -47,9 +41,8 @@ static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_FINISH: pg_sys::ExecutorFinish_hook_type = None;
-static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
-/// Installs the planner, executor and utility hooks; called once per process, from _PG_init.
+/// Installs the planner and executor hooks; called once per process, from _PG_init.
 pub fn install() {
     unsafe {
         PREV_PLANNER = pg_sys::planner_hook;
@@ -60,8 +53,6 @@ pub fn install() {
         pg_sys::ExecutorRun_hook = Some(executor_run);
         PREV_FINISH = pg_sys::ExecutorFinish_hook;
         pg_sys::ExecutorFinish_hook = Some(executor_finish);
-        PREV_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
     }
 }
 
@@ -356,38 +347,6 @@ unsafe extern "C-unwind" fn executor_finish(query: *mut pg_sys::QueryDesc) {
     match PREV_FINISH {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query)),
         None => pg_sys::standard_ExecutorFinish(query),
-    }
-}
-
-/// PREPARE and DEALLOCATE only as the client's own statements, never from code that runs
-/// inside one (a trigger, a function, a policy). A pooled connection serves many users:
-/// code that replaced the pooler's prepared statement (PostgREST prepares its per-request
-/// settings by name) with its own would run in every later request on that connection,
-/// and read the next user's credentials before the pre-request removes them.
-#[pg_guard]
-unsafe extern "C-unwind" fn process_utility(
-    pstmt: *mut pg_sys::PlannedStmt,
-    query_string: *const core::ffi::c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    let statement = if pstmt.is_null() { std::ptr::null_mut() } else { (*pstmt).utilityStmt };
-    let names_prepared = !statement.is_null()
-        && matches!((*statement).type_, pg_sys::NodeTag::T_PrepareStmt | pg_sys::NodeTag::T_DeallocateStmt);
-    if names_prepared && context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL {
-        AuthError::new(ErrorCode::IndirectCall, "PREPARE and DEALLOCATE run only as the client's own statements")
-            .detail("code that runs inside a statement (a trigger, a function, a policy) may not change the connection's prepared statements")
-            .raise();
-    }
-    match PREV_UTILITY {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
-            prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
-        }),
-        None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
     }
 }
 

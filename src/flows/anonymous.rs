@@ -21,7 +21,7 @@ fn sign_in_anonymously(
     attestation: default!(Option<&str>, "NULL"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
     if !settings::ANONYMOUS_SIGN_INS.get() {
-        return Err(AuthError::new(ErrorCode::AnonymousProviderDisabled, "anonymous sign-ins are disabled")
+        return Err(AuthError::new(ErrorCode::AnonymousProviderDisabled, "Anonymous sign-ins are disabled")
             .hint("A superuser can turn them on: alter database ... set auth_ext.anonymous_sign_ins = on")
             .into());
     }

@@ -13,7 +13,7 @@ use crate::users::{self, Lookup, pg_uuid};
 use crate::workers::durable;
 
 fn invalid_credentials() -> AuthError {
-    AuthError::new(ErrorCode::InvalidCredentials, "invalid login credentials")
+    AuthError::new(ErrorCode::InvalidCredentials, "Invalid login credentials")
 }
 
 /// Password sign-in by email or phone. Unknown account and wrong password take the same
@@ -81,11 +81,11 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
     }
     match lookup {
         Lookup::Email(_) if !account.email_confirmed => {
-            return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "email not confirmed")
+            return Err(AuthError::new(ErrorCode::EmailNotConfirmed, "Email not confirmed")
                 .hint("Follow the link or enter the code sent to the address."))
         }
         Lookup::Phone(_) if !account.phone_confirmed => {
-            return Err(AuthError::new(ErrorCode::PhoneNotConfirmed, "phone number not confirmed"))
+            return Err(AuthError::new(ErrorCode::PhoneNotConfirmed, "Phone not confirmed"))
         }
         _ => {}
     }

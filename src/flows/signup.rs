@@ -48,6 +48,10 @@ fn sign_up(
     if autoconfirm {
         // No message to count: the password work is what is limited.
         limits::spend_password_work(&request::limit_key(&request::client()))?;
+        // As Supabase Auth answers with autoconfirm on (it tells whether the address is taken).
+        if users::find_serialized(lookup)?.is_some() {
+            return Err(AuthError::new(ErrorCode::UserAlreadyExists, "User already registered").into());
+        }
         let user_id = users::create(&NewUser {
             email: (!is_phone).then(|| address.to_owned()),
             phone: is_phone.then(|| address.to_owned()),

@@ -82,7 +82,7 @@ fn get_user(access_token: default!(Option<&str>, "NULL")) -> Result<pgrx::JsonB,
         }
         None => Some(current_user()?.0),
     };
-    let user = user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "no such user"))?;
+    let user = user.ok_or_else(|| AuthError::new(ErrorCode::UserNotFound, "User not found"))?;
     Ok(pgrx::JsonB(users::user_json(&user)?))
 }
 

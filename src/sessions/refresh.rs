@@ -160,7 +160,7 @@ fn revocation_recorded(session_id: &uuid::Uuid) -> AuthResult<bool> {
 }
 
 fn already_used(detail: &str) -> AuthError {
-    AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "invalid refresh token: already used").detail(detail.to_owned())
+    AuthError::new(ErrorCode::RefreshTokenAlreadyUsed, "Invalid Refresh Token: Already Used").detail(detail.to_owned())
 }
 
 /// A spent token presented again: the live token at the end of its derived chain when
@@ -213,7 +213,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     if token.is_empty() {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "a refresh token is required").into());
     }
-    let not_found = || AuthError::new(ErrorCode::RefreshTokenNotFound, "invalid refresh token: not found");
+    let not_found = || AuthError::new(ErrorCode::RefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found");
     if token.len() > MAX_REFRESH_TOKEN_LEN {
         return Err(not_found().into());
     }

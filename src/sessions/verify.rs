@@ -114,7 +114,7 @@ impl Standing {
 pub fn check_sign_in_state(state: &str) -> AuthResult<()> {
     match state {
         "ok" => Ok(()),
-        "banned" => Err(AuthError::new(ErrorCode::UserBanned, "the user is banned")),
-        _ => Err(AuthError::new(ErrorCode::UserNotFound, "no such user")),
+        "banned" => Err(AuthError::new(ErrorCode::UserBanned, "User is banned")),
+        _ => Err(AuthError::new(ErrorCode::UserNotFound, "User not found")),
     }
 }

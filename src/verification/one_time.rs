@@ -33,7 +33,8 @@ pub enum TokenType {
 /// (the SQL domain auth.one_time_token_type lists the same; a #[pg_test] checks it), the
 /// `type` clients verify it with (Supabase Auth's names: `signup` for a confirmation),
 /// the sign-in method its session's amr records, whether it goes to a phone, and whether
-/// `generate_link` makes links of it.
+/// `generate_link` makes links of it, and which of the user's `*_sent_at` columns (as
+/// Supabase Auth names them) say when it went out.
 struct KindRow {
     kind: TokenType,
     stored: &'static str,
@@ -41,19 +42,20 @@ struct KindRow {
     method: &'static str,
     phone: bool,
     linkable: bool,
+    sent_at: &'static [&'static str],
 }
 
 #[rustfmt::skip]
 static KINDS: [KindRow; 9] = [
-    KindRow { kind: TokenType::Confirmation, stored: "confirmation", verification: "signup", method: "signup", phone: false, linkable: true },
-    KindRow { kind: TokenType::Invite, stored: "invite", verification: "invite", method: "invite", phone: false, linkable: true },
-    KindRow { kind: TokenType::Magiclink, stored: "magiclink", verification: "magiclink", method: "otp", phone: false, linkable: true },
-    KindRow { kind: TokenType::Recovery, stored: "recovery", verification: "recovery", method: "recovery", phone: false, linkable: true },
-    KindRow { kind: TokenType::EmailChangeCurrent, stored: "email_change_current", verification: "email_change_current", method: "email_change", phone: false, linkable: true },
-    KindRow { kind: TokenType::EmailChangeNew, stored: "email_change_new", verification: "email_change_new", method: "email_change", phone: false, linkable: true },
-    KindRow { kind: TokenType::PhoneChange, stored: "phone_change", verification: "phone_change", method: "phone_change", phone: true, linkable: false },
-    KindRow { kind: TokenType::Reauthentication, stored: "reauthentication", verification: "reauthentication", method: "reauthentication", phone: false, linkable: false },
-    KindRow { kind: TokenType::Sms, stored: "sms", verification: "sms", method: "otp", phone: true, linkable: false },
+    KindRow { kind: TokenType::Confirmation, stored: "confirmation", verification: "signup", method: "signup", phone: false, linkable: true, sent_at: &["confirmation_sent_at"] },
+    KindRow { kind: TokenType::Invite, stored: "invite", verification: "invite", method: "invite", phone: false, linkable: true, sent_at: &["invited_at", "confirmation_sent_at"] },
+    KindRow { kind: TokenType::Magiclink, stored: "magiclink", verification: "magiclink", method: "otp", phone: false, linkable: true, sent_at: &["recovery_sent_at"] },
+    KindRow { kind: TokenType::Recovery, stored: "recovery", verification: "recovery", method: "recovery", phone: false, linkable: true, sent_at: &["recovery_sent_at"] },
+    KindRow { kind: TokenType::EmailChangeCurrent, stored: "email_change_current", verification: "email_change_current", method: "email_change", phone: false, linkable: true, sent_at: &["email_change_sent_at"] },
+    KindRow { kind: TokenType::EmailChangeNew, stored: "email_change_new", verification: "email_change_new", method: "email_change", phone: false, linkable: true, sent_at: &["email_change_sent_at"] },
+    KindRow { kind: TokenType::PhoneChange, stored: "phone_change", verification: "phone_change", method: "phone_change", phone: true, linkable: false, sent_at: &["phone_change_sent_at"] },
+    KindRow { kind: TokenType::Reauthentication, stored: "reauthentication", verification: "reauthentication", method: "reauthentication", phone: false, linkable: false, sent_at: &["reauthentication_sent_at"] },
+    KindRow { kind: TokenType::Sms, stored: "sms", verification: "sms", method: "otp", phone: true, linkable: false, sent_at: &["confirmation_sent_at"] },
 ];
 
 /// Verification types that name several kinds: `email` is Supabase's name for an emailed
@@ -79,6 +81,15 @@ impl TokenType {
     }
 
     /// The `type` a client passes to verify it, as Supabase Auth names them.
+    /// The `type` of a link to Supabase Auth's `/verify`: both halves of an email change
+    /// are `email_change` there.
+    pub fn link_type(self) -> &'static str {
+        match self {
+            TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => "email_change",
+            other => other.verification_type(),
+        }
+    }
+
     pub fn verification_type(self) -> &'static str {
         self.row().verification
     }
@@ -141,18 +152,37 @@ pub struct Issued {
 }
 
 impl Issued {
-    /// The link a message carries: the application's confirm route, as in Supabase's
+    /// The link a message carries, where `redirect_to` (else the site URL) is where it
+    /// leads after. With `auth_ext.api_external_url` set, Supabase Auth's own link to its
+    /// `/verify` endpoint; else the application's confirm route, as in Supabase's
     /// server-side auth guides.
-    pub fn action_link(&self) -> String {
+    pub fn action_link(&self, redirect_to: Option<&str>) -> String {
         let site = settings::text_string(&settings::SITE_URL).unwrap_or_else(|| "http://localhost:3000".into());
-        format!(
-            "{}/auth/confirm?token_hash={}&type={}",
-            site.trim_end_matches('/'),
-            self.hashed_token,
-            self.token_type.verification_type()
-        )
+        match settings::text_string(&settings::API_EXTERNAL_URL) {
+            Some(api) => format!(
+                "{}/verify?token={}&type={}&redirect_to={}",
+                api.trim_end_matches('/'),
+                self.hashed_token,
+                self.token_type.link_type(),
+                auth_ext_http::redirect_value(redirect_to.unwrap_or(&site))
+            ),
+            None => {
+                let mut link = format!(
+                    "{}/auth/confirm?token_hash={}&type={}",
+                    site.trim_end_matches('/'),
+                    self.hashed_token,
+                    self.token_type.verification_type()
+                );
+                if let Some(redirect) = redirect_to {
+                    link.push_str("&redirect_to=");
+                    link.push_str(&auth_ext_http::percent_encode(redirect));
+                }
+                link
+            }
+        }
     }
 }
+
 
 /// Issues a token of `token_type` for the user, replacing any live one of that type.
 pub fn issue(user_id: &uuid::Uuid, token_type: TokenType, relates_to: &str) -> AuthResult<Issued> {
@@ -196,6 +226,9 @@ pub fn issue_with_options(
             requested_from.into(),
         ],
     )?;
+    let sent_at: Vec<String> =
+        token_type.row().sent_at.iter().map(|column| format!("{} = now()", pgrx::spi::quote_identifier(column))).collect();
+    db::run(&format!("update auth.users set {} where id = $1", sent_at.join(", ")), &[pg_uuid(user_id).into()])?;
     Ok(Issued { token_type, hashed_token, code })
 }
 
@@ -252,23 +285,28 @@ macro_rules! token_row {
     };
 }
 
-fn invalid() -> AuthError {
-    AuthError::new(ErrorCode::OtpInvalid, "token has expired or is invalid")
+/// Every failed verification, as Supabase Auth answers it: one code and one message
+/// for a code (wrong, expired, used or of another kind alike), one for a link. What
+/// went wrong, when the caller may know it, is in the detail.
+pub fn invalid_code() -> AuthError {
+    AuthError::new(ErrorCode::OtpExpired, "Token has expired or is invalid")
+}
+
+pub fn invalid_link() -> AuthError {
+    AuthError::new(ErrorCode::OtpExpired, "Email link is invalid or has expired")
 }
 
 /// Checks what every verification checks, then marks the token used.
-fn consume(row: TokenRow, accepted: &[TokenType]) -> AuthResult<Consumed> {
+fn consume(row: TokenRow, accepted: &[TokenType], invalid: fn() -> AuthError) -> AuthResult<Consumed> {
     let token_type = TokenType::parse_stored(&row.token_type)?;
     if row.consumed {
-        return Err(AuthError::new(ErrorCode::OtpAlreadyUsed, "this link or code was used already")
-            .hint("Request a new one."));
+        return Err(invalid().detail("it was used already").hint("Request a new one."));
     }
     if row.expired {
-        return Err(AuthError::new(ErrorCode::OtpExpired, "this link or code has expired").hint("Request a new one."));
+        return Err(invalid().detail("it has expired").hint("Request a new one."));
     }
     if !accepted.contains(&token_type) {
-        return Err(AuthError::new(ErrorCode::OtpWrongType, "this link or code is for something else")
-            .detail(format!("it is a {} token", token_type.verification_type())));
+        return Err(invalid().detail(format!("it is a {} token", token_type.verification_type())));
     }
     let id = users::parse_id(&row.id)?;
     db::run("update auth.one_time_tokens set consumed_at = now() where id = $1", &[pg_uuid(&id).into()])?;
@@ -278,7 +316,7 @@ fn consume(row: TokenRow, accepted: &[TokenType]) -> AuthResult<Consumed> {
 /// Uses the token a link carries (`token_hash`, unguessable: no attempt counting).
 pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
     if token_hash.is_empty() || token_hash.len() > 256 {
-        return Err(invalid());
+        return Err(invalid_link());
     }
     let row: Option<TokenRow> = db::json_row(
         concat!(
@@ -289,7 +327,7 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
         ),
         &[token_hash.into()],
     )?;
-    consume(row.ok_or_else(invalid)?, accepted)
+    consume(row.ok_or_else(invalid_link)?, accepted, invalid_link)
 }
 
 /// Uses the live token of an accepted type sent to `address` whose code `code` is.
@@ -334,7 +372,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
     )?
     .unwrap_or_default();
     if live.is_empty() {
-        return Err(invalid());
+        return Err(invalid_code());
     }
     // A client that asked for codes here is checked against its own only (one try each);
     // any other client against every live code, each compare a try from the strangers' pool.
@@ -362,14 +400,13 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         let expected = db::base64_bytes(&row.otp_hash)?;
         let given = crypto::sha256(&[&salt, code.trim().as_bytes()]);
         if bool::from(given.ct_eq(&expected)) {
-            return consume(row, accepted);
+            return consume(row, accepted, invalid_code);
         }
     }
     if !tried_any {
-        return Err(AuthError::new(ErrorCode::OtpAttemptsExceeded, "too many wrong codes were tried")
-            .hint("Request a new code."));
+        return Err(invalid_code().detail("too many wrong codes were tried").hint("Request a new code."));
     }
-    Err(invalid())
+    Err(invalid_code())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

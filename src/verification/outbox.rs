@@ -28,7 +28,7 @@ pub fn queue(user_id: &uuid::Uuid, recipient: &str, issued: &one_time::Issued, e
             "channel": "email",
             "email_otp": issued.code,
             "token_hash": issued.hashed_token,
-            "action_link": issued.action_link(),
+            "action_link": issued.action_link(None),
             "verification_type": issued.token_type.verification_type(),
         })
     };

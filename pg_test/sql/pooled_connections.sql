@@ -1,0 +1,177 @@
+-- A pooled connection serves many users one after another. Code that runs inside a
+-- request (a table owner's trigger, a function anyone calls) must not leave on it what
+-- would act in the next user's requests, with that user's credentials: prepared
+-- statements (PostgREST prepares its per-request settings by name), temporary types and
+-- domains (searched first for type names), or another role (the pooler may become
+-- service_role). Each is refused (indirect_call) unless the client's own statement does
+-- it; the client's own still work.
+\set SHOW_CONTEXT never
+\set ON_ERROR_ROLLBACK on
+\set VERBOSITY terse
+-- The guard lives in the library, which every connection that serves requests has
+-- loaded: preloaded (shared_preload_libraries), or by PostgREST's pre-request and
+-- auth.set_session at the start of each request.
+load 'auth_ext';
+begin;
+create role table_owner nologin;
+create table public.board (id serial primary key, body text);
+alter table public.board owner to table_owner;
+grant insert on public.board to authenticated;
+grant usage on sequence public.board_id_seq to authenticated;
+create table public.loot (what text);
+alter table public.loot owner to table_owner;
+
+-- The client's own statements: a driver's way of working, unchanged.
+prepare mine(int) as select $1 + 1 as answer;
+execute mine(41);
+select name, from_sql from pg_prepared_statements order by name;
+
+-- The attack: a trigger swaps the statement the pooler prepared for one that copies the
+-- request's headers (here: the client's own statement stands in for the pooler's).
+create function public.poison() returns trigger language plpgsql security definer as $$
+begin
+    execute 'deallocate mine';
+    execute $q$prepare mine(int) as select $1 + 1 as answer, (select count(*) from public.loot)$q$;
+    return new;
+end
+$$;
+alter function public.poison() owner to table_owner;
+create trigger poison before insert on public.board for each row execute function public.poison();
+set local role authenticated;
+-- trigger_deallocate:
+insert into public.board (body) values ('hello');
+reset role;
+-- Nothing changed: the client's statement is still its own.
+execute mine(41);
+select name, from_sql, statement from pg_prepared_statements order by name;
+drop trigger poison on public.board;
+
+-- Variant: the trigger catches the refusal and carries on; the write succeeds, the
+-- statements stay as they were, and what the trigger saw is the refusal.
+create function public.poison_quietly() returns trigger language plpgsql security definer as $$
+begin
+    begin
+        execute 'deallocate all';
+    exception when others then
+        insert into public.loot values (sqlstate || ' ' || sqlerrm);
+    end;
+    return new;
+end
+$$;
+alter function public.poison_quietly() owner to table_owner;
+create trigger poison_quietly before insert on public.board for each row execute function public.poison_quietly();
+set local role authenticated;
+insert into public.board (body) values ('quietly');
+reset role;
+select what from public.loot;
+select count(*) as still_prepared from pg_prepared_statements where name = 'mine';
+drop trigger poison_quietly on public.board;
+
+-- Variant: prepare ahead, a name the pooler will use next (its Parse would then fail, or
+-- run the squatter's text), from a function a user calls over RPC.
+create function public.prepare_ahead() returns void language plpgsql security definer as $$
+begin
+    execute 'prepare "17" as select 1';
+end
+$$;
+alter function public.prepare_ahead() owner to table_owner;
+grant execute on function public.prepare_ahead() to authenticated;
+set local role authenticated;
+-- rpc_prepare:
+select public.prepare_ahead();
+reset role;
+-- A SQL function's body, and a DO block's statements, run inside a statement too.
+create function public.prepare_in_sql() returns void language sql as $$ prepare in_sql as select 1 $$;
+-- sql_function_prepare:
+select public.prepare_in_sql();
+-- do_prepare:
+do $$ begin execute 'prepare in_do as select 1'; end $$;
+select name from pg_prepared_statements order by name;
+deallocate mine;
+select count(*) as none_left from pg_prepared_statements;
+-- Temporary objects. The attack: a trigger plants a temporary `jsonb` domain whose CHECK
+-- copies every value that the connection's later statements cast to jsonb.
+create function public.capture(v text) returns boolean language plpgsql security definer as $$
+begin
+    insert into public.loot values (left(v, 40));
+    return true;
+end
+$$;
+alter function public.capture(text) owner to table_owner;
+grant execute on function public.capture(text) to public;
+create function public.plant() returns trigger language plpgsql as $$
+begin
+    execute 'create domain pg_temp.jsonb as pg_catalog.jsonb check (public.capture(value::pg_catalog.text))';
+    return new;
+end
+$$;
+alter function public.plant() owner to table_owner;
+create trigger plant before insert on public.board for each row execute function public.plant();
+set local role authenticated;
+-- trigger_temporary_domain:
+insert into public.board (body) values ('plant');
+reset role;
+drop trigger plant on public.board;
+-- Variant: pg_temp first in the search path, and an unqualified name.
+create function public.plant_unqualified() returns void language plpgsql as $$
+begin
+    perform pg_catalog.set_config('search_path', 'pg_temp', true);
+    execute 'create domain text as pg_catalog.text check (public.capture(value))';
+end
+$$;
+-- unqualified_temporary_domain:
+select public.plant_unqualified();
+-- Variant: a temporary function, and a temporary table that outlives the transaction.
+-- temporary_function:
+do $$ begin execute 'create function pg_temp.f() returns int language sql as ''select 1'''; end $$;
+-- temporary_table:
+do $$ begin execute 'create temp table kept (x int)'; end $$;
+-- A temporary table that goes at commit, the usual use inside functions, is made.
+do $$ begin execute 'create temp table scratch (x int) on commit drop'; end $$;
+select count(*) as scratch_rows from pg_temp.scratch;
+-- The client's own temporary domain is its own session's: the extension's functions pin
+-- their search path (pg_catalog first), so it never catches their values.
+create domain pg_temp.jsonb as pg_catalog.jsonb check (public.capture(value::pg_catalog.text));
+select pg_catalog.set_config('request.headers', '{"authorization": "Bearer a-token"}', true) is not null as request_headers;
+select auth.postgrest_pre_request();
+select count(*) as captured from public.loot where what like '%a-token%';
+
+-- Roles. A pooler logs in as a role that may become each role it serves, service_role
+-- included; code inside a request may not become another.
+create role pooler login noinherit;
+grant anon, authenticated, service_role to pooler;
+create function public.escalate() returns trigger language plpgsql as $$
+begin
+    perform pg_catalog.set_config('role', 'service_role', true);
+    insert into public.loot select email from auth.users limit 1;
+    return new;
+end
+$$;
+alter function public.escalate() owner to table_owner;
+create trigger escalate before insert on public.board for each row execute function public.escalate();
+set local session authorization pooler;
+set local role authenticated;
+-- trigger_set_config_role:
+insert into public.board (body) values ('escalate');
+reset role;
+reset session authorization;
+drop trigger escalate on public.board;
+-- Variant: SET ROLE in a function anyone may call.
+create function public.become_service() returns text language plpgsql as $$
+begin
+    set local role service_role;
+    return current_user;
+end
+$$;
+alter function public.become_service() owner to table_owner;
+grant execute on function public.become_service() to authenticated;
+set local session authorization pooler;
+set local role authenticated;
+-- function_set_role:
+select public.become_service();
+-- The pooler's own change of role, as PostgREST makes it, still works.
+select pg_catalog.set_config('role', 'anon', true) as pooler_switches, current_user;
+reset role;
+reset session authorization;
+select count(*) as nothing_taken from public.loot where what like '%@%';
+rollback;

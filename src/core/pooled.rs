@@ -1,0 +1,217 @@
+//! What code running inside a statement may not change on a connection, because a pooled
+//! connection (PostgREST's, the gateway's) serves one user after another, and what code
+//! leaves on it runs in the next user's requests, with the next user's credentials:
+//! - its prepared statements: PostgREST prepares its per-request statement, which sets
+//!   `request.headers` (credentials included), by name; code could put its own under
+//!   that name (`DEALLOCATE`, then `PREPARE`);
+//! - its temporary schema, which Postgres searches first for type and relation names:
+//!   a temporary `jsonb` or `text` domain would run its CHECK on the next user's
+//!   arguments (PostgREST's, and any function without a pinned search_path). Temporary
+//!   tables that go at commit (`ON COMMIT DROP`), the usual use in functions, stay free;
+//! - its role: the pooler's login role may become every role it serves
+//!   (`service_role` included), and so may code running inside a request (`SET ROLE`,
+//!   `set_config('role', ...)`), unless it is refused. A superuser's session is left
+//!   alone (it may become anyone anyway; no pooler may log in as one).
+//!
+//! Each is refused as `indirect_call` unless the client's own top-level statement does
+//! it. The guards live in the library, which preloading, PostgREST's pre-request and
+//! `auth.set_session` load in every connection that serves requests.
+
+use std::cell::Cell;
+use std::ffi::{CStr, CString};
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use crate::core::errors::{AuthError, ErrorCode};
+use crate::core::statements;
+
+static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut ORIGINAL_CHECK_ROLE: pg_sys::GucStringCheckHook = None;
+
+thread_local! {
+    /// The one role change the extension itself makes next (the gateway's, to the role
+    /// `auth.gateway_request` verified), allowed from inside its function.
+    static ALLOWED_ROLE_CHANGE: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+}
+
+/// Installs the utility hook and the guard on the `role` setting; called once per
+/// process, from _PG_init.
+pub fn install() {
+    unsafe {
+        PREV_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+        guard_role_setting();
+    }
+}
+
+/// Lets the extension's own next change of role to `role` through (`auth.gateway_begin`).
+pub fn allow_role_change(role: pg_sys::Oid) {
+    ALLOWED_ROLE_CHANGE.with(|a| a.set(Some(role)));
+}
+
+fn refusal(message: &str) -> AuthError {
+    AuthError::new(ErrorCode::IndirectCall, message)
+        .detail("code that runs inside a statement (a trigger, a function, a policy) may not change what a pooled connection keeps for the next request")
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const core::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    if context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL && !pstmt.is_null() {
+        if let Some(what) = kept_for_the_next_request((*pstmt).utilityStmt) {
+            refusal(what).raise();
+        }
+    }
+    match PREV_UTILITY {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
+        }),
+        None => pg_sys::standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+    }
+}
+
+/// What a utility statement would leave on the connection for later requests, if
+/// anything: a prepared statement, or a temporary object other than a table that goes
+/// at commit.
+unsafe fn kept_for_the_next_request(statement: *mut pg_sys::Node) -> Option<&'static str> {
+    use pg_sys::NodeTag::*;
+    if statement.is_null() {
+        return None;
+    }
+    let temporary_relation = |rel: *mut pg_sys::RangeVar| !rel.is_null() && is_temp(pg_sys::RangeVarGetCreationNamespace(rel));
+    let temporary_name = |names: *mut pg_sys::List| {
+        let mut object: *mut core::ffi::c_char = std::ptr::null_mut();
+        !names.is_null() && is_temp(pg_sys::QualifiedNameGetCreationNamespace(names, &mut object))
+    };
+    let drops_at_commit = |on_commit: pg_sys::OnCommitAction::Type| on_commit == pg_sys::OnCommitAction::ONCOMMIT_DROP;
+    match (*statement).type_ {
+        T_PrepareStmt | T_DeallocateStmt => Some("PREPARE and DEALLOCATE run only as the client's own statements"),
+        T_CreateStmt => {
+            let s = statement as *mut pg_sys::CreateStmt;
+            (temporary_relation((*s).relation) && !drops_at_commit((*s).oncommit))
+                .then_some(TEMPORARY)
+        }
+        T_CreateTableAsStmt => {
+            let into = (*(statement as *mut pg_sys::CreateTableAsStmt)).into;
+            (!into.is_null() && temporary_relation((*into).rel) && !drops_at_commit((*into).onCommit))
+                .then_some(TEMPORARY)
+        }
+        T_ViewStmt => temporary_relation((*(statement as *mut pg_sys::ViewStmt)).view).then_some(TEMPORARY),
+        T_CreateSeqStmt => {
+            temporary_relation((*(statement as *mut pg_sys::CreateSeqStmt)).sequence).then_some(TEMPORARY)
+        }
+        T_CompositeTypeStmt => {
+            temporary_relation((*(statement as *mut pg_sys::CompositeTypeStmt)).typevar).then_some(TEMPORARY)
+        }
+        T_CreateDomainStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateDomainStmt)).domainname).then_some(TEMPORARY)
+        }
+        T_CreateEnumStmt => temporary_name((*(statement as *mut pg_sys::CreateEnumStmt)).typeName).then_some(TEMPORARY),
+        T_CreateRangeStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateRangeStmt)).typeName).then_some(TEMPORARY)
+        }
+        T_DefineStmt => temporary_name((*(statement as *mut pg_sys::DefineStmt)).defnames).then_some(TEMPORARY),
+        T_CreateFunctionStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateFunctionStmt)).funcname).then_some(TEMPORARY)
+        }
+        _ => None,
+    }
+}
+
+const TEMPORARY: &str =
+    "temporary objects that outlive the transaction are made only by the client's own statements (a temporary table may use ON COMMIT DROP)";
+
+unsafe fn is_temp(namespace: pg_sys::Oid) -> bool {
+    namespace != pg_sys::InvalidOid && pg_sys::isTempNamespace(namespace)
+}
+
+/// Puts `check_role_change` in front of the `role` setting's own check, which every
+/// way of changing it goes through (`SET ROLE`, `RESET ROLE`, `set_config('role', ...)`,
+/// a function's `SET role` clause).
+unsafe fn guard_role_setting() {
+    let count = pg_sys::GetNumConfigOptions();
+    let settings = pg_sys::get_guc_variables();
+    if settings.is_null() {
+        return;
+    }
+    for i in 0..count as usize {
+        let setting = *settings.add(i);
+        if setting.is_null() || (*setting).vartype != pg_sys::config_type::PGC_STRING {
+            continue;
+        }
+        if CStr::from_ptr((*setting).name) == c"role" {
+            let role = setting as *mut pg_sys::config_string;
+            ORIGINAL_CHECK_ROLE = (*role).check_hook;
+            (*role).check_hook = Some(check_role_change);
+            return;
+        }
+    }
+}
+
+/// Whether code other than the client's own statement is running: a function's body or
+/// a trigger (each pushes an error context), a statement inside another, or code inside
+/// a statement that reads or writes a table (its triggers, defaults and policies). A
+/// client's own `SET ROLE` runs no statement at all.
+fn inside_others_code() -> bool {
+    let in_function = unsafe { !pg_sys::error_context_stack.is_null() };
+    let running = statements::running_statements();
+    in_function || running > 1 || (running == 1 && statements::inside_table_statement())
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_role_change(
+    new_value: *mut *mut core::ffi::c_char,
+    extra: *mut *mut core::ffi::c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    // At connection start and from the configuration (ALTER ROLE ... SET): not a request's
+    // code. A superuser's session may become anyone anyway: no pooler for users is one.
+    if source < pg_sys::GucSource::PGC_S_INTERACTIVE
+        || !inside_others_code()
+        || pg_sys::superuser_arg(pg_sys::GetSessionUserId())
+    {
+        return original_check(new_value, extra, source);
+    }
+    let target = if new_value.is_null() || (*new_value).is_null() {
+        None
+    } else {
+        let name = CStr::from_ptr(*new_value);
+        if name.to_bytes() == b"none" {
+            None
+        } else {
+            Some(pg_sys::get_role_oid(name.as_ptr(), true))
+        }
+    };
+    let allowed = ALLOWED_ROLE_CHANGE.with(|a| {
+        let allowed = a.get().is_some() && a.get() == target;
+        a.set(None);
+        allowed
+    });
+    if allowed {
+        return original_check(new_value, extra, source);
+    }
+    pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32);
+    let message = CString::new(refusal("a change of role is made only by the client's own statements").text()).unwrap_or_default();
+    pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
+    false
+}
+
+unsafe fn original_check(
+    new_value: *mut *mut core::ffi::c_char,
+    extra: *mut *mut core::ffi::c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    match ORIGINAL_CHECK_ROLE {
+        Some(check) => check(new_value, extra, source),
+        None => true,
+    }
+}
