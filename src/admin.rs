@@ -70,10 +70,25 @@ fn admin_create_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Err
     if let Value::Object(extra) = users::metadata(a.app_metadata, "app_metadata")? {
         app_metadata.as_object_mut().expect("an object").extend(extra);
     }
+    // Supabase Auth checks the addresses first, and a new user's password for its length
+    // only (admin.go:388-572): the application's server chose it.
+    if let Some(email) = a.email.as_deref() {
+        Lookup::Email(email).check()?;
+    }
+    if let Some(phone) = a.phone.as_deref() {
+        Lookup::Phone(phone).check()?;
+    }
+    let password_hash = match a.password.as_deref() {
+        Some(p) if p.len() > 72 => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "Password cannot be longer than 72 characters").into())
+        }
+        Some(p) => Some(passwords::hash(p)?),
+        None => None,
+    };
     let new_user = NewUser {
         email: a.email,
         phone: a.phone,
-        password_hash: hashed_password(a.password.as_deref())?,
+        password_hash,
         email_confirmed: a.email_confirm.unwrap_or(false),
         phone_confirmed: a.phone_confirm.unwrap_or(false),
         user_metadata: users::metadata(a.user_metadata, "user_metadata")?,
@@ -302,7 +317,7 @@ fn invite_user_by_email(
 /// The email a link or invite is for: required, and checked before anything else.
 fn required_email(email: Option<&str>) -> AuthResult<&str> {
     let email = email.unwrap_or_default();
-    users::check_address(email, "email address")?;
+    Lookup::Email(email).check()?;
     Ok(email)
 }
 
@@ -314,7 +329,8 @@ struct Link {
 /// The user, token and link of `generate_link` (which returns them) and
 /// `invite_user_by_email` (which sends them).
 fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult<(uuid::Uuid, one_time::Issued, Link)> {
-    users::check_address(email, "email address")?;
+    // The address first, as Supabase Auth checks it (mail.go:52-316).
+    Lookup::Email(email).check()?;
     let options: LinkOptions = match options {
         None | Some(Value::Null) => LinkOptions::default(),
         Some(v) => serde_json::from_value(v).map_err(|e| {

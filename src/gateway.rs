@@ -39,10 +39,19 @@ fn verified_key(token: &str) -> AuthResult<(String, String)> {
         return Ok(hit);
     }
     let claims = jwt::verify_as(token, TokenKind::ApiKey).map_err(|e| invalid(e.message))?;
-    let (Some(jti), Some(role)) = (claims.get("jti").and_then(Value::as_str), claims.get("role").and_then(Value::as_str))
-    else {
-        return Err(invalid("the token is not an API key (no jti or role)".into()));
+    let Some(role) = claims.get("role").and_then(Value::as_str) else {
+        return Err(invalid("the token is not an API key (no role)".into()));
     };
+    // A key without a jti is one that a holder of a signing key made itself, as Supabase's
+    // anon and service_role keys are made: it stands while its signing key does.
+    let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default();
+    // A session's access token is never a key, whatever role it carries.
+    if claims.contains_key("session_id") || claims.contains_key("sub") {
+        return Err(invalid("a session's access token is not an API key".into()));
+    }
+    if jti.is_empty() && !matches!(role, "anon" | "service_role") {
+        return Err(invalid(format!("a key without a jti is for anon or service_role, not {}", truncate(role, 64))));
+    }
     let verified = (jti.to_owned(), role.to_owned());
     VERIFIED_KEYS.with(|c| {
         let mut c = c.borrow_mut();
@@ -59,6 +68,10 @@ fn verified_key(token: &str) -> AuthResult<(String, String)> {
 fn api_key_role(token: &str) -> AuthResult<String> {
     let (jti, role) = verified_key(token)?;
     let (jti, role) = (jti.as_str(), role.as_str());
+    if jti.is_empty() {
+        // verify_as checked that its signing key still stands; nothing else can revoke it.
+        return Ok(role.to_owned());
+    }
     let state: Option<String> = db::read_value(
         "select case when revoked_at is not null then 'revoked'
                      when expires_at <= now() then 'expired'
@@ -133,7 +146,11 @@ fn keyed_role(apikey: &str, access_token: Option<&str>) -> AuthResult<String> {
         Some(token) if token == apikey => key_role,
         Some(token) => match jwt::unverified_claim(token, "session_id") {
             Some(_) => session_role(token)?,
-            None => api_key_role(token)?,
+            // A bearer is a JWT first: one that does not verify is Supabase Auth's bad_jwt.
+            None => api_key_role(token).map_err(|e| match e.code {
+                ErrorCode::InvalidApiKey => jwt::bad_jwt(e.detail.as_deref().unwrap_or("it is not a key of ours")),
+                _ => e,
+            })?,
         },
     })
 }

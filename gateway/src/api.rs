@@ -67,6 +67,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<String> {
 /// Everything a handler needs of a request.
 pub struct Input {
     state: Shared,
+    /// The endpoint, below /auth/v1.
+    path: String,
     headers: HeaderMap,
     query: HashMap<String, String>,
     body: Value,
@@ -78,6 +80,7 @@ impl FromRequest<Shared> for Input {
 
     async fn from_request(request: Request, state: &Shared) -> Result<Input, Response> {
         let headers = request.headers().clone();
+        let path = request.uri().path().to_owned();
         let fail = |e: ApiError| e.for_request(&headers).into_response();
         let peer = request
             .extensions()
@@ -106,17 +109,51 @@ impl FromRequest<Shared> for Input {
             serde_json::from_slice(&bytes)
                 .map_err(|e| fail(ApiError::new(400, "bad_json", &format!("Could not parse request body as JSON: {e}"))))?
         };
-        Ok(Input { state: state.clone(), headers, query, body, ip })
+        Ok(Input { state: state.clone(), path, headers, query, body, ip })
     }
 }
 
 /// What a request sends besides its body: whether the endpoint acts for a signed-in
-/// user (its bearer token goes to the extension), or is where links lead (no key needed).
+/// user or the application's server (its bearer token goes to the extension), or is
+/// where links lead (no key needed).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Needs {
     Key,
     User,
+    Admin,
     Nothing,
+}
+
+/// Where Supabase Auth answers a code with another status than the error table gives it
+/// (the status it answers that code with elsewhere), by endpoint.
+const STATUS_BY_ENDPOINT: &[(&str, &str, u16)] = &[
+    // internal/tokens/service.go:228: a refresh's missing session is 400.
+    ("/token", "session_not_found", 400),
+    // reauthenticate.go:31-36.
+    ("/reauthenticate", "email_not_confirmed", 422),
+    ("/reauthenticate", "phone_not_confirmed", 422),
+    // signup.go:142-152 and otp.go:107.
+    ("/signup", "email_provider_disabled", 400),
+    ("/signup", "phone_provider_disabled", 400),
+    ("/otp", "phone_provider_disabled", 400),
+];
+
+/// What Supabase Auth's check of a user's access token answers (auth.go:20-42), on every
+/// endpoint that acts for a signed-in user.
+const STATUS_FOR_USERS: &[(&str, u16)] = &[("user_not_found", 403), ("user_banned", 403), ("session_expired", 403)];
+
+/// GoTrue's status for an error of ours on this endpoint.
+fn gotrue_status(path: &str, needs: Needs, mut error: ApiError) -> ApiError {
+    let code = error.code.as_str();
+    let status = STATUS_BY_ENDPOINT
+        .iter()
+        .find(|(endpoint, c, _)| path == *endpoint && code == *c)
+        .map(|(_, _, status)| *status)
+        .or_else(|| (needs == Needs::User).then(|| STATUS_FOR_USERS.iter().find(|(c, _)| code == *c).map(|(_, s)| *s)).flatten());
+    if let Some(status) = status {
+        error.status = StatusCode::from_u16(status).unwrap_or(error.status);
+    }
+    error
 }
 
 type Answer = Result<Response, Response>;
@@ -146,13 +183,22 @@ impl Input {
         if key.is_none() && needs != Needs::Nothing {
             return Err(self.fail(ApiError::new(401, "no_api_key", "No API key found in request")));
         }
+        let token = bearer(&self.headers);
+        let acts_for_someone = matches!(needs, Needs::User | Needs::Admin);
+        if acts_for_someone && token.is_none() {
+            return Err(self.fail(ApiError::new(401, "no_authorization", "This endpoint requires a valid Bearer token")));
+        }
+        // A key is no user: Supabase Auth finds no sub in it (auth.go:126).
+        if needs == Needs::User && token == key {
+            return Err(self.fail(ApiError::new(403, "bad_jwt", "invalid claim: missing sub claim")));
+        }
         let caller = Caller {
             apikey: key,
-            bearer: if needs == Needs::User { bearer(&self.headers) } else { None },
+            bearer: if acts_for_someone { token } else { None },
             ip: self.ip,
             user_agent: self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         };
-        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(e))
+        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(gotrue_status(&self.path, needs, e)))
     }
 }
 
@@ -212,10 +258,31 @@ handler!(token(input) {
             let (code, verifier) = (input.text("auth_code"), input.text("code_verifier"));
             input.call(Needs::Key, "select auth.exchange_code_for_session($1, $2)", &[&code, &verifier]).await?
         }
-        _ => return Err(input.fail(ApiError::new(400, "validation_failed", "unsupported_grant_type"))),
+        // web3.go:28: no Web3 chain is enabled, checked before the body is read.
+        "web3" => return Err(input.fail(ApiError::new(422, "web3_provider_disabled", "Web3 provider is disabled"))),
+        "id_token" => return Err(input.fail(id_token_disabled(input.text("provider").unwrap_or_default().as_str()))),
+        // token.go:59-60.
+        _ => return Err(input.fail(ApiError::new(400, "invalid_credentials", "unsupported_grant_type"))),
     };
     ok(value)
 });
+
+/// Supabase Auth's answer to an ID token of a provider it was not set up for
+/// (token_oidc.go:32-199): a provider it knows the issuer of is "not enabled"; any other
+/// is a custom provider it does not allow.
+fn id_token_disabled(provider: &str) -> ApiError {
+    const ISSUERS: &[(&str, &str)] = &[
+        ("google", "https://accounts.google.com"),
+        ("facebook", "https://www.facebook.com"),
+        ("kakao", "https://kauth.kakao.com"),
+        ("snapchat", "https://accounts.snapchat.com"),
+        ("apple", "https://appleid.apple.com"),
+    ];
+    match ISSUERS.iter().find(|(name, _)| *name == provider) {
+        Some((_, issuer)) => ApiError::new(400, "provider_disabled", &format!("Provider (issuer {issuer:?}) is not enabled")),
+        None => ApiError::new(400, "validation_failed", &format!("Custom OIDC provider {provider:?} not allowed")),
+    }
+}
 
 handler!(otp(input) {
     let create_user = input.body.get("create_user").and_then(Value::as_bool).unwrap_or(true);
@@ -423,7 +490,7 @@ handler!(
 list_users(input) {
     let number = |name: &str, default: i32| input.query.get(name).and_then(|v| v.parse::<i32>().ok()).unwrap_or(default);
     let (page, per_page) = (number("page", 1), number("per_page", 50));
-    let mut listed = input.call(Needs::User, "select auth.admin_list_users($1, $2)", &[&page, &per_page]).await?;
+    let mut listed = input.call(Needs::Admin, "select auth.admin_list_users($1, $2)", &[&page, &per_page]).await?;
     let total = listed["total"].as_i64().unwrap_or(0);
     listed["aud"] = json!("authenticated");
     let mut response = ok(listed)?;
@@ -442,22 +509,22 @@ list_users(input) {
 });
 
 handler!(create_user(input) {
-    ok(input.call(Needs::User, "select auth.admin_create_user($1)", &[&input.body]).await?)
+    ok(input.call(Needs::Admin, "select auth.admin_create_user($1)", &[&input.body]).await?)
 });
 
 handler!(get_user_by_id(input, id: Path<String>) {
-    ok(input.call(Needs::User, "select auth.admin_get_user_by_id($1::text::uuid)", &[&user_id(&input, &id)?]).await?)
+    ok(input.call(Needs::Admin, "select auth.admin_get_user_by_id($1::text::uuid)", &[&user_id(&input, &id)?]).await?)
 });
 
 handler!(update_user_by_id(input, id: Path<String>) {
     ok(input
-        .call(Needs::User, "select auth.admin_update_user_by_id($1::text::uuid, $2)", &[&user_id(&input, &id)?, &input.body])
+        .call(Needs::Admin, "select auth.admin_update_user_by_id($1::text::uuid, $2)", &[&user_id(&input, &id)?, &input.body])
         .await?)
 });
 
 handler!(delete_user(input, id: Path<String>) {
     let soft = input.body.get("should_soft_delete").and_then(Value::as_bool).unwrap_or(false);
-    input.call(Needs::User, "select auth.admin_delete_user($1::text::uuid, $2)", &[&user_id(&input, &id)?, &soft]).await?;
+    input.call(Needs::Admin, "select auth.admin_delete_user($1::text::uuid, $2)", &[&user_id(&input, &id)?, &soft]).await?;
     empty_object()
 });
 
@@ -480,18 +547,19 @@ handler!(generate_link(input) {
     }
     let options = Value::Object(options);
     ok(input
-        .call(Needs::User, "select auth.admin_generate_link($1, $2, $3)", &[&input.text("type"), &input.text("email"), &options])
+        .call(Needs::Admin, "select auth.admin_generate_link($1, $2, $3)", &[&input.text("type"), &input.text("email"), &options])
         .await?)
 });
 
 handler!(invite(input) {
     let redirect = input.query.get("redirect_to").cloned();
     ok(input
-        .call(Needs::User, "select auth.invite_user_by_email($1, $2, $3)", &[&input.text("email"), &input.json("data"), &redirect])
+        .call(Needs::Admin, "select auth.invite_user_by_email($1, $2, $3)", &[&input.text("email"), &input.json("data"), &redirect])
         .await?)
 });
 
 handler!(manual_linking(input) {
+    signed_in_first(&input)?;
     Err(input.fail(ApiError::new(404, "manual_linking_disabled", "Manual linking is disabled")))
 });
 
@@ -499,11 +567,21 @@ handler!(third_party_oauth(input) {
     Err(input.fail(ApiError::new(400, "validation_failed", "Unsupported provider: provider is not enabled")))
 });
 
+/// Supabase Auth checks the bearer first (api.go:299-312).
+fn signed_in_first(input: &Input) -> Result<(), Response> {
+    match bearer(&input.headers) {
+        None => Err(input.fail(ApiError::new(401, "no_authorization", "This endpoint requires a valid Bearer token"))),
+        Some(_) => Ok(()),
+    }
+}
+
 handler!(mfa_enroll(input) {
+    signed_in_first(&input)?;
     Err(input.fail(ApiError::new(422, "mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP")))
 });
 
 handler!(mfa_verify(input) {
+    signed_in_first(&input)?;
     Err(input.fail(ApiError::new(422, "mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP")))
 });
 

@@ -12,7 +12,7 @@ select case_name, regress.error_of(statement) as result from (values
     ('taken email', $$select auth.admin_create_user('{"email": "vera@example.com"}')$$),
     ('taken phone', $$select auth.admin_create_user('{"email": "x@example.com", "phone": "+44 20 7946 0000"}')$$),
     ('unknown attribute', $$select auth.admin_create_user('{"emial": "x@example.com"}')$$),
-    ('weak password', $$select auth.admin_create_user('{"email": "w@example.com", "password": "123"}')$$),
+    ('overlong password', $$select auth.admin_create_user(('{"email": "w@example.com", "password": "' || repeat('x', 73) || '"}')::jsonb)$$),
     ('metadata not an object', $$select auth.admin_create_user('{"email": "w@example.com", "user_metadata": [1]}')$$),
     ('ban at creation', $$select auth.admin_create_user('{"email": "w@example.com", "ban_duration": "1h"}')$$),
     ('bad role', $$select auth.admin_create_user('{"email": "w@example.com", "role": "x; drop"}')$$),

@@ -44,7 +44,7 @@ rollback to s;
 
 -- Quotes and odd unicode are data, not syntax.
 insert into auth.users (id, email, raw_user_meta_data)
-values ('00000000-0000-0000-0000-0000000000a6', 'o''brien+tag@exämple.com', '{"name": "Robert''); drop table auth.users; --"}');
+values ('00000000-0000-0000-0000-0000000000a6', 'o''brien+tag@example.com', '{"name": "Robert''); drop table auth.users; --"}');
 select email, raw_user_meta_data->>'name' as name from auth.users where id = '00000000-0000-0000-0000-0000000000a6';
 
 -- Constraint errors below print the failing row (random ids, timestamps): message only.

@@ -21,16 +21,20 @@ as $$
     select pg_catalog.jsonb_build_object(
         'external', pg_catalog.jsonb_build_object(
             'anonymous_users', coalesce(pg_catalog.current_setting('auth_ext.anonymous_sign_ins', true), 'off')::boolean,
-            'email', true, 'phone', true,
+            'email', coalesce(pg_catalog.current_setting('auth_ext.external_email_enabled', true), 'on')::boolean,
+            'phone', coalesce(pg_catalog.current_setting('auth_ext.external_phone_enabled', true), 'on')::boolean,
             'apple', false, 'azure', false, 'bitbucket', false, 'discord', false, 'facebook', false,
-            'figma', false, 'github', false, 'gitlab', false, 'google', false, 'keycloak', false,
-            'kakao', false, 'linkedin_oidc', false, 'notion', false, 'spotify', false, 'slack_oidc', false,
-            'twitch', false, 'twitter', false, 'workos', false, 'zoom', false),
-        'disable_signup', false,
+            'snapchat', false, 'figma', false, 'fly', false, 'github', false, 'gitlab', false, 'google', false,
+            'keycloak', false, 'kakao', false, 'linkedin', false, 'linkedin_oidc', false, 'notion', false,
+            'spotify', false, 'slack', false, 'slack_oidc', false, 'workos', false, 'twitch', false,
+            'twitter', false, 'zoom', false),
+        'disable_signup', coalesce(pg_catalog.current_setting('auth_ext.disable_signup', true), 'off')::boolean,
         'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
         'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.sms_autoconfirm', true), 'off')::boolean,
         'sms_provider', '',
-        'saml_enabled', false)
+        'saml_enabled', false,
+        'saml_private_key_next_configured', false,
+        'passkeys_enabled', false)
 $$;
 
 -- One user by id, for the application's server (GoTrue's GET /admin/users/{id}).

@@ -1,8 +1,9 @@
 -- Users: addresses, metadata, the user object of the API, who may sign in.
 -- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
 
--- Raises validation_failed unless the address (already normalised) is a plausible
--- email ('email') or E.164 phone number ('phone').
+-- Raises validation_failed unless the address (already normalised) is an email
+-- ('email') or E.164 phone number ('phone') as Supabase Auth accepts them: its email
+-- form (the checkmail library's), at most 255 characters, and its phone form.
 create or replace function auth.check_address_format(address text, kind text)
 returns void
 language plpgsql
@@ -10,12 +11,15 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-    if kind = 'email' and (length(address) > 255 or address !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$') then
+    if kind = 'email' and length(address) > 255 then
+        perform auth.raise_error('validation_failed', 'An email address is too long',
+            pg_catalog.format('email is %s characters; at most 255', length(address)));
+    elsif kind = 'email' and address !~ '^[a-zA-Z0-9.!#$%&''*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$' then
         perform auth.raise_error('validation_failed', 'Unable to validate email address: invalid format',
-            pg_catalog.format('email %L is not of the form name@domain (at most 255 characters)', left(address, 300)));
-    elsif kind = 'phone' and address !~ '^[0-9]{7,15}$' then
+            pg_catalog.format('email %L is not of the form name@domain', left(address, 300)));
+    elsif kind = 'phone' and address !~ '^[1-9][0-9]{1,14}$' then
         perform auth.raise_error('validation_failed', 'Invalid phone number format (E.164 required)',
-            pg_catalog.format('phone %L is not 7 to 15 digits in E.164 form', left(address, 64)));
+            pg_catalog.format('phone %L is not 2 to 15 digits in E.164 form', left(address, 64)));
     end if;
 end
 $$;
@@ -73,10 +77,19 @@ begin
     if new.email_change is not null then new.email_change := auth.normalize_address(new.email_change, 'email'); end if;
     if new.phone is not null then new.phone := auth.normalize_address(new.phone, 'phone'); end if;
     if new.phone_change is not null then new.phone_change := auth.normalize_address(new.phone_change, 'phone'); end if;
-    if new.email is not null then perform auth.check_address_format(new.email, 'email'); end if;
-    if new.phone is not null then perform auth.check_address_format(new.phone, 'phone'); end if;
-    if new.email_change is not null then perform auth.check_address_format(new.email_change, 'email'); end if;
-    if new.phone_change is not null then perform auth.check_address_format(new.phone_change, 'phone'); end if;
+    -- Checked when they change: a user stored under an earlier rule still signs in.
+    if new.email is not null and (tg_op = 'INSERT' or new.email is distinct from old.email) then
+        perform auth.check_address_format(new.email, 'email');
+    end if;
+    if new.phone is not null and (tg_op = 'INSERT' or new.phone is distinct from old.phone) then
+        perform auth.check_address_format(new.phone, 'phone');
+    end if;
+    if new.email_change is not null and (tg_op = 'INSERT' or new.email_change is distinct from old.email_change) then
+        perform auth.check_address_format(new.email_change, 'email');
+    end if;
+    if new.phone_change is not null and (tg_op = 'INSERT' or new.phone_change is distinct from old.phone_change) then
+        perform auth.check_address_format(new.phone_change, 'phone');
+    end if;
     -- Checked only when they change: sign-ins update the row too.
     if tg_op = 'INSERT' or new.raw_user_meta_data is distinct from old.raw_user_meta_data
             or new.raw_app_meta_data is distinct from old.raw_app_meta_data then

@@ -111,6 +111,12 @@ error_codes! {
         "sign_up with auth_ext.mailer_autoconfirm (or sms_autoconfirm) on, for an address that has a user.";
     OtpExpired => "otp_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "No such one-time link or code, or it is wrong, expired, used, of another kind, or tried too often (the detail says which when it may).";
+    SignupDisabled => "signup_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "A new user was asked for while auth_ext.disable_signup is on.";
+    EmailProviderDisabled => "email_provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "Sign-up or sign-in with an email address while auth_ext.external_email_enabled is off.";
+    PhoneProviderDisabled => "phone_provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "Sign-up or sign-in with a phone number while auth_ext.external_phone_enabled is off.";
     ManualLinkingDisabled => "manual_linking_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 404,
         "A user linked or unlinked an identity while auth_ext.manual_linking_enabled is off.";
     IdentityNotFound => "identity_not_found", ERRCODE_UNDEFINED_OBJECT, 422,

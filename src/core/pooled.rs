@@ -158,13 +158,32 @@ unsafe fn guard_role_setting() {
 }
 
 /// Whether code other than the client's own statement is running: a function's body or
-/// a trigger (each pushes an error context), a statement inside another, or code inside
-/// a statement that reads or writes a table (its triggers, defaults and policies). A
-/// client's own `SET ROLE` runs no statement at all.
+/// a trigger (each pushes an error context; the protocol's own, for a statement's
+/// parameters, is the client's), a statement inside another, or code inside a statement
+/// that reads or writes a table (its triggers, defaults and policies). A client's own
+/// `SET ROLE` runs no statement at all.
 fn inside_others_code() -> bool {
-    let in_function = unsafe { !pg_sys::error_context_stack.is_null() };
     let running = statements::running_statements();
-    in_function || running > 1 || (running == 1 && statements::inside_table_statement())
+    in_function() || running > 1 || (running == 1 && statements::inside_table_statement())
+}
+
+// Postgres' own callback for a statement's parameters (the address, not pgrx's wrapper).
+extern "C-unwind" {
+    #[link_name = "ParamsErrorCallback"]
+    fn params_error_callback(arg: *mut core::ffi::c_void);
+}
+
+fn in_function() -> bool {
+    let params: unsafe extern "C-unwind" fn(*mut core::ffi::c_void) = params_error_callback;
+    let mut context = unsafe { pg_sys::error_context_stack };
+    while !context.is_null() {
+        let callback = unsafe { (*context).callback };
+        if callback.map(|f| f as usize) != Some(params as usize) {
+            return true;
+        }
+        context = unsafe { (*context).previous };
+    }
+    false
 }
 
 #[pg_guard]

@@ -23,6 +23,9 @@ pub static SMS_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(6);
 pub static PASSWORD_REJECT_COMMON: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static MANUAL_LINKING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static DISABLE_SIGNUP: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static EXTERNAL_EMAIL_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static EXTERNAL_PHONE_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
@@ -218,6 +221,30 @@ static DEFINITIONS: &[Definition] = &[
         short: c"Shortest password accepted.",
         long: c"",
         kind: Kind::Int(&PASSWORD_MIN_LENGTH, 6, 72),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.disable_signup",
+        short: c"Refuse every new user but the admin API's (GoTrue's DISABLE_SIGNUP).",
+        long: c"",
+        kind: Kind::Bool(&DISABLE_SIGNUP),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.external_email_enabled",
+        short: c"Sign-up and sign-in with an email address (GoTrue's EXTERNAL_EMAIL_ENABLED).",
+        long: c"",
+        kind: Kind::Bool(&EXTERNAL_EMAIL_ENABLED),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.external_phone_enabled",
+        short: c"Sign-up and sign-in with a phone number (GoTrue's EXTERNAL_PHONE_ENABLED).",
+        long: c"",
+        kind: Kind::Bool(&EXTERNAL_PHONE_ENABLED),
         context: Changed::BySuperuser,
         flags: GucFlags::empty(),
     },

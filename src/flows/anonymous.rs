@@ -4,6 +4,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::json;
 
+use crate::flows::gates;
 use crate::limits;
 use crate::core::{request, settings};
 use crate::core::errors::{AuthError, ErrorCode};
@@ -25,6 +26,7 @@ fn sign_in_anonymously(
             .hint("A superuser can turn them on: alter database ... set auth_ext.anonymous_sign_ins = on")
             .into());
     }
+    gates::signups_allowed()?;
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let client = request::client_reported_by_caller(ip.map(|ip| ip.0))?;
     let limit_key = request::limit_key(&client);

@@ -4,6 +4,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::json;
 
+use crate::flows::gates;
 use crate::core::{db, request};
 use crate::sessions::open::create_session;
 use crate::users::{self, NewUser, pg_uuid};
@@ -43,6 +44,7 @@ fn sign_in_with_idp(
     let user_id = match existing {
         Some(id) => users::parse_id(&id)?,
         None => {
+            gates::signups_allowed()?;
             let user_id = users::create(&NewUser {
                 user_metadata: data,
                 app_metadata: users::provider_metadata(&provider),

@@ -3,6 +3,7 @@
 //! confirmation, the user), or raises a clear error.
 
 pub mod anonymous;
+pub mod gates;
 pub mod idp;
 pub mod otp;
 pub mod password;

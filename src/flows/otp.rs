@@ -4,6 +4,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::json;
 
+use crate::flows::gates;
 use crate::limits;
 use crate::core::request;
 use crate::core::errors::{AuthError, ErrorCode};
@@ -35,21 +36,25 @@ fn sign_in_with_otp(
         }
     };
     let is_phone = token_type.is_phone();
+    gates::provider_enabled(is_phone, gates::Use::Code)?;
     let client = request::limit_key(&request::client());
     // Asking costs what a message would, whether or not the address is registered.
     limits::check_send_budget(&client, is_phone)?;
     let user_id = match users::find_serialized(Lookup::of(address, is_phone).check()?)? {
         Some(account) => users::parse_id(&account.id)?,
-        None if create_user => users::create(&NewUser {
-            email: (!is_phone).then(|| address.to_owned()),
-            phone: is_phone.then(|| address.to_owned()),
-            user_metadata: users::metadata(data.map(|d| d.0), "data")?,
-            app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
-            ..Default::default()
-        })?,
+        None if create_user => {
+            gates::signups_allowed()?;
+            users::create(&NewUser {
+                email: (!is_phone).then(|| address.to_owned()),
+                phone: is_phone.then(|| address.to_owned()),
+                user_metadata: users::metadata(data.map(|d| d.0), "data")?,
+                app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
+                ..Default::default()
+            })?
+        }
         None => {
             limits::count_address_probe(&client)?;
-            return Err(AuthError::new(ErrorCode::OtpDisabled, "signups not allowed for otp")
+            return Err(AuthError::new(ErrorCode::OtpDisabled, "Signups not allowed for otp")
                 .detail("no user has this address and create_user is false")
                 .into())
         }

@@ -4,6 +4,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::Value;
 
+use crate::flows::gates;
 use crate::limits;
 use crate::core::{crypto, db, request, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
@@ -95,6 +96,7 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_in_with_password(email: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    gates::provider_enabled(false, gates::Use::SignIn)?;
     let email = email.unwrap_or_default();
     users::check_address(email, "email address")?;
     Ok(pgrx::JsonB(password_sign_in(Lookup::Email(email), password.unwrap_or_default())?))
@@ -103,6 +105,7 @@ fn sign_in_with_password(email: Option<&str>, password: Option<&str>) -> Result<
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_in_with_phone_password(phone: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    gates::provider_enabled(true, gates::Use::SignIn)?;
     let phone = phone.unwrap_or_default();
     users::check_address(phone, "phone number")?;
     Ok(pgrx::JsonB(password_sign_in(Lookup::Phone(phone), password.unwrap_or_default())?))

@@ -4,6 +4,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
+use crate::flows::gates;
 use crate::limits;
 use crate::core::{db, request, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
@@ -28,16 +29,26 @@ fn sign_up(
     code_challenge: default!(Option<&str>, "NULL"),
     code_challenge_method: default!(Option<&str>, "NULL"),
 ) -> Result<pgrx::JsonB, ErrorReport> {
+    // Supabase Auth's order: sign-ups on at all, the password, one address, its provider, its form.
+    gates::signups_allowed()?;
+    let password = password.unwrap_or_default();
+    if password.is_empty() {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "Signup requires a valid password").into());
+    }
+    passwords::check_strength(password)?;
     let (address, is_phone) = match (email, phone) {
         (email, None) => (email.unwrap_or_default(), false),
         (None, Some(phone)) => (phone, true),
         (Some(_), Some(_)) => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "give either email or phone, not both").into())
+            return Err(AuthError::new(
+                ErrorCode::ValidationFailed,
+                "Only an email address or phone number should be provided on signup.",
+            )
+            .into())
         }
     };
+    gates::provider_enabled(is_phone, gates::Use::SignUp)?;
     let lookup = Lookup::of(address, is_phone).check()?;
-    let password = password.unwrap_or_default();
-    passwords::check_strength(password)?;
     let pkce = crate::verification::pkce::challenge_options(code_challenge, code_challenge_method)?;
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let provider = if is_phone { "phone" } else { "email" };

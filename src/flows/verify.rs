@@ -70,7 +70,9 @@ fn verify_one_time_token(
         let by = if sent_by_sms { "phone" } else { "email" };
         return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{verification_type} codes are verified with {by} =>")).into());
     }
-    let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to.given()?;
+    // A phone number's form is checked first, as Supabase Auth does (verify.go:68-71).
+    let sent_to = if sent_by_sms { sent_to.check()? } else { sent_to.given()? };
+    let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to;
     let consumed = one_time::consume_code(address, token.unwrap_or_default(), accepted)?;
     Ok(pgrx::JsonB(finish_verification(consumed, Finish::Session)?))
 }

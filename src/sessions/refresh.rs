@@ -211,7 +211,7 @@ fn replayed(
 fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
     let token = refresh_token.map(str::trim).unwrap_or_default();
     if token.is_empty() {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "a refresh token is required").into());
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "Refresh token is not valid").into());
     }
     let not_found = || AuthError::new(ErrorCode::RefreshTokenNotFound, "Invalid Refresh Token: Refresh Token Not Found");
     if token.len() > MAX_REFRESH_TOKEN_LEN {
@@ -261,12 +261,8 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     let Some(presented) = state.token else {
         return Err(not_found().into());
     };
-    match verify::standing(&session_uuid, &state.session_state, &state.user_state, state.revoked_reason.as_deref()) {
-        verify::Standing::Ended { replayed: true } => {
-            return Err(already_used("the session was revoked after a spent refresh token was replayed").into())
-        }
-        standing => standing.check(&session_uuid)?,
-    }
+    verify::standing(&session_uuid, &state.session_state, &state.user_state, state.revoked_reason.as_deref())
+        .check_refresh()?;
     let key = state.key.ok_or_else(no_signing_key)?;
     let secret = refresh_secret()?;
 

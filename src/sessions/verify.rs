@@ -43,14 +43,15 @@ fn check_session_and_key(claims: &Map<String, Value>, kid: Option<&str>) -> Auth
             .detail("it carries no session_id or sub claim"));
     };
     let (Ok(session_id), Ok(sub)) = (uuid::Uuid::parse_str(session_id), uuid::Uuid::parse_str(sub)) else {
-        return Err(jwt::bad_jwt("the session_id and sub claims must be uuids"));
+        return Err(AuthError::new(ErrorCode::BadJwt, "invalid claim: session_id claim must be a UUID")
+            .detail("the session_id and sub claims must be uuids"));
     };
     let state: SessionState = db::read_row(
-        "select coalesce((
-             select jsonb_build_object('session', auth.session_state(s, $3, $4), 'user', auth.sign_in_state(u))
-             from auth.sessions s join auth.users u on u.id = s.user_id
-             where s.id = $1 and s.user_id = $2), '{\"session\": \"ended\"}')
-             || jsonb_build_object('key', $5::text is null or exists (select from auth.signing_keys where kid = $5))",
+        "select jsonb_build_object(
+             'session', coalesce((select auth.session_state(s, $3, $4) from auth.sessions s
+                                  where s.id = $1 and s.user_id = $2), 'ended'),
+             'user', coalesce((select auth.sign_in_state(u) from auth.users u where u.id = $2), 'not_found'),
+             'key', $5::text is null or exists (select from auth.signing_keys where kid = $5))",
         &[
             pgrx::Uuid::from_bytes(*session_id.as_bytes()).into(),
             pgrx::Uuid::from_bytes(*sub.as_bytes()).into(),
@@ -63,49 +64,88 @@ fn check_session_and_key(claims: &Map<String, Value>, kid: Option<&str>) -> Auth
     if !state.key {
         return Err(jwt::unknown_key(kid.unwrap_or_default()));
     }
-    standing(&session_id, &state.session, &state.user, None).check(&session_id)
+    standing(&session_id, &state.session, &state.user, None).check_access(&session_id)
 }
 
-/// How a session stands: what `auth.session_state` and `auth.sign_in_state` said of it,
-/// and whether a reserved writer is still committing its revocation. The one rule, for
-/// access tokens (`check`) and refresh tokens alike.
+/// How a session stands: what `auth.session_state` and `auth.sign_in_state` said of it
+/// and its user, and whether a reserved writer is still committing its revocation. The
+/// one rule, for access tokens (`check_access`) and refresh tokens (`check_refresh`),
+/// which Supabase Auth checks in different orders, with different words.
 #[derive(Debug, PartialEq)]
-pub enum Standing {
+pub struct Standing {
+    pub session: SessionStanding,
+    pub user: UserStanding,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum SessionStanding {
     Active,
     /// Signed out, revoked or gone; `replayed` when revoked because a spent refresh token
     /// was replayed (committed, or still being committed by a reserved writer).
     Ended { replayed: bool },
     Expired,
-    UserBanned,
-    UserGone,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum UserStanding {
+    Ok,
+    Banned,
+    Gone,
 }
 
 /// `session_state` as `auth.session_state` returns it ('ended' for no session at all),
 /// `user_state` as `auth.sign_in_state`, `revoked_reason` from auth.session_revocations.
 pub fn standing(session_id: &uuid::Uuid, session_state: &str, user_state: &str, revoked_reason: Option<&str>) -> Standing {
-    if durable::revocation_pending(session_id) {
-        return Standing::Ended { replayed: true };
-    }
-    match (session_state, user_state) {
-        ("revoked", _) => Standing::Ended { replayed: revoked_reason == Some("token_reuse") },
-        ("active" | "expired", "banned") => Standing::UserBanned,
-        ("active" | "expired", "ok") if session_state == "active" => Standing::Active,
-        ("active" | "expired", "ok") => Standing::Expired,
-        ("active" | "expired", _) => Standing::UserGone,
-        _ => Standing::Ended { replayed: false },
-    }
+    let session = if durable::revocation_pending(session_id) {
+        SessionStanding::Ended { replayed: true }
+    } else {
+        match session_state {
+            "active" => SessionStanding::Active,
+            "expired" => SessionStanding::Expired,
+            "revoked" => SessionStanding::Ended { replayed: revoked_reason == Some("token_reuse") },
+            _ => SessionStanding::Ended { replayed: false },
+        }
+    };
+    let user = match user_state {
+        "ok" => UserStanding::Ok,
+        "banned" => UserStanding::Banned,
+        _ => UserStanding::Gone,
+    };
+    Standing { session, user }
 }
 
 impl Standing {
-    /// The error a request carrying this session gets, if any.
-    pub fn check(self, session_id: &uuid::Uuid) -> AuthResult<()> {
-        match self {
-            Standing::Active => Ok(()),
-            Standing::Ended { .. } => Err(AuthError::new(ErrorCode::SessionNotFound, "the session has ended")
-                .detail(format!("session {session_id} was signed out or revoked"))),
-            Standing::Expired => Err(AuthError::new(ErrorCode::SessionExpired, "the session has expired").hint("Sign in again.")),
-            Standing::UserBanned => check_sign_in_state("banned"),
-            Standing::UserGone => check_sign_in_state("gone"),
+    /// As Supabase Auth checks an access token: its user, its session, then a ban.
+    pub fn check_access(&self, session_id: &uuid::Uuid) -> AuthResult<()> {
+        if self.user == UserStanding::Gone {
+            return Err(AuthError::new(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"));
+        }
+        match self.session {
+            SessionStanding::Ended { .. } => {
+                return Err(AuthError::new(ErrorCode::SessionNotFound, "Session from session_id claim in JWT does not exist")
+                    .detail(format!("session {session_id} was signed out or revoked")))
+            }
+            SessionStanding::Expired => {
+                return Err(AuthError::new(ErrorCode::SessionExpired, "Session is no longer valid").hint("Sign in again."))
+            }
+            SessionStanding::Active => {}
+        }
+        if self.user == UserStanding::Banned {
+            return Err(AuthError::new(ErrorCode::UserBanned, "User is banned"));
+        }
+        Ok(())
+    }
+
+    /// As Supabase Auth checks a refresh token: a replay, a ban, its session, its time.
+    pub fn check_refresh(&self) -> AuthResult<()> {
+        let refused = |code, message: &str| Err(AuthError::new(code, format!("Invalid Refresh Token: {message}")));
+        match (&self.session, &self.user) {
+            (SessionStanding::Ended { replayed: true }, _) => refused(ErrorCode::RefreshTokenAlreadyUsed, "Already Used"),
+            (_, UserStanding::Banned) => refused(ErrorCode::UserBanned, "User Banned"),
+            (_, UserStanding::Gone) => refused(ErrorCode::RefreshTokenNotFound, "Refresh Token Not Found"),
+            (SessionStanding::Ended { .. }, _) => refused(ErrorCode::SessionNotFound, "No Valid Session Found"),
+            (SessionStanding::Expired, _) => refused(ErrorCode::SessionExpired, "Session Expired"),
+            (SessionStanding::Active, UserStanding::Ok) => Ok(()),
         }
     }
 }

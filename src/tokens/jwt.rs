@@ -72,8 +72,9 @@ pub fn sign(claims: &Map<String, Value>, key: &KeyRow) -> AuthResult<String> {
     signer.sign(&header, claims)
 }
 
-pub fn bad_jwt(message: &str) -> AuthError {
-    AuthError::new(ErrorCode::BadJwt, message)
+/// A token that does not verify, in Supabase Auth's words, with why after them.
+pub fn bad_jwt(why: &str) -> AuthError {
+    AuthError::new(ErrorCode::BadJwt, format!("invalid JWT: unable to parse or verify signature, {why}"))
 }
 
 /// A claim read from a token without verifying it: only to choose how to verify it.
