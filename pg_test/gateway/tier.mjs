@@ -4,7 +4,7 @@
 // Started by scripts/gateway.sh, which gives BASE_URL, ANON_KEY, SERVICE_KEY, SITE_URL and
 // PG* (psql as the database owner: what an operator, or the mail/SMS sender, does).
 // Prints one line per check and closes with "N passed, N failed"; exits 1 on any failure.
-// One file per endpoint group (sign_in, admin, links, refresh, errors, seeds, rest), sharing
+// One file per endpoint group (sign_in, admin, links, refresh, errors, gotrue, seeds, rest), sharing
 // common.mjs; this file runs them in order.
 // TIER_SECTIONS=links,seeds runs only those sections (methods, links, refresh, errors, seeds,
 // rest; or one part, such as seeds-002: see the list at the end).
@@ -24,6 +24,7 @@ import { refresh } from './refresh.mjs';
 import { errors } from './errors.mjs';
 import { anonymousGuide, serverSideRendering, secureEmailChange, feishuRecipe } from './seeds.mjs';
 import { rest, abandoned } from './rest.mjs';
+import { gotrueAnswers } from './gotrue.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -34,6 +35,7 @@ const sections = {
   links,
   refresh,
   errors,
+  gotrue: gotrueAnswers,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,
