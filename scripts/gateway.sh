@@ -19,6 +19,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d app >/dev/null <<SQL
 alter database app set auth_ext.anonymous_sign_ins = on;
 alter database app set auth_ext.site_url = '$SITE_URL';
 alter database app set auth_ext.refresh_token_reuse_interval = 0;
+-- Links are GoTrue's, to its /verify (GoTrue's API_EXTERNAL_URL).
+alter database app set auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
 -- unlinkIdentity is tried (Supabase Auth's manual linking, off by default).
 alter database app set auth_ext.manual_linking_enabled = on;
 -- PostgREST is reached only through the gateway, which sets X-Forwarded-For (README).

@@ -347,6 +347,11 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
         )));
     };
     let existing = users::find_serialized(Lookup::Email(email))?;
+    // As Supabase Auth: a magic link for an address nobody has is a sign-up (mail.go:78-84).
+    let token_type = match (&existing, token_type) {
+        (None, TokenType::Magiclink) => TokenType::Confirmation,
+        (_, token_type) => token_type,
+    };
     // The password the operator gives a signup link is the one its confirmation proves.
     let password_hash = hashed_password(options.password.as_deref())?;
     let user_id = match (existing, token_type) {
@@ -363,14 +368,14 @@ fn make_link(link_type: &str, email: &str, options: Option<Value>) -> AuthResult
             user_id
         }
         (Some(account), _) => users::parse_id(&account.id)?,
-        (None, TokenType::Confirmation | TokenType::Invite | TokenType::Magiclink) => users::create(&NewUser {
+        (None, TokenType::Confirmation | TokenType::Invite) => users::create(&NewUser {
             email: Some(email.to_owned()),
             password_hash: password_hash.clone(),
             user_metadata: users::metadata(options.data.clone(), "data")?,
             app_metadata: users::provider_metadata("email"),
             ..Default::default()
         })?,
-        (None, _) => return Err(AuthError::new(ErrorCode::UserNotFound, "no user has this email address")),
+        (None, _) => return Err(AuthError::new(ErrorCode::UserNotFound, "User with this email not found")),
     };
     let relates_to = match token_type {
         TokenType::EmailChangeCurrent | TokenType::EmailChangeNew => {
