@@ -116,6 +116,8 @@ fn gateway_request(
             .detail("the session's role is not a member of auth_ext_gateway")
             .into());
     }
+    // What an earlier request's code left on this pooled connection ends here.
+    pooled::reset_session_settings();
     let role = match (apikey.map(str::trim).filter(|k| !k.is_empty()), access_token.map(str::trim).filter(|t| !t.is_empty())) {
         // A followed link (mail clients send no key): a visitor, as the anon key would make it.
         (None, None) => "anon".to_owned(),

@@ -246,8 +246,13 @@ handler!(token(input) {
     let value = match grant.as_str() {
         "password" => {
             let password = input.text("password");
-            match (input.text("email"), input.text("phone")) {
-                (_, Some(phone)) => input.call(Needs::Key, "select auth.sign_in_with_phone_password($1, $2)", &[&phone, &password]).await?,
+            // token.go:82-106: one address, and one is needed.
+            match (input.text("email").filter(|e| !e.is_empty()), input.text("phone").filter(|p| !p.is_empty())) {
+                (Some(_), Some(_)) => {
+                    return Err(input.fail(ApiError::new(400, "validation_failed", "Only an email address or phone number should be provided on login.")))
+                }
+                (None, None) => return Err(input.fail(ApiError::new(400, "validation_failed", "missing email or phone"))),
+                (None, Some(phone)) => input.call(Needs::Key, "select auth.sign_in_with_phone_password($1, $2)", &[&phone, &password]).await?,
                 (email, None) => input.call(Needs::Key, "select auth.sign_in_with_password($1, $2)", &[&email, &password]).await?,
             }
         }

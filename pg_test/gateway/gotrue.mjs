@@ -67,6 +67,18 @@ export async function gotrueAnswers() {
       [403, 'otp_expired', 'Email link is invalid or has expired']], // internal/api/verify.go:663-664
     ['code for a malformed phone', () => send('POST', '/verify', { body: { phone: '12ab', token: '123456', type: 'sms' } }),
       [400, 'validation_failed', 'Invalid phone number format (E.164 required)']], // internal/api/verify.go:68-71
+    ['verify without a type', () => send('POST', '/verify', { body: { email: coded, token: '123456' } }),
+      [400, 'validation_failed', 'Verify requires a verification type']], // internal/api/verify.go:53-54
+    ['verify without a token', () => send('POST', '/verify', { body: { email: coded, type: 'email' } }),
+      [400, 'validation_failed', 'Verify requires either a token or a token hash']], // internal/api/verify.go:64-65
+    ['verify with a token hash and an address', () => send('POST', '/verify', { body: { token_hash: 'x', email: coded, type: 'magiclink' } }),
+      [400, 'validation_failed', 'Only the token_hash and type should be provided']], // internal/api/verify.go:83-85
+    ['a code with no address', () => send('POST', '/otp', { body: {} }),
+      [400, 'validation_failed', 'One of email or phone must be set']], // internal/api/otp.go:94
+    ['password sign-in with no address', () => send('POST', '/token?grant_type=password', { body: { password: 'whatever it is' } }),
+      [400, 'validation_failed', 'missing email or phone']], // internal/api/token.go:106
+    ['password sign-in with both addresses', () => send('POST', '/token?grant_type=password', { body: { email: user.email, phone: '+4915112345678', password: 'x' } }),
+      [400, 'validation_failed', 'Only an email address or phone number should be provided on login.']], // internal/api/token.go:82-83
     ['GET /user without a bearer', () => send('GET', '/user', { bearer: null }),
       [401, 'no_authorization', 'This endpoint requires a valid Bearer token']], // internal/api/auth.go:74-77
     ['GET /user with the anon key as bearer', () => send('GET', '/user'),

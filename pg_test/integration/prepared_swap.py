@@ -15,8 +15,11 @@ import psycopg
 dsn, token, user_id = sys.argv[1:4]
 
 with psycopg.connect(dsn, autocommit=True) as admin:
-    admin.execute("drop table if exists public.swap_notes; drop role if exists swap_owner")
+    admin.execute("drop table if exists public.swap_notes; drop role if exists swap_owner; drop role if exists swap_pooler")
     admin.execute("create role swap_owner nologin")
+    # The client logs in as a pooler does: not a superuser (whose session is not guarded).
+    admin.execute("create role swap_pooler login noinherit")
+    admin.execute("grant authenticated to swap_pooler")
     admin.execute("grant usage on schema auth to swap_owner")
     admin.execute("grant execute on function auth.update_user(jsonb) to swap_owner")
     admin.execute("create table public.swap_notes (body text)")
@@ -51,17 +54,17 @@ def outcome(conn, query, params=None):
         return (e.diag.message_primary or "").split(":")[0]
 
 
-with psycopg.connect(dsn) as conn:
-    conn.execute("select auth.set_session(%s)", (token,))
+with psycopg.connect(dsn.replace("user=postgres", "user=swap_pooler")) as conn:
     conn.execute("set role authenticated")
+    conn.execute("select auth.set_session(%s)", (token,))
     own = outcome(conn, "select auth.update_user(%s::jsonb)", ('{"data": {"own": true}}',))
     conn.commit()
-    conn.execute("select auth.set_session(%s)", (token,))
     conn.execute("set role authenticated")
+    conn.execute("select auth.set_session(%s)", (token,))
     outcome(conn, "select auth.get_user()")
     swap = outcome(conn, "select count(*) from public.swap_notes")
-    conn.execute("select auth.set_session(%s)", (token,))
     conn.execute("set role authenticated")
+    conn.execute("select auth.set_session(%s)", (token,))
     after = outcome(conn, "select auth.get_user()")
     conn.commit()
 
@@ -73,5 +76,6 @@ with psycopg.connect(dsn, autocommit=True) as admin:
     admin.execute("revoke all on schema auth from swap_owner")
     admin.execute("revoke execute on function auth.update_user(jsonb) from swap_owner")
     admin.execute("drop role swap_owner")
+    admin.execute("drop role swap_pooler")
 
 print(own, swap, after, "changed" if changed else "unchanged")

@@ -12,6 +12,10 @@
 -- loaded: preloaded (shared_preload_libraries), or by PostgREST's pre-request and
 -- auth.set_session at the start of each request.
 load 'auth_ext';
+-- The pooler: a login role that may become each role it serves. A superuser's session
+-- is not guarded (it may become anyone anyway), so the attacks run in the pooler's.
+create role pooler login noinherit;
+grant anon, authenticated, service_role to pooler;
 begin;
 create role table_owner nologin;
 create table public.board (id serial primary key, body text);
@@ -37,10 +41,12 @@ end
 $$;
 alter function public.poison() owner to table_owner;
 create trigger poison before insert on public.board for each row execute function public.poison();
+set local session authorization pooler;
 set local role authenticated;
 -- trigger_deallocate:
 insert into public.board (body) values ('hello');
 reset role;
+reset session authorization;
 -- Nothing changed: the client's statement is still its own.
 execute mine(41);
 select name, from_sql, statement from pg_prepared_statements order by name;
@@ -60,9 +66,11 @@ end
 $$;
 alter function public.poison_quietly() owner to table_owner;
 create trigger poison_quietly before insert on public.board for each row execute function public.poison_quietly();
+set local session authorization pooler;
 set local role authenticated;
 insert into public.board (body) values ('quietly');
 reset role;
+reset session authorization;
 select what from public.loot;
 select count(*) as still_prepared from pg_prepared_statements where name = 'mine';
 drop trigger poison_quietly on public.board;
@@ -76,16 +84,22 @@ end
 $$;
 alter function public.prepare_ahead() owner to table_owner;
 grant execute on function public.prepare_ahead() to authenticated;
+set local session authorization pooler;
 set local role authenticated;
 -- rpc_prepare:
 select public.prepare_ahead();
 reset role;
+reset session authorization;
 -- A SQL function's body, and a DO block's statements, run inside a statement too.
 create function public.prepare_in_sql() returns void language sql as $$ prepare in_sql as select 1 $$;
+set local session authorization pooler;
 -- sql_function_prepare:
 select public.prepare_in_sql();
+reset session authorization;
+set local session authorization pooler;
 -- do_prepare:
 do $$ begin execute 'prepare in_do as select 1'; end $$;
+reset session authorization;
 select name from pg_prepared_statements order by name;
 deallocate mine;
 select count(*) as none_left from pg_prepared_statements;
@@ -107,10 +121,12 @@ end
 $$;
 alter function public.plant() owner to table_owner;
 create trigger plant before insert on public.board for each row execute function public.plant();
+set local session authorization pooler;
 set local role authenticated;
 -- trigger_temporary_domain:
 insert into public.board (body) values ('plant');
 reset role;
+reset session authorization;
 drop trigger plant on public.board;
 -- Variant: pg_temp first in the search path, and an unqualified name.
 create function public.plant_unqualified() returns void language plpgsql as $$
@@ -119,16 +135,24 @@ begin
     execute 'create domain text as pg_catalog.text check (public.capture(value))';
 end
 $$;
+set local session authorization pooler;
 -- unqualified_temporary_domain:
 select public.plant_unqualified();
+reset session authorization;
 -- Variant: a temporary function, and a temporary table that outlives the transaction.
+set local session authorization pooler;
 -- temporary_function:
 do $$ begin execute 'create function pg_temp.f() returns int language sql as ''select 1'''; end $$;
+reset session authorization;
+set local session authorization pooler;
 -- temporary_table:
 do $$ begin execute 'create temp table kept (x int)'; end $$;
+reset session authorization;
 -- A temporary table that goes at commit, the usual use inside functions, is made.
+set local session authorization pooler;
 do $$ begin execute 'create temp table scratch (x int) on commit drop'; end $$;
 select count(*) as scratch_rows from pg_temp.scratch;
+reset session authorization;
 -- The client's own temporary domain is its own session's: the extension's functions pin
 -- their search path (pg_catalog first), so it never catches their values.
 create domain pg_temp.jsonb as pg_catalog.jsonb check (public.capture(value::pg_catalog.text));
@@ -138,8 +162,6 @@ select count(*) as captured from public.loot where what like '%a-token%';
 
 -- Roles. A pooler logs in as a role that may become each role it serves, service_role
 -- included; code inside a request may not become another.
-create role pooler login noinherit;
-grant anon, authenticated, service_role to pooler;
 create function public.escalate() returns trigger language plpgsql as $$
 begin
     perform pg_catalog.set_config('role', 'service_role', true);
@@ -174,4 +196,61 @@ select pg_catalog.set_config('role', 'anon', true) as pooler_switches, current_u
 reset role;
 reset session authorization;
 select count(*) as nothing_taken from public.loot where what like '%@%';
+-- Variant: a SQL function the planner inlines into the client's statement, which then
+-- changes role straight from the client's executor (an RPC to it).
+create function public.inline_escalate() returns text language sql as $$ select pg_catalog.set_config('role', 'service_role', true) $$;
+alter function public.inline_escalate() owner to table_owner;
+grant execute on function public.inline_escalate() to authenticated;
+set local session authorization pooler;
+set local role authenticated;
+-- inlined_set_config_role:
+select public.inline_escalate();
+reset role;
+reset session authorization;
+-- Variant: EXPLAIN ANALYZE runs the CREATE TABLE AS it explains.
+create function public.explain_plant() returns void language plpgsql as $$
+begin
+    execute 'explain analyze create temp table jsonb as select 1 as a';
+end
+$$;
+set local session authorization pooler;
+-- explain_temporary_table:
+select public.explain_plant();
+-- Variant: a cursor WITH HOLD outlives the request's transaction.
+-- hold_cursor:
+do $$ begin execute 'declare kept_cursor cursor with hold for select 1'; end $$;
+reset session authorization;
 rollback;
+
+-- Settings for the rest of the session. A trigger leaves a response header that sets a
+-- cookie, and a lock timeout, on the connection; the next request's first call (PostgREST's
+-- pre-request) puts them back, so they never reach the next user. Each transaction here
+-- stands for one request.
+create role settings_owner nologin;
+create table public.board2 (body text);
+alter table public.board2 owner to settings_owner;
+grant insert on public.board2 to authenticated;
+create function public.leave_settings() returns trigger language plpgsql as $$
+begin
+    perform pg_catalog.set_config('response.headers', '[{"Set-Cookie": "sb-access-token=ATTACKER"}]', false);
+    perform pg_catalog.set_config('lock_timeout', '1', false);
+    return new;
+end
+$$;
+alter function public.leave_settings() owner to settings_owner;
+create trigger leave_settings before insert on public.board2 for each row execute function public.leave_settings();
+begin;
+set local session authorization pooler;
+set local role authenticated;
+insert into public.board2 values ('one request');
+commit;
+select current_setting('response.headers', true) as left_behind, current_setting('lock_timeout') as lock_timeout_left;
+begin;
+select auth.postgrest_pre_request();
+select coalesce(current_setting('response.headers', true), '') as next_request_headers,
+       current_setting('lock_timeout') as next_lock_timeout;
+commit;
+drop table public.board2;
+drop function public.leave_settings();
+drop role settings_owner;
+drop role pooler;

@@ -41,9 +41,10 @@ declare
     claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
     headers jsonb := nullif(pg_catalog.current_setting('request.headers', true), '')::jsonb;
 begin
-    -- Loads the extension's library in this statement, before the request's own: account
-    -- changes refuse to run in the statement that loads it (src/statements.rs).
-    perform auth.acting_role_oid();
+    -- Loads the extension's library in this statement, before the request's own (account
+    -- changes refuse to run in the statement that loads it, src/core/statements.rs), and
+    -- ends the settings that an earlier request's code left on the connection.
+    perform auth.begin_pooled_request();
     if claims ? 'jti' and not claims ? 'session_id' and not exists (
             select from auth.api_keys k
             where k.id::text = claims->>'jti' and k.revoked_at is null) then

@@ -66,7 +66,7 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    if context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL && !pstmt.is_null() {
+    if context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL && !pstmt.is_null() && !superuser_session() {
         if let Some(what) = kept_for_the_next_request((*pstmt).utilityStmt) {
             refusal(what).raise();
         }
@@ -95,6 +95,27 @@ unsafe fn kept_for_the_next_request(statement: *mut pg_sys::Node) -> Option<&'st
     let drops_at_commit = |on_commit: pg_sys::OnCommitAction::Type| on_commit == pg_sys::OnCommitAction::ONCOMMIT_DROP;
     match (*statement).type_ {
         T_PrepareStmt | T_DeallocateStmt => Some("PREPARE and DEALLOCATE run only as the client's own statements"),
+        // EXPLAIN ANALYZE runs the statement it explains (CREATE TABLE AS among them).
+        T_ExplainStmt => {
+            let query = (*(statement as *mut pg_sys::ExplainStmt)).query as *mut pg_sys::Query;
+            if query.is_null() || (*query).type_ != T_Query || (*query).commandType != pg_sys::CmdType::CMD_UTILITY {
+                return None;
+            }
+            kept_for_the_next_request((*query).utilityStmt)
+        }
+        T_DeclareCursorStmt => {
+            let options = (*(statement as *mut pg_sys::DeclareCursorStmt)).options;
+            (options & pg_sys::CURSOR_OPT_HOLD as i32 != 0).then_some("a cursor WITH HOLD is declared only by the client's own statements")
+        }
+        T_CreateConversionStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateConversionStmt)).conversion_name).then_some(TEMPORARY)
+        }
+        T_CreateOpClassStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateOpClassStmt)).opclassname).then_some(TEMPORARY)
+        }
+        T_CreateOpFamilyStmt => {
+            temporary_name((*(statement as *mut pg_sys::CreateOpFamilyStmt)).opfamilyname).then_some(TEMPORARY)
+        }
         T_CreateStmt => {
             let s = statement as *mut pg_sys::CreateStmt;
             (temporary_relation((*s).relation) && !drops_at_commit((*s).oncommit))
@@ -167,6 +188,18 @@ fn inside_others_code() -> bool {
     in_function() || running > 1 || (running == 1 && statements::inside_table_statement())
 }
 
+/// `inside_others_code`, or a client statement whose plan calls anything but built-in
+/// functions: the planner inlines SQL functions, and one inlined into the client's
+/// statement runs from its executor, like the client's own `set_config`.
+fn changes_role_from_others_code() -> bool {
+    inside_others_code() || (statements::running_statements() == 1 && !statements::client_plan_calls_only_builtins())
+}
+
+/// A superuser's session is not guarded: it may become anyone anyway.
+fn superuser_session() -> bool {
+    unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
+}
+
 // Postgres' own callback for a statement's parameters (the address, not pgrx's wrapper).
 extern "C-unwind" {
     #[link_name = "ParamsErrorCallback"]
@@ -194,10 +227,7 @@ unsafe extern "C-unwind" fn check_role_change(
 ) -> bool {
     // At connection start and from the configuration (ALTER ROLE ... SET): not a request's
     // code. A superuser's session may become anyone anyway: no pooler for users is one.
-    if source < pg_sys::GucSource::PGC_S_INTERACTIVE
-        || !inside_others_code()
-        || pg_sys::superuser_arg(pg_sys::GetSessionUserId())
-    {
+    if source < pg_sys::GucSource::PGC_S_INTERACTIVE || superuser_session() || !changes_role_from_others_code() {
         return original_check(new_value, extra, source);
     }
     let target = if new_value.is_null() || (*new_value).is_null() {
@@ -233,4 +263,52 @@ unsafe fn original_check(
         Some(check) => check(new_value, extra, source),
         None => true,
     }
+}
+
+/// Puts back every setting that a statement set for the rest of the session
+/// (`set_config(..., false)`, `SET` without `LOCAL`) and that this transaction has not
+/// set yet: called first in each pooled request (PostgREST's pre-request, the gateway's
+/// first statement), so that what one request's code left (a `response.headers` that
+/// sets cookies, a `statement_timeout` of 1 ms) never reaches the next. Settings from the
+/// configuration, the database and the role stay.
+pub fn reset_session_settings() {
+    unsafe {
+        let count = pg_sys::GetNumConfigOptions();
+        let settings = pg_sys::get_guc_variables();
+        if settings.is_null() {
+            return;
+        }
+        let mut names = Vec::new();
+        for i in 0..count as usize {
+            let setting = *settings.add(i);
+            if setting.is_null() || (*setting).source != pg_sys::GucSource::PGC_S_SESSION || !(*setting).stack.is_null() {
+                continue;
+            }
+            let name = CStr::from_ptr((*setting).name);
+            // Who the session is is the pooler's, never a request's (check_role_change).
+            if name != c"role" && name != c"session_authorization" {
+                names.push(name.to_owned());
+            }
+        }
+        for name in names {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                std::ptr::null(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SET,
+                true,
+                pg_sys::WARNING as i32,
+                false,
+            );
+        }
+    }
+}
+
+/// PostgREST's pre-request calls this first (sql/functions/postgrest.sql): it loads the
+/// library, and ends what the previous request's code left on the connection.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn begin_pooled_request() {
+    reset_session_settings();
 }

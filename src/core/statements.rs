@@ -124,6 +124,27 @@ pub fn written_in_client_statement(call: *mut pg_sys::Node, function: pg_sys::Oi
     }
 }
 
+/// Whether the client's statement calls only built-in functions: its plan depends on no
+/// function that anyone created (invalidation items name every such function the plan
+/// calls, inlined ones included).
+pub fn client_plan_calls_only_builtins() -> bool {
+    unsafe {
+        let portal = pg_sys::ActivePortal;
+        if portal.is_null() {
+            return true;
+        }
+        let procedure = pg_sys::SysCacheIdentifier::PROCOID as core::ffi::c_int;
+        pointers((*portal).stmts)
+            .map(|node| node as *mut pg_sys::PlannedStmt)
+            .filter(|&stmt| !stmt.is_null() && (*stmt).type_ == pg_sys::NodeTag::T_PlannedStmt)
+            .all(|stmt| {
+                pointers((*stmt).invalItems)
+                    .map(|item| item as *mut pg_sys::PlanInvalItem)
+                    .all(|item| item.is_null() || (*item).cacheId != procedure)
+            })
+    }
+}
+
 /// Whether the portal runs a prepared statement that SQL made (PREPARE): code in the
 /// client's session can DEALLOCATE a statement the client's driver prepared and PREPARE
 /// its own under that name, which the driver then runs.

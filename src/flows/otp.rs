@@ -29,8 +29,14 @@ fn sign_in_with_otp(
     let (address, token_type) = match (email, phone) {
         (Some(email), None) => (email, TokenType::Magiclink),
         (None, Some(phone)) => (phone, TokenType::Sms),
-        _ => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "give either email or phone")
+        // otp.go:38-39 and 94.
+        (Some(_), Some(_)) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "Only an email address or phone number should be provided")
+                .hint("sign_in_with_otp(email => ...) or sign_in_with_otp(phone => ...)")
+                .into())
+        }
+        (None, None) => {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "One of email or phone must be set")
                 .hint("sign_in_with_otp(email => ...) or sign_in_with_otp(phone => ...)")
                 .into())
         }

@@ -46,11 +46,23 @@ fn verify_one_time_token(
     phone: Option<&str>,
     token_hash: Option<&str>,
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    let Some(verification_type) = verification_type else {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "type is required")
+    // Supabase Auth's checks and words, in its order (verify.go:51-85).
+    let Some(verification_type) = verification_type.filter(|t| !t.is_empty()) else {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "Verify requires a verification type")
             .hint(VERIFY_OTP_FORMS)
             .into());
     };
+    let invalid = |message: &str| -> Result<pgrx::JsonB, ErrorReport> {
+        Err(AuthError::new(ErrorCode::ValidationFailed, message).hint(VERIFY_OTP_FORMS).into())
+    };
+    match (token_hash.is_some(), token.is_some()) {
+        (true, true) | (false, false) => return invalid("Verify requires either a token or a token hash"),
+        (true, false) if email.is_some() || phone.is_some() => return invalid("Only the token_hash and type should be provided"),
+        (false, true) if email.is_some() == phone.is_some() => {
+            return invalid("Only an email address or phone number should be provided on verify")
+        }
+        _ => {}
+    }
     let accepted = one_time::accepted_types(verification_type)?;
     let sent_by_sms = accepted.iter().all(|t| t.is_phone());
     let sent_to = match (token_hash, email, phone) {
@@ -60,11 +72,7 @@ fn verify_one_time_token(
         }
         (None, Some(email), None) => Lookup::Email(email),
         (None, None, Some(phone)) => Lookup::Phone(phone),
-        _ => {
-            return Err(AuthError::new(ErrorCode::ValidationFailed, "give one of token_hash, email or phone")
-                .hint(VERIFY_OTP_FORMS)
-                .into())
-        }
+        _ => return invalid("Verify requires either a token or a token hash"),
     };
     if matches!(sent_to, Lookup::Phone(_)) != sent_by_sms {
         let by = if sent_by_sms { "phone" } else { "email" };

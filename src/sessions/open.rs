@@ -149,8 +149,12 @@ mod tests {
         assert_eq!(s["refresh_token"].as_str().unwrap().len(), 43);
         assert_eq!(s["user"]["id"], user.to_string());
         for field in ["aud", "role", "email", "phone", "app_metadata", "user_metadata", "identities",
-                      "is_anonymous", "created_at", "updated_at", "last_sign_in_at", "confirmed_at"] {
+                      "is_anonymous", "created_at", "updated_at", "last_sign_in_at"] {
             assert!(s["user"].get(field).is_some(), "user.{field} missing");
+        }
+        // As Supabase Auth, empty fields are left out: this user's email is not confirmed.
+        for field in ["email_confirmed_at", "confirmed_at", "new_email", "banned_until"] {
+            assert!(s["user"].get(field).is_none(), "user.{field} should be left out");
         }
         let claims = verify::verify_session(s["access_token"].as_str().unwrap()).unwrap();
         for claim in ["iss", "aud", "sub", "exp", "iat", "email", "phone", "role", "aal", "amr",
@@ -182,7 +186,7 @@ mod tests {
         assert_eq!(hashed, 1);
     }
 
-    #[pg_test(error = "user_not_found: no such user")]
+    #[pg_test(error = "user_not_found: User not found")]
     fn no_session_for_unknown_users() {
         create_session(&uuid::Uuid::new_v4(), "password", &Client::default()).map_err(|e| e.raise()).unwrap();
     }
