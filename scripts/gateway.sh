@@ -19,6 +19,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d app >/dev/null <<SQL
 alter database app set auth_ext.anonymous_sign_ins = on;
 alter database app set auth_ext.site_url = '$SITE_URL';
 alter database app set auth_ext.refresh_token_reuse_interval = 0;
+-- The tier asks for several messages to one user within a minute (GoTrue's window).
+alter database app set auth_ext.mailer_max_frequency = 0;
+alter database app set auth_ext.sms_max_frequency = 0;
 -- Links are GoTrue's, to its /verify (GoTrue's API_EXTERNAL_URL).
 alter database app set auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
 -- unlinkIdentity is tried (Supabase Auth's manual linking, off by default).

@@ -180,6 +180,13 @@ impl<'a> Lookup<'a> {
         Ok(self)
     }
 
+    /// What is wrong with the address by the one rule (`auth.address_problem`), if anything.
+    pub fn problem(self) -> AuthResult<Option<String>> {
+        let (Lookup::Email(address) | Lookup::Phone(address)) = self;
+        let kind = if matches!(self, Lookup::Phone(_)) { "phone" } else { "email" };
+        db::read_value("select auth.address_problem(auth.normalize_address($1, $2), $2)", &[address.into(), kind.into()])
+    }
+
     /// `given`, and that it is a plausible address by the one rule
     /// (`auth.check_address_format`): before a flow counts, stores or sends to it.
     pub fn check(self) -> AuthResult<Self> {

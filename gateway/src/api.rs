@@ -124,9 +124,11 @@ enum Needs {
     Nothing,
 }
 
-/// Where Supabase Auth answers a code with another status than the error table gives it
-/// (the status it answers that code with elsewhere), by endpoint.
+/// Where Supabase Auth answers a code (or one message of it) with another status than the
+/// error table gives it (the status it answers that code with elsewhere), by endpoint.
 const STATUS_BY_ENDPOINT: &[(&str, &str, u16)] = &[
+    // verify.go:74-77: the one validation error that is 422 there.
+    ("/verify", "validation_failed: Invalid email format", 422),
     // internal/tokens/service.go:228: a refresh's missing session is 400.
     ("/token", "session_not_found", 400),
     // reauthenticate.go:31-36.
@@ -145,9 +147,10 @@ const STATUS_FOR_USERS: &[(&str, u16)] = &[("user_not_found", 403), ("user_banne
 /// GoTrue's status for an error of ours on this endpoint.
 fn gotrue_status(path: &str, needs: Needs, mut error: ApiError) -> ApiError {
     let code = error.code.as_str();
+    let with_message = format!("{code}: {}", error.message);
     let status = STATUS_BY_ENDPOINT
         .iter()
-        .find(|(endpoint, c, _)| path == *endpoint && code == *c)
+        .find(|(endpoint, c, _)| path == *endpoint && (code == *c || with_message == *c))
         .map(|(_, _, status)| *status)
         .or_else(|| (needs == Needs::User).then(|| STATUS_FOR_USERS.iter().find(|(c, _)| code == *c).map(|(_, s)| *s)).flatten());
     if let Some(status) = status {
@@ -404,13 +407,20 @@ async fn error_parts(response: Response) -> (u16, String, String) {
 }
 
 
+/// Fields as Go's url.Values encodes them, which GoTrue's redirects use: keys sorted,
+/// each value query-escaped (a space as `+`).
 fn form(fields: &[(&str, String)]) -> String {
-    fields.iter().map(|(k, v)| format!("{k}={}", auth_ext_http::percent_encode(v))).collect::<Vec<_>>().join("&")
+    let mut fields = fields.to_vec();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    fields.iter().map(|(k, v)| format!("{k}={}", auth_ext_http::query_escape(v))).collect::<Vec<_>>().join("&")
 }
 
+/// A redirect's fragment as GoTrue's: its fields and an empty `sb` (verify.go:483-514).
 fn with_fragment(url: &str, fields: &[(&str, String)]) -> String {
     let base = url.split('#').next().unwrap_or(url);
-    format!("{base}#{}", form(fields))
+    let mut fields = fields.to_vec();
+    fields.push(("sb", String::new()));
+    format!("{base}#{}", form(&fields))
 }
 
 fn with_query(url: &str, fields: &[(&str, &str)]) -> String {

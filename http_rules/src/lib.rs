@@ -25,6 +25,12 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
+/// A value as Go's `url.QueryEscape` writes it (what GoTrue's redirects carry): RFC 3986's
+/// unreserved characters as they are, a space as `+`, every other byte as `%XX`.
+pub fn query_escape(value: &str) -> String {
+    percent_encode(value).replace("%20", "+")
+}
+
 /// A `redirect_to` value as Supabase Auth puts it into its links: as given, unless it
 /// holds `&`, `=` or `#` (then it was not encoded by the caller), which it query-escapes
 /// (a space as `+`).
@@ -32,7 +38,7 @@ pub fn redirect_value(redirect_to: &str) -> String {
     if !redirect_to.contains(['&', '=', '#']) {
         return redirect_to.to_owned();
     }
-    percent_encode(redirect_to).replace("%20", "+")
+    query_escape(redirect_to)
 }
 
 #[cfg(test)]

@@ -79,6 +79,10 @@ export async function gotrueAnswers() {
       [400, 'validation_failed', 'missing email or phone']], // internal/api/token.go:106
     ['password sign-in with both addresses', () => send('POST', '/token?grant_type=password', { body: { email: user.email, phone: '+4915112345678', password: 'x' } }),
       [400, 'validation_failed', 'Only an email address or phone number should be provided on login.']], // internal/api/token.go:82-83
+    ['code for a malformed email', () => send('POST', '/verify', { body: { email: 'xx:;x@x.x', token: '123456', type: 'email' } }),
+      [422, 'validation_failed', 'Invalid email format']], // internal/api/verify.go:74-77
+    ['magic link for a malformed address, create_user false', () => send('POST', '/otp', { body: { email: 'xx:;x@x.x', create_user: false } }),
+      [422, 'otp_disabled', 'Signups not allowed for otp']], // internal/api/otp.go:82-83, 211-237
     ['GET /user without a bearer', () => send('GET', '/user', { bearer: null }),
       [401, 'no_authorization', 'This endpoint requires a valid Bearer token']], // internal/api/auth.go:74-77
     ['GET /user with the anon key as bearer', () => send('GET', '/user'),

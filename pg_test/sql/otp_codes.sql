@@ -105,3 +105,14 @@ delete from auth.users where email in ('vera@example.com', 'walt@example.com') o
 delete from auth.outbox;
 delete from auth.rate_limits;
 reset auth_ext.rate_limit_email_per_client;
+
+-- Supabase Auth's window (its SMTP_MAX_FREQUENCY, 60 s by default; the suite turns it
+-- off): one message of a kind to a user a minute, whoever asks.
+begin;
+set local auth_ext.mailer_max_frequency = 60;
+select auth.sign_in_with_otp('window@example.com') is not null as first_code_sent;
+-- again_within_a_minute:
+select regress.error_of($$select auth.sign_in_with_otp('window@example.com')$$) as again;
+-- A recovery email shares the magic link's window, as in Supabase Auth (recovery_sent_at).
+select regress.error_of($$select auth.reset_password_for_email('window@example.com')$$) as recovery;
+rollback;

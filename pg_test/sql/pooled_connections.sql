@@ -222,16 +222,17 @@ do $$ begin execute 'declare kept_cursor cursor with hold for select 1'; end $$;
 reset session authorization;
 rollback;
 
--- Settings for the rest of the session. A trigger leaves a response header that sets a
--- cookie, and a lock timeout, on the connection; the next request's first call (PostgREST's
--- pre-request) puts them back, so they never reach the next user. Each transaction here
--- stands for one request.
+-- Settings for the rest of the session. A trigger that leaves a search_path (which would
+-- decide the function the pooler's next statement calls), a response header that sets a
+-- cookie, or a lock timeout on the connection makes the request fail at commit, and the
+-- settings go with it. The client's own, with SET or set_config(..., false), stay.
 create role settings_owner nologin;
 create table public.board2 (body text);
 alter table public.board2 owner to settings_owner;
 grant insert on public.board2 to authenticated;
 create function public.leave_settings() returns trigger language plpgsql as $$
 begin
+    perform pg_catalog.set_config('search_path', 'public, pg_catalog', false);
     perform pg_catalog.set_config('response.headers', '[{"Set-Cookie": "sb-access-token=ATTACKER"}]', false);
     perform pg_catalog.set_config('lock_timeout', '1', false);
     return new;
@@ -243,13 +244,19 @@ begin;
 set local session authorization pooler;
 set local role authenticated;
 insert into public.board2 values ('one request');
+-- left_for_the_session:
 commit;
-select current_setting('response.headers', true) as left_behind, current_setting('lock_timeout') as lock_timeout_left;
+select coalesce(current_setting('response.headers', true), '') as left_behind, current_setting('lock_timeout') as lock_timeout_left,
+       current_setting('search_path') as search_path_left;
+-- The client's own.
 begin;
-select auth.postgrest_pre_request();
-select coalesce(current_setting('response.headers', true), '') as next_request_headers,
-       current_setting('lock_timeout') as next_lock_timeout;
+set local session authorization pooler;
+select pg_catalog.set_config('lock_timeout', '2s', false) as own_setting;
+set statement_timeout = '5s';
 commit;
+select current_setting('lock_timeout') as kept, current_setting('statement_timeout') as kept_too;
+reset lock_timeout;
+reset statement_timeout;
 drop table public.board2;
 drop function public.leave_settings();
 drop role settings_owner;

@@ -1,25 +1,36 @@
 -- Users: addresses, metadata, the user object of the API, who may sign in.
 -- Only CREATE OR REPLACE: this file is part of every upgrade script too (scripts/build-sql.py).
 
--- Raises validation_failed unless the address (already normalised) is an email
--- ('email') or E.164 phone number ('phone') as Supabase Auth accepts them: its email
--- form (the checkmail library's), at most 255 characters, and its phone form.
+-- What is wrong with an address (already normalised), or null: Supabase Auth's email form
+-- (the checkmail library's) of at most 255 characters ('email'), or its E.164 phone
+-- number form ('phone'). The one rule; check_address_format raises it.
+create or replace function auth.address_problem(address text, kind text)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+    select case
+        when kind = 'email' and length(address) > 255 then 'An email address is too long'
+        when kind = 'email' and address !~ '^[a-zA-Z0-9.!#$%&''*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$'
+            then 'Unable to validate email address: invalid format'
+        when kind = 'phone' and address !~ '^[1-9][0-9]{1,14}$' then 'Invalid phone number format (E.164 required)'
+    end
+$$;
+
+-- Raises validation_failed unless the address is well formed (address_problem).
 create or replace function auth.check_address_format(address text, kind text)
 returns void
 language plpgsql
 immutable
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    problem text := auth.address_problem(address, kind);
 begin
-    if kind = 'email' and length(address) > 255 then
-        perform auth.raise_error('validation_failed', 'An email address is too long',
-            pg_catalog.format('email is %s characters; at most 255', length(address)));
-    elsif kind = 'email' and address !~ '^[a-zA-Z0-9.!#$%&''*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$' then
-        perform auth.raise_error('validation_failed', 'Unable to validate email address: invalid format',
-            pg_catalog.format('email %L is not of the form name@domain', left(address, 300)));
-    elsif kind = 'phone' and address !~ '^[1-9][0-9]{1,14}$' then
-        perform auth.raise_error('validation_failed', 'Invalid phone number format (E.164 required)',
-            pg_catalog.format('phone %L is not 2 to 15 digits in E.164 form', left(address, 64)));
+    if problem is not null then
+        perform auth.raise_error('validation_failed', problem,
+            pg_catalog.format('%s %L', kind, left(address, 300)));
     end if;
 end
 $$;

@@ -17,7 +17,7 @@
 //! it. The guards live in the library, which preloading, PostgREST's pre-request and
 //! `auth.set_session` load in every connection that serves requests.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString};
 
 use pgrx::pg_sys;
@@ -27,12 +27,34 @@ use crate::core::errors::{AuthError, ErrorCode};
 use crate::core::statements;
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
 static mut ORIGINAL_CHECK_ROLE: pg_sys::GucStringCheckHook = None;
 
 thread_local! {
     /// The one role change the extension itself makes next (the gateway's, to the role
     /// `auth.gateway_request` verified), allowed from inside its function.
     static ALLOWED_ROLE_CHANGE: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+    /// The settings the client's own statements set for the rest of the session in this
+    /// transaction (`SET`, or `set_config(..., false)` in its statement), or all of them.
+    static CLIENT_SESSION_SETTINGS: RefCell<ClientSettings> = RefCell::new(ClientSettings::default());
+}
+
+#[derive(Default)]
+struct ClientSettings {
+    names: Vec<String>,
+    all: bool,
+}
+
+impl ClientSettings {
+    fn record(name: Option<&str>) {
+        CLIENT_SESSION_SETTINGS.with(|c| {
+            let mut c = c.borrow_mut();
+            match name {
+                Some(name) => c.names.push(name.to_ascii_lowercase()),
+                None => c.all = true,
+            }
+        });
+    }
 }
 
 /// Installs the utility hook and the guard on the `role` setting; called once per
@@ -41,7 +63,18 @@ pub fn install() {
     unsafe {
         PREV_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
+        PREV_PLANNER = pg_sys::planner_hook;
+        pg_sys::planner_hook = Some(planner);
+        pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut());
         guard_role_setting();
+        // Loaded in the middle of a transaction (not preloaded): what it set for the session
+        // before now was the client's (PostgREST's pre-request loads the library before any
+        // code of the request runs).
+        if pg_sys::IsTransactionState() {
+            for name in session_settings_set_now() {
+                ClientSettings::record(Some(&name));
+            }
+        }
     }
 }
 
@@ -66,10 +99,14 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    if context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL && !pstmt.is_null() && !superuser_session() {
+    let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
+    if !top_level && !pstmt.is_null() && !superuser_session() {
         if let Some(what) = kept_for_the_next_request((*pstmt).utilityStmt) {
             refusal(what).raise();
         }
+    }
+    if top_level && !pstmt.is_null() {
+        record_client_set((*pstmt).utilityStmt);
     }
     match PREV_UTILITY {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| {
@@ -150,6 +187,19 @@ unsafe fn kept_for_the_next_request(statement: *mut pg_sys::Node) -> Option<&'st
 
 const TEMPORARY: &str =
     "temporary objects that outlive the transaction are made only by the client's own statements (a temporary table may use ON COMMIT DROP)";
+
+/// A client's own `SET` (not `SET LOCAL`): the setting is the client's to keep.
+unsafe fn record_client_set(statement: *mut pg_sys::Node) {
+    if statement.is_null() || (*statement).type_ != pg_sys::NodeTag::T_VariableSetStmt {
+        return;
+    }
+    let set = statement as *mut pg_sys::VariableSetStmt;
+    if (*set).is_local {
+        return;
+    }
+    let name = (!(*set).name.is_null()).then(|| CStr::from_ptr((*set).name).to_string_lossy().into_owned());
+    ClientSettings::record(name.as_deref());
+}
 
 unsafe fn is_temp(namespace: pg_sys::Oid) -> bool {
     namespace != pg_sys::InvalidOid && pg_sys::isTempNamespace(namespace)
@@ -287,6 +337,8 @@ pub fn reset_session_settings() {
             let name = CStr::from_ptr((*setting).name);
             // Who the session is is the pooler's, never a request's (check_role_change).
             if name != c"role" && name != c"session_authorization" {
+                // Put back on the client's behalf: its to keep at commit.
+                ClientSettings::record(Some(&name.to_string_lossy()));
                 names.push(name.to_owned());
             }
         }
@@ -311,4 +363,108 @@ pub fn reset_session_settings() {
 #[search_path(pg_catalog, pg_temp)]
 fn begin_pooled_request() {
     reset_session_settings();
+}
+
+/// A client statement (planned outside any other) that calls `set_config` for the rest of
+/// the session: the settings it names are the client's to keep. Its `set_config(...,
+/// true)` calls (PostgREST's per-request statement) set nothing for the session.
+#[pg_guard]
+unsafe extern "C-unwind" fn planner(
+    parse: *mut pg_sys::Query,
+    query_string: *const core::ffi::c_char,
+    cursor_options: core::ffi::c_int,
+    bound_params: pg_sys::ParamListInfo,
+) -> *mut pg_sys::PlannedStmt {
+    if !parse.is_null() && statements::running_statements() == 0 && !in_function() {
+        find_session_set_config(parse as *mut pg_sys::Node, std::ptr::null_mut());
+    }
+    match PREV_PLANNER {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
+        None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn find_session_set_config(node: *mut pg_sys::Node, context: *mut core::ffi::c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_Query {
+        return pg_sys::query_tree_walker(node as *mut pg_sys::Query, Some(find_session_set_config), context, 0);
+    }
+    if (*node).type_ == pg_sys::NodeTag::T_FuncExpr {
+        let call = node as *mut pg_sys::FuncExpr;
+        if (*call).funcid == pg_sys::Oid::from(pg_sys::F_SET_CONFIG) {
+            let args: Vec<*mut pg_sys::Node> = list_nodes((*call).args);
+            let constant = |n: *mut pg_sys::Node| (!n.is_null() && (*n).type_ == pg_sys::NodeTag::T_Const).then(|| n as *mut pg_sys::Const);
+            let local = args.get(2).and_then(|&n| constant(n)).is_some_and(|c| !(*c).constisnull && bool::from_datum((*c).constvalue, false).unwrap_or(false));
+            if !local {
+                let name = args.first().and_then(|&n| constant(n)).filter(|c| !(**c).constisnull).and_then(|c| {
+                    String::from_datum((*c).constvalue, false)
+                });
+                ClientSettings::record(name.as_deref());
+            }
+        }
+    }
+    pg_sys::expression_tree_walker(node, Some(find_session_set_config), context)
+}
+
+unsafe fn list_nodes(list: *mut pg_sys::List) -> Vec<*mut pg_sys::Node> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    (0..(*list).length).map(|i| (*(*list).elements.add(i as usize)).ptr_value as *mut pg_sys::Node).collect()
+}
+
+/// At commit, refuses settings for the rest of the session that code inside a statement
+/// set (`set_config(..., false)` from a trigger or a function): a `search_path` left on a
+/// pooled connection would decide which function the pooler's next statement calls. The
+/// whole transaction rolls back, the setting with it.
+#[pg_guard]
+unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _arg: *mut core::ffi::c_void) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT => {
+            let client = CLIENT_SESSION_SETTINGS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+            if client.all || superuser_session() {
+                return;
+            }
+            let left: Vec<String> =
+                session_settings_set_now().into_iter().filter(|name| !client.names.contains(name)).collect();
+            if !left.is_empty() {
+                refusal("a setting for the rest of the session is made only by the client's own statements")
+                    .detail(format!("set by code inside a statement: {}", left.join(", ")))
+                    .hint("Use set_config(name, value, true), or SET LOCAL: it ends with the transaction.")
+                    .raise();
+            }
+        }
+        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_ABORT => {
+            CLIENT_SESSION_SETTINGS.with(|c| *c.borrow_mut() = ClientSettings::default());
+        }
+        _ => {}
+    }
+}
+
+/// The settings this transaction set for the rest of the session (and lower-cased names).
+unsafe fn session_settings_set_now() -> Vec<String> {
+    let count = pg_sys::GetNumConfigOptions();
+    let settings = pg_sys::get_guc_variables();
+    let mut names = Vec::new();
+    if settings.is_null() {
+        return names;
+    }
+    for i in 0..count as usize {
+        let setting = *settings.add(i);
+        if setting.is_null() {
+            continue;
+        }
+        let mut stack = (*setting).stack;
+        while !stack.is_null() {
+            if matches!((*stack).state, pg_sys::GucStackState::GUC_SET | pg_sys::GucStackState::GUC_SET_LOCAL) {
+                names.push(CStr::from_ptr((*setting).name).to_string_lossy().to_ascii_lowercase());
+                break;
+            }
+            stack = (*stack).prev;
+        }
+    }
+    names
 }

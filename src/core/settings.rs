@@ -24,6 +24,8 @@ pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(6);
 pub static PASSWORD_REJECT_COMMON: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static MANUAL_LINKING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static DISABLE_SIGNUP: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MAILER_MAX_FREQUENCY: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static SMS_MAX_FREQUENCY: GucSetting<i32> = GucSetting::<i32>::new(60);
 pub static EXTERNAL_EMAIL_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static EXTERNAL_PHONE_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
@@ -223,6 +225,22 @@ static DEFINITIONS: &[Definition] = &[
         kind: Kind::Int(&PASSWORD_MIN_LENGTH, 6, 72),
         context: Changed::BySuperuser,
         flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.mailer_max_frequency",
+        short: c"Least time between two emails of one kind to one user (GoTrue's SMTP_MAX_FREQUENCY).",
+        long: c"",
+        kind: Kind::Int(&MAILER_MAX_FREQUENCY, 0, 24 * 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
+        name: c"auth_ext.sms_max_frequency",
+        short: c"Least time between two text messages of one kind to one user (GoTrue's SMS_MAX_FREQUENCY).",
+        long: c"",
+        kind: Kind::Int(&SMS_MAX_FREQUENCY, 0, 24 * 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
     },
     Definition {
         name: c"auth_ext.disable_signup",

@@ -46,7 +46,14 @@ fn sign_in_with_otp(
     let client = request::limit_key(&request::client());
     // Asking costs what a message would, whether or not the address is registered.
     limits::check_send_budget(&client, is_phone)?;
-    let user_id = match users::find_serialized(Lookup::of(address, is_phone).check()?)? {
+    // Without create_user, a malformed address is one nobody has (otp.go:82-83, 211-237).
+    let lookup = Lookup::of(address, is_phone).given()?;
+    if !create_user && lookup.problem()?.is_some() {
+        limits::count_address_probe(&client)?;
+        return Err(AuthError::new(ErrorCode::OtpDisabled, "Signups not allowed for otp").into());
+    }
+    let lookup = lookup.check()?;
+    let user_id = match users::find_serialized(lookup)? {
         Some(account) => users::parse_id(&account.id)?,
         None if create_user => {
             gates::signups_allowed()?;

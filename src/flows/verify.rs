@@ -79,7 +79,16 @@ fn verify_one_time_token(
         return Err(AuthError::new(ErrorCode::ValidationFailed, format!("{verification_type} codes are verified with {by} =>")).into());
     }
     // A phone number's form is checked first, as Supabase Auth does (verify.go:68-71).
-    let sent_to = if sent_by_sms { sent_to.check()? } else { sent_to.given()? };
+    let sent_to = if sent_by_sms {
+        sent_to.check()?
+    } else {
+        // verify.go:74-77: a malformed email is 422 "Invalid email format" there.
+        let sent_to = sent_to.given()?;
+        if let Some(problem) = sent_to.problem()? {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "Invalid email format").detail(problem).into());
+        }
+        sent_to
+    };
     let (Lookup::Email(address) | Lookup::Phone(address)) = sent_to;
     let consumed = one_time::consume_code(address, token.unwrap_or_default(), accepted)?;
     Ok(pgrx::JsonB(finish_verification(consumed, Finish::Session)?))

@@ -149,6 +149,8 @@ pub struct Issued {
     pub hashed_token: String,
     /// The 6-digit code.
     pub code: String,
+    /// How long ago a message of this kind last went to the user, if one did.
+    pub previous_sent_seconds_ago: Option<f64>,
 }
 
 impl Issued {
@@ -226,10 +228,22 @@ pub fn issue_with_options(
             requested_from.into(),
         ],
     )?;
-    let sent_at: Vec<String> =
-        token_type.row().sent_at.iter().map(|column| format!("{} = now()", pgrx::spi::quote_identifier(column))).collect();
-    db::run(&format!("update auth.users set {} where id = $1", sent_at.join(", ")), &[pg_uuid(user_id).into()])?;
-    Ok(Issued { token_type, hashed_token, code })
+    // Marks when it went out, and reads when the last of its kind did (the CTE sees the
+    // row as it was).
+    let columns = token_type.row().sent_at;
+    let sent_at: Vec<String> = columns.iter().map(|column| format!("{} = now()", pgrx::spi::quote_identifier(column))).collect();
+    let last = pgrx::spi::quote_identifier(columns[columns.len() - 1]);
+    let previous_sent_seconds_ago: Option<f64> = db::json_row(
+        &format!(
+            "with before as (select extract(epoch from now() - {last})::float8 as ago from auth.users where id = $1),
+                  marked as (update auth.users set {} where id = $1)
+             select to_jsonb((select ago from before))",
+            sent_at.join(", ")
+        ),
+        &[pg_uuid(user_id).into()],
+    )?
+    .flatten();
+    Ok(Issued { token_type, hashed_token, code, previous_sent_seconds_ago })
 }
 
 /// The options of the user's newest live (unused) token of a type, if one is pending:
