@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
 
 use crate::serve::BodyError;
+use crate::gotrue;
 use crate::sql::{ApiError, Caller, API_VERSION};
 use crate::Shared;
 
@@ -124,41 +125,6 @@ enum Needs {
     Nothing,
 }
 
-/// Where Supabase Auth answers a code (or one message of it) with another status than the
-/// error table gives it (the status it answers that code with elsewhere), by endpoint.
-const STATUS_BY_ENDPOINT: &[(&str, &str, u16)] = &[
-    // verify.go:74-77: the one validation error that is 422 there.
-    ("/verify", "validation_failed: Invalid email format", 422),
-    // internal/tokens/service.go:228: a refresh's missing session is 400.
-    ("/token", "session_not_found", 400),
-    // reauthenticate.go:31-36.
-    ("/reauthenticate", "email_not_confirmed", 422),
-    ("/reauthenticate", "phone_not_confirmed", 422),
-    // signup.go:142-152 and otp.go:107.
-    ("/signup", "email_provider_disabled", 400),
-    ("/signup", "phone_provider_disabled", 400),
-    ("/otp", "phone_provider_disabled", 400),
-];
-
-/// What Supabase Auth's check of a user's access token answers (auth.go:20-42), on every
-/// endpoint that acts for a signed-in user.
-const STATUS_FOR_USERS: &[(&str, u16)] = &[("user_not_found", 403), ("user_banned", 403), ("session_expired", 403)];
-
-/// GoTrue's status for an error of ours on this endpoint.
-fn gotrue_status(path: &str, needs: Needs, mut error: ApiError) -> ApiError {
-    let code = error.code.as_str();
-    let with_message = format!("{code}: {}", error.message);
-    let status = STATUS_BY_ENDPOINT
-        .iter()
-        .find(|(endpoint, c, _)| path == *endpoint && (code == *c || with_message == *c))
-        .map(|(_, _, status)| *status)
-        .or_else(|| (needs == Needs::User).then(|| STATUS_FOR_USERS.iter().find(|(c, _)| code == *c).map(|(_, s)| *s)).flatten());
-    if let Some(status) = status {
-        error.status = StatusCode::from_u16(status).unwrap_or(error.status);
-    }
-    error
-}
-
 type Answer = Result<Response, Response>;
 
 impl Input {
@@ -201,7 +167,7 @@ impl Input {
             ip: self.ip,
             user_agent: self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         };
-        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(gotrue_status(&self.path, needs, e)))
+        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(gotrue::gotrue_status(&self.path, needs == Needs::User, e)))
     }
 }
 
@@ -268,29 +234,12 @@ handler!(token(input) {
         }
         // web3.go:28: no Web3 chain is enabled, checked before the body is read.
         "web3" => return Err(input.fail(ApiError::new(422, "web3_provider_disabled", "Web3 provider is disabled"))),
-        "id_token" => return Err(input.fail(id_token_disabled(input.text("provider").unwrap_or_default().as_str()))),
+        "id_token" => return Err(input.fail(gotrue::id_token_disabled(input.text("provider").unwrap_or_default().as_str()))),
         // token.go:59-60.
         _ => return Err(input.fail(ApiError::new(400, "invalid_credentials", "unsupported_grant_type"))),
     };
     ok(value)
 });
-
-/// Supabase Auth's answer to an ID token of a provider it was not set up for
-/// (token_oidc.go:32-199): a provider it knows the issuer of is "not enabled"; any other
-/// is a custom provider it does not allow.
-fn id_token_disabled(provider: &str) -> ApiError {
-    const ISSUERS: &[(&str, &str)] = &[
-        ("google", "https://accounts.google.com"),
-        ("facebook", "https://www.facebook.com"),
-        ("kakao", "https://kauth.kakao.com"),
-        ("snapchat", "https://accounts.snapchat.com"),
-        ("apple", "https://appleid.apple.com"),
-    ];
-    match ISSUERS.iter().find(|(name, _)| *name == provider) {
-        Some((_, issuer)) => ApiError::new(400, "provider_disabled", &format!("Provider (issuer {issuer:?}) is not enabled")),
-        None => ApiError::new(400, "validation_failed", &format!("Custom OIDC provider {provider:?} not allowed")),
-    }
-}
 
 handler!(otp(input) {
     let create_user = input.body.get("create_user").and_then(Value::as_bool).unwrap_or(true);
@@ -343,17 +292,17 @@ follow_link(input) {
             let target = wanted.clone().or_else(|| v["site_url"].as_str().map(str::to_owned)).unwrap_or_else(|| "/".into());
             let result = &v["result"];
             if let Some(code) = result["code"].as_str() {
-                with_query(&target, &[("code", code)])
+                gotrue::with_query(&target, &[("code", code)])
             } else if result["access_token"].is_string() {
                 let fields: Vec<(&str, String)> = ["access_token", "expires_at", "expires_in", "refresh_token", "token_type"]
                     .iter()
                     .map(|k| (*k, scalar(&result[*k])))
                     .chain([("type", kind.clone().unwrap_or_default())])
                     .collect();
-                with_fragment(&target, &fields)
+                gotrue::with_fragment(&target, &fields)
             } else {
                 let message = result["message"].as_str().unwrap_or("Confirmation link accepted").to_owned();
-                with_fragment(&target, &[("message", message)])
+                gotrue::with_fragment(&target, &[("message", message)])
             }
         }
         Err(response) => {
@@ -379,7 +328,7 @@ follow_link(input) {
             let mut fields: Vec<(&str, String)> = error.map(|e| ("error", e.to_owned())).into_iter().collect();
             fields.push(("error_code", code));
             fields.push(("error_description", message));
-            with_fragment(&target, &fields)
+            gotrue::with_fragment(&target, &fields)
         }
     };
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -406,37 +355,6 @@ async fn error_parts(response: Response) -> (u16, String, String) {
     (status, code, message)
 }
 
-
-/// Fields as Go's url.Values encodes them, which GoTrue's redirects use: keys sorted,
-/// each value query-escaped (a space as `+`).
-fn form(fields: &[(&str, String)]) -> String {
-    let mut fields = fields.to_vec();
-    fields.sort_by(|a, b| a.0.cmp(b.0));
-    fields.iter().map(|(k, v)| format!("{k}={}", auth_ext_http::query_escape(v))).collect::<Vec<_>>().join("&")
-}
-
-/// A redirect's fragment as GoTrue's: its fields and an empty `sb` (verify.go:483-514).
-fn with_fragment(url: &str, fields: &[(&str, String)]) -> String {
-    let base = url.split('#').next().unwrap_or(url);
-    let mut fields = fields.to_vec();
-    fields.push(("sb", String::new()));
-    format!("{base}#{}", form(&fields))
-}
-
-fn with_query(url: &str, fields: &[(&str, &str)]) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((b, f)) => (b, Some(f)),
-        None => (url, None),
-    };
-    let owned: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let mut out = format!("{base}{sep}{}", form(&owned));
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
-    }
-    out
-}
 
 handler!(recover(input) {
     input

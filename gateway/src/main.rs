@@ -8,6 +8,7 @@
 //! extension's; this maps HTTP to SQL and results or errors back to HTTP.
 
 mod api;
+mod gotrue;
 mod config;
 mod proxy;
 mod serve;

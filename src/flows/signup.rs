@@ -57,23 +57,7 @@ fn sign_up(
     db::run("select auth.check_metadata_size($1, '{}')", &[db::jsonb_arg(&data)])?;
     let autoconfirm = if is_phone { settings::SMS_AUTOCONFIRM.get() } else { settings::MAILER_AUTOCONFIRM.get() };
     if autoconfirm {
-        // No message to count: the password work is what is limited.
-        limits::spend_password_work(&request::limit_key(&request::client()))?;
-        // As Supabase Auth answers with autoconfirm on (it tells whether the address is taken).
-        if users::find_serialized(lookup)?.is_some() {
-            return Err(AuthError::new(ErrorCode::UserAlreadyExists, "User already registered").into());
-        }
-        let user_id = users::create(&NewUser {
-            email: (!is_phone).then(|| address.to_owned()),
-            phone: is_phone.then(|| address.to_owned()),
-            password_hash: Some(passwords::hash(password)?),
-            email_confirmed: !is_phone,
-            phone_confirmed: is_phone,
-            user_metadata: data,
-            app_metadata: users::provider_metadata(provider),
-            ..Default::default()
-        })?;
-        return Ok(pgrx::JsonB(create_session(&user_id, "password", &request::client())?));
+        return Ok(pgrx::JsonB(sign_up_confirmed(lookup, password, data)?));
     }
     // A caller over the send limits is refused before any expensive work (argon2), and the
     // limits count alike whether or not the address is registered.
@@ -109,6 +93,29 @@ fn sign_up(
         &[address.into(), provider.into(), db::jsonb_arg(&data), db::jsonb_arg(&users::provider_metadata(provider))],
     )?;
     Ok(pgrx::JsonB(decoy.unwrap_or_default()))
+}
+
+/// A sign-up that needs no confirmation (autoconfirm): a new user, signed in at once.
+fn sign_up_confirmed(lookup: Lookup<'_>, password: &str, data: Value) -> AuthResult<Value> {
+    let (Lookup::Email(address) | Lookup::Phone(address)) = lookup;
+    let is_phone = matches!(lookup, Lookup::Phone(_));
+    // No message to count: the password work is what is limited.
+    limits::spend_password_work(&request::limit_key(&request::client()))?;
+    // As Supabase Auth answers with autoconfirm on (it tells whether the address is taken).
+    if users::find_serialized(lookup)?.is_some() {
+        return Err(AuthError::new(ErrorCode::UserAlreadyExists, "User already registered"));
+    }
+    let user_id = users::create(&NewUser {
+        email: (!is_phone).then(|| address.to_owned()),
+        phone: is_phone.then(|| address.to_owned()),
+        password_hash: Some(passwords::hash(password)?),
+        email_confirmed: !is_phone,
+        phone_confirmed: is_phone,
+        user_metadata: data,
+        app_metadata: users::provider_metadata(if is_phone { "phone" } else { "email" }),
+        ..Default::default()
+    })?;
+    create_session(&user_id, "password", &request::client())
 }
 
 /// What a sign-up's confirmation proves: the password whose hash it was issued with, if

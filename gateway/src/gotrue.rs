@@ -1,0 +1,91 @@
+//! Supabase Auth's shapes that the endpoints answer in: the status it gives a code on one
+//! endpoint where it differs from the error table's, its answer to providers it was not
+//! set up for, and how its redirects encode their fields.
+
+use axum::http::StatusCode;
+
+use crate::sql::ApiError;
+
+/// Where Supabase Auth answers a code (or one message of it) with another status than the
+/// error table gives it (the status it answers that code with elsewhere), by endpoint.
+const STATUS_BY_ENDPOINT: &[(&str, &str, u16)] = &[
+    // verify.go:74-77: the one validation error that is 422 there.
+    ("/verify", "validation_failed: Invalid email format", 422),
+    // internal/tokens/service.go:228: a refresh's missing session is 400.
+    ("/token", "session_not_found", 400),
+    // reauthenticate.go:31-36.
+    ("/reauthenticate", "email_not_confirmed", 422),
+    ("/reauthenticate", "phone_not_confirmed", 422),
+    // signup.go:142-152 and otp.go:107.
+    ("/signup", "email_provider_disabled", 400),
+    ("/signup", "phone_provider_disabled", 400),
+    ("/otp", "phone_provider_disabled", 400),
+];
+
+/// What Supabase Auth's check of a user's access token answers (auth.go:20-42), on every
+/// endpoint that acts for a signed-in user.
+const STATUS_FOR_USERS: &[(&str, u16)] = &[("user_not_found", 403), ("user_banned", 403), ("session_expired", 403)];
+
+/// GoTrue's status for an error of ours on this endpoint.
+pub fn gotrue_status(path: &str, acts_for_user: bool, mut error: ApiError) -> ApiError {
+    let code = error.code.as_str();
+    let with_message = format!("{code}: {}", error.message);
+    let status = STATUS_BY_ENDPOINT
+        .iter()
+        .find(|(endpoint, c, _)| path == *endpoint && (code == *c || with_message == *c))
+        .map(|(_, _, status)| *status)
+        .or_else(|| acts_for_user.then(|| STATUS_FOR_USERS.iter().find(|(c, _)| code == *c).map(|(_, s)| *s)).flatten());
+    if let Some(status) = status {
+        error.status = StatusCode::from_u16(status).unwrap_or(error.status);
+    }
+    error
+}
+
+
+/// Supabase Auth's answer to an ID token of a provider it was not set up for
+/// (token_oidc.go:32-199): a provider it knows the issuer of is "not enabled"; any other
+/// is a custom provider it does not allow.
+pub fn id_token_disabled(provider: &str) -> ApiError {
+    const ISSUERS: &[(&str, &str)] = &[
+        ("google", "https://accounts.google.com"),
+        ("facebook", "https://www.facebook.com"),
+        ("kakao", "https://kauth.kakao.com"),
+        ("snapchat", "https://accounts.snapchat.com"),
+        ("apple", "https://appleid.apple.com"),
+    ];
+    match ISSUERS.iter().find(|(name, _)| *name == provider) {
+        Some((_, issuer)) => ApiError::new(400, "provider_disabled", &format!("Provider (issuer {issuer:?}) is not enabled")),
+        None => ApiError::new(400, "validation_failed", &format!("Custom OIDC provider {provider:?} not allowed")),
+    }
+}
+
+/// Fields as Go's url.Values encodes them, which GoTrue's redirects use: keys sorted,
+/// each value query-escaped (a space as `+`).
+pub fn form(fields: &[(&str, String)]) -> String {
+    let mut fields = fields.to_vec();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    fields.iter().map(|(k, v)| format!("{k}={}", auth_ext_http::query_escape(v))).collect::<Vec<_>>().join("&")
+}
+
+/// A redirect's fragment as GoTrue's: its fields and an empty `sb` (verify.go:483-514).
+pub fn with_fragment(url: &str, fields: &[(&str, String)]) -> String {
+    let base = url.split('#').next().unwrap_or(url);
+    let mut fields = fields.to_vec();
+    fields.push(("sb", String::new()));
+    format!("{base}#{}", form(&fields))
+}
+
+pub fn with_query(url: &str, fields: &[(&str, &str)]) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let owned: Vec<(&str, String)> = fields.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}{}", form(&owned));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}

@@ -1,0 +1,262 @@
+//! The `auth_ext.*` settings. Policy settings are superuser-only (`SUSET`), so an
+//! application role can neither lengthen its own tokens nor switch verification off.
+
+use std::ffi::{CStr, CString};
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+
+pub static JWT_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"authenticated"));
+pub static JWT_ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auth_ext"));
+pub static REFRESH_TOKEN_REUSE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static SESSION_TIMEBOX: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SESSION_INACTIVITY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static REQUIRE_VERIFIED_SESSION: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static CUSTOM_ACCESS_TOKEN_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_SIGN_INS: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static RATE_LIMIT_ANONYMOUS: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static ANONYMOUS_BEFORE_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_AFTER_CREATE_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static MAILER_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static SMS_AUTOCONFIRM: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static PASSWORD_MIN_LENGTH: GucSetting<i32> = GucSetting::<i32>::new(6);
+pub static PASSWORD_REJECT_COMMON: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MANUAL_LINKING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static DISABLE_SIGNUP: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MAILER_MAX_FREQUENCY: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static SMS_MAX_FREQUENCY: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static EXTERNAL_EMAIL_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static EXTERNAL_PHONE_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static OTP_EXP: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static OTP_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static RATE_LIMIT_EMAIL_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static RATE_LIMIT_SMS_SENT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static RATE_LIMIT_EMAIL_PER_RECIPIENT: GucSetting<i32> = GucSetting::<i32>::new(5);
+pub static SECURE_EMAIL_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static SECURE_PASSWORD_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static ANONYMOUS_CLEANUP_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static ANONYMOUS_CLEANUP_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ANONYMOUS_TTL: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
+pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
+pub static API_EXTERNAL_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ALLOWED_TOKEN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static TRUSTED_PROXY_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RATE_LIMIT_EMAIL_PER_CLIENT: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static RATE_LIMIT_FAILED_SIGN_INS: GucSetting<i32> = GucSetting::<i32>::new(360);
+pub static RATE_LIMIT_FAILED_SIGN_INS_PER_USER: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static RATE_LIMIT_VERIFY: GucSetting<i32> = GucSetting::<i32>::new(360);
+pub static RATE_LIMIT_BURST: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static DURABLE_WRITE_DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Claims of the session verified by `auth.set_session`, set transaction-locally by it.
+/// SUSET so that no application role can write it; GUCs reach parallel workers.
+pub static VERIFIED_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub const VERIFIED_CLAIMS_NAME: &CStr = c"auth_ext.verified_claims";
+/// Set (transaction-locally, around its insert) by admin_create_user only: the new
+/// user's metadata comes from the application's server, which vouches for the
+/// identity it names. SUSET, so no application role can set it.
+pub static METADATA_VOUCHED: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const METADATA_VOUCHED_NAME: &CStr = c"auth_ext.metadata_vouched";
+/// The client an HTTP front (a member of auth_ext_gateway) reported for this request,
+/// `{"ip": ..., "user_agent": ...}`, set transaction-locally by auth.gateway_begin.
+/// SUSET, so no application role can claim to be another client.
+pub static GATEWAY_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const GATEWAY_CLIENT_NAME: &CStr = c"auth_ext.gateway_client";
+/// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
+pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
+
+/// How a setting is stored, with an integer's bounds.
+enum Kind {
+    Bool(&'static GucSetting<bool>),
+    Int(&'static GucSetting<i32>, i32, i32),
+    Text(&'static GucSetting<Option<CString>>),
+}
+
+/// Who may change a setting, and when.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Changed {
+    /// A superuser, at any time (SUSET).
+    BySuperuser,
+    /// The configuration, with a reload (SIGHUP).
+    OnReload,
+    /// The configuration, with a restart (POSTMASTER).
+    AtStart,
+}
+
+impl Changed {
+    fn context(self) -> GucContext {
+        match self {
+            Changed::BySuperuser => GucContext::Suset,
+            Changed::OnReload => GucContext::Sighup,
+            Changed::AtStart => GucContext::Postmaster,
+        }
+    }
+}
+
+/// One setting as Postgres is told of it.
+struct Definition {
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    kind: Kind,
+    context: Changed,
+    flags: GucFlags,
+}
+
+mod definitions;
+use definitions::DEFINITIONS;
+
+
+/// Tells Postgres of every setting; called once per process, from _PG_init. A postmaster
+/// setting exists only where the library is preloaded (durable::register_reserved).
+pub fn register() {
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    for d in DEFINITIONS {
+        if d.context == Changed::AtStart && !preloading {
+            continue;
+        }
+        match d.kind {
+            Kind::Bool(setting) => GucRegistry::define_bool_guc(d.name, d.short, d.long, setting, d.context.context(), d.flags),
+            Kind::Int(setting, min, max) => {
+                GucRegistry::define_int_guc(d.name, d.short, d.long, setting, min, max, d.context.context(), d.flags)
+            }
+            Kind::Text(setting) => GucRegistry::define_string_guc(d.name, d.short, d.long, setting, d.context.context(), d.flags),
+        }
+    }
+}
+
+/// A setting this extension does not define but reads on every row of a policy
+/// (`request.jwt.claims`). Looking a setting up by name costs a binary search with
+/// case-insensitive compares; this finds Postgres' entry for it once and, on each read,
+/// only checks that the entry is still the one in that slot of the settings array
+/// (entries move when settings are added, and are freed if an extension defines or
+/// reserves the name), falling back to the lookup when it is not.
+pub struct PlaceholderSetting {
+    name: &'static CStr,
+    slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
+}
+
+macro_rules! placeholder_setting {
+    ($name:literal) => {{
+        thread_local! {
+            static SLOT: std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>> =
+                const { std::cell::Cell::new(None) };
+        }
+        $crate::core::settings::PlaceholderSetting::new($name, SLOT)
+    }};
+}
+pub(crate) use placeholder_setting;
+
+impl PlaceholderSetting {
+    pub const fn new(
+        name: &'static CStr,
+        slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
+    ) -> Self {
+        PlaceholderSetting { name, slot }
+    }
+
+    /// The setting's text, or None when it is unset or empty.
+    pub fn text(&'static self) -> Option<&'static [u8]> {
+        use pgrx::pg_sys;
+        unsafe {
+            let vars = unguarded::get_guc_variables();
+            let count = unguarded::GetNumConfigOptions() as usize;
+            let is_ours = |entry: *mut pg_sys::config_generic| {
+                !entry.is_null()
+                    && (*entry).vartype == pg_sys::config_type::PGC_STRING
+                    && CStr::from_ptr((*entry).name).to_bytes().eq_ignore_ascii_case(self.name.to_bytes())
+            };
+            let cached = self.slot.with(|s| s.get());
+            let entry = match cached {
+                Some((i, entry)) if i < count && *vars.add(i) == entry && is_ours(entry) => entry,
+                _ => {
+                    // Not set at all (the common case outside PostgREST): the lookup says so.
+                    placeholder_text(self.name)?;
+                    let found = (0..count).map(|i| (i, *vars.add(i))).find(|&(_, e)| is_ours(e));
+                    self.slot.with(|s| s.set(found));
+                    found?.1
+                }
+            };
+            let value = *(*entry.cast::<pg_sys::config_string>()).variable;
+            if value.is_null() {
+                return None;
+            }
+            let bytes = CStr::from_ptr(value).to_bytes();
+            (!bytes.is_empty()).then_some(bytes)
+        }
+    }
+}
+
+/// Postgres functions that cannot raise an error (or only on running out of memory), called
+/// without pgrx's per-call guard (a sigsetjmp): the claim functions call them once per row
+/// of a policy. An out-of-memory error's longjmp crosses only frames without destructors.
+pub mod unguarded {
+    use pgrx::pg_sys;
+    // PostgreSQL 16 added an argument to get_guc_variables: declared for 15 only.
+    #[cfg(not(feature = "pg15"))]
+    compile_error!("settings::unguarded declares PostgreSQL 15's signatures");
+    #[allow(clashing_extern_declarations)]
+    extern "C-unwind" {
+        pub fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
+        pub fn GetNumConfigOptions() -> std::ffi::c_int;
+        pub fn palloc(size: pg_sys::Size) -> *mut std::ffi::c_void;
+    }
+}
+
+/// The text of a setting this extension does not define (`request.jwt.claims`,
+/// `request.headers`, ...), or None when it is unset or empty.
+///
+/// The slice borrows Postgres' copy of the value; callers use it before anything in
+/// this backend can change the setting again.
+pub fn placeholder_text(name: &CStr) -> Option<&'static [u8]> {
+    unsafe {
+        let value = pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        if value.is_null() {
+            return None;
+        }
+        let bytes = CStr::from_ptr(value).to_bytes();
+        (!bytes.is_empty()).then_some(bytes)
+    }
+}
+
+/// A string setting's current text without copying it; None when unset or empty.
+pub fn text(setting: &'static GucSetting<Option<CString>>) -> Option<&'static [u8]> {
+    // SAFETY: the pointer is Postgres' own value of the setting, valid until it next changes,
+    // and callers use it before anything in this backend can change it.
+    unsafe {
+        let raw = *setting.as_ptr();
+        if raw.is_null() {
+            return None;
+        }
+        let bytes = CStr::from_ptr(raw).to_bytes();
+        (!bytes.is_empty()).then_some(bytes)
+    }
+}
+
+pub fn text_string(setting: &'static GucSetting<Option<CString>>) -> Option<String> {
+    text(setting).map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// Sets the verified claims for the rest of the current transaction only (like SET LOCAL).
+pub fn set_verified_claims_local(claims_json: &str) {
+    set_internal_local(VERIFIED_CLAIMS_NAME, claims_json);
+}
+
+/// Sets one of the extension's internal SUSET settings for the rest of the current
+/// transaction (like SET LOCAL), whoever the caller is.
+pub fn set_internal_local(name: &CStr, value: &str) {
+    let value = CString::new(value).expect("setting values have no NUL");
+    unsafe {
+        pgrx::pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pgrx::pg_sys::GucContext::PGC_SUSET,
+            pgrx::pg_sys::GucSource::PGC_S_SESSION,
+            pgrx::pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            pgrx::PgLogLevel::ERROR as i32,
+            false,
+        );
+    }
+}
