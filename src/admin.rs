@@ -65,7 +65,11 @@ fn admin_create_user(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Err
             .hint("Use auth.admin_update_user_by_id.")
             .into());
     }
-    let provider = if a.email.is_some() || a.phone.is_none() { "email" } else { "phone" };
+    // admin.go:404-405.
+    if a.email.is_none() && a.phone.is_none() {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "Cannot create a user without either an email or phone").into());
+    }
+    let provider = if a.email.is_some() { "email" } else { "phone" };
     let mut app_metadata = users::provider_metadata(provider);
     if let Value::Object(extra) = users::metadata(a.app_metadata, "app_metadata")? {
         app_metadata.as_object_mut().expect("an object").extend(extra);

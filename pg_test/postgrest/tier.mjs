@@ -151,19 +151,19 @@ async function main() {
   const victimStill = await client(anonKey, victim.access_token).from('notes').select();
   check('pooled connection: the next user\'s requests still work', [null, 0], [victimStill.error, victimStill.data?.length]);
   // Variant: settings for the rest of the session, left by the trigger: a response header
-  // that sets a cookie, and a statement timeout of 1 ms. The next users' requests on the
-  // connection carry neither (the pre-request puts them back).
+  // that sets a cookie, and a lock timeout of 1 ms. The request fails at commit; the next
+  // users' requests on the connection carry neither.
   sql(`set role mallory;
        create or replace function public.poison() returns trigger language plpgsql as $f$
        begin
            perform pg_catalog.set_config('response.headers', '[{"Set-Cookie": "sb-access-token=ATTACKER; Path=/"}]', false);
-           perform pg_catalog.set_config('statement_timeout', '1', false);
+           perform pg_catalog.set_config('lock_timeout', '1', false);
            return new;
        end $f$;`);
   await Promise.all(Array.from({ length: 12 }, () => client(anonKey, m.access_token).from('board').insert({ body: 'y' })));
   const later = await Promise.all(Array.from({ length: 24 }, () => fetch(`${BASE}/notes?select=id`, {
     headers: { apikey: anonKey, Authorization: `Bearer ${victim.access_token}` } })));
-  check('pooled connection: settings a trigger left for the session reach no later request (no cookie, no timeout)',
+  check('pooled connection: settings a trigger left for the session reach no later request (no cookie, no lock timeout)',
     [[200], false], [[...new Set(later.map((r) => r.status))], later.some((r) => (r.headers.get('set-cookie') ?? '').includes('ATTACKER'))]);
   sql(`drop table public.board; drop table public.loot; drop function public.poison(); drop function public.capture(text)`);
   sql(`revoke create on schema public from mallory; revoke usage on schema auth from mallory; drop role mallory`);

@@ -248,6 +248,19 @@ insert into public.board2 values ('one request');
 commit;
 select coalesce(current_setting('response.headers', true), '') as left_behind, current_setting('lock_timeout') as lock_timeout_left,
        current_setting('search_path') as search_path_left;
+-- Variant: a view (a policy, a default) puts its set_config into the client's own
+-- statement; the client's text names no set_config, so it is still others' code.
+create view public.poison_view as select pg_catalog.set_config('search_path', 'public, pg_catalog', false) as x;
+alter view public.poison_view owner to settings_owner;
+grant select on public.poison_view to anon;
+begin;
+set local session authorization pooler;
+set local role anon;
+select x is not null as read_the_view from public.poison_view;
+-- view_left_for_the_session:
+commit;
+select current_setting('search_path') as search_path_after_view;
+drop view public.poison_view;
 -- The client's own.
 begin;
 set local session authorization pooler;

@@ -365,8 +365,8 @@ fn begin_pooled_request() {
     reset_session_settings();
 }
 
-/// A client statement (planned outside any other) that calls `set_config` for the rest of
-/// the session: the settings it names are the client's to keep. Its `set_config(...,
+/// A client statement (planned outside any other, its text naming `set_config`) that calls
+/// `set_config` for the rest of the session: the settings it names are the client's to keep. Its `set_config(...,
 /// true)` calls (PostgREST's per-request statement) set nothing for the session.
 #[pg_guard]
 unsafe extern "C-unwind" fn planner(
@@ -375,13 +375,19 @@ unsafe extern "C-unwind" fn planner(
     cursor_options: core::ffi::c_int,
     bound_params: pg_sys::ParamListInfo,
 ) -> *mut pg_sys::PlannedStmt {
-    if !parse.is_null() && statements::running_statements() == 0 && !in_function() {
+    // The client's text must name set_config itself: the tree the planner gets has views,
+    // policies, defaults and rules in it already, which others wrote.
+    if !parse.is_null() && statements::running_statements() == 0 && !in_function() && names_set_config(query_string) {
         find_session_set_config(parse as *mut pg_sys::Node, std::ptr::null_mut());
     }
     match PREV_PLANNER {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
         None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
     }
+}
+
+unsafe fn names_set_config(query_string: *const core::ffi::c_char) -> bool {
+    !query_string.is_null() && CStr::from_ptr(query_string).to_string_lossy().to_ascii_lowercase().contains("set_config")
 }
 
 #[pg_guard]

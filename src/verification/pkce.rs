@@ -36,8 +36,15 @@ pub fn challenge_options(challenge: Option<&str>, method: Option<&str>) -> AuthR
         return Err(AuthError::new(ErrorCode::ValidationFailed, "code_challenge_method must be s256 or plain")
             .detail(format!("method {:?}", method.chars().take(20).collect::<String>())));
     }
+    // Supabase Auth's words (pkce.go:25-27).
+    if !(43..=128).contains(&challenge.len()) {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "code challenge has to be between 43 and 128 characters"));
+    }
     if !well_formed(challenge) {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"));
+        return Err(AuthError::new(
+            ErrorCode::ValidationFailed,
+            "code challenge can only contain alphanumeric characters, hyphens, periods, underscores and tildes",
+        ));
     }
     Ok(json!({"code_challenge": challenge, "code_challenge_method": method}))
 }
@@ -84,7 +91,9 @@ fn exchange_code_for_session(auth_code: Option<&str>, code_verifier: Option<&str
     let auth_code = auth_code.map(str::trim).unwrap_or_default();
     let verifier = code_verifier.unwrap_or_default();
     if auth_code.is_empty() || auth_code.len() > 128 || !well_formed(verifier) {
-        return Err(AuthError::new(ErrorCode::ValidationFailed, "auth_code and a code_verifier of 43 to 128 characters are required").into());
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid request: both auth code and code verifier should be non-empty")
+            .detail("a code_verifier is 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
+            .into());
     }
     #[derive(Deserialize)]
     struct Flow {
