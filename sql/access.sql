@@ -87,6 +87,7 @@ select auth.add_signing_key('ES256') where not exists (select from auth.signing_
 -- Sign-in flows (issue: sign-in flows).
 alter table auth.one_time_tokens enable row level security;
 alter table auth.rate_limits enable row level security;
+alter table auth.serial_locks enable row level security;
 alter table auth.rate_bursts enable row level security;
 alter table auth.outbox enable row level security;
 

@@ -260,6 +260,15 @@ select x is not null as read_the_view from public.poison_view;
 -- view_left_for_the_session:
 commit;
 select current_setting('search_path') as search_path_after_view;
+-- Variant: the client's text names set_config (a column alias, a comment), the call is
+-- still the view's.
+begin;
+set local session authorization pooler;
+set local role anon;
+select x is not null as set_config from public.poison_view; -- set_config
+-- view_named_in_text:
+commit;
+select current_setting('search_path') as search_path_still;
 drop view public.poison_view;
 -- The client's own.
 begin;
@@ -268,6 +277,19 @@ select pg_catalog.set_config('lock_timeout', '2s', false) as own_setting;
 set statement_timeout = '5s';
 commit;
 select current_setting('lock_timeout') as kept, current_setting('statement_timeout') as kept_too;
+-- A driver's prepared statement runs the client's own set_config again and again.
+prepare own_setting as select pg_catalog.set_config('lock_timeout', '3s', false);
+begin;
+set local session authorization pooler;
+execute own_setting;
+commit;
+begin;
+set local session authorization pooler;
+execute own_setting;
+commit;
+deallocate own_setting;
+select current_setting('lock_timeout') as kept_again;
+reset lock_timeout;
 reset lock_timeout;
 reset statement_timeout;
 drop table public.board2;

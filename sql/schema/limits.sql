@@ -26,3 +26,11 @@ create table auth.rate_bursts (
     tat    timestamptz not null,
     primary key (bucket, key)
 );
+
+-- Keys that serialise concurrent calls about one address or user (db::lock): a row lock
+-- on a table no application role may touch, so that nobody can hold one to stall others
+-- (advisory locks show in pg_locks, and anyone may take one). Keys are hashed with a
+-- server secret; a row stays once made.
+create table auth.serial_locks (
+    key bigint primary key
+);

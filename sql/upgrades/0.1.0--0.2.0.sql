@@ -28,6 +28,9 @@ alter table auth.users drop constraint users_email_key, drop constraint users_ph
 create unique index users_email_key on auth.users (email) where email is not null;
 create unique index users_phone_key on auth.users (phone) where phone is not null;
 
+-- Serialising locks on rows no application role may touch (db::lock).
+create table auth.serial_locks (key bigint primary key);
+
 -- An address's form is one rule, auth.check_address_format, which the users trigger
 -- applies on every write: no second copy in constraints.
 alter table auth.users drop constraint users_email_format, drop constraint users_phone_format;

@@ -145,13 +145,15 @@ pub fn jsonb_arg(value: &serde_json::Value) -> DatumWithOid<'static> {
     pgrx::JsonB(value.clone()).into()
 }
 
-/// Serialises this transaction with others that lock the same key, until it ends. The
-/// key is hashed with a server secret, so no role can compute it and hold it to stall
-/// others (anyone may take advisory locks).
+/// Serialises this transaction with others that lock the same key, until it ends: a row
+/// lock in auth.serial_locks, which no application role may touch, so that nobody can
+/// hold one to stall others (advisory locks show in pg_locks, and anyone may take one).
+/// The key is hashed with a server secret.
 pub fn lock(key: &str) -> AuthResult<()> {
     run(
-        "select pg_advisory_xact_lock(hashtextextended($1,
-             ('x' || encode(substring(auth.secret('advisory_locks') from 1 for 8), 'hex'))::bit(64)::bigint))",
+        "insert into auth.serial_locks (key)
+         values (hashtextextended($1, ('x' || encode(substring(auth.secret('advisory_locks') from 1 for 8), 'hex'))::bit(64)::bigint))
+         on conflict (key) do update set key = excluded.key",
         &[key.into()],
     )
 }

@@ -27,7 +27,7 @@ use crate::core::errors::{AuthError, ErrorCode};
 use crate::core::statements;
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
-static mut PREV_PLANNER: pg_sys::planner_hook_type = None;
+static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut ORIGINAL_CHECK_ROLE: pg_sys::GucStringCheckHook = None;
 
 thread_local! {
@@ -63,8 +63,8 @@ pub fn install() {
     unsafe {
         PREV_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
-        PREV_PLANNER = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(planner);
+        PREV_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
         pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut());
         guard_role_setting();
         // Loaded in the middle of a transaction (not preloaded): what it set for the session
@@ -365,25 +365,35 @@ fn begin_pooled_request() {
     reset_session_settings();
 }
 
-/// A client statement (planned outside any other, its text naming `set_config`) that calls
-/// `set_config` for the rest of the session: the settings it names are the client's to keep. Its `set_config(...,
-/// true)` calls (PostgREST's per-request statement) set nothing for the session.
+/// A client statement (started outside any other, its text naming `set_config`) that
+/// calls `set_config` for the rest of the session: the settings it names are the client's
+/// to keep. Read from the plan each time it starts (a prepared statement's too); calls
+/// that views, policies, defaults and rules brought in have no location in its text.
 #[pg_guard]
-unsafe extern "C-unwind" fn planner(
-    parse: *mut pg_sys::Query,
-    query_string: *const core::ffi::c_char,
-    cursor_options: core::ffi::c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
-    // The client's text must name set_config itself: the tree the planner gets has views,
-    // policies, defaults and rules in it already, which others wrote.
-    if !parse.is_null() && statements::running_statements() == 0 && !in_function() && names_set_config(query_string) {
-        find_session_set_config(parse as *mut pg_sys::Node, std::ptr::null_mut());
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: core::ffi::c_int) {
+    if !query.is_null() && statements::running_statements() == 0 && !in_function() && names_set_config((*query).sourceText) {
+        let stmt = (*query).plannedstmt;
+        if !stmt.is_null() {
+            walk_plan((*stmt).planTree);
+            for plan in list_nodes((*stmt).subplans) {
+                walk_plan(plan as *mut pg_sys::Plan);
+            }
+        }
     }
-    match PREV_PLANNER {
-        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(parse, query_string, cursor_options, bound_params)),
-        None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
+    match PREV_START {
+        Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query, eflags)),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
     }
+}
+
+unsafe fn walk_plan(plan: *mut pg_sys::Plan) {
+    if plan.is_null() {
+        return;
+    }
+    find_session_set_config((*plan).targetlist as *mut pg_sys::Node, std::ptr::null_mut());
+    find_session_set_config((*plan).qual as *mut pg_sys::Node, std::ptr::null_mut());
+    walk_plan((*plan).lefttree);
+    walk_plan((*plan).righttree);
 }
 
 unsafe fn names_set_config(query_string: *const core::ffi::c_char) -> bool {
@@ -400,7 +410,9 @@ unsafe extern "C-unwind" fn find_session_set_config(node: *mut pg_sys::Node, con
     }
     if (*node).type_ == pg_sys::NodeTag::T_FuncExpr {
         let call = node as *mut pg_sys::FuncExpr;
-        if (*call).funcid == pg_sys::Oid::from(pg_sys::F_SET_CONFIG) {
+        // Written in the client's text (a location in it): what views, policies, defaults
+        // and rules bring in was read back from the catalogs, with no location (-1).
+        if (*call).funcid == pg_sys::Oid::from(pg_sys::F_SET_CONFIG) && (*call).location >= 0 {
             let args: Vec<*mut pg_sys::Node> = list_nodes((*call).args);
             let constant = |n: *mut pg_sys::Node| (!n.is_null() && (*n).type_ == pg_sys::NodeTag::T_Const).then(|| n as *mut pg_sys::Const);
             let local = args.get(2).and_then(|&n| constant(n)).is_some_and(|c| !(*c).constisnull && bool::from_datum((*c).constvalue, false).unwrap_or(false));
