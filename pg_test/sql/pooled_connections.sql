@@ -270,6 +270,20 @@ select x is not null as set_config from public.poison_view; -- set_config
 commit;
 select current_setting('search_path') as search_path_still;
 drop view public.poison_view;
+-- Variant: an SQL function the planner inlines into the client's statement, named so that
+-- the client's text holds "set_config"; its call is still the function's.
+create function public.inline_set_config() returns text language sql volatile
+    as $$ select pg_catalog.set_config('search_path', 'public, pg_catalog', false) $$;
+alter function public.inline_set_config() owner to settings_owner;
+grant execute on function public.inline_set_config() to anon;
+begin;
+set local session authorization pooler;
+set local role anon;
+select public.inline_set_config() is not null as called;
+-- inlined_function_named_set_config:
+commit;
+select current_setting('search_path') as search_path_after_inlined;
+drop function public.inline_set_config();
 -- The client's own.
 begin;
 set local session authorization pooler;

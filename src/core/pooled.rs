@@ -28,6 +28,7 @@ use crate::core::statements;
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
 static mut ORIGINAL_CHECK_ROLE: pg_sys::GucStringCheckHook = None;
 
 thread_local! {
@@ -37,9 +38,15 @@ thread_local! {
     /// The settings the client's own statements set for the rest of the session in this
     /// transaction (`SET`, or `set_config(..., false)` in its statement), or all of them.
     static CLIENT_SESSION_SETTINGS: RefCell<ClientSettings> = RefCell::new(ClientSettings::default());
+    /// What each client statement text this backend analysed sets for the session with
+    /// its own set_config calls (before views, policies, defaults and rules are put in,
+    /// and before SQL functions are inlined): a prepared statement is analysed once and
+    /// started many times.
+    static CLIENT_TEXT_SETTINGS: RefCell<std::collections::HashMap<String, ClientSettings>> =
+        RefCell::new(std::collections::HashMap::new());
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ClientSettings {
     names: Vec<String>,
     all: bool,
@@ -65,6 +72,8 @@ pub fn install() {
         pg_sys::ProcessUtility_hook = Some(process_utility);
         PREV_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_ANALYZE = pg_sys::post_parse_analyze_hook;
+        pg_sys::post_parse_analyze_hook = Some(post_parse_analyze);
         pg_sys::RegisterXactCallback(Some(at_transaction_end), std::ptr::null_mut());
         guard_role_setting();
         // Loaded in the middle of a transaction (not preloaded): what it set for the session
@@ -365,35 +374,64 @@ fn begin_pooled_request() {
     reset_session_settings();
 }
 
-/// A client statement (started outside any other, its text naming `set_config`) that
-/// calls `set_config` for the rest of the session: the settings it names are the client's
-/// to keep. Read from the plan each time it starts (a prepared statement's too); calls
-/// that views, policies, defaults and rules brought in have no location in its text.
+/// Statements texts remembered at most (a client has a handful of prepared statements).
+const TEXTS_KEPT: usize = 256;
+
+/// A client statement (analysed outside any other) that calls `set_config` for the rest
+/// of the session: remembered under its text. Its own calls only: the analysed query has
+/// no view bodies, policies, defaults, rules or inlined functions in it yet.
+#[pg_guard]
+unsafe extern "C-unwind" fn post_parse_analyze(
+    pstate: *mut pg_sys::ParseState,
+    query: *mut pg_sys::Query,
+    jstate: *mut pg_sys::JumbleState,
+) {
+    if let Some(prev) = PREV_ANALYZE {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| prev(pstate, query, jstate));
+    }
+    if pstate.is_null() || query.is_null() || statements::running_statements() != 0 || in_function() {
+        return;
+    }
+    let text = (*pstate).p_sourcetext;
+    if !names_set_config(text) {
+        return;
+    }
+    FOUND.with(|f| *f.borrow_mut() = ClientSettings::default());
+    find_session_set_config(query as *mut pg_sys::Node, std::ptr::null_mut());
+    let found = FOUND.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    let text = CStr::from_ptr(text).to_string_lossy().into_owned();
+    CLIENT_TEXT_SETTINGS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= TEXTS_KEPT {
+            c.clear();
+        }
+        c.insert(text, found);
+    });
+}
+
+thread_local! {
+    /// What one analysis found, before it is remembered under its text.
+    static FOUND: RefCell<ClientSettings> = RefCell::new(ClientSettings::default());
+}
+
+/// A client statement starting (outside any other): what its text's own set_config calls
+/// set for the session is the client's to keep in this transaction.
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: core::ffi::c_int) {
     if !query.is_null() && statements::running_statements() == 0 && !in_function() && names_set_config((*query).sourceText) {
-        let stmt = (*query).plannedstmt;
-        if !stmt.is_null() {
-            walk_plan((*stmt).planTree);
-            for plan in list_nodes((*stmt).subplans) {
-                walk_plan(plan as *mut pg_sys::Plan);
-            }
+        let text = CStr::from_ptr((*query).sourceText).to_string_lossy();
+        if let Some(found) = CLIENT_TEXT_SETTINGS.with(|c| c.borrow().get(text.as_ref()).cloned()) {
+            CLIENT_SESSION_SETTINGS.with(|c| {
+                let mut c = c.borrow_mut();
+                c.all |= found.all;
+                c.names.extend(found.names);
+            });
         }
     }
     match PREV_START {
         Some(prev) => pg_sys::ffi::pg_guard_ffi_boundary(|| prev(query, eflags)),
         None => pg_sys::standard_ExecutorStart(query, eflags),
     }
-}
-
-unsafe fn walk_plan(plan: *mut pg_sys::Plan) {
-    if plan.is_null() {
-        return;
-    }
-    find_session_set_config((*plan).targetlist as *mut pg_sys::Node, std::ptr::null_mut());
-    find_session_set_config((*plan).qual as *mut pg_sys::Node, std::ptr::null_mut());
-    walk_plan((*plan).lefttree);
-    walk_plan((*plan).righttree);
 }
 
 unsafe fn names_set_config(query_string: *const core::ffi::c_char) -> bool {
@@ -410,9 +448,7 @@ unsafe extern "C-unwind" fn find_session_set_config(node: *mut pg_sys::Node, con
     }
     if (*node).type_ == pg_sys::NodeTag::T_FuncExpr {
         let call = node as *mut pg_sys::FuncExpr;
-        // Written in the client's text (a location in it): what views, policies, defaults
-        // and rules bring in was read back from the catalogs, with no location (-1).
-        if (*call).funcid == pg_sys::Oid::from(pg_sys::F_SET_CONFIG) && (*call).location >= 0 {
+        if (*call).funcid == pg_sys::Oid::from(pg_sys::F_SET_CONFIG) {
             let args: Vec<*mut pg_sys::Node> = list_nodes((*call).args);
             let constant = |n: *mut pg_sys::Node| (!n.is_null() && (*n).type_ == pg_sys::NodeTag::T_Const).then(|| n as *mut pg_sys::Const);
             let local = args.get(2).and_then(|&n| constant(n)).is_some_and(|c| !(*c).constisnull && bool::from_datum((*c).constvalue, false).unwrap_or(false));
@@ -420,7 +456,13 @@ unsafe extern "C-unwind" fn find_session_set_config(node: *mut pg_sys::Node, con
                 let name = args.first().and_then(|&n| constant(n)).filter(|c| !(**c).constisnull).and_then(|c| {
                     String::from_datum((*c).constvalue, false)
                 });
-                ClientSettings::record(name.as_deref());
+                FOUND.with(|f| {
+                    let mut f = f.borrow_mut();
+                    match name {
+                        Some(name) => f.names.push(name.to_ascii_lowercase()),
+                        None => f.all = true,
+                    }
+                });
             }
         }
     }
