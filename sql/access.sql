@@ -101,7 +101,7 @@ grant execute on function auth.sign_in_anonymously(jsonb, inet, text), auth.sign
 -- Only the application's server vouches for an external identity or administers users.
 grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_create_user(jsonb),
     auth.admin_update_user_by_id(uuid, jsonb), auth.admin_delete_user(uuid, boolean),
-    auth.admin_list_users(integer, integer), auth.admin_generate_link(text, text, jsonb),
+    auth.admin_list_users(integer, integer, text, boolean), auth.admin_generate_link(text, text, jsonb),
     auth.claim_outbox(integer), auth.admin_get_user_by_id(uuid), auth.invite_user_by_email(text, jsonb, text)
     to service_role;
 

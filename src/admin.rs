@@ -243,21 +243,38 @@ fn admin_delete_user(id: pgrx::Uuid, soft: default!(bool, false)) -> Result<(), 
     Ok(())
 }
 
-/// A page of users, newest first as Supabase Auth lists them: `{users, total, page, per_page}`.
+/// A page of users, newest first as Supabase Auth lists them (oldest first when
+/// `ascending`): `{users, total, page, per_page}`. `filter`, as Supabase Auth's, keeps the
+/// users whose email contains it (LIKE, so `%` and `_` match anything) or whose
+/// `user_metadata.full_name` does, in any case (ILIKE).
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
-fn admin_list_users(page: default!(i32, 1), per_page: default!(i32, 50)) -> Result<pgrx::JsonB, ErrorReport> {
+fn admin_list_users(
+    page: default!(i32, 1),
+    per_page: default!(i32, 50),
+    filter: default!(Option<&str>, "NULL"),
+    ascending: default!(bool, false),
+) -> Result<pgrx::JsonB, ErrorReport> {
     if page < 1 || !(1..=1000).contains(&per_page) {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "page must be 1 or more and per_page 1 to 1000").into());
     }
     let listed: Option<Value> = db::json_row(
-        "select jsonb_build_object(
-             'users', coalesce((select jsonb_agg(auth.user_json(id) order by created_at desc, id desc) from (
-                 select id, created_at from auth.live_users
-                 order by created_at desc, id desc offset ($1 - 1)::bigint * $2 limit $2) p), '[]'),
-             'total', (select count(*) from auth.live_users),
+        "with matching as (
+             select id, created_at from auth.live_users
+             where $3::text is null or email like '%' || $3 || '%'
+                or raw_user_meta_data->>'full_name' ilike '%' || $3 || '%'),
+         page as (
+             select id, created_at from matching
+             order by case when $4 then created_at end, case when $4 then id end,
+                      created_at desc, id desc
+             offset ($1 - 1)::bigint * $2 limit $2)
+         select jsonb_build_object(
+             'users', coalesce((select jsonb_agg(auth.user_json(id)
+                 order by case when $4 then created_at end, case when $4 then id end,
+                          created_at desc, id desc) from page), '[]'),
+             'total', (select count(*) from matching),
              'page', $1, 'per_page', $2)",
-        &[page.into(), per_page.into()],
+        &[page.into(), per_page.into(), filter.into(), ascending.into()],
     )?;
     Ok(pgrx::JsonB(listed.unwrap_or_default()))
 }

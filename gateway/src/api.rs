@@ -418,12 +418,58 @@ handler!(jwks(input) {
     ok(input.call(Needs::Nothing, "select auth.jwks()", &[]).await?)
 });
 
+/// `page` or `per_page` as Supabase Auth parses them (admin.go:134, pagination.go:52):
+/// an unsigned number; `absent` when not given, `zero` for 0 (pop's paginator: the first
+/// page, 20 a page).
+fn page_number(input: &Input, name: &str, absent: u64, zero: u64) -> Result<i32, String> {
+    let Some(text) = input.query.get(name).filter(|t| !t.is_empty()) else {
+        return Ok(absent as i32);
+    };
+    let number = match text.parse::<u64>() {
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => {
+            return Err(format!("strconv.ParseUint: parsing {text:?}: value out of range"))
+        }
+        Err(_) => return Err(format!("strconv.ParseUint: parsing {text:?}: invalid syntax")),
+    };
+    Ok(i32::try_from(if number == 0 { zero } else { number }).unwrap_or(i32::MAX))
+}
+
+/// `sort` as Supabase Auth reads it (sorting.go:11): only `created_at`, `asc` or `desc`
+/// (the default); whether it asks for oldest first.
+fn ascending(input: &Input) -> Result<bool, String> {
+    let Some(value) = input.query.get("sort") else { return Ok(false) };
+    let (field, direction) = value.split_once(' ').map_or((value.as_str(), None), |(f, d)| (f, Some(d)));
+    if field != "created_at" {
+        return Err(format!("bad field for sort '{field}'"));
+    }
+    match direction.map(str::to_uppercase).as_deref() {
+        None | Some("DESC") => Ok(false),
+        Some("ASC") => Ok(true),
+        Some(_) => Err(format!("bad direction for sort '{}', only 'asc' and 'desc' allowed", direction.unwrap_or_default())),
+    }
+}
+
 handler!(
 /// A page of users, with GoTrue's `X-Total-Count` and `Link` headers.
 list_users(input) {
-    let number = |name: &str, default: i32| input.query.get(name).and_then(|v| v.parse::<i32>().ok()).unwrap_or(default);
-    let (page, per_page) = (number("page", 1), number("per_page", 50));
-    let mut listed = input.call(Needs::Admin, "select auth.admin_list_users($1, $2)", &[&page, &per_page]).await?;
+    let parsed = ascending(&input).map_err(|e| format!("Bad Sort Parameters: {e}")).and_then(|ascending| {
+        let pages = (page_number(&input, "page", 1, 1)?, page_number(&input, "per_page", 50, 20)?);
+        Ok((ascending, pages))
+    });
+    let (ascending, (page, per_page)) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            let message = if message.starts_with("Bad Sort") { message } else { format!("Bad Pagination Parameters: {message}") };
+            // Only an admin learns what is wrong with its parameters (admin.go:123).
+            input.call(Needs::Admin, "select auth.admin_list_users(1, 1)", &[]).await?;
+            return Err(input.fail(ApiError::new(400, "validation_failed", &message)));
+        }
+    };
+    let filter = input.query.get("filter").filter(|f| !f.is_empty()).cloned();
+    let mut listed = input
+        .call(Needs::Admin, "select auth.admin_list_users($1, $2, $3, $4)", &[&page, &per_page, &filter, &ascending])
+        .await?;
     let total = listed["total"].as_i64().unwrap_or(0);
     listed["aud"] = json!("authenticated");
     let mut response = ok(listed)?;

@@ -1,6 +1,6 @@
 // The admin API, with the service_role key.
 import { check } from '../harness.mjs';
-import { E, SERVICE_KEY, SITE_URL, STAMP, address, client, codeOf, outbox, outboxCount } from './common.mjs';
+import { E, SERVICE_KEY, SITE_URL, STAMP, address, client, codeOf, http, outbox, outboxCount } from './common.mjs';
 
 export async function adminApi() {
   const admin = client({ key: SERVICE_KEY });
@@ -22,6 +22,23 @@ export async function adminApi() {
     else if (lu.users.length < 50) break;
   }
   check('admin.listUsers finds the created user', true, listed);
+  // GoTrue's filter (email LIKE, full_name ILIKE) and sort (admin.go:123, user.go:835).
+  const named = address('filter');
+  const { data: nu } = await admin.auth.admin.createUser({ email: named, user_metadata: { full_name: `Ada ${STAMP} Lovelace` } });
+  const byEmail = await http('GET', `/admin/users?filter=${encodeURIComponent(named.split('@')[0])}`, { key: SERVICE_KEY });
+  const byName = await http('GET', `/admin/users?filter=${encodeURIComponent(`ada ${STAMP} LOVE`)}`, { key: SERVICE_KEY });
+  const byCase = await http('GET', `/admin/users?filter=${encodeURIComponent(named.split('@')[0].toUpperCase())}`, { key: SERVICE_KEY });
+  check('GET /admin/users?filter= finds by part of the email (case kept) or of full_name (any case)',
+    [200, [nu.user?.id], '1', [nu.user?.id], 0],
+    [byEmail.status, byEmail.body?.users?.map((u) => u.id), byEmail.headers.get('x-total-count'),
+      byName.body?.users?.map((u) => u.id), byCase.body?.users?.length]);
+  const oldest = await http('GET', '/admin/users?sort=created_at%20asc&per_page=2', { key: SERVICE_KEY });
+  const newest = await http('GET', '/admin/users?per_page=2', { key: SERVICE_KEY });
+  const stamps = (page) => page.body?.users?.map((u) => Date.parse(u.created_at)) ?? [];
+  check('GET /admin/users lists newest first, and oldest first with sort=created_at asc',
+    [200, true, true, true],
+    [oldest.status, stamps(oldest)[0] <= stamps(oldest)[1], stamps(newest)[0] >= stamps(newest)[1],
+      stamps(oldest)[0] < stamps(newest)[0]]);
   const { data: gb, error: gbe } = await admin.auth.admin.getUserById(id);
   check('admin.getUserById', [null, ae2], [E(gbe), gb.user?.email]);
   const { data: ub, error: ube } = await admin.auth.admin.updateUserById(id, { user_metadata: { plan: 'pro' } });

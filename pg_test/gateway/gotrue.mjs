@@ -101,6 +101,14 @@ export async function gotrueAnswers() {
       [403, 'not_admin', 'User not allowed']], // internal/api/auth.go:62-70
     ['admin create, malformed email', () => send('POST', '/admin/users', { apikey: SERVICE_KEY, body: { email: 'xx:;x@x.x', password: 'password123' } }),
       [400, 'validation_failed', 'Unable to validate email address: invalid format']], // internal/api/admin.go:388-572
+    ['admin list, bad sort field', () => send('GET', '/admin/users?sort=email', { apikey: SERVICE_KEY }),
+      [400, 'validation_failed', "Bad Sort Parameters: bad field for sort 'email'"]], // internal/api/admin.go:123-125, sorting.go:21
+    ['admin list, bad sort direction', () => send('GET', '/admin/users?sort=created_at%20up', { apikey: SERVICE_KEY }),
+      [400, 'validation_failed', "Bad Sort Parameters: bad direction for sort 'up', only 'asc' and 'desc' allowed"]], // sorting.go:32
+    ['admin list, bad page', () => send('GET', '/admin/users?page=x', { apikey: SERVICE_KEY }),
+      [400, 'validation_failed', 'Bad Pagination Parameters: strconv.ParseUint: parsing "x": invalid syntax']], // admin.go:134-136, pagination.go:60
+    ['admin list, bad sort with a user\'s token: not an admin first', () => send('GET', '/admin/users?sort=email', { bearer: userSession.access_token }),
+      [403, 'not_admin', 'User not allowed']], // middleware requireAdmin runs before adminUsers
     ['invite, malformed email', () => send('POST', '/invite', { apikey: SERVICE_KEY, body: { email: 'xx:;x@x.x' } }),
       [400, 'validation_failed', 'Unable to validate email address: invalid format']], // internal/api/invite.go
   ];
@@ -117,6 +125,12 @@ export async function gotrueAnswers() {
   // A weak password's reasons, which auth-js turns into AuthWeakPasswordError.reasons.
   const weak = await send('POST', '/signup', { body: { email: address('gotrue-weak'), password: 'abc' } });
   check('GoTrue: a weak password carries weak_password.reasons', ['length'], weak.body?.weak_password?.reasons);
+
+  // The password grant always carries weak_password: null for a strong password
+  // (token.go:206, a typed nil in tokens/service.go:114's interface{}).
+  const granted = await send('POST', '/token?grant_type=password', { body: { email: user.email, password: user.password } });
+  check('GoTrue: the password grant answers weak_password: null', [200, true, null],
+    [granted.status, Object.hasOwn(granted.body ?? {}, 'weak_password'), granted.body?.weak_password]);
 
   // /settings as GoTrue's settings.go writes it.
   const settings = await send('GET', '/settings');

@@ -113,6 +113,12 @@ select email_confirmed_at is not null as email_confirmed, (select identity_data-
 from auth.users u where email = 'hana@example.com';
 select (auth.sign_in_with_password('HANA@example.com', 'correct horse battery'))->'user'->>'email' as signed_in;
 select last_sign_in_at is not null as last_sign_in from auth.users where email = 'hana@example.com';
+-- As Supabase Auth's password grant: weak_password is null for a password that meets
+-- the policy, and says what is weak about one that no longer does.
+select (auth.sign_in_with_password('hana@example.com', 'correct horse battery'))->'weak_password' as strong;
+set local auth_ext.password_min_length = 30;
+select (auth.sign_in_with_password('hana@example.com', 'correct horse battery'))->'weak_password' as now_weak;
+reset auth_ext.password_min_length;
 
 -- Wrong password, unknown email: the same error. Taken email, weak passwords, bad input.
 select case_name, regress.error_of(statement) as result from (values

@@ -198,6 +198,7 @@ set local auth_ext.session_inactivity_timeout = '30min';
 update auth.sessions set refreshed_at = now() - interval '31 minutes'
 where id = (regress.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
 select regress.error_of(format('select auth.refresh_session(%L)', :'hs'::jsonb->>'refresh_token')) as idle_refresh;
+select regress.error_of(format('select auth.set_session(%L)', :'hs'::jsonb->>'access_token')) as idle_verify;
 update auth.sessions set refreshed_at = now() - interval '29 minutes'
 where id = (regress.jwt_part(:'hs'::jsonb->>'access_token', 2)->>'session_id')::uuid;
 select (auth.refresh_session(:'hs'::jsonb->>'refresh_token'))->>'token_type' as active_refresh;

@@ -3,9 +3,9 @@
 
 -- The one rule for whether a session still stands. Signing out deletes a session
 -- (its refresh tokens go with it); only a replayed refresh token revokes one, keeping
--- it so that the replay is recognised. 'active'; 'revoked'; 'expired' (its not_after,
--- the time-box or the inactivity timeout, in seconds, 0 = off, passed in from the
--- auth_ext.* settings).
+-- it so that the replay is recognised. 'active'; 'revoked'; 'expired' (its not_after
+-- or the time-box); 'inactive' (the inactivity timeout; Supabase Auth names it apart).
+-- The time-box and timeout are in seconds, 0 = off, passed in from auth_ext.* settings.
 create or replace function auth.session_state(s auth.sessions, timebox_seconds int, inactivity_seconds int)
 returns text
 language plpgsql
@@ -18,9 +18,10 @@ begin
             when exists (select from auth.session_revocations r where r.session_id = s.id) then 'revoked'
             when (s.not_after is not null and s.not_after <= now())
               or (timebox_seconds > 0 and s.created_at + make_interval(secs => timebox_seconds) <= now())
-              or (inactivity_seconds > 0
-                  and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now())
                 then 'expired'
+            when inactivity_seconds > 0
+              and coalesce(s.refreshed_at, s.created_at) + make_interval(secs => inactivity_seconds) <= now()
+                then 'inactive'
             else 'active' end);
 end
 $$;

@@ -87,6 +87,8 @@ drop function auth.merge_column(regclass, name, text, uuid, uuid, text);
 drop function auth.verify_otp(text, text);
 drop function auth.verify_otp(text, text, text);
 drop function auth.sign_in_with_otp(text, boolean);
+-- admin_list_users takes Supabase's filter and sort.
+drop function auth.admin_list_users(integer, integer);
 
 -- Long-lived API keys: the `anon` and `service_role` JWTs every Supabase client sends
 -- as `apikey`. The key itself is not stored (it is a signed token); its jti is this id.

@@ -39,6 +39,22 @@ pub fn check_strength(password: &str) -> AuthResult<()> {
             format!("Password cannot be longer than {MAX_PASSWORD_BYTES} characters"),
         ));
     }
+    match weakness(password) {
+        None => Ok(()),
+        Some(weak) => Err(AuthError::new(ErrorCode::WeakPassword, weak.message)
+            .detail(serde_json::json!({ "reasons": weak.reasons }).to_string())),
+    }
+}
+
+/// What is weak about a password, as Supabase Auth's `WeakPasswordError`: refused when
+/// it is set, reported beside the session when it signs in (`weak_password`).
+#[derive(Debug, serde::Serialize)]
+pub struct Weakness {
+    pub message: String,
+    pub reasons: Vec<&'static str>,
+}
+
+pub fn weakness(password: &str) -> Option<Weakness> {
     let min = settings::PASSWORD_MIN_LENGTH.get() as usize;
     let mut messages = Vec::new();
     let mut reasons = Vec::new();
@@ -52,10 +68,7 @@ pub fn check_strength(password: &str) -> AuthResult<()> {
         messages.push("Password is known to be weak and easy to guess, please choose a different one.".into());
         reasons.push("pwned");
     }
-    if messages.is_empty() {
-        return Ok(());
-    }
-    Err(AuthError::new(ErrorCode::WeakPassword, messages.join(" ")).detail(serde_json::json!({ "reasons": reasons }).to_string()))
+    (!messages.is_empty()).then(|| Weakness { message: messages.join(" "), reasons })
 }
 
 /// A new argon2id hash in PHC string form.

@@ -90,7 +90,10 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
         }
         _ => {}
     }
-    create_session(&user_id, "password", &client)
+    let mut session = create_session(&user_id, "password", &client)?;
+    // As Supabase Auth's password grant: always present, null for a strong password.
+    session["weak_password"] = serde_json::to_value(passwords::weakness(password)).unwrap_or(Value::Null);
+    Ok(session)
 }
 
 #[pg_extern(volatile, security_definer)]

@@ -83,7 +83,8 @@ pub enum SessionStanding {
     /// Signed out, revoked or gone; `replayed` when revoked because a spent refresh token
     /// was replayed (committed, or still being committed by a reserved writer).
     Ended { replayed: bool },
-    Expired,
+    /// Past its not_after or time-box, or idle past the inactivity timeout (`idle`).
+    Expired { idle: bool },
 }
 
 #[derive(Debug, PartialEq)]
@@ -101,7 +102,8 @@ pub fn standing(session_id: &uuid::Uuid, session_state: &str, user_state: &str, 
     } else {
         match session_state {
             "active" => SessionStanding::Active,
-            "expired" => SessionStanding::Expired,
+            "expired" => SessionStanding::Expired { idle: false },
+            "inactive" => SessionStanding::Expired { idle: true },
             "revoked" => SessionStanding::Ended { replayed: revoked_reason == Some("token_reuse") },
             _ => SessionStanding::Ended { replayed: false },
         }
@@ -125,7 +127,7 @@ impl Standing {
                 return Err(AuthError::new(ErrorCode::SessionNotFound, "Session from session_id claim in JWT does not exist")
                     .detail(format!("session {session_id} was signed out or revoked")))
             }
-            SessionStanding::Expired => {
+            SessionStanding::Expired { .. } => {
                 return Err(AuthError::new(ErrorCode::SessionExpired, "Session is no longer valid").hint("Sign in again."))
             }
             SessionStanding::Active => {}
@@ -144,7 +146,8 @@ impl Standing {
             (_, UserStanding::Banned) => refused(ErrorCode::UserBanned, "User Banned"),
             (_, UserStanding::Gone) => refused(ErrorCode::RefreshTokenNotFound, "Refresh Token Not Found"),
             (SessionStanding::Ended { .. }, _) => refused(ErrorCode::SessionNotFound, "No Valid Session Found"),
-            (SessionStanding::Expired, _) => refused(ErrorCode::SessionExpired, "Session Expired"),
+            (SessionStanding::Expired { idle: true }, _) => refused(ErrorCode::SessionExpired, "Session Expired (Inactivity)"),
+            (SessionStanding::Expired { idle: false }, _) => refused(ErrorCode::SessionExpired, "Session Expired"),
             (SessionStanding::Active, UserStanding::Ok) => Ok(()),
         }
     }
