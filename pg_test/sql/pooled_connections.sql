@@ -306,6 +306,66 @@ select current_setting('lock_timeout') as kept_again;
 reset lock_timeout;
 reset lock_timeout;
 reset statement_timeout;
+
+-- Role settings. Any role may set its own (ALTER ROLE anon SET ...), and PostgREST
+-- applies the settings of the role it becomes to every request: anon's search_path, set
+-- inside one request, would choose the functions PostgREST calls on every later
+-- anonymous request's body (credentials included). Only a superuser changes them.
+create function public.set_anon_path() returns trigger language plpgsql as $$
+begin
+    execute 'alter role anon set search_path = public, pg_catalog';
+    return new;
+end
+$$;
+alter function public.set_anon_path() owner to settings_owner;
+create trigger set_anon_path before insert on public.board2 for each row execute function public.set_anon_path();
+grant insert on public.board2 to anon;
+begin;
+set local session authorization pooler;
+set local role anon;
+-- trigger_alter_role_set:
+insert into public.board2 values ('anon request');
+rollback;
+drop trigger set_anon_path on public.board2;
+-- Variant: anyone who is anon over SQL, at top level; and RESET, which would drop the
+-- operator's own limits (a statement_timeout for anon).
+alter role anon set statement_timeout = '3s';
+begin;
+set local session authorization pooler;
+set local role anon;
+-- top_level_alter_role_set:
+alter role anon set statement_timeout = '1ms';
+-- top_level_alter_role_reset:
+alter role anon reset all;
+rollback;
+select r.rolname, s.setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+where r.rolname in ('anon', 'authenticated', 'service_role', 'pooler');
+alter role anon reset statement_timeout;
+-- Variant: SET SESSION AUTHORIZATION DEFAULT, which any session may make, inside a
+-- request's code would make it the pooler's login role.
+create function public.become_pooler() returns text language plpgsql as $$
+begin
+    set local session authorization default;
+    return session_user::text || ' ' || current_user::text;
+end
+$$;
+alter function public.become_pooler() owner to settings_owner;
+grant execute on function public.become_pooler() to anon;
+begin;
+set local session authorization pooler;
+set local role anon;
+-- function_session_authorization:
+select public.become_pooler();
+rollback;
+-- The client's own, at top level, still works.
+begin;
+set local session authorization pooler;
+set local role anon;
+set local session authorization default;
+select session_user, current_user as own_session_authorization;
+rollback;
+drop function public.become_pooler();
+drop function public.set_anon_path();
 drop table public.board2;
 drop function public.leave_settings();
 drop role settings_owner;

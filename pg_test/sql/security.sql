@@ -464,4 +464,42 @@ select regress.error_of($$select auth.create_api_key('service_role')$$) as mint,
        regress.error_of($$select count(*) from auth.api_keys$$) as list_keys;
 reset role;
 
+-- 11. Claims and headers are believed only from PostgREST's login role (a member of
+--     auth_ext_postgrest, which verified the token) and superusers. Anyone else who can
+--     run SQL can set them to anything, and claims are no secret: a table owner's trigger
+--     sees every request's, session_id included.
+select auth.admin_create_session((:'target'::jsonb->>'id')::uuid) as harvested \gset
+set local auth_ext.verified_claims = '';
+create role sql_client login;
+grant anon, authenticated to sql_client;
+set local auth_ext.trusted_proxy_header = 'x-forwarded-for';
+set local session authorization sql_client;
+set local role authenticated;
+select set_config('request.jwt.claims', (regress.jwt_part(:'harvested'::jsonb->>'access_token', 2))::text, true) is not null as forged;
+select auth.uid() is null as claims_ignored, auth.jwt() is null as jwt_ignored;
+-- harvested_sign_out:
+select auth.sign_out('global');
+-- harvested_update_user:
+select auth.update_user('{"email": "thief@example.com"}');
+-- Variant: a forged client address, to spread guesses over many limit buckets.
+set local role anon;
+select set_config('request.headers', '{"x-forwarded-for": "10.9.9.9"}', true) is not null as forged_header;
+select auth.sign_in_anonymously() is not null as signed_in_anonymously;
+reset role;
+reset session authorization;
+select count(*) as sessions_from_forged_address from auth.sessions where ip = '10.9.9.9';
+-- PostgREST's own login role: its claims and headers stand.
+create role postgrest_login login noinherit;
+grant anon, authenticated, auth_ext_postgrest to postgrest_login;
+set local session authorization postgrest_login;
+set local role authenticated;
+select set_config('request.jwt.claims', (regress.jwt_part(:'harvested'::jsonb->>'access_token', 2))::text, true) is not null as from_postgrest;
+select auth.uid() = (:'target'::jsonb->>'id')::uuid as postgrest_claims_believed;
+set local role anon;
+select set_config('request.headers', '{"x-forwarded-for": "10.8.8.8"}', true) is not null as from_postgrest;
+select auth.sign_in_anonymously() is not null as signed_in_anonymously;
+reset role;
+reset session authorization;
+select count(*) as sessions_from_postgrest_address from auth.sessions where ip = '10.8.8.8';
+
 rollback;

@@ -187,6 +187,16 @@ select auth.update_user(jsonb_build_object('data', jsonb_build_object('more', re
 commit;
 reset role;
 select octet_length(raw_user_meta_data::text) <= 8192 as still_within from auth.users where id = :'uma_id';
+-- Variant: small but deep. Metadata nested past 32 levels is refused on input, so that
+-- no reader of a user (the admin list, a token) meets what it cannot parse.
+set auth_ext.anonymous_sign_ins = on;
+set role anon;
+select regress.error_of(format('select auth.sign_in_anonymously(%L)',
+    repeat('{"a":', 40) || '1' || repeat('}', 40))) as deep_anonymous_data,
+       regress.error_of(format('select auth.sign_up(%L, %L, %L)', 'deep@takeover.test', 'deep has a passphrase',
+    repeat('{"a":', 40) || '1' || repeat('}', 40))) as deep_sign_up_data,
+       (auth.sign_in_anonymously((repeat('{"a":', 31) || '1' || repeat('}', 31))::jsonb)) ? 'access_token' as deep_but_within;
+reset role;
 
 -- 4. Squatting a guest's pending address: a guest asks to add an email; a stranger signs
 --    that address up. When the guest proves the address, it is the guest's: the

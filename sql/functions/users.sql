@@ -56,8 +56,10 @@ $$;
 
 -- User and app metadata both go into every access token: capped (as JSON text, user
 -- 8192 bytes, app 4096) so that a token stays within what set_session, the gateway and
--- PostgREST take (32 kB). The users trigger checks every write; sign_up checks its data
--- first too, so that its answer and its counts never depend on the address's state.
+-- PostgREST take (32 kB), and at 32 levels of nesting, well within what JSON readers
+-- take (serde_json's 128, which the extension's own reads of a user go through). The
+-- users trigger checks every write; sign_up checks its data first too, so that its
+-- answer and its counts never depend on the address's state.
 create or replace function auth.check_metadata_size(p_user_meta jsonb, p_app_meta jsonb)
 returns void
 language plpgsql
@@ -72,6 +74,15 @@ begin
     if pg_catalog.octet_length(p_app_meta::text) > 4096 then
         perform auth.raise_error('validation_failed', 'app_metadata is too large',
             pg_catalog.format('app_metadata is %s bytes as JSON text; at most 4096', pg_catalog.octet_length(p_app_meta::text)));
+    end if;
+    -- An item 33 levels down: strict, as lax mode would look into arrays on its own.
+    if pg_catalog.jsonb_path_exists(p_user_meta, 'strict $.**{33}') then
+        perform auth.raise_error('validation_failed', 'user_metadata is nested too deeply',
+            'at most 32 levels of arrays and objects');
+    end if;
+    if pg_catalog.jsonb_path_exists(p_app_meta, 'strict $.**{33}') then
+        perform auth.raise_error('validation_failed', 'app_metadata is nested too deeply',
+            'at most 32 levels of arrays and objects');
     end if;
 end
 $$;

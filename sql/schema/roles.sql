@@ -30,11 +30,16 @@ begin
     if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_gateway') then
         create role auth_ext_gateway nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
     end if;
+    -- Members of auth_ext_postgrest are PostgREST's login roles: the claims and headers
+    -- their sessions set are believed (src/core/roles.rs).
+    if not exists (select from pg_catalog.pg_roles where rolname = 'auth_ext_postgrest') then
+        create role auth_ext_postgrest nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole noreplication;
+    end if;
     if exists (select from pg_catalog.pg_roles
-               where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway')
+               where rolname in ('auth_ext_admin', 'auth_ext_app', 'auth_ext_gateway', 'auth_ext_postgrest')
                  and (rolsuper or rolbypassrls or rolcreaterole or rolcreatedb or rolreplication
                       or (rolcanlogin and rolname <> 'auth_ext_gateway'))) then
-        raise exception 'auth_ext: roles auth_ext_admin, auth_ext_app and auth_ext_gateway must not be superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION'
+        raise exception 'auth_ext: roles auth_ext_admin, auth_ext_app, auth_ext_gateway and auth_ext_postgrest must not be superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION'
             using errcode = '42501', hint = 'ALTER ROLE them to NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB NOREPLICATION, or drop them.';
     end if;
     if exists (select from pg_catalog.pg_auth_members m
@@ -48,3 +53,4 @@ $roles$;
 comment on role auth_ext_admin is 'auth_ext: owns the auth schema''s tables and SECURITY DEFINER functions. NOLOGIN; never runs application code.';
 comment on role auth_ext_app is 'auth_ext: the rights application code (hooks, merge handlers, merges'' row moves) runs with. Grant it what they need.';
 comment on role auth_ext_gateway is 'auth_ext: members (an HTTP front''s login role) may pass the client''s address and user agent.';
+comment on role auth_ext_postgrest is 'auth_ext: members (PostgREST''s login role) set request.jwt.claims and request.headers that are believed; nobody else''s are.';

@@ -125,6 +125,8 @@ error_codes! {
         "The identity is the user's last way to sign in.";
     EmailIdentityNotDeletable => "email_identity_not_deletable", ERRCODE_FOREIGN_KEY_VIOLATION, 422,
         "The email identity holds a confirmed email, which only a confirmed email change may remove (auth_ext.secure_email_change).";
+    NotAdmin => "not_admin", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,
+        "Only a superuser may do this (change the settings of a role that requests act as).";
     IndirectCall => "indirect_call", ERRCODE_INSUFFICIENT_PRIVILEGE, 403,
         "An account-changing function was called from a trigger, from code that runs with another role's rights, or inside a statement that writes or reads an application table: only the request itself may change its account.";
     MergeConflict => "merge_conflict", ERRCODE_UNIQUE_VIOLATION, 409,

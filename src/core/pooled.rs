@@ -24,12 +24,13 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::core::errors::{AuthError, ErrorCode};
-use crate::core::statements;
+use crate::core::{roles, statements};
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_ANALYZE: pg_sys::post_parse_analyze_hook_type = None;
 static mut ORIGINAL_CHECK_ROLE: pg_sys::GucStringCheckHook = None;
+static mut ORIGINAL_CHECK_SESSION_AUTHORIZATION: pg_sys::GucStringCheckHook = None;
 
 thread_local! {
     /// The one role change the extension itself makes next (the gateway's, to the role
@@ -109,9 +110,16 @@ unsafe extern "C-unwind" fn process_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
-    if !top_level && !pstmt.is_null() && !superuser_session() {
-        if let Some(what) = kept_for_the_next_request((*pstmt).utilityStmt) {
-            refusal(what).raise();
+    if !pstmt.is_null() && !superuser_session() {
+        if sets_a_request_roles_settings((*pstmt).utilityStmt) {
+            AuthError::new(ErrorCode::NotAdmin, "only a superuser may change the settings of a role that requests act as")
+                .detail("ALTER ROLE ... SET on anon, authenticated, service_role or a role that is a member of one reaches every later request of every client")
+                .raise();
+        }
+        if !top_level {
+            if let Some(what) = kept_for_the_next_request((*pstmt).utilityStmt) {
+                refusal(what).raise();
+            }
         }
     }
     if top_level && !pstmt.is_null() {
@@ -141,6 +149,17 @@ unsafe fn kept_for_the_next_request(statement: *mut pg_sys::Node) -> Option<&'st
     let drops_at_commit = |on_commit: pg_sys::OnCommitAction::Type| on_commit == pg_sys::OnCommitAction::ONCOMMIT_DROP;
     match (*statement).type_ {
         T_PrepareStmt | T_DeallocateStmt => Some("PREPARE and DEALLOCATE run only as the client's own statements"),
+        // RESET ROLE and SET or RESET SESSION AUTHORIZATION (DEFAULT: the pooler's login
+        // role): a reset skips the settings' check hooks, which guard set_config's way.
+        T_VariableSetStmt => {
+            let name = (*(statement as *mut pg_sys::VariableSetStmt)).name;
+            // RESET ALL leaves both alone (GUC_NO_RESET_ALL).
+            let name = if name.is_null() { None } else { Some(CStr::from_ptr(name).to_bytes()) };
+            matches!(name, Some(b"role" | b"session_authorization"))
+                .then_some("a change of role or session authorization is made only by the client's own statements")
+        }
+        // Kept in the catalog for every later session of the role or database.
+        T_AlterRoleSetStmt | T_AlterDatabaseSetStmt => Some("role and database settings are changed only by the client's own statements"),
         // EXPLAIN ANALYZE runs the statement it explains (CREATE TABLE AS among them).
         T_ExplainStmt => {
             let query = (*(statement as *mut pg_sys::ExplainStmt)).query as *mut pg_sys::Query;
@@ -210,13 +229,27 @@ unsafe fn record_client_set(statement: *mut pg_sys::Node) {
     ClientSettings::record(name.as_deref());
 }
 
+/// `ALTER ROLE ... SET` or `RESET` of a role that requests act as: any role may set
+/// its own, and anon's, set inside anon's request, would be every later anonymous
+/// request's (PostgREST applies a role's settings when it becomes it).
+unsafe fn sets_a_request_roles_settings(statement: *mut pg_sys::Node) -> bool {
+    if statement.is_null() || (*statement).type_ != pg_sys::NodeTag::T_AlterRoleSetStmt {
+        return false;
+    }
+    let role = (*(statement as *mut pg_sys::AlterRoleSetStmt)).role;
+    // ALTER ROLE ALL: Postgres asks for a superuser itself.
+    !role.is_null() && roles::acts_for_requests(pg_sys::get_rolespec_oid(role, true))
+}
+
 unsafe fn is_temp(namespace: pg_sys::Oid) -> bool {
     namespace != pg_sys::InvalidOid && pg_sys::isTempNamespace(namespace)
 }
 
 /// Puts `check_role_change` in front of the `role` setting's own check, which every
 /// way of changing it goes through (`SET ROLE`, `RESET ROLE`, `set_config('role', ...)`,
-/// a function's `SET role` clause).
+/// a function's `SET role` clause), and `check_session_authorization_change` in front of
+/// `session_authorization`'s (`SET SESSION AUTHORIZATION DEFAULT`, which any session
+/// may make, becomes the pooler's login role).
 unsafe fn guard_role_setting() {
     let count = pg_sys::GetNumConfigOptions();
     let settings = pg_sys::get_guc_variables();
@@ -228,11 +261,15 @@ unsafe fn guard_role_setting() {
         if setting.is_null() || (*setting).vartype != pg_sys::config_type::PGC_STRING {
             continue;
         }
-        if CStr::from_ptr((*setting).name) == c"role" {
+        let name = CStr::from_ptr((*setting).name);
+        if name == c"role" {
             let role = setting as *mut pg_sys::config_string;
             ORIGINAL_CHECK_ROLE = (*role).check_hook;
             (*role).check_hook = Some(check_role_change);
-            return;
+        } else if name == c"session_authorization" {
+            let authorization = setting as *mut pg_sys::config_string;
+            ORIGINAL_CHECK_SESSION_AUTHORIZATION = (*authorization).check_hook;
+            (*authorization).check_hook = Some(check_session_authorization_change);
         }
     }
 }
@@ -307,10 +344,7 @@ unsafe extern "C-unwind" fn check_role_change(
     if allowed {
         return original_check(new_value, extra, source);
     }
-    pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32);
-    let message = CString::new(refusal("a change of role is made only by the client's own statements").text()).unwrap_or_default();
-    pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
-    false
+    refuse_in_check("a change of role is made only by the client's own statements")
 }
 
 unsafe fn original_check(
@@ -322,6 +356,29 @@ unsafe fn original_check(
         Some(check) => check(new_value, extra, source),
         None => true,
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_session_authorization_change(
+    new_value: *mut *mut core::ffi::c_char,
+    extra: *mut *mut core::ffi::c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    if source < pg_sys::GucSource::PGC_S_INTERACTIVE || superuser_session() || !changes_role_from_others_code() {
+        return match ORIGINAL_CHECK_SESSION_AUTHORIZATION {
+            Some(check) => check(new_value, extra, source),
+            None => true,
+        };
+    }
+    refuse_in_check("a change of session authorization is made only by the client's own statements")
+}
+
+/// Fails a setting's check hook with `message` as the refusal of others' code.
+unsafe fn refuse_in_check(message: &str) -> bool {
+    pg_sys::GUC_check_errcode(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as i32);
+    let message = CString::new(refusal(message).text()).unwrap_or_default();
+    pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(message.as_ptr());
+    false
 }
 
 /// Puts back every setting that a statement set for the rest of the session

@@ -16,7 +16,8 @@ pub struct Client {
 /// The client of the current request: what an HTTP front in auth_ext_gateway reported
 /// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come
 /// from the client and are ignored, unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
-/// trusted proxy in front of PostgREST sets: then its value is the address (for a list
+/// trusted proxy in front of PostgREST sets, and PostgREST set them (its login role is a
+/// member of auth_ext_postgrest): then its value is the address (for a list
 /// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
 /// connection's peer address: behind PostgREST, one address for all of its clients.
 /// Anything malformed is ignored, never an error.
@@ -30,7 +31,9 @@ pub fn client() -> Client {
     let headers: Option<Value> =
         settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok());
     let header = |name: &str| headers.as_ref().and_then(|h| h.get(name)).and_then(Value::as_str);
+    // Headers are PostgREST's only in its sessions: anyone else may write any.
     let forwarded = settings::text_string(&settings::TRUSTED_PROXY_HEADER)
+        .filter(|_| roles::session_is_postgrest())
         .and_then(|name| auth_ext_http::forwarded_client(header(name.trim().to_ascii_lowercase().as_str())))
         .map(|ip| ip.to_string());
     let ip = forwarded.or_else(connection_address);

@@ -26,6 +26,32 @@ const OWNER: &CStr = c"auth_ext_admin";
 pub const APP: &CStr = c"auth_ext_app";
 /// Members may tell the extension the client's address (the HTTP front's login role).
 pub const GATEWAY: &CStr = c"auth_ext_gateway";
+/// Members are PostgREST's login roles: what they set for a request (`request.jwt.claims`
+/// from the token PostgREST verified, `request.headers`) is believed.
+const POSTGREST: &CStr = c"auth_ext_postgrest";
+
+thread_local! {
+    static POSTGREST_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::InvalidOid) };
+}
+
+/// Whether the session's login role is PostgREST's (a member of auth_ext_postgrest) or a
+/// superuser's: only then are `request.jwt.claims` and `request.headers` believed. Anyone
+/// else can set them to anything (claims are no secret: every trigger in a request sees
+/// them, session_id included), so their sessions verify a token with auth.set_session.
+/// Called for every auth.uid(): Postgres caches both the superuser flag and memberships.
+pub fn session_is_postgrest() -> bool {
+    let session = unsafe { pg_sys::GetSessionUserId() };
+    if unsafe { pg_sys::superuser_arg(session) } {
+        return true;
+    }
+    let mut role = POSTGREST_OID.with(|r| r.get());
+    if role == pg_sys::InvalidOid {
+        let Some(found) = role_oid(POSTGREST) else { return false };
+        POSTGREST_OID.with(|r| r.set(found));
+        role = found;
+    }
+    unsafe { pg_sys::is_member_of_role(session, role) }
+}
 
 fn role_oid(name: &CStr) -> Option<pg_sys::Oid> {
     let oid = unsafe { pg_sys::get_role_oid(name.as_ptr(), true) };
@@ -53,6 +79,15 @@ pub fn acting_role_has(role: &CStr) -> bool {
 /// privileges (an HTTP front's login role is NOINHERIT, as PostgREST's authenticator).
 pub fn acting_role_is_member(role: &CStr) -> bool {
     role_oid(role).is_some_and(|r| unsafe { pg_sys::is_member_of_role(acting_role(), r) })
+}
+
+/// Whether requests act as `role`: anon, authenticated, service_role, or a member of one
+/// (PostgREST's and the gateway's login roles, roles that tokens name).
+pub fn acts_for_requests(role: pg_sys::Oid) -> bool {
+    role != pg_sys::InvalidOid
+        && [c"anon", c"authenticated", c"service_role"]
+            .iter()
+            .any(|r| role_oid(r).is_some_and(|r| unsafe { pg_sys::is_member_of_role(role, r) }))
 }
 
 /// A trusted caller: the application's server (`service_role`) or the HTTP front

@@ -19,7 +19,7 @@ use pgrx::pgrx_sql_entity_graph::metadata::{
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::core::settings;
+use crate::core::{roles, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 
 /// Set by PostgREST (v9 and later) for each request: the JWT claims as JSON.
@@ -216,14 +216,15 @@ enum ClaimText {
     Verified(&'static [u8]),
     /// `request.jwt.claims` as PostgREST set it; legacy per-claim settings apply too.
     Request(Option<&'static [u8]>),
-    /// `auth_ext.require_verified_session` is on and no session was verified.
+    /// No session was verified, and `request.jwt.claims` is not believed:
+    /// `auth_ext.require_verified_session` is on, or the session is not PostgREST's.
     Nothing,
 }
 
 fn claim_text() -> ClaimText {
     if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
         ClaimText::Verified(text)
-    } else if settings::REQUIRE_VERIFIED_SESSION.get() {
+    } else if settings::REQUIRE_VERIFIED_SESSION.get() || !roles::session_is_postgrest() {
         ClaimText::Nothing
     } else {
         ClaimText::Request(CLAIMS_SETTING.text())
