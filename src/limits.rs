@@ -113,7 +113,14 @@ pub fn count_address_probe(client: &str) -> AuthResult<()> {
 /// limits (and a global ceiling, when an operator set one), refusing once one is exceeded. Also what a request that sends nothing
 /// counts, so that its answer and limits tell nothing about who has an account.
 /// Returns the normalized recipient.
-pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
+///
+/// `kind` (the token type, whose user field, `recovery_sent_at`, ..., names the window;
+/// None for invitations)
+/// also takes Supabase Auth's one-a-window per kind (`auth_ext.mailer_max_frequency`,
+/// `sms_max_frequency`), per recipient *and* client: keyed on the user alone, a stranger's
+/// request would hold back the owner's own, and only registered addresses would answer
+/// "after N seconds".
+pub fn count_send(recipient: &str, sms: bool, kind: Option<&str>) -> AuthResult<String> {
     let recipient = users::normalize_address(recipient, sms)?;
     let (code, global_bucket, global_limit) = if sms {
         (ErrorCode::OverSmsSendRateLimit, "sms_sent", settings::RATE_LIMIT_SMS_SENT.get())
@@ -121,6 +128,17 @@ pub fn count_send(recipient: &str, sms: bool) -> AuthResult<String> {
         (ErrorCode::OverEmailSendRateLimit, "email_sent", settings::RATE_LIMIT_EMAIL_SENT.get())
     };
     let client = request::limit_key(&request::client());
+    let window = if sms { settings::SMS_MAX_FREQUENCY.get() } else { settings::MAILER_MAX_FREQUENCY.get() };
+    if let Some(kind) = kind.filter(|_| window > 0) {
+        let wait: Option<i32> = db::read_value(
+            "select auth.rate_window_take('frequency ' || auth.message_field($1), $2, $3)",
+            &[kind.into(), format!("{recipient} {client}").into(), f64::from(window).into()],
+        )?;
+        if let Some(wait) = wait.filter(|w| *w > 0) {
+            return Err(AuthError::new(code, format!("For security purposes, you can only request this after {wait} seconds."))
+                .retry_after(wait.into()));
+        }
+    }
     // Per recipient *and* client: keyed on the address alone, anyone could spend a
     // victim's budget and keep the victim's own mail from arriving.
     rate_limit(

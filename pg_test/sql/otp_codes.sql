@@ -107,12 +107,23 @@ delete from auth.rate_limits;
 reset auth_ext.rate_limit_email_per_client;
 
 -- Supabase Auth's window (its SMTP_MAX_FREQUENCY, 60 s by default; the suite turns it
--- off): one message of a kind to a user a minute, whoever asks.
+-- off): one message of a kind to an address a minute, for each client address that
+-- asks. Keyed on the user alone, a stranger's request would hold back the owner's own,
+-- and only registered addresses would answer "after N seconds".
 begin;
 set local auth_ext.mailer_max_frequency = 60;
+set local auth_ext.trusted_proxy_header = 'x-forwarded-for';
+select set_config('request.headers', '{"x-forwarded-for": "10.30.0.1"}', true) is not null as from_a_stranger;
 select auth.sign_in_with_otp('window@example.com') is not null as first_code_sent;
 -- again_within_a_minute:
 select regress.error_of($$select auth.sign_in_with_otp('window@example.com')$$) as again;
 -- A recovery email shares the magic link's window, as in Supabase Auth (recovery_sent_at).
 select regress.error_of($$select auth.reset_password_for_email('window@example.com')$$) as recovery;
+-- An address nobody has answers alike.
+select format('[%s]', auth.reset_password_for_email('nobody-window@example.com')) as unknown_first,
+       regress.error_of($$select auth.reset_password_for_email('nobody-window@example.com')$$) as unknown_again;
+-- The owner, from another address, is not held back by the stranger's requests.
+select set_config('request.headers', '{"x-forwarded-for": "10.30.0.2"}', true) is not null as from_the_owner;
+select format('[%s]', auth.reset_password_for_email('window@example.com')) as owners_own_recovery;
+select kind, count(*) as messages from auth.outbox where recipient = 'window@example.com' group by kind order by kind;
 rollback;

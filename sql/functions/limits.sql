@@ -85,6 +85,30 @@ as $$
         from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0)
 $$;
 
+-- One use of a key per p_seconds (Supabase Auth's one message of a kind a minute): 0
+-- when the key may be used now, and then it is taken for p_seconds; else the seconds
+-- until it may. Kept beside the bursts (tat: when the key is free again), and purged
+-- with them.
+create or replace function auth.rate_window_take(p_bucket text, p_key text, p_seconds float8)
+returns int
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    wait float8;
+begin
+    select extract(epoch from b.tat - clock_timestamp()) into wait
+    from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key for update;
+    if wait > 0 then
+        return ceil(wait)::int;
+    end if;
+    insert into auth.rate_bursts as b (bucket, key, tat)
+    values (p_bucket, p_key, clock_timestamp() + make_interval(secs => p_seconds))
+    on conflict (bucket, key) do update set tat = excluded.tat;
+    return 0;
+end
+$$;
+
 -- Seconds until the current window ends: when a refused client may try again
 -- (the hint and PostgREST's Retry-After).
 create or replace function auth.rate_limit_retry_after()

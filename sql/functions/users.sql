@@ -189,13 +189,34 @@ language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+    u auth.users;
+    sent jsonb;
 begin
-    return (
-        select auth.user_object(u, coalesce((
-                   select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
-                   from auth.user_identities i where i.user_id = u.id), '[]'))
-        from auth.users u
-        where u.id = user_id);
+    select * into u from auth.users where id = user_id;
+    if not found then
+        return null;
+    end if;
+    -- When each kind of message last went out: from its tokens (auth.message_field), or
+    -- as stored on the user (imported from Supabase). An invitation is also a confirmation.
+    select jsonb_object_agg(f, at) into sent from (
+        select auth.message_field(t.token_type) as f, max(t.created_at) as at
+        from auth.one_time_tokens t where t.user_id = u.id group by 1
+        union all
+        select 'confirmation_sent_at', max(t.created_at)
+        from auth.one_time_tokens t where t.user_id = u.id and t.token_type = 'invite') s
+    where f is not null and at is not null;
+    if sent is not null then
+        u.confirmation_sent_at := greatest(u.confirmation_sent_at, (sent->>'confirmation_sent_at')::timestamptz);
+        u.invited_at := greatest(u.invited_at, (sent->>'invited_at')::timestamptz);
+        u.recovery_sent_at := greatest(u.recovery_sent_at, (sent->>'recovery_sent_at')::timestamptz);
+        u.email_change_sent_at := greatest(u.email_change_sent_at, (sent->>'email_change_sent_at')::timestamptz);
+        u.phone_change_sent_at := greatest(u.phone_change_sent_at, (sent->>'phone_change_sent_at')::timestamptz);
+        u.reauthentication_sent_at := greatest(u.reauthentication_sent_at, (sent->>'reauthentication_sent_at')::timestamptz);
+    end if;
+    return auth.user_object(u, coalesce((
+        select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
+        from auth.user_identities i where i.user_id = u.id), '[]'));
 end
 $$;
 

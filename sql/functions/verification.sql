@@ -23,3 +23,27 @@ as $$
     select auth.rate_burst_count('verify', p_client,
         coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));
 $$;
+
+-- The user field (Supabase Auth's *_sent_at, invited_at) that says when a message with a
+-- token of this kind last went out; the one mapping, for auth.user_json and for the
+-- one-message-a-window limit (its kind). Read from the tokens, never written on the
+-- user by a send: a request for someone else's address holds no lock on that user's row.
+create or replace function auth.message_field(token_type text)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+    select case token_type
+        when 'confirmation' then 'confirmation_sent_at'
+        when 'sms' then 'confirmation_sent_at'
+        when 'invite' then 'invited_at'
+        when 'magiclink' then 'recovery_sent_at'
+        when 'recovery' then 'recovery_sent_at'
+        when 'email_change_current' then 'email_change_sent_at'
+        when 'email_change_new' then 'email_change_sent_at'
+        when 'phone_change' then 'phone_change_sent_at'
+        when 'reauthentication' then 'reauthentication_sent_at'
+    end
+$$;

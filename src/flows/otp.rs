@@ -98,7 +98,7 @@ fn reset_password_for_email(
             outbox::send(&user_id, email, &issued, json!({}))?;
         }
         None => {
-            limits::count_send(email, false)?;
+            limits::count_send(email, false, TokenType::Recovery.frequency_kind())?;
         }
     }
     Ok(())
@@ -148,7 +148,13 @@ fn resend_message(
         _ => false,
     };
     if !resent {
-        limits::count_send(address, is_phone)?;
+        let would_be = match resend_type {
+            "email_change" => TokenType::EmailChangeNew,
+            "phone_change" => TokenType::PhoneChange,
+            _ if is_phone => TokenType::Sms,
+            _ => TokenType::Confirmation,
+        };
+        limits::count_send(address, is_phone, would_be.frequency_kind())?;
     }
     Ok(())
 }

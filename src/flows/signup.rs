@@ -61,7 +61,7 @@ fn sign_up(
     }
     // A caller over the send limits is refused before any expensive work (argon2), and the
     // limits count alike whether or not the address is registered.
-    let recipient = limits::count_send(address, is_phone)?;
+    let recipient = limits::count_send(address, is_phone, confirmation_type(is_phone).frequency_kind())?;
     let existing = users::find_serialized(lookup)?;
     // Every answer costs one password check and one hash, whatever the address's state,
     // so that its time tells nothing either.

@@ -33,8 +33,8 @@ pub enum TokenType {
 /// (the SQL domain auth.one_time_token_type lists the same; a #[pg_test] checks it), the
 /// `type` clients verify it with (Supabase Auth's names: `signup` for a confirmation),
 /// the sign-in method its session's amr records, whether it goes to a phone, and whether
-/// `generate_link` makes links of it, and which of the user's `*_sent_at` columns (as
-/// Supabase Auth names them) say when it went out.
+/// `generate_link` makes links of it. Which user field says when it went out is
+/// auth.message_field's.
 struct KindRow {
     kind: TokenType,
     stored: &'static str,
@@ -42,20 +42,19 @@ struct KindRow {
     method: &'static str,
     phone: bool,
     linkable: bool,
-    sent_at: &'static [&'static str],
 }
 
 #[rustfmt::skip]
 static KINDS: [KindRow; 9] = [
-    KindRow { kind: TokenType::Confirmation, stored: "confirmation", verification: "signup", method: "signup", phone: false, linkable: true, sent_at: &["confirmation_sent_at"] },
-    KindRow { kind: TokenType::Invite, stored: "invite", verification: "invite", method: "invite", phone: false, linkable: true, sent_at: &["invited_at", "confirmation_sent_at"] },
-    KindRow { kind: TokenType::Magiclink, stored: "magiclink", verification: "magiclink", method: "otp", phone: false, linkable: true, sent_at: &["recovery_sent_at"] },
-    KindRow { kind: TokenType::Recovery, stored: "recovery", verification: "recovery", method: "recovery", phone: false, linkable: true, sent_at: &["recovery_sent_at"] },
-    KindRow { kind: TokenType::EmailChangeCurrent, stored: "email_change_current", verification: "email_change_current", method: "email_change", phone: false, linkable: true, sent_at: &["email_change_sent_at"] },
-    KindRow { kind: TokenType::EmailChangeNew, stored: "email_change_new", verification: "email_change_new", method: "email_change", phone: false, linkable: true, sent_at: &["email_change_sent_at"] },
-    KindRow { kind: TokenType::PhoneChange, stored: "phone_change", verification: "phone_change", method: "phone_change", phone: true, linkable: false, sent_at: &["phone_change_sent_at"] },
-    KindRow { kind: TokenType::Reauthentication, stored: "reauthentication", verification: "reauthentication", method: "reauthentication", phone: false, linkable: false, sent_at: &["reauthentication_sent_at"] },
-    KindRow { kind: TokenType::Sms, stored: "sms", verification: "sms", method: "otp", phone: true, linkable: false, sent_at: &["confirmation_sent_at"] },
+    KindRow { kind: TokenType::Confirmation, stored: "confirmation", verification: "signup", method: "signup", phone: false, linkable: true },
+    KindRow { kind: TokenType::Invite, stored: "invite", verification: "invite", method: "invite", phone: false, linkable: true },
+    KindRow { kind: TokenType::Magiclink, stored: "magiclink", verification: "magiclink", method: "otp", phone: false, linkable: true },
+    KindRow { kind: TokenType::Recovery, stored: "recovery", verification: "recovery", method: "recovery", phone: false, linkable: true },
+    KindRow { kind: TokenType::EmailChangeCurrent, stored: "email_change_current", verification: "email_change_current", method: "email_change", phone: false, linkable: true },
+    KindRow { kind: TokenType::EmailChangeNew, stored: "email_change_new", verification: "email_change_new", method: "email_change", phone: false, linkable: true },
+    KindRow { kind: TokenType::PhoneChange, stored: "phone_change", verification: "phone_change", method: "phone_change", phone: true, linkable: false },
+    KindRow { kind: TokenType::Reauthentication, stored: "reauthentication", verification: "reauthentication", method: "reauthentication", phone: false, linkable: false },
+    KindRow { kind: TokenType::Sms, stored: "sms", verification: "sms", method: "otp", phone: true, linkable: false },
 ];
 
 /// Verification types that name several kinds: `email` is Supabase's name for an emailed
@@ -73,6 +72,12 @@ impl TokenType {
     /// Its name in auth.one_time_tokens.token_type (and the outbox's kind).
     pub fn as_str(self) -> &'static str {
         self.row().stored
+    }
+
+    /// What Supabase Auth's one-message-a-window counts it as (auth.message_field maps
+    /// it to the user field that records it); None for invitations, which it exempts.
+    pub fn frequency_kind(self) -> Option<&'static str> {
+        (self != TokenType::Invite).then(|| self.as_str())
     }
 
     /// Sent to a phone (a text message) rather than an email.
@@ -149,8 +154,6 @@ pub struct Issued {
     pub hashed_token: String,
     /// The 6-digit code.
     pub code: String,
-    /// How long ago a message of this kind last went to the user, if one did.
-    pub previous_sent_seconds_ago: Option<f64>,
 }
 
 impl Issued {
@@ -204,10 +207,11 @@ pub fn issue_with_options(
     let salt: [u8; 16] = OsRng.gen();
     // One live token per user, type and requester (the asking client address): a new one
     // replaces the asker's own, never another's, so that nobody's request makes the owner's
-    // code fail. Requests for one user and type queue here, so that concurrent ones each
-    // replace the last instead of colliding on the one-live-token index.
-    db::lock(&format!("otp:{user_id}:{}", token_type.as_str()))?;
+    // code fail. Requests of one requester queue here, so that concurrent ones each replace
+    // the last instead of colliding on the one-live-token index; nobody else's wait on
+    // them (a request left open in a transaction holds its own requester's lock only).
     let requested_from = durable::client_key(&request::limit_key(&request::client()));
+    db::lock(&format!("otp:{user_id}:{}:{requested_from}", token_type.as_str()))?;
     db::run(
         "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null and requested_from = $3",
         &[pg_uuid(user_id).into(), token_type.as_str().into(), requested_from.as_str().into()],
@@ -228,22 +232,9 @@ pub fn issue_with_options(
             requested_from.into(),
         ],
     )?;
-    // Marks when it went out, and reads when the last of its kind did (the CTE sees the
-    // row as it was).
-    let columns = token_type.row().sent_at;
-    let sent_at: Vec<String> = columns.iter().map(|column| format!("{} = now()", pgrx::spi::quote_identifier(column))).collect();
-    let last = pgrx::spi::quote_identifier(columns[columns.len() - 1]);
-    let previous_sent_seconds_ago: Option<f64> = db::json_row(
-        &format!(
-            "with before as (select extract(epoch from now() - {last})::float8 as ago from auth.users where id = $1),
-                  marked as (update auth.users set {} where id = $1)
-             select to_jsonb((select ago from before))",
-            sent_at.join(", ")
-        ),
-        &[pg_uuid(user_id).into()],
-    )?
-    .flatten();
-    Ok(Issued { token_type, hashed_token, code, previous_sent_seconds_ago })
+    // When it went out is read from this token (auth.message_field): writing it on the
+    // user would hold that user's row for as long as this transaction stays open.
+    Ok(Issued { token_type, hashed_token, code })
 }
 
 /// The options of the user's newest live (unused) token of a type, if one is pending:

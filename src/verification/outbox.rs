@@ -3,32 +3,17 @@
 
 use serde_json::{json, Value};
 
-use crate::core::errors::{AuthError, AuthResult, ErrorCode};
-use crate::core::{db, settings};
+use crate::core::errors::AuthResult;
+use crate::core::db;
 use crate::users::pg_uuid;
 use crate::limits;
 use crate::verification::one_time;
-
-/// Supabase Auth's window per user and kind of message (its SMTP_MAX_FREQUENCY and
-/// SMS_MAX_FREQUENCY, 60 s): one message of a kind a minute, invitations aside.
-fn check_frequency(issued: &one_time::Issued) -> AuthResult<()> {
-    let sms = issued.token_type.is_phone();
-    let window = f64::from(if sms { settings::SMS_MAX_FREQUENCY.get() } else { settings::MAILER_MAX_FREQUENCY.get() });
-    let Some(ago) = issued.previous_sent_seconds_ago else { return Ok(()) };
-    if window <= 0.0 || issued.token_type == one_time::TokenType::Invite || ago >= window {
-        return Ok(());
-    }
-    // A send that a concurrent transaction made after this one began is just now.
-    let wait = (window - ago.max(0.0)).ceil().clamp(1.0, window) as i64;
-    let code = if sms { ErrorCode::OverSmsSendRateLimit } else { ErrorCode::OverEmailSendRateLimit };
-    Err(AuthError::new(code, format!("For security purposes, you can only request this after {wait} seconds.")).retry_after(wait))
-}
 
 /// Queues a message carrying a freshly issued token, within the per-recipient,
 /// per-client and global send limits, and wakes senders (pg_notify 'auth_outbox').
 /// An email carries the link and the code; a text message (`channel` sms) the code.
 pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &one_time::Issued, extra: Value) -> AuthResult<()> {
-    let recipient = limits::count_send(recipient, issued.token_type.is_phone())?;
+    let recipient = limits::count_send(recipient, issued.token_type.is_phone(), issued.token_type.frequency_kind())?;
     queue(user_id, &recipient, issued, extra)
 }
 
@@ -36,7 +21,6 @@ pub fn send(user_id: &uuid::Uuid, recipient: &str, issued: &one_time::Issued, ex
 /// refused before expensive work counts first), to the normalized `recipient`.
 pub fn queue(user_id: &uuid::Uuid, recipient: &str, issued: &one_time::Issued, extra: Value) -> AuthResult<()> {
     let sms = issued.token_type.is_phone();
-    check_frequency(issued)?;
     let mut payload = if sms {
         json!({"channel": "sms", "otp": issued.code, "verification_type": issued.token_type.verification_type()})
     } else {
