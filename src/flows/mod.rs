@@ -8,4 +8,5 @@ pub mod idp;
 pub mod otp;
 pub mod password;
 pub mod signup;
+pub mod social;
 pub mod verify;

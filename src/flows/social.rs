@@ -1,0 +1,454 @@
+//! Sign-in through a third-party provider's pages, as Supabase Auth's `GET /authorize` and
+//! `/callback` run it. The HTTP front (auth_ext_gateway) does only what needs the network:
+//! it sends the browser to the URL `oauth_authorize` makes, fetches an OpenID provider's
+//! discovery document when asked, and on the callback exchanges the code and reads the
+//! user. Every decision is made here: the flow's state (single use, flow_state_exp),
+//! which user the provider's user is (by identity, then by a verified email, else a new
+//! one), linking, and what the browser is sent back with.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::core::errors::{AuthError, AuthResult, ErrorCode};
+use crate::core::{crypto, db, request, roles, settings};
+use crate::flows::gates;
+use crate::providers::{profile, sealed};
+use crate::sessions::current::current_user;
+use crate::sessions::open::create_session;
+use crate::users::{self, NewUser, pg_uuid};
+use crate::verification::pkce;
+
+/// A provider as the flows read it.
+#[derive(Debug, Deserialize)]
+struct Provider {
+    provider: String,
+    kind: String,
+    issuer: Option<String>,
+    authorization_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    client_id: String,
+    extra_client_ids: Vec<String>,
+    scopes: String,
+    email_optional: bool,
+    id_claim: Option<String>,
+    enabled: bool,
+    /// Base64 of the sealed secret.
+    client_secret: Option<String>,
+}
+
+fn load(provider: &str) -> AuthResult<Option<Provider>> {
+    db::json_row(
+        "select to_jsonb(p) - 'client_secret' || jsonb_build_object('client_secret', encode(p.client_secret, 'base64'))
+         from auth.oauth_providers p where provider = $1",
+        &[provider.into()],
+    )
+}
+
+/// GoTrue's answers for a provider it cannot use (external.go:48-50, 698).
+fn usable(provider: &str) -> AuthResult<Provider> {
+    let unsupported = |why: String| AuthError::new(ErrorCode::ValidationFailed, format!("Unsupported provider: {why}"));
+    let found = load(provider)?.ok_or_else(|| unsupported(format!("Provider {} could not be found", crypto::truncate(provider, 64))))?;
+    if !found.enabled {
+        return Err(unsupported("provider is not enabled".into()));
+    }
+    Ok(found)
+}
+
+/// Where providers send the browser back: Supabase Auth's `{API_EXTERNAL_URL}/callback`.
+fn callback_url() -> AuthResult<String> {
+    let base = settings::text_string(&settings::API_EXTERNAL_URL).filter(|u| !u.is_empty()).ok_or_else(|| {
+        AuthError::new(ErrorCode::ValidationFailed, "auth_ext.api_external_url is not set")
+            .hint("Set it to the gateway's public URL (https://auth.example.com/auth/v1): providers send browsers to its /callback.")
+    })?;
+    Ok(format!("{}/callback", base.trim_end_matches('/')))
+}
+
+/// Only the HTTP front's own statement may run the callback's steps: they hand out client
+/// secrets and decide who signs in from what the front says the provider said.
+fn front_only<T>(fcinfo: pg_sys::FunctionCallInfo, f: impl FnOnce() -> AuthResult<T>) -> Result<T, ErrorReport> {
+    if settings::text(&settings::GATEWAY_CLIENT).is_none() {
+        return Err(AuthError::new(ErrorCode::NoAuthorization, "only the HTTP front runs a provider's callback")
+            .detail("this call is for auth_ext_gateway's requests")
+            .into());
+    }
+    roles::for_request(fcinfo, || f().map_err(ErrorReport::from))
+}
+
+fn query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut url = base.to_owned();
+    for (i, (k, v)) in params.iter().enumerate() {
+        url.push(if i == 0 && !base.contains('?') { '?' } else { '&' });
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&auth_ext_http::percent_encode(v));
+    }
+    url
+}
+
+/// Starts a sign-in (or, with `link`, a linking of the signed-in user) through
+/// `provider`: remembers the flow and answers `{"url": ...}`, the provider's page to send
+/// the browser to, or, for an OpenID provider whose endpoints are not known yet,
+/// `{"discover": issuer}` (the front fetches the discovery document, hands it to
+/// `auth.oauth_store_discovery` and asks again). `redirect_to` is where the browser ends,
+/// checked by the caller against its allow list.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn oauth_authorize(
+    provider: Option<&str>,
+    redirect_to: Option<&str>,
+    scopes: default!(Option<&str>, "NULL"),
+    code_challenge: default!(Option<&str>, "NULL"),
+    code_challenge_method: default!(Option<&str>, "NULL"),
+    link: default!(bool, false),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::JsonB, ErrorReport> {
+    let start = || authorize(provider.unwrap_or_default(), redirect_to, scopes, code_challenge, code_challenge_method, link);
+    if link {
+        roles::for_request(fcinfo, || start().map_err(ErrorReport::from))
+    } else {
+        roles::as_extension(|| start().map_err(ErrorReport::from))
+    }
+    .map(pgrx::JsonB)
+}
+
+fn authorize(
+    provider: &str,
+    redirect_to: Option<&str>,
+    scopes: Option<&str>,
+    code_challenge: Option<&str>,
+    code_challenge_method: Option<&str>,
+    link: bool,
+) -> AuthResult<Value> {
+    let p = usable(&provider.to_ascii_lowercase())?;
+    let pkce = pkce::challenge_options(code_challenge, code_challenge_method)?;
+    let redirect_to = redirect_to.filter(|r| !r.is_empty() && r.len() <= 2048).ok_or_else(|| {
+        AuthError::new(ErrorCode::ValidationFailed, "redirect_to is required").hint("The caller resolves it (its allow list, else site_url).")
+    })?;
+    let linking = if link {
+        if !settings::MANUAL_LINKING_ENABLED.get() {
+            return Err(AuthError::new(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled"));
+        }
+        Some(current_user()?.0)
+    } else {
+        None
+    };
+    let Some(authorization_url) = p.authorization_url.clone() else {
+        return Ok(json!({"discover": p.issuer}));
+    };
+    let verifier = crypto::random_token::<32>();
+    let nonce = crypto::random_token::<16>();
+    let state: Option<String> = db::json_row(
+        "with stale as (delete from auth.oauth_flows where created_at < now() - make_interval(secs => $8))
+         insert into auth.oauth_flows (provider, redirect_to, code_challenge, code_challenge_method, provider_verifier, nonce, linking_user_id)
+         values ($1, $2, $3, $4, $5, $6, $7) returning to_jsonb(id)",
+        &[
+            p.provider.as_str().into(),
+            redirect_to.into(),
+            pkce.get("code_challenge").and_then(Value::as_str).into(),
+            pkce.get("code_challenge_method").and_then(Value::as_str).into(),
+            verifier.as_str().into(),
+            nonce.as_str().into(),
+            linking.as_ref().map(pg_uuid).into(),
+            f64::from(settings::FLOW_STATE_EXP.get()).into(),
+        ],
+    )?;
+    let state = state.unwrap_or_default();
+    let mut requested: Vec<String> = p.scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if p.kind == "oidc" && !requested.iter().any(|s| s == "openid") {
+        requested.insert(0, "openid".into());
+    }
+    for s in scopes.unwrap_or_default().split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !requested.iter().any(|r| r == s) {
+            requested.push(s.to_owned());
+        }
+    }
+    let scope = requested.join(if p.kind == "wechat" { "," } else { " " });
+    let redirect_uri = callback_url()?;
+    let challenge = crypto::b64url(&crypto::sha256(&[verifier.as_bytes()]));
+    let url = match p.kind.as_str() {
+        // WeChat's website login names the client appid, and wants its fragment.
+        "wechat" => format!(
+            "{}#wechat_redirect",
+            query(&authorization_url, &[("appid", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)])
+        ),
+        "oidc" => query(&authorization_url, &[
+            ("client_id", &p.client_id),
+            ("redirect_uri", &redirect_uri),
+            ("response_type", "code"),
+            ("scope", &scope),
+            ("state", &state),
+            ("nonce", &nonce),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+        _ => query(&authorization_url, &[("client_id", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)]),
+    };
+    Ok(json!({"url": url}))
+}
+
+/// Fills an OpenID provider's endpoints from its discovery document, which the front
+/// fetched from `{issuer}/.well-known/openid-configuration`. The document must name the
+/// configured issuer exactly (OpenID Connect Discovery 4.3).
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn oauth_store_discovery(provider: &str, document: pgrx::JsonB, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
+    front_only(fcinfo, || {
+        let p = usable(provider)?;
+        let doc = document.0;
+        let named = doc.get("issuer").and_then(Value::as_str);
+        if p.issuer.is_none() || named != p.issuer.as_deref() {
+            return Err(AuthError::new(ErrorCode::ValidationFailed, "the discovery document names another issuer")
+                .detail(format!("configured {:?}, document {:?}", p.issuer.as_deref().unwrap_or(""), named.map(|n| crypto::truncate(n, 200)))));
+        }
+        let endpoint = |name: &str| doc.get(name).and_then(Value::as_str).map(str::to_owned);
+        let urls = json!({
+            "authorization_url": endpoint("authorization_endpoint"),
+            "token_url": endpoint("token_endpoint"),
+            "userinfo_url": endpoint("userinfo_endpoint"),
+            "jwks_url": endpoint("jwks_uri"),
+        });
+        crate::providers::config::check_endpoints(&urls)?;
+        db::run(
+            "update auth.oauth_providers set
+                 authorization_url = coalesce(authorization_url, $2->>'authorization_url'),
+                 token_url = coalesce(token_url, $2->>'token_url'),
+                 userinfo_url = coalesce(userinfo_url, $2->>'userinfo_url'),
+                 jwks_url = coalesce(jwks_url, $2->>'jwks_url'),
+                 updated_at = now()
+             where provider = $1",
+            &[p.provider.as_str().into(), db::jsonb_arg(&urls)],
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Flow {
+    id: String,
+    provider: String,
+    redirect_to: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    provider_verifier: String,
+    nonce: String,
+    linking_user_id: Option<String>,
+    expired: bool,
+    used: bool,
+}
+
+fn bad_state(message: &str) -> AuthError {
+    AuthError::new(ErrorCode::BadOauthState, message)
+}
+
+/// The flow a callback's `state` names, taken (used once) when `take`.
+fn flow(state: Option<&str>, take: bool) -> AuthResult<Flow> {
+    let state = state.filter(|s| !s.is_empty())
+        .ok_or_else(|| AuthError::new(ErrorCode::BadOauthCallback, "OAuth state parameter missing"))?;
+    let id = uuid::Uuid::parse_str(state).map_err(|_| bad_state("OAuth state parameter is invalid"))?;
+    let found: Option<Flow> = db::json_row(
+        "select to_jsonb(f) || jsonb_build_object(
+             'expired', f.created_at < now() - make_interval(secs => $2),
+             'used', f.used_at is not null)
+         from auth.oauth_flows f where id = $1 for update",
+        &[pg_uuid(&id).into(), f64::from(settings::FLOW_STATE_EXP.get()).into()],
+    )?;
+    let found = found.ok_or_else(|| bad_state("OAuth state not found or expired"))?;
+    if found.expired {
+        return Err(bad_state("OAuth state has expired"));
+    }
+    if take {
+        if found.used {
+            return Err(bad_state("OAuth state not found or expired"));
+        }
+        db::run("update auth.oauth_flows set used_at = now() where id = $1", &[pg_uuid(&id).into()])?;
+    } else if !found.used {
+        return Err(bad_state("OAuth state not found or expired"));
+    }
+    Ok(found)
+}
+
+/// The first step of a provider's callback: takes the flow `state` names (once) and
+/// answers what exchanging the code needs: the provider's token and user-info endpoints,
+/// the client id and secret, the redirect URI, and the PKCE verifier; with the flow's
+/// `redirect_to`, where errors go from now on. `iss`, when the provider sent it (RFC 9207),
+/// must be its issuer.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn oauth_callback_begin(state: Option<&str>, iss: default!(Option<&str>, "NULL"), fcinfo: pg_sys::FunctionCallInfo) -> Result<pgrx::JsonB, ErrorReport> {
+    front_only(fcinfo, || {
+        let f = flow(state, true)?;
+        let p = usable(&f.provider)?;
+        if let (Some(sent), Some(issuer)) = (iss, p.issuer.as_deref()) {
+            if sent != issuer {
+                return Err(AuthError::new(ErrorCode::BadOauthCallback, "OAuth callback from another issuer")
+                    .detail(format!("iss {:?} is not {issuer:?} (RFC 9207)", crypto::truncate(sent, 200))));
+            }
+        }
+        let secret = match p.client_secret.as_deref() {
+            Some(b64) => {
+                let bytes = base64_decode(b64)?;
+                Some(sealed::open(&p.provider, &bytes)?)
+            }
+            None => None,
+        };
+        Ok(pgrx::JsonB(json!({
+            "provider": p.provider,
+            "kind": p.kind,
+            "token_url": p.token_url,
+            "userinfo_url": p.userinfo_url,
+            "client_id": p.client_id,
+            "client_secret": secret,
+            "redirect_uri": callback_url()?,
+            "code_verifier": (p.kind == "oidc").then_some(f.provider_verifier),
+            "redirect_to": f.redirect_to,
+        })))
+    })
+}
+
+fn base64_decode(text: &str) -> AuthResult<Vec<u8>> {
+    use base64::Engine;
+    let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored client secret is not readable"))
+}
+
+/// The last step of a provider's callback: `fetched` is what the front read from the
+/// provider (`claims`, an ID token's payload; `userinfo`; GitHub's `emails`; and
+/// `provider_token`, `provider_refresh_token`). Decides the user: the one whose identity
+/// this is; else, when the provider verified the email, the user with that email; else a
+/// new user (linking adds the identity to the signed-in user instead). Answers
+/// `{"redirect_to", "code"}` for a PKCE flow, else the session with the provider's tokens.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn oauth_callback_finish(state: Option<&str>, fetched: pgrx::JsonB, fcinfo: pg_sys::FunctionCallInfo) -> Result<pgrx::JsonB, ErrorReport> {
+    front_only(fcinfo, || {
+        let f = flow(state, false)?;
+        finish(&f, &fetched.0)
+    })
+    .map(pgrx::JsonB)
+}
+
+fn finish(f: &Flow, fetched: &Value) -> AuthResult<Value> {
+    let p = usable(&f.provider)?;
+    let claims = fetched.get("claims").cloned().unwrap_or(Value::Null);
+    if p.kind == "oidc" {
+        check_id_token_claims(&p, &claims, Some(&f.nonce))?;
+    }
+    let user = profile::read(
+        &p.kind,
+        p.id_claim.as_deref(),
+        &claims,
+        fetched.get("userinfo").unwrap_or(&Value::Null),
+        fetched.get("emails").unwrap_or(&Value::Null),
+    )?;
+    if user.email.is_none() && !p.email_optional {
+        return Err(AuthError::new(ErrorCode::UnexpectedFailure, "Error getting user email from external provider")
+            .hint("Set email_optional on the provider to sign in users without an email."));
+    }
+    let linking = f.linking_user_id.as_deref().map(users::parse_id).transpose()?;
+    let user_id = sign_in_user(&p.provider, &user, linking)?;
+    db::run("delete from auth.oauth_flows where id = $1::text::uuid", &[f.id.as_str().into()])?;
+    let mut answer = if f.code_challenge.is_some() {
+        let options = json!({"code_challenge": f.code_challenge, "code_challenge_method": f.code_challenge_method});
+        pkce::issue_auth_code(&user_id, "oauth", &options)?
+    } else {
+        let mut session = create_session(&user_id, "oauth", &request::client())?;
+        for token in ["provider_token", "provider_refresh_token"] {
+            if let Some(t) = fetched.get(token).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                session[token] = json!(t);
+            }
+        }
+        session
+    };
+    answer["redirect_to"] = json!(f.redirect_to);
+    Ok(answer)
+}
+
+/// An ID token's claims from `p`: its issuer, an audience that is one of the client ids,
+/// not expired, and the nonce the flow sent (or, for signInWithIdToken, the SHA-256 of the
+/// raw nonce the client gives, as Apple and Supabase Auth have it).
+fn check_id_token_claims(p: &Provider, claims: &Value, nonce: Option<&str>) -> AuthResult<()> {
+    let bad = |why: String| AuthError::new(ErrorCode::BadOauthCallback, "Bad ID token").detail(why);
+    if !claims.is_object() {
+        return Err(bad("the provider sent no ID token".into()));
+    }
+    if let Some(issuer) = p.issuer.as_deref() {
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+            return Err(bad(format!("iss is not {issuer}")));
+        }
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let accepted = |a: &&str| !a.is_empty() && (*a == p.client_id || p.extra_client_ids.iter().any(|c| c == a));
+    if !audiences.iter().any(accepted) {
+        return Err(bad(format!("Unacceptable audience in id_token: {audiences:?}")));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp > now => {}
+        _ => return Err(bad("the ID token has expired".into())),
+    }
+    let sent = claims.get("nonce").and_then(Value::as_str);
+    if sent != nonce {
+        return Err(bad("Nonces mismatch".into()));
+    }
+    Ok(())
+}
+
+/// Who signs in: the identity's user; else (no linking) the user with the email the
+/// provider verified; else a new user. Linking adds the identity to `linking` instead.
+fn sign_in_user(provider: &str, user: &profile::Profile, linking: Option<uuid::Uuid>) -> AuthResult<uuid::Uuid> {
+    let data = serde_json::Value::Object(user.data.clone());
+    db::lock(&format!("identity:{provider}:{}", user.id))?;
+    let owner: Option<String> = db::json_row(
+        "with identity as (
+             update auth.user_identities set identity_data = $3, last_sign_in_at = now()
+             where provider = $1 and provider_id = $2 returning user_id)
+         select to_jsonb(user_id) from identity",
+        &[provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)],
+    )?;
+    let owner = owner.map(|o| users::parse_id(&o)).transpose()?;
+    if let Some(target) = linking {
+        if owner.is_some_and(|o| o != target) {
+            return Err(AuthError::new(ErrorCode::IdentityAlreadyExists, "Identity is already linked to another user"));
+        }
+        if owner.is_none() {
+            db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&target).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
+            db::run("select auth.become_permanent($1, $2)", &[pg_uuid(&target).into(), provider.into()])?;
+        }
+        return Ok(target);
+    }
+    if let Some(owner) = owner {
+        return Ok(owner);
+    }
+    // Only an email the provider verified joins an existing account: an unverified one
+    // would let whoever registers a victim's address there take over the victim.
+    if let Some(email) = user.email.as_deref().filter(|_| user.email_verified) {
+        if let Some(account) = users::find(users::Lookup::Email(email))? {
+            let id = users::parse_id(&account.id)?;
+            db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&id).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
+            return Ok(id);
+        }
+    }
+    gates::signups_allowed()?;
+    // An unverified email that someone already has is left out, as Supabase Auth does.
+    let email = match user.email.as_deref() {
+        Some(e) if users::find(users::Lookup::Email(e))?.is_none() => Some(e.to_owned()),
+        _ => None,
+    };
+    let id = users::create(&NewUser {
+        email_confirmed: email.is_some() && user.email_verified,
+        email,
+        user_metadata: users::metadata(Some(data.clone()), "data")?,
+        app_metadata: users::provider_metadata(provider),
+        ..Default::default()
+    })?;
+    db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&id).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
+    Ok(id)
+}

@@ -1,0 +1,7 @@
+//! Third-party sign-in providers (OpenID Connect, OAuth 2, GitHub, Feishu, WeChat): their
+//! config and sealed client secrets, kept in the database; the sign-in through them is
+//! flows::social.
+
+pub mod config;
+pub mod profile;
+pub mod sealed;
