@@ -24,7 +24,7 @@ EXTENSION_LAYERS = [
     ["admin", "gateway"],
 ]
 # The HTTP gateway, bottom to top.
-GATEWAY_LAYERS = [["config"], ["serve"], ["sql"], ["gotrue"], ["api"], ["proxy"]]
+GATEWAY_LAYERS = [["config"], ["serve"], ["sql"], ["gotrue"], ["request"], ["api"], ["proxy"]]
 
 
 def modules(src):

@@ -1,20 +1,16 @@
 //! Supabase Auth's endpoints, as supabase-js calls them. Each handler picks the SQL
 //! function of the extension that does the work and maps its result to GoTrue's answer.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use tokio_postgres::types::ToSql;
 
-use crate::serve::BodyError;
 use crate::gotrue;
-use crate::sql::{ApiError, Caller, API_VERSION};
+use crate::request::{bearer, empty_object, ok, Answer, Input, Needs};
+use crate::sql::ApiError;
 use crate::Shared;
 
 pub fn routes() -> Router<Shared> {
@@ -46,150 +42,6 @@ pub fn routes() -> Router<Shared> {
         .route("/sso/{*rest}", any(saml))
         .route("/saml/{*rest}", any(saml))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found") })
-}
-
-/// The API key, from the `apikey` header or query parameter (as Supabase's gateway takes it).
-pub fn apikey(headers: &HeaderMap) -> Option<String> {
-    headers.get("apikey").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned)
-}
-
-/// The bearer token of `Authorization: Bearer <token>`: the scheme in any case, then
-/// spaces or tabs (PostgREST takes `Bearer<TAB>token` too), then one token. Anything
-/// else is no bearer. /rest/v1 hands PostgREST only this token, in this form.
-pub fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let blank = |c: char| c == ' ' || c == '\t';
-    let (scheme, token) = value.trim_matches(blank).split_once(blank)?;
-    let token = token.trim_matches(blank);
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(char::is_whitespace))
-        .then(|| token.to_owned())
-}
-
-/// Everything a handler needs of a request.
-pub struct Input {
-    state: Shared,
-    /// The endpoint, below /auth/v1.
-    path: String,
-    headers: HeaderMap,
-    query: HashMap<String, String>,
-    body: Value,
-    ip: IpAddr,
-}
-
-impl FromRequest<Shared> for Input {
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &Shared) -> Result<Input, Response> {
-        let headers = request.headers().clone();
-        let path = request.uri().path().to_owned();
-        let fail = |e: ApiError| e.for_request(&headers).into_response();
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .cloned()
-            .unwrap_or(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 0))));
-        let ip = crate::client_ip(state, &peer, &headers);
-        let query = Query::<HashMap<String, String>>::try_from_uri(request.uri())
-            .map(|q| q.0)
-            .map_err(|_| fail(ApiError::new(400, "validation_failed", "Could not parse the query string")))?;
-        // Auth requests are small (metadata is capped at 8 kB): 64 kB is room to spare.
-        let bytes = crate::serve::read_body(request.into_body(), 64 << 10, &state.body_budget, ip)
-            .await
-            .map_err(|e| {
-                fail(match e {
-                    BodyError::TimedOut => ApiError::new(408, "request_timeout", "Reading the request body timed out"),
-                    BodyError::TooLarge => ApiError::new(413, "request_too_large", "Request body too large"),
-                    BodyError::Busy => ApiError::new(503, "over_request_rate_limit", "The server is busy, please retry after a moment.")
-                        .retry_after(1),
-                })
-            })?
-            .bytes;
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| fail(ApiError::new(400, "bad_json", &format!("Could not parse request body as JSON: {e}"))))?
-        };
-        Ok(Input { state: state.clone(), path, headers, query, body, ip })
-    }
-}
-
-/// What a request sends besides its body: whether the endpoint acts for a signed-in
-/// user or the application's server (its bearer token goes to the extension), or is
-/// where links lead (no key needed).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Needs {
-    Key,
-    User,
-    Admin,
-    Nothing,
-}
-
-type Answer = Result<Response, Response>;
-
-impl Input {
-    fn text(&self, name: &str) -> Option<String> {
-        match self.body.get(name) {
-            Some(Value::String(s)) => Some(s.clone()),
-            _ => None,
-        }
-    }
-
-    fn json(&self, name: &str) -> Value {
-        match self.body.get(name) {
-            None | Some(Value::Null) => json!({}),
-            Some(v) => v.clone(),
-        }
-    }
-
-    fn fail(&self, e: ApiError) -> Response {
-        e.for_request(&self.headers).into_response()
-    }
-
-    /// One SQL call in one transaction, as the role the key and token give.
-    async fn call(&self, needs: Needs, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value, Response> {
-        let key = apikey(&self.headers).or_else(|| self.query.get("apikey").cloned());
-        if key.is_none() && needs != Needs::Nothing {
-            return Err(self.fail(ApiError::new(401, "no_api_key", "No API key found in request")));
-        }
-        let token = bearer(&self.headers);
-        let acts_for_someone = matches!(needs, Needs::User | Needs::Admin);
-        if acts_for_someone && token.is_none() {
-            return Err(self.fail(ApiError::new(401, "no_authorization", "This endpoint requires a valid Bearer token")));
-        }
-        // A key is no user: Supabase Auth finds no sub in it (auth.go:126).
-        if needs == Needs::User && token == key {
-            return Err(self.fail(ApiError::new(403, "bad_jwt", "invalid claim: missing sub claim")));
-        }
-        let caller = Caller {
-            apikey: key,
-            bearer: if acts_for_someone { token } else { None },
-            ip: self.ip,
-            user_agent: self.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-        };
-        self.state.db.call(&caller, sql, params).await.map_err(|e| self.fail(gotrue::gotrue_status(&self.path, needs == Needs::User, e)))
-    }
-}
-
-fn ok(value: Value) -> Answer {
-    let mut response = axum::Json(value).into_response();
-    response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
-    Ok(response)
-}
-
-fn empty_object() -> Answer {
-    ok(json!({}))
-}
-
-/// Answers with the handler's response, success or error alike.
-macro_rules! handler {
-    ($(#[$doc:meta])* $name:ident($input:ident $(, $extra:ident: $ty:ty)*) $body:block) => {
-        $(#[$doc])*
-        async fn $name($($extra: $ty,)* $input: Input) -> Response {
-            let answer: Answer = async { $body }.await;
-            answer.unwrap_or_else(|e| e)
-        }
-    };
 }
 
 handler!(signup(input) {

@@ -7,6 +7,8 @@
 //! request's role) and makes one call of one SQL function. Every decision is the
 //! extension's; this maps HTTP to SQL and results or errors back to HTTP.
 
+#[macro_use]
+mod request;
 mod api;
 mod gotrue;
 mod config;

@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::api::apikey;
+use crate::request::apikey;
 use crate::serve::BodyError;
 use crate::sql::{ApiError, Caller};
 use crate::Shared;
@@ -75,7 +75,7 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let Some(key) = apikey(&headers) else {
         return ApiError::new(401, "no_api_key", "No API key found in request").for_request(&headers).into_response();
     };
-    let bearer = crate::api::bearer(&headers);
+    let bearer = crate::request::bearer(&headers);
     let caller = Caller { apikey: Some(key), bearer: bearer.clone(), ip, user_agent: None };
     if let Err(e) = state.db.call(&caller, "select null::text", &[]).await {
         return e.for_request(&headers).into_response();

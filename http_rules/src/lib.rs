@@ -41,9 +41,60 @@ pub fn redirect_value(redirect_to: &str) -> String {
     query_escape(redirect_to)
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body (a provider's form_post
+/// callback, a token endpoint's answer): `+` is a space, `%XX` a byte; a malformed
+/// escape stays as written, and bytes that are not UTF-8 become U+FFFD.
+pub fn form_fields(body: &str) -> Vec<(String, String)> {
+    let decode = |part: &str| {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    match u8::from_str_radix(&part[i + 1..i + 3], 16) {
+                        Ok(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_fields_decode_as_browsers_encode() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("code=abc&state=1f2e", &[("code", "abc"), ("state", "1f2e")]),
+            ("a=x+y%20z&b=%C3%A9", &[("a", "x y z"), ("b", "é")]),
+            ("bad=%zz&cut=%4", &[("bad", "%zz"), ("cut", "%4")]),
+            ("flag&=v&&", &[("flag", ""), ("", "v")]),
+            ("", &[]),
+        ];
+        for (body, want) in cases {
+            let got = form_fields(body);
+            let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            assert_eq!(got, want, "{body:?}");
+        }
+    }
 
     #[test]
     fn the_proxys_entry_is_the_last() {
