@@ -117,6 +117,19 @@ grant execute on function auth.postgrest_pre_request() to anon, authenticated, s
 select pg_catalog.pg_extension_config_dump('auth.outbox', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');
 
+-- Nobody but a superuser names a function or operator like a built-in one (see
+-- auth.refuse_builtin_names). An event trigger belongs to a superuser; made once.
+do $builtins$
+begin
+    if not exists (select from pg_catalog.pg_event_trigger where evtname = 'auth_ext_refuse_builtin_names') then
+        create event trigger auth_ext_refuse_builtin_names on ddl_command_end
+            when tag in ('CREATE FUNCTION', 'CREATE AGGREGATE', 'CREATE PROCEDURE', 'CREATE OPERATOR',
+                         'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
+            execute function auth.refuse_builtin_names();
+    end if;
+end
+$builtins$;
+
 -- The HTTP front (issue: a Supabase-compatible front door). PKCE: a followed link gives
 -- an auth code, exchanged with its verifier; both are entry points of a visitor.
 alter table auth.flow_state enable row level security;

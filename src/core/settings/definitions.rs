@@ -359,6 +359,14 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
     },
     Definition {
+        name: REQUEST_CLIENT_NAME,
+        short: c"The client PostgREST's pre-request read from this request's headers (internal).",
+        long: c"",
+        kind: Kind::Text(&REQUEST_CLIENT),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+    Definition {
         name: c"auth_ext.flow_state_exp",
         short: c"Lifetime of PKCE auth codes.",
         long: c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",
