@@ -137,6 +137,14 @@ select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 grant execute on function auth.verify_link(text, text), auth.exchange_code_for_session(text, text),
     auth.settings() to anon, authenticated, service_role;
 
+-- Third-party sign-in providers (issue: social sign-in), managed by the application's
+-- server. Dumped with their secrets sealed (auth_ext.provider_secret_key is not in the
+-- database).
+alter table auth.oauth_providers enable row level security;
+select pg_catalog.pg_extension_config_dump('auth.oauth_providers', '');
+grant execute on function auth.admin_create_oauth_provider(jsonb), auth.admin_update_oauth_provider(text, jsonb),
+    auth.admin_delete_oauth_provider(text), auth.admin_list_oauth_providers() to service_role;
+
 -- Anonymous to permanent (issue: update_user, linking, merging).
 alter table auth.merge_handlers enable row level security;
 alter table auth.merge_columns enable row level security;

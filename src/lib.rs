@@ -15,6 +15,7 @@ mod tokens;
 mod sessions;
 mod verification;
 mod account;
+mod providers;
 mod flows;
 mod admin;
 mod gateway;
@@ -33,7 +34,8 @@ extension_sql_file!("../sql/schema/verification.sql", name = "schema_verificatio
 extension_sql_file!("../sql/schema/limits.sql", name = "schema_limits", requires = ["schema_verification"]);
 extension_sql_file!("../sql/schema/outbox.sql", name = "schema_outbox", requires = ["schema_limits"]);
 extension_sql_file!("../sql/schema/merge.sql", name = "schema_merge", requires = ["schema_outbox"]);
-extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_merge"]);
+extension_sql_file!("../sql/schema/providers.sql", name = "schema_providers", requires = ["schema_merge"]);
+extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_providers"]);
 extension_sql_file!("../sql/functions/identities.sql", name = "functions_identities", requires = ["functions_users"]);
 extension_sql_file!("../sql/functions/addresses.sql", name = "functions_addresses", requires = ["functions_identities"]);
 extension_sql_file!("../sql/functions/keys.sql", name = "functions_keys", requires = ["functions_addresses"]);
@@ -47,11 +49,12 @@ extension_sql_file!("../sql/functions/durable.sql", name = "functions_durable", 
 extension_sql_file!("../sql/functions/merge.sql", name = "functions_merge", requires = ["functions_durable"]);
 extension_sql_file!("../sql/functions/cleanup.sql", name = "functions_cleanup", requires = ["functions_merge"]);
 extension_sql_file!("../sql/functions/rls_helpers.sql", name = "functions_rls_helpers", requires = ["functions_cleanup"]);
+extension_sql_file!("../sql/functions/providers.sql", name = "functions_providers", requires = ["functions_rls_helpers"]);
 extension_sql_file!(
     "../sql/functions/api.sql",
     name = "functions_api",
     requires = [
-        "functions_rls_helpers",
+        "functions_providers",
         flows::verify::verify_one_time_token,
         flows::otp::resend_message,
         admin::generate_link,

@@ -142,3 +142,36 @@ create table auth.rate_bursts (
 -- should_soft_delete keeps the row, as Supabase Auth does). The extension's statements
 -- read users through it.
 create view auth.live_users as select * from auth.users where deleted_at is null;
+
+-- Third-party sign-in providers (OpenID Connect, OAuth 2, GitHub, Feishu, WeChat),
+-- managed with auth.admin_*_oauth_provider (src/providers/config.rs). No application role
+-- is granted anything here: client secrets are sealed (auth_ext.provider_secret_key),
+-- and only an HTTP front (auth_ext_gateway) gets one back, to exchange a code.
+create table auth.oauth_providers (
+    provider          text primary key,
+    kind              text not null,
+    issuer            text,
+    authorization_url text,
+    token_url         text,
+    userinfo_url      text,
+    jwks_url          text,
+    -- The client id sent to the provider, and the others its ID tokens may name as
+    -- their audience (a native app's).
+    client_id         text not null,
+    extra_client_ids  text[] not null default '{}',
+    client_secret     bytea,
+    scopes            text not null default '',
+    -- Feishu and WeChat often give no email: such users are made without one.
+    email_optional    boolean not null default false,
+    -- Which of the provider's ids is the identity's provider_id (Feishu: open_id or
+    -- union_id; WeChat: unionid when given, else openid).
+    id_claim          text,
+    enabled           boolean not null default true,
+    -- The provider's signing keys, as its JWKS said when the gateway last fetched them.
+    jwks              jsonb,
+    jwks_expires_at   timestamptz,
+    created_at        timestamptz not null default now(),
+    updated_at        timestamptz not null default now(),
+    constraint oauth_providers_kind check (kind in ('oidc', 'oauth2', 'github', 'feishu', 'wechat'))
+);
+

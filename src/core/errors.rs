@@ -75,6 +75,8 @@ error_codes! {
         "The request's API key was revoked (auth.revoke_api_key).";
     InvalidApiKey => "invalid_api_key", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 401,
         "The request's API key is not one auth.create_api_key made, or it has expired.";
+    ProviderNotFound => "custom_provider_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
+        "No sign-in provider has that name (auth.admin_list_oauth_providers lists them).";
     FlowStateNotFound => "flow_state_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No PKCE flow has that auth code (never issued, used already, or expired).";
     FlowStateExpired => "flow_state_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,

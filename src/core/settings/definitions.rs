@@ -367,6 +367,22 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
     },
     Definition {
+        name: c"auth_ext.provider_secret_key",
+        short: c"The key that seals OAuth providers' client secrets (postgresql.conf; superusers only see it).",
+        long: c"At least 16 characters; its SHA-256 is an AES-256-GCM key. A dump holds only sealed secrets.",
+        kind: Kind::Text(&PROVIDER_SECRET_KEY),
+        context: Changed::OnReload,
+        flags: GucFlags::SUPERUSER_ONLY.union(GucFlags::NO_SHOW_ALL),
+    },
+    Definition {
+        name: c"auth_ext.provider_allow_http",
+        short: c"Let OAuth providers' endpoints be plain http:// URLs (local test providers only).",
+        long: c"",
+        kind: Kind::Bool(&PROVIDER_ALLOW_HTTP),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
         name: c"auth_ext.flow_state_exp",
         short: c"Lifetime of PKCE auth codes.",
         long: c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",
