@@ -20,12 +20,12 @@ EXTENSION_LAYERS = [
     ["sessions"],      # open, current, refresh, verify
     ["verification"],  # one-time tokens, PKCE, outbox
     ["account"],       # update, address change, identities, merge
-    ["providers"],     # third-party sign-in providers: config, sealed secrets, profiles
+    ["providers"],     # third-party sign-in providers: config, sealed secrets
     ["flows"],         # sign-in and sign-up flows, verifying codes and links
     ["admin", "gateway"],
 ]
 # The HTTP gateway, bottom to top.
-GATEWAY_LAYERS = [["config"], ["serve"], ["sql"], ["gotrue"], ["request"], ["outbound"], ["social"], ["api"], ["proxy"]]
+GATEWAY_LAYERS = [["config"], ["serve"], ["sql"], ["gotrue"], ["request"], ["api"], ["proxy"]]
 
 
 def modules(src):

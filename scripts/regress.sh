@@ -17,7 +17,9 @@ else
 fi
 
 # Messages to one user are spaced out only where a test asks (auth_ext.*_max_frequency).
-cluster_start regress "auth_ext.mailer_max_frequency = 0" "auth_ext.sms_max_frequency = 0"
+# A key to seal providers' client secrets with (providers.sql); a test's, not a secret.
+cluster_start regress "auth_ext.mailer_max_frequency = 0" "auth_ext.sms_max_frequency = 0" \
+    "auth_ext.provider_secret_key = 'regress-only-sealing-key-0123456789'"
 trap cluster_stop EXIT
 
 out="$REPO_ROOT/target/regress"

@@ -117,6 +117,19 @@ grant execute on function auth.postgrest_pre_request() to anon, authenticated, s
 select pg_catalog.pg_extension_config_dump('auth.outbox', '');
 select pg_catalog.pg_extension_config_dump('auth.outbox_id_seq', '');
 
+-- Nobody but a superuser names a function or operator like a built-in one (see
+-- auth.refuse_builtin_names). An event trigger belongs to a superuser; made once.
+do $builtins$
+begin
+    if not exists (select from pg_catalog.pg_event_trigger where evtname = 'auth_ext_refuse_builtin_names') then
+        create event trigger auth_ext_refuse_builtin_names on ddl_command_end
+            when tag in ('CREATE FUNCTION', 'CREATE AGGREGATE', 'CREATE PROCEDURE', 'CREATE OPERATOR',
+                         'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
+            execute function auth.refuse_builtin_names();
+    end if;
+end
+$builtins$;
+
 -- The HTTP front (issue: a Supabase-compatible front door). PKCE: a followed link gives
 -- an auth code, exchanged with its verifier; both are entry points of a visitor.
 alter table auth.flow_state enable row level security;
@@ -124,17 +137,19 @@ select pg_catalog.pg_extension_config_dump('auth.flow_state', '');
 grant execute on function auth.verify_link(text, text), auth.exchange_code_for_session(text, text),
     auth.settings() to anon, authenticated, service_role;
 
--- Third-party sign-in (issue: social sign-in). Providers are dumped with their secrets
--- sealed (auth_ext.provider_secret_key is not in the database); flows are not dumped.
--- The callback's steps are the HTTP front's alone (they check that themselves).
+-- Third-party sign-in providers (issue: social sign-in), managed by the application's
+-- server. Dumped with their secrets sealed (auth_ext.provider_secret_key is not in the
+-- database).
 alter table auth.oauth_providers enable row level security;
-alter table auth.oauth_flows enable row level security;
 select pg_catalog.pg_extension_config_dump('auth.oauth_providers', '');
+grant execute on function auth.admin_create_oauth_provider(jsonb), auth.admin_update_oauth_provider(text, jsonb),
+    auth.admin_delete_oauth_provider(text), auth.admin_list_oauth_providers() to service_role;
+-- Signing in through them: the callback's steps are the HTTP front's alone (they check
+-- that themselves); flows are not dumped.
+alter table auth.oauth_flows enable row level security;
 grant execute on function auth.oauth_authorize(text, text, text, text, text, boolean),
     auth.oauth_store_discovery(text, jsonb), auth.oauth_callback_begin(text, text),
     auth.oauth_callback_finish(text, jsonb) to anon, authenticated, service_role;
-grant execute on function auth.admin_create_oauth_provider(jsonb), auth.admin_update_oauth_provider(text, jsonb),
-    auth.admin_delete_oauth_provider(text), auth.admin_list_oauth_providers() to service_role;
 
 -- Anonymous to permanent (issue: update_user, linking, merging).
 alter table auth.merge_handlers enable row level security;

@@ -149,6 +149,11 @@ pub fn find(by: Lookup<'_>) -> AuthResult<Option<Account>> {
 /// address in a transaction not yet committed: flows that create the user when it is
 /// missing use it, so that concurrent first requests end with one user and all succeed.
 pub fn find_serialized(by: Lookup<'_>) -> AuthResult<Option<Account>> {
+    // An address that has a user needs no lock: taking one for it would let a stranger who
+    // asks about the address and leaves the transaction open hold up its owner's requests.
+    if let Some(found) = find(by)? {
+        return Ok(Some(found));
+    }
     let (Lookup::Email(address) | Lookup::Phone(address)) = by;
     let is_phone = matches!(by, Lookup::Phone(_));
     db::lock(&format!("address:{is_phone}:{}", normalize_address(address, is_phone)?))?;

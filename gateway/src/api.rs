@@ -134,7 +134,7 @@ follow_link(input) {
     let outcome = input
         .call(
             Needs::Nothing,
-            "select jsonb_build_object('result', auth.verify_link($1, $2),
+            "select pg_catalog.jsonb_build_object('result', auth.verify_link($1, $2),
                                        'site_url', pg_catalog.current_setting('auth_ext.site_url', true))",
             &[&token, &kind],
         )

@@ -32,7 +32,12 @@ const BEGIN: &str = "select auth.gateway_begin($1, $2, $3, $4)";
 
 impl Db {
     pub async fn connect(config: &Config) -> Result<Db, String> {
-        let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("AUTH_GATEWAY_DATABASE_URL: {e}"))?;
+        let mut pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| format!("AUTH_GATEWAY_DATABASE_URL: {e}"))?;
+        // Its statements name only built-ins and schema auth: with pg_catalog alone on the
+        // path, nobody's function in public (a json_agg(jsonb), a jsonb_build_object of the
+        // exact argument types, which would win over the built-in) can stand in for one.
+        let options = format!("{} -c search_path=pg_catalog", pg.get_options().unwrap_or_default());
+        pg.options(options.trim());
         let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         // A request waits at most this long for a connection, then hears 503: a flood of
         // slow requests (the per-user password lock queues them) cannot stall the rest forever.

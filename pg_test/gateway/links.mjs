@@ -1,4 +1,4 @@
-import { check } from '../harness.mjs';
+import { check, sql } from '../harness.mjs';
 import { E, SITE_URL, STORAGE_KEY, address, client, codeOf, fragmentOf, http, jwtPart, memoryStorage, openLink, outbox } from './common.mjs';
 
 // 2. Links: PKCE, the implicit flow, redirect_to, and bad tokens.
@@ -69,4 +69,23 @@ export async function links() {
   const ploc = plain.headers.get('location') ?? '';
   check('verify: a link opened without an apikey (from a mail client) works too', [303, true],
     [plain.status, fragmentOf(ploc).has('access_token')]);
+  // A function in public named like a built-in, with argument types that match better
+  // than the built-in's (made before the extension refused such names, or by a
+  // superuser): the gateway's statements never call it (its connections search
+  // pg_catalog alone), so it sees no session.
+  sql(`create table public.shadow_loot (v text);
+       create function public.jsonb_build_object(k1 text, v1 jsonb, k2 text, v2 text) returns jsonb
+       language plpgsql security definer as $f$
+       begin insert into public.shadow_loot values (v1::text); return pg_catalog.jsonb_build_object(k1, v1, k2, v2); end $f$;
+       grant execute on function public.jsonb_build_object(text, jsonb, text, text) to public;`);
+  try {
+    const se = address('shadowed');
+    await client().auth.signInWithOtp({ email: se });
+    const shadowed = await openLink(outbox('magiclink', se, 'token_hash'), 'magiclink', SITE_URL);
+    check('verify: a built-in\'s look-alike in public sees no session', [303, true, '0'],
+      [shadowed.status, fragmentOf(shadowed.headers.get('location') ?? '').has('access_token'),
+        sql('select count(*) from public.shadow_loot')]);
+  } finally {
+    sql('drop function public.jsonb_build_object(text, jsonb, text, text); drop table public.shadow_loot');
+  }
 }

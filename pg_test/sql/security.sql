@@ -497,9 +497,39 @@ select set_config('request.jwt.claims', (regress.jwt_part(:'harvested'::jsonb->>
 select auth.uid() = (:'target'::jsonb->>'id')::uuid as postgrest_claims_believed;
 set local role anon;
 select set_config('request.headers', '{"x-forwarded-for": "10.8.8.8"}', true) is not null as from_postgrest;
+-- PostgREST's pre-request reads the client before any of the request's code runs.
+select auth.postgrest_pre_request();
 select auth.sign_in_anonymously() is not null as signed_in_anonymously;
+-- Variant: code in the request rewrites the headers afterwards, to spread its guesses
+-- over addresses of its choosing; what the pre-request read stands.
+select set_config('request.headers', '{"x-forwarded-for": "10.7.7.7"}', true) is not null as rewritten;
+select auth.postgrest_pre_request();
+select auth.sign_in_anonymously() is not null as signed_in_again;
 reset role;
 reset session authorization;
-select count(*) as sessions_from_postgrest_address from auth.sessions where ip = '10.8.8.8';
+select ip, count(*) as sessions from auth.sessions where ip in ('10.8.8.8', '10.7.7.7') group by ip order by ip;
+
+-- 12. Nobody but a superuser names a function or operator like a built-in: PostgREST calls
+--     json_agg, json_build_array, ... by name with its request's search path, and one in
+--     public whose argument types match better than the built-in's would run in its place,
+--     in every request, seeing every body (passwords) and answer (sessions).
+create role shadow_owner login;
+grant create, usage on schema public to shadow_owner;
+set local role shadow_owner;
+-- shadow_aggregate:
+create function public.grab(state json, v jsonb) returns json language sql as $$ select state $$;
+create aggregate public.json_agg(jsonb) (sfunc = public.grab, stype = json);
+-- shadow_function:
+create function public.json_build_array(v json) returns json language sql as $$ select v $$;
+-- Variant: made under another name, then renamed.
+create function public.innocent(v json) returns json language sql as $$ select v $$;
+-- shadow_by_rename:
+alter function public.innocent(json) rename to json_build_array;
+-- Variant: an operator PostgREST's filters use.
+create function public.pick(j json, k text) returns text language sql as $$ select 'x' $$;
+-- shadow_operator:
+create operator public.->> (leftarg = json, rightarg = text, function = public.pick);
+reset role;
+select count(*) as shadows from pg_proc where pronamespace = 'public'::regnamespace and proname in ('json_agg', 'json_build_array');
 
 rollback;

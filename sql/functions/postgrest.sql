@@ -58,3 +58,44 @@ begin
     perform pg_catalog.set_config('request.cookies', '{}', true);
 end
 $$;
+
+-- Refuses a function, aggregate or operator named like a built-in one, made or renamed
+-- by anyone but a superuser (an event trigger, sql/access.sql). PostgREST calls built-ins
+-- by name (json_agg, json_build_array, ...) with its request's search path, which holds
+-- schemas that application owners may create in; one there whose argument types match
+-- better than the built-in's polymorphic ones (a json_agg(jsonb)) runs in its place, in
+-- every user's request, and sees every body and answer, passwords and sessions included.
+create or replace function auth.refuse_builtin_names()
+returns event_trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+    made record;
+    taken text;
+begin
+    if (select r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user) then
+        return;
+    end if;
+    for made in select * from pg_catalog.pg_event_trigger_ddl_commands() loop
+        taken := null;
+        if made.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass then
+            select p.proname into taken from pg_catalog.pg_proc p
+            where p.oid = made.objid and p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+              and exists (select from pg_catalog.pg_proc b
+                          where b.pronamespace = 'pg_catalog'::pg_catalog.regnamespace and b.proname = p.proname);
+        elsif made.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass then
+            select o.oprname into taken from pg_catalog.pg_operator o
+            where o.oid = made.objid and o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace
+              and exists (select from pg_catalog.pg_operator b
+                          where b.oprnamespace = 'pg_catalog'::pg_catalog.regnamespace and b.oprname = o.oprname);
+        end if;
+        if taken is not null then
+            raise exception 'not_admin: only a superuser may make a function or operator named like a built-in one'
+                using errcode = '42501',
+                      detail = pg_catalog.format('%s is %s; clients that call the built-in by name (PostgREST does) could run it instead', made.object_identity, taken),
+                      hint = 'Give it another name.';
+        end if;
+    end loop;
+end
+$$;

@@ -27,8 +27,7 @@ create table auth.oauth_providers (
     jwks_expires_at   timestamptz,
     created_at        timestamptz not null default now(),
     updated_at        timestamptz not null default now(),
-    constraint oauth_providers_kind check (kind in ('oidc', 'oauth2', 'github', 'feishu', 'wechat')),
-    constraint oauth_providers_name check (provider ~ '^(custom:)?[a-z0-9][a-z0-9_-]{0,40}$')
+    constraint oauth_providers_kind check (kind in ('oidc', 'oauth2', 'github', 'feishu', 'wechat'))
 );
 
 -- Sign-ins through a provider's pages, from GET /authorize until its callback: the row's

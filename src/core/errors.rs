@@ -82,7 +82,7 @@ error_codes! {
     BadOauthState => "bad_oauth_state", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "A provider's callback came with a state that is unknown, expired or used.";
     BadOauthCallback => "bad_oauth_callback", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
-        "A provider's callback lacks its state or code, or the provider answered with an error.";
+        "A provider's callback lacks its state or code, or what the provider sent does not hold.";
     FlowStateNotFound => "flow_state_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No PKCE flow has that auth code (never issued, used already, or expired).";
     FlowStateExpired => "flow_state_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,

@@ -315,16 +315,30 @@ fn in_function() -> bool {
     false
 }
 
+/// Whether the change of a who-is-acting setting comes from a request's own code: never
+/// at connection start or from the configuration (ALTER ROLE ... SET), never in a
+/// superuser's session (it may become anyone anyway: no pooler for users is one).
+fn from_others_code(source: pg_sys::GucSource::Type) -> bool {
+    source >= pg_sys::GucSource::PGC_S_INTERACTIVE && !superuser_session() && changes_role_from_others_code()
+}
+
+unsafe fn original(
+    hook: pg_sys::GucStringCheckHook,
+    new_value: *mut *mut core::ffi::c_char,
+    extra: *mut *mut core::ffi::c_void,
+    source: pg_sys::GucSource::Type,
+) -> bool {
+    hook.is_none_or(|check| check(new_value, extra, source))
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn check_role_change(
     new_value: *mut *mut core::ffi::c_char,
     extra: *mut *mut core::ffi::c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
-    // At connection start and from the configuration (ALTER ROLE ... SET): not a request's
-    // code. A superuser's session may become anyone anyway: no pooler for users is one.
-    if source < pg_sys::GucSource::PGC_S_INTERACTIVE || superuser_session() || !changes_role_from_others_code() {
-        return original_check(new_value, extra, source);
+    if !from_others_code(source) {
+        return original(ORIGINAL_CHECK_ROLE, new_value, extra, source);
     }
     let target = if new_value.is_null() || (*new_value).is_null() {
         None
@@ -342,20 +356,9 @@ unsafe extern "C-unwind" fn check_role_change(
         allowed
     });
     if allowed {
-        return original_check(new_value, extra, source);
+        return original(ORIGINAL_CHECK_ROLE, new_value, extra, source);
     }
     refuse_in_check("a change of role is made only by the client's own statements")
-}
-
-unsafe fn original_check(
-    new_value: *mut *mut core::ffi::c_char,
-    extra: *mut *mut core::ffi::c_void,
-    source: pg_sys::GucSource::Type,
-) -> bool {
-    match ORIGINAL_CHECK_ROLE {
-        Some(check) => check(new_value, extra, source),
-        None => true,
-    }
 }
 
 #[pg_guard]
@@ -364,11 +367,8 @@ unsafe extern "C-unwind" fn check_session_authorization_change(
     extra: *mut *mut core::ffi::c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
-    if source < pg_sys::GucSource::PGC_S_INTERACTIVE || superuser_session() || !changes_role_from_others_code() {
-        return match ORIGINAL_CHECK_SESSION_AUTHORIZATION {
-            Some(check) => check(new_value, extra, source),
-            None => true,
-        };
+    if !from_others_code(source) {
+        return original(ORIGINAL_CHECK_SESSION_AUTHORIZATION, new_value, extra, source);
     }
     refuse_in_check("a change of session authorization is made only by the client's own statements")
 }
@@ -429,6 +429,7 @@ pub fn reset_session_settings() {
 #[search_path(pg_catalog, pg_temp)]
 fn begin_pooled_request() {
     reset_session_settings();
+    crate::core::request::record_postgrest_client();
 }
 
 /// Statements texts remembered at most (a client has a handful of prepared statements).

@@ -14,31 +14,58 @@ pub struct Client {
 }
 
 /// The client of the current request: what an HTTP front in auth_ext_gateway reported
-/// (auth.gateway_begin), else from PostgREST's headers or the connection. Headers come
-/// from the client and are ignored, unless a superuser named, in `auth_ext.trusted_proxy_header`, the one header a
-/// trusted proxy in front of PostgREST sets, and PostgREST set them (its login role is a
-/// member of auth_ext_postgrest): then its value is the address (for a list
-/// such as `x-forwarded-for`, its last entry, the one that proxy added). Otherwise the
-/// connection's peer address: behind PostgREST, one address for all of its clients.
-/// Anything malformed is ignored, never an error.
+/// (auth.gateway_begin), else what PostgREST's pre-request read from the request's
+/// headers before any of the request's code ran (`record_postgrest_client`), else the
+/// connection. Headers come from the client and are ignored, unless a superuser named, in
+/// `auth_ext.trusted_proxy_header`, the one header a trusted proxy in front of PostgREST
+/// sets, and PostgREST set them (its login role is a member of auth_ext_postgrest): then
+/// its value is the address (for a list such as `x-forwarded-for`, its last entry, the
+/// one that proxy added). Otherwise the connection's peer address: behind PostgREST, one
+/// address for all of its clients. Anything malformed is ignored, never an error.
 pub fn client() -> Client {
-    if let Some(reported) = settings::text(&settings::GATEWAY_CLIENT) {
-        // Set by auth.gateway_begin for a member of auth_ext_gateway only (SUSET).
-        let reported: Value = serde_json::from_slice(reported).unwrap_or(Value::Null);
-        let field = |name: &str| reported.get(name).and_then(Value::as_str).map(str::to_owned);
-        return Client { ip: field("ip"), user_agent: field("user_agent") };
+    for reported in [&settings::GATEWAY_CLIENT, &settings::REQUEST_CLIENT] {
+        // Set by auth.gateway_begin for a member of auth_ext_gateway, or by PostgREST's
+        // pre-request, only (SUSET).
+        if let Some(reported) = settings::text(reported) {
+            let reported: Value = serde_json::from_slice(reported).unwrap_or(Value::Null);
+            let field = |name: &str| reported.get(name).and_then(Value::as_str).map(str::to_owned);
+            return Client { ip: field("ip").or_else(connection_address), user_agent: field("user_agent") };
+        }
     }
-    let headers: Option<Value> =
-        settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok());
-    let header = |name: &str| headers.as_ref().and_then(|h| h.get(name)).and_then(Value::as_str);
-    // Headers are PostgREST's only in its sessions: anyone else may write any.
-    let forwarded = settings::text_string(&settings::TRUSTED_PROXY_HEADER)
-        .filter(|_| roles::session_is_postgrest())
+    let headers = request_headers();
+    // A superuser's session (an operator's, a test's) may say where it stands itself.
+    let ip = roles::session_is_superuser().then(|| forwarded(headers.as_ref())).flatten();
+    Client { ip: ip.or_else(connection_address), user_agent: headers.as_ref().and_then(user_agent) }
+}
+
+/// The address the trusted proxy header names, if a superuser named one.
+fn forwarded(headers: Option<&Value>) -> Option<String> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).and_then(Value::as_str);
+    settings::text_string(&settings::TRUSTED_PROXY_HEADER)
         .and_then(|name| auth_ext_http::forwarded_client(header(name.trim().to_ascii_lowercase().as_str())))
-        .map(|ip| ip.to_string());
-    let ip = forwarded.or_else(connection_address);
-    let user_agent = header("user-agent").map(|ua| ua.chars().take(1024).collect());
-    Client { ip, user_agent }
+        .map(|ip| ip.to_string())
+}
+
+fn request_headers() -> Option<Value> {
+    settings::placeholder_text(c"request.headers").and_then(|text| serde_json::from_slice(text).ok())
+}
+
+fn user_agent(headers: &Value) -> Option<String> {
+    headers.get("user-agent").and_then(Value::as_str).map(|ua| ua.chars().take(1024).collect())
+}
+
+/// Called by PostgREST's pre-request, before any code of the request runs: reads the
+/// client from the headers PostgREST set, and keeps it for the rest of the transaction.
+/// Code of the request may rewrite `request.headers` afterwards (set_config), and so
+/// choose the address its guesses count against; it cannot change what was kept. The
+/// first reading of a transaction stands.
+pub fn record_postgrest_client() {
+    if settings::text(&settings::REQUEST_CLIENT).is_some() || !roles::session_is_postgrest() {
+        return;
+    }
+    let headers = request_headers();
+    let recorded = serde_json::json!({"ip": forwarded(headers.as_ref()), "user_agent": headers.as_ref().and_then(user_agent)});
+    settings::set_internal_local(settings::REQUEST_CLIENT_NAME, &recorded.to_string());
 }
 
 /// The client, with the address a trusted caller (service_role, or an HTTP front in

@@ -34,16 +34,21 @@ thread_local! {
     static POSTGREST_OID: std::cell::Cell<pg_sys::Oid> = const { std::cell::Cell::new(pg_sys::InvalidOid) };
 }
 
+/// Whether the session's login role (not whatever SET ROLE chose) is a superuser.
+pub fn session_is_superuser() -> bool {
+    unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
+}
+
 /// Whether the session's login role is PostgREST's (a member of auth_ext_postgrest) or a
 /// superuser's: only then are `request.jwt.claims` and `request.headers` believed. Anyone
 /// else can set them to anything (claims are no secret: every trigger in a request sees
 /// them, session_id included), so their sessions verify a token with auth.set_session.
 /// Called for every auth.uid(): Postgres caches both the superuser flag and memberships.
 pub fn session_is_postgrest() -> bool {
-    let session = unsafe { pg_sys::GetSessionUserId() };
-    if unsafe { pg_sys::superuser_arg(session) } {
+    if session_is_superuser() {
         return true;
     }
+    let session = unsafe { pg_sys::GetSessionUserId() };
     let mut role = POSTGREST_OID.with(|r| r.get());
     if role == pg_sys::InvalidOid {
         let Some(found) = role_oid(POSTGREST) else { return false };

@@ -54,6 +54,20 @@ fn parse(config: Option<pgrx::JsonB>) -> AuthResult<Config> {
     })
 }
 
+/// The name clients pass (`google`, `custom:acme`): lowercase letters, digits, `_` and
+/// `-`, at most 41 characters, with `custom:` before it for a provider of one's own.
+fn check_name(provider: &str) -> AuthResult<()> {
+    let name = provider.strip_prefix("custom:").unwrap_or(provider);
+    let ok = (1..=41).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if !ok {
+        return Err(invalid("provider must be a lowercase name (letters, digits, _ and -), custom:name for one's own")
+            .detail(format!("provider {:?}", crypto::truncate(provider, 64))));
+    }
+    Ok(())
+}
+
 /// The endpoints a kind's real provider publishes (each may be overridden), per its
 /// documents: GitHub's OAuth apps, Feishu's web-app login (v2 token endpoint), WeChat's
 /// website QR login.
@@ -229,6 +243,7 @@ fn not_found(provider: &str) -> AuthError {
 fn admin_create_oauth_provider(config: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, ErrorReport> {
     let mut config = parse(config)?;
     let provider = config.provider.take().ok_or_else(|| invalid("provider is required"))?;
+    check_name(&provider)?;
     let secret = secret_change(&provider, config.client_secret.take())?;
     let row = merged(Map::new(), config)?;
     Ok(pgrx::JsonB(store(&provider, row, secret, true)?))

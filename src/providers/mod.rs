@@ -1,6 +1,6 @@
 //! Third-party sign-in providers (OpenID Connect, OAuth 2, GitHub, Feishu, WeChat): their
-//! config and sealed client secrets, kept in the database; the sign-in through them is
-//! flows::social.
+//! config and sealed client secrets, kept in the database and managed by service_role, and
+//! what their users' profiles say; the sign-in through them is flows::social.
 
 pub mod config;
 pub mod profile;

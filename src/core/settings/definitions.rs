@@ -359,6 +359,14 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
     },
     Definition {
+        name: REQUEST_CLIENT_NAME,
+        short: c"The client PostgREST's pre-request read from this request's headers (internal).",
+        long: c"",
+        kind: Kind::Text(&REQUEST_CLIENT),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+    Definition {
         name: c"auth_ext.provider_secret_key",
         short: c"The key that seals OAuth providers' client secrets (postgresql.conf; superusers only see it).",
         long: c"At least 16 characters; its SHA-256 is an AES-256-GCM key. A dump holds only sealed secrets.",

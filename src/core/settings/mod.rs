@@ -65,6 +65,8 @@ pub const METADATA_VOUCHED_NAME: &CStr = c"auth_ext.metadata_vouched";
 /// SUSET, so no application role can claim to be another client.
 pub static GATEWAY_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub const GATEWAY_CLIENT_NAME: &CStr = c"auth_ext.gateway_client";
+pub static REQUEST_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const REQUEST_CLIENT_NAME: &CStr = c"auth_ext.request_client";
 /// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
 pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
 

@@ -1,0 +1,78 @@
+-- Third-party sign-in providers live in the database: the application's server
+-- (service_role) manages them; their client secrets are sealed under
+-- auth_ext.provider_secret_key (postgresql.conf: scripts/regress.sh sets one), and no
+-- application role reads even the sealed bytes.
+\set VERBOSITY terse
+set role service_role;
+select auth.admin_create_oauth_provider('{"provider": "custom:acme", "kind": "oidc", "issuer": "https://id.acme.test",
+    "client_id": "acme-web", "client_ids": ["acme-ios"], "client_secret": "s3cret-acme", "scopes": "email profile"}')
+    - 'created_at' - 'updated_at' as created;
+-- A known kind gets its provider's published endpoints.
+select p->>'authorization_url' as authorize, p->>'token_url' as token, p->>'userinfo_url' as userinfo
+from auth.admin_create_oauth_provider('{"provider": "github", "kind": "github", "client_id": "gh-id", "client_secret": "gh-secret"}') p;
+select p->>'token_url' as feishu_token, p->>'email_optional' as email_optional, p->>'id_claim' as id_claim
+from auth.admin_create_oauth_provider('{"provider": "feishu", "kind": "feishu", "client_id": "cli_a1", "client_secret": "f",
+    "email_optional": true, "id_claim": "union_id"}') p;
+select case_name, regress.error_of(statement) as refused from (values
+    ('taken name', $$select auth.admin_create_oauth_provider('{"provider": "github", "kind": "github", "client_id": "x"}')$$),
+    ('unknown kind', $$select auth.admin_create_oauth_provider('{"provider": "x", "kind": "saml", "client_id": "x"}')$$),
+    ('no kind', $$select auth.admin_create_oauth_provider('{"provider": "x", "client_id": "x"}')$$),
+    ('bad name', $$select auth.admin_create_oauth_provider('{"provider": "Bad Name", "kind": "github", "client_id": "x"}')$$),
+    ('custom: alone', $$select auth.admin_create_oauth_provider('{"provider": "custom:", "kind": "github", "client_id": "x"}')$$),
+    ('no name', $$select auth.admin_create_oauth_provider('{"kind": "github", "client_id": "x"}')$$),
+    ('oidc without issuer', $$select auth.admin_create_oauth_provider('{"provider": "y", "kind": "oidc", "client_id": "x"}')$$),
+    ('oauth2 without endpoints', $$select auth.admin_create_oauth_provider('{"provider": "y", "kind": "oauth2", "client_id": "x", "token_url": "https://t.test"}')$$),
+    ('plain http', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "oidc", "issuer": "http://id.test", "client_id": "x"}')$$),
+    ('javascript url', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "oauth2", "client_id": "x", "authorization_url": "javascript:alert(1)", "token_url": "https://t.test", "userinfo_url": "https://u.test"}')$$),
+    ('space in url', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "oidc", "issuer": "https://id.test/ x", "client_id": "x"}')$$),
+    ('unknown field', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "github", "client_id": "x", "secret": "s"}')$$),
+    ('no client id', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "github"}')$$),
+    ('empty secret', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "github", "client_id": "x", "client_secret": ""}')$$),
+    ('feishu id from oidc', $$select auth.admin_create_oauth_provider('{"provider": "z", "kind": "feishu", "client_id": "x", "id_claim": "sub"}')$$),
+    ('not an object', $$select auth.admin_create_oauth_provider('"github"')$$),
+    ('null config', $$select auth.admin_create_oauth_provider(null)$$)
+) t(case_name, statement);
+-- An update keeps what it leaves out; a secret changes only when given (null removes it).
+select p->>'scopes' as scopes, p->>'client_id' as client_id, p->>'has_client_secret' as has_secret
+from auth.admin_update_oauth_provider('github', '{"scopes": "read:user user:email"}') p;
+select auth.admin_update_oauth_provider('github', '{"client_secret": null}')->>'has_client_secret' as secret_removed;
+select regress.error_of($$select auth.admin_update_oauth_provider('github', '{"provider": "gitlab"}')$$) as rename,
+       regress.error_of($$select auth.admin_update_oauth_provider('nobody', '{"scopes": "x"}')$$) as unknown;
+-- Plain http only where the operator allows it (local test providers).
+reset role;
+set auth_ext.provider_allow_http = on;
+set role service_role;
+select auth.admin_create_oauth_provider('{"provider": "custom:local", "kind": "oidc", "issuer": "http://127.0.0.1:4011",
+    "client_id": "local"}')->>'issuer' as local_issuer;
+reset role;
+reset auth_ext.provider_allow_http;
+set role service_role;
+select jsonb_agg(p->>'provider' order by p->>'provider') as listed, bool_and(not p ? 'client_secret') as no_secrets_listed
+from jsonb_array_elements(auth.admin_list_oauth_providers()) p;
+reset role;
+
+-- The attacker's side: the secret is stored sealed (a nonce, the ciphertext, its tag;
+-- src/providers/sealed.rs's tests open it only with its key, for its provider), never as
+-- given; service_role, authenticated and anon read nothing of it, and only service_role
+-- manages providers.
+select position('s3cret-acme' in encode(client_secret, 'escape')) = 0 as no_plaintext,
+       octet_length(client_secret) = 12 + length('s3cret-acme') + 16 as nonce_ciphertext_tag
+from auth.oauth_providers where provider = 'custom:acme';
+set role service_role;
+select regress.error_of($$select client_secret from auth.oauth_providers$$) as service_role_reads;
+reset role;
+set role authenticated;
+select regress.error_of($$select client_secret from auth.oauth_providers$$) as user_reads,
+       regress.error_of($$select auth.admin_list_oauth_providers()$$) as user_lists,
+       regress.error_of($$select auth.admin_update_oauth_provider('github', '{"client_id": "mine"}')$$) as user_changes;
+reset role;
+set role anon;
+select regress.error_of($$select auth.admin_create_oauth_provider('{"provider": "evil", "kind": "github", "client_id": "x"}')$$) as anon_adds;
+reset role;
+
+-- Deleting a provider; deleting it again finds none.
+set role service_role;
+select auth.admin_delete_oauth_provider('github') as deleted;
+select regress.error_of($$select auth.admin_delete_oauth_provider('github')$$) as again;
+reset role;
+delete from auth.oauth_providers;
