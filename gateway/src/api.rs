@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::gotrue;
-use crate::request::{bearer, empty_object, ok, Answer, Input, Needs};
+use crate::request::{bearer, empty_object, error_parts, ok, scalar, Answer, Input, Needs};
 use crate::sql::ApiError;
 use crate::Shared;
 
@@ -24,7 +24,7 @@ pub fn routes() -> Router<Shared> {
         .route("/reauthenticate", get(reauthenticate))
         .route("/user", get(get_user).put(update_user))
         .route("/logout", post(logout))
-        .route("/user/identities/authorize", get(manual_linking))
+        .route("/user/identities/authorize", get(crate::social::link_identity))
         .route("/user/identities/{id}", axum::routing::delete(unlink_identity))
         .route("/settings", get(settings))
         .route("/health", get(health))
@@ -33,9 +33,9 @@ pub fn routes() -> Router<Shared> {
         .route("/admin/users/{id}", get(get_user_by_id).put(update_user_by_id).delete(delete_user))
         .route("/admin/generate_link", post(generate_link))
         .route("/invite", post(invite))
+        .route("/authorize", get(crate::social::authorize))
+        .route("/callback", get(crate::social::callback).post(crate::social::callback))
         // Not offered; answered as GoTrue answers when the feature is off.
-        .route("/authorize", get(third_party_oauth))
-        .route("/callback", any(third_party_oauth))
         .route("/factors", any(mfa_enroll))
         .route("/factors/{*rest}", any(mfa_verify))
         .route("/sso", any(saml))
@@ -189,24 +189,6 @@ follow_link(input) {
     }
     Ok(response)
 });
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The status, code and message of an error response we made.
-async fn error_parts(response: Response) -> (u16, String, String) {
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let code = body["error_code"].as_str().or(body["code"].as_str()).unwrap_or("unexpected_failure").to_owned();
-    let message = body["msg"].as_str().or(body["message"].as_str()).unwrap_or("").to_owned();
-    (status, code, message)
-}
-
 
 handler!(recover(input) {
     input
@@ -387,15 +369,6 @@ handler!(invite(input) {
     ok(input
         .call(Needs::Admin, "select auth.invite_user_by_email($1, $2, $3)", &[&input.text("email"), &input.json("data"), &redirect])
         .await?)
-});
-
-handler!(manual_linking(input) {
-    signed_in_first(&input)?;
-    Err(input.fail(ApiError::new(404, "manual_linking_disabled", "Manual linking is disabled")))
-});
-
-handler!(third_party_oauth(input) {
-    Err(input.fail(ApiError::new(400, "validation_failed", "Unsupported provider: provider is not enabled")))
 });
 
 /// Supabase Auth checks the bearer first (api.go:299-312).

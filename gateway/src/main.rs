@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod request;
+mod outbound;
+mod social;
 mod api;
 mod gotrue;
 mod config;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub config: Config,
     pub db: sql::Db,
     pub proxy: proxy::Proxy,
+    /// Requests to sign-in providers.
+    pub outbound: outbound::Outbound,
     /// Request bodies held in memory at once (serve::read_body).
     pub body_budget: serve::BodyBudget,
 }
@@ -68,7 +72,7 @@ async fn main() {
     };
     let proxy = proxy::Proxy::new(config.postgrest_url.clone());
     let body_budget = serve::BodyBudget::new(serve::BODY_BUDGET_BYTES, serve::BODY_BUDGET_PER_NETWORK_BYTES);
-    let state: Shared = Arc::new(AppState { config, db, proxy, body_budget });
+    let state: Shared = Arc::new(AppState { config, db, proxy, outbound: outbound::Outbound::new(), body_budget });
     let app = Router::new()
         .nest("/auth/v1", api::routes())
         .route("/rest/v1", axum::routing::any(proxy::forward))

@@ -72,8 +72,16 @@ impl FromRequest<Shared> for Input {
                 })
             })?
             .bytes;
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             json!({})
+        } else if form {
+            // A provider's form_post callback (Apple's): its fields as strings.
+            let text = String::from_utf8_lossy(&bytes);
+            Value::Object(auth_ext_http::form_fields(&text).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
         } else {
             serde_json::from_slice(&bytes)
                 .map_err(|e| fail(ApiError::new(400, "bad_json", &format!("Could not parse request body as JSON: {e}"))))?
@@ -153,10 +161,27 @@ pub fn empty_object() -> Answer {
 macro_rules! handler {
     ($(#[$doc:meta])* $name:ident($input:ident $(, $extra:ident: $ty:ty)*) $body:block) => {
         $(#[$doc])*
-        async fn $name($($extra: $ty,)* $input: Input) -> Response {
+        pub(crate) async fn $name($($extra: $ty,)* $input: Input) -> Response {
             let answer: Answer = async { $body }.await;
             answer.unwrap_or_else(|e| e)
         }
     };
 }
 
+/// A JSON value as a redirect carries it: a string as it is, anything else as JSON.
+pub fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The status, code and message of an error response we made.
+pub async fn error_parts(response: Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let code = body["error_code"].as_str().or(body["code"].as_str()).unwrap_or("unexpected_failure").to_owned();
+    let message = body["msg"].as_str().or(body["message"].as_str()).unwrap_or("").to_owned();
+    (status, code, message)
+}

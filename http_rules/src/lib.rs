@@ -41,6 +41,32 @@ pub fn redirect_value(redirect_to: &str) -> String {
     query_escape(redirect_to)
 }
 
+/// Base64url without padding, as JOSE writes a token's parts (padding and the standard
+/// alphabet's `+/` are taken too); `None` for anything else.
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // A lone leftover character (6 bits) encodes no byte.
+    (bits < 6).then_some(out)
+}
+
 /// The fields of an `application/x-www-form-urlencoded` body (a provider's form_post
 /// callback, a token endpoint's answer): `+` is a space, `%XX` a byte; a malformed
 /// escape stays as written, and bytes that are not UTF-8 become U+FFFD.
@@ -79,6 +105,22 @@ pub fn form_fields(body: &str) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_as_jose_writes_it() {
+        let cases: &[(&str, Option<&[u8]>)] = &[
+            ("eyJhIjoxfQ", Some(br#"{"a":1}"#)),
+            ("eyJhIjoxfQ==", Some(br#"{"a":1}"#)),
+            ("_-8", Some(&[0xff, 0xef])),
+            ("/+8", Some(&[0xff, 0xef])),
+            ("", Some(b"")),
+            ("a", None),
+            ("ab$d", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(base64url_decode(text).as_deref(), *want, "{text:?}");
+        }
+    }
 
     #[test]
     fn form_fields_decode_as_browsers_encode() {

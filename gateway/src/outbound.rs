@@ -1,0 +1,90 @@
+//! The gateway's only requests of its own: to sign-in providers, to exchange a callback's
+//! code, read the user and fetch an OpenID provider's discovery document. Each has a
+//! deadline and a size cap, so that a provider that answers slowly or with garbage is a
+//! clear error, never a hung request.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Map, Value};
+
+/// How long a provider has to answer in full.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// The largest answer read from a provider.
+const MAX_ANSWER: usize = 1 << 20;
+
+pub struct Outbound {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// A request to a provider: `form` fields as a POST body, else a GET.
+pub struct Call<'a> {
+    pub url: &'a str,
+    pub form: Option<Vec<(&'a str, String)>>,
+    pub bearer: Option<&'a str>,
+}
+
+impl Outbound {
+    pub fn new() -> Outbound {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Outbound { client: Client::builder(TokioExecutor::new()).build(connector) }
+    }
+
+    /// Sends `call` and reads the answer as JSON (or, as GitHub may answer a token request,
+    /// a form). A status other than 2xx, a slow or oversized answer, or one that is
+    /// neither is an error that says which.
+    pub async fn send(&self, call: Call<'_>) -> Result<Value, String> {
+        let host = call.url.split('/').nth(2).unwrap_or("?").to_owned();
+        let mut request = hyper::Request::builder()
+            .uri(call.url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, concat!("auth_ext_gateway/", env!("CARGO_PKG_VERSION")));
+        if let Some(token) = call.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match &call.form {
+            Some(fields) => {
+                request = request.method("POST").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                crate::gotrue::form(fields)
+            }
+            None => String::new(),
+        };
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| format!("a request to {host} could not be made: {e}"))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| format!("{host} could not be reached: {e}"))?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| format!("{host}'s answer could not be read: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(DEADLINE, exchange)
+            .await
+            .map_err(|_| format!("{host} did not answer within {} s", DEADLINE.as_secs()))??;
+        let value = serde_json::from_slice::<Value>(&bytes).or_else(|_| {
+            let text = std::str::from_utf8(&bytes).map_err(|_| format!("{host} answered with neither JSON nor a form"))?;
+            let fields = auth_ext_http::form_fields(text);
+            if fields.is_empty() || fields.iter().any(|(k, _)| k.is_empty()) {
+                return Err(format!("{host} answered with neither JSON nor a form"));
+            }
+            Ok(Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>()))
+        })?;
+        if !status.is_success() {
+            let why = value.get("error_description").or_else(|| value.get("error")).and_then(Value::as_str).unwrap_or("");
+            return Err(format!("{host} answered {}{}", status.as_u16(), if why.is_empty() { String::new() } else { format!(": {why}") }));
+        }
+        Ok(value)
+    }
+}

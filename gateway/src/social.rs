@@ -1,0 +1,218 @@
+//! Sign-in through a provider's pages, as Supabase Auth serves it: `GET /authorize` sends
+//! the browser to the provider, `GET` and `POST /callback` (Apple posts a form) bring it
+//! back, `GET /user/identities/authorize` starts linking. The extension decides everything
+//! (src/flows/social.rs); this does only what needs the network: fetching an OpenID
+//! provider's discovery document, exchanging the code, reading the user.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::gotrue;
+use crate::outbound::Call;
+use crate::request::{error_parts, ok, scalar, Answer, Input, Needs};
+use crate::sql::ApiError;
+
+fn redirect(status: StatusCode, location: &str) -> Response {
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The flow's URL at the provider: asks the extension, fetching an OpenID provider's
+/// discovery document first when the extension asks for it.
+async fn provider_url(input: &Input, needs: Needs, link: bool) -> Result<String, Response> {
+    let param = |name: &str| input.query.get(name).filter(|v| !v.is_empty()).cloned();
+    let provider = param("provider").map(|p| p.to_ascii_lowercase());
+    let redirect_to = param("redirect_to").filter(|u| input.state.config.redirect_allowed(u));
+    let (scopes, challenge, method) = (param("scopes"), param("code_challenge"), param("code_challenge_method"));
+    for _ in 0..2 {
+        let started = input
+            .call(
+                needs,
+                "select auth.oauth_authorize($1, $2, $3, $4, $5, $6)",
+                &[&provider, &redirect_to, &scopes, &challenge, &method, &link],
+            )
+            .await?;
+        if let Some(url) = started["url"].as_str() {
+            return Ok(url.to_owned());
+        }
+        let issuer = started["discover"].as_str().unwrap_or_default().trim_end_matches('/');
+        let document = input
+            .state
+            .outbound
+            .send(Call { url: &format!("{issuer}/.well-known/openid-configuration"), form: None, bearer: None })
+            .await
+            .map_err(|why| input.fail(ApiError::new(500, "unexpected_failure", &format!("Error fetching the provider's discovery document: {why}"))))?;
+        input.call(needs, "select auth.oauth_store_discovery($1, $2)", &[&provider, &document]).await?;
+    }
+    Err(input.fail(ApiError::new(500, "unexpected_failure", "the provider's discovery document named no endpoints")))
+}
+
+handler!(
+/// `GET /authorize?provider=...&redirect_to=...&scopes=...&code_challenge=...`: 302 to
+/// the provider (GoTrue: external.go:27-137).
+authorize(input) {
+    let url = provider_url(&input, Needs::Nothing, false).await?;
+    Ok(redirect(StatusCode::FOUND, &url))
+});
+
+handler!(
+/// `GET /user/identities/authorize`: the same for the signed-in user, to link the
+/// provider's identity to it; `{"url"}` with `skip_http_redirect=true`, as auth-js asks.
+link_identity(input) {
+    let url = provider_url(&input, Needs::User, true).await?;
+    if input.query.get("skip_http_redirect").is_some_and(|v| v == "true") {
+        return ok(json!({ "url": url }));
+    }
+    Ok(redirect(StatusCode::FOUND, &url))
+});
+
+/// GoTrue's `error` for a failed callback (errors.go:30-36; external.go:821-846).
+fn oauth_error(status: u16, code: &str) -> &'static str {
+    if matches!(code, "signup_disabled" | "user_banned" | "provider_email_needs_verification") {
+        return "access_denied";
+    }
+    match status {
+        400 => "invalid_request",
+        401 => "unauthorized_client",
+        403 => "access_denied",
+        503 => "temporarily_unavailable",
+        _ => "server_error",
+    }
+}
+
+/// Back to `target` with the error in the query and the fragment, as GoTrue's callback.
+fn failed(target: &str, fields: Vec<(&str, String)>) -> Response {
+    let query: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    redirect(StatusCode::FOUND, &gotrue::with_fragment(&gotrue::with_query(target, &query), &fields))
+}
+
+fn param(input: &Input, name: &str) -> Option<String> {
+    input.query.get(name).cloned().or_else(|| input.body.get(name).and_then(Value::as_str).map(str::to_owned)).filter(|v| !v.is_empty())
+}
+
+handler!(
+/// `GET` or `POST /callback?state=...&code=...`: takes the flow, exchanges the code, reads
+/// the user, and lets the extension decide; then 302 to `redirect_to` with the session in
+/// the fragment, `?code=` for a PKCE flow, or the error (external.go:140-299).
+callback(input) {
+    let state = param(&input, "state");
+    let begun = match input.call(Needs::Nothing, "select auth.oauth_callback_begin($1, $2)", &[&state, &param(&input, "iss")]).await {
+        Ok(begun) => begun,
+        Err(response) => {
+            // No flow to go back to: to the site, with the query only (external_oauth.go:44-57).
+            let (status, code, message) = error_parts(response).await;
+            let site = input.call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[]).await?;
+            let target = site.as_str().unwrap_or("/").to_owned();
+            let fields = [("error", oauth_error(status, &code)), ("error_code", code.as_str()), ("error_description", message.as_str())];
+            return Ok(redirect(StatusCode::SEE_OTHER, &gotrue::with_query(&target, &fields)));
+        }
+    };
+    let target = begun["redirect_to"].as_str().unwrap_or("/").to_owned();
+    if let Some(error) = param(&input, "error") {
+        // The provider's own error, passed on without a code (external_oauth.go:70-73).
+        let description = param(&input, "error_description").unwrap_or_default();
+        return Ok(failed(&target, vec![("error", error), ("error_description", description)]));
+    }
+    let Some(code) = param(&input, "code") else {
+        return Ok(failed(&target, vec![
+            ("error", "invalid_request".into()),
+            ("error_code", "bad_oauth_callback".into()),
+            ("error_description", "OAuth callback with missing authorization code missing".into()),
+        ]));
+    };
+    let fetched = match read_user(&input, &begun, &code).await {
+        Ok(fetched) => fetched,
+        Err(why) => {
+            tracing::warn!("provider {}: {why}", scalar(&begun["provider"]));
+            return Ok(failed(&target, vec![
+                ("error", "server_error".into()),
+                ("error_code", "unexpected_failure".into()),
+                ("error_description", why),
+            ]));
+        }
+    };
+    match input.call(Needs::Nothing, "select auth.oauth_callback_finish($1, $2)", &[&state, &fetched]).await {
+        Ok(result) if result["code"].is_string() => {
+            Ok(redirect(StatusCode::FOUND, &gotrue::with_query(&target, &[("code", result["code"].as_str().unwrap_or_default())])))
+        }
+        Ok(result) => {
+            let fields: Vec<(&str, String)> =
+                ["access_token", "expires_at", "expires_in", "provider_refresh_token", "provider_token", "refresh_token", "token_type"]
+                    .iter()
+                    .filter(|k| !result[**k].is_null())
+                    .map(|k| (*k, scalar(&result[*k])))
+                    .collect();
+            Ok(redirect(StatusCode::FOUND, &gotrue::with_fragment(&target, &fields)))
+        }
+        Err(response) => {
+            let (status, code, message) = error_parts(response).await;
+            Ok(failed(&target, vec![
+                ("error", oauth_error(status, &code).into()),
+                ("error_code", code),
+                ("error_description", message),
+            ]))
+        }
+    }
+});
+
+/// Exchanges the code at the provider's token endpoint and reads its user: the ID token's
+/// claims (not trusted here: the extension checks issuer, audience, expiry and nonce), the
+/// user-info answer, GitHub's emails; and the provider's tokens.
+async fn read_user(input: &Input, begun: &Value, code: &str) -> Result<Value, String> {
+    let text = |name: &str| begun[name].as_str().map(str::to_owned);
+    let token_url = text("token_url").ok_or("the provider has no token endpoint")?;
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code.to_owned()),
+        ("redirect_uri", text("redirect_uri").unwrap_or_default()),
+        ("client_id", text("client_id").unwrap_or_default()),
+    ];
+    if let Some(secret) = text("client_secret") {
+        form.push(("client_secret", secret));
+    }
+    if let Some(verifier) = text("code_verifier") {
+        form.push(("code_verifier", verifier));
+    }
+    let outbound = &input.state.outbound;
+    let tokens = outbound
+        .send(Call { url: &token_url, form: Some(form), bearer: None })
+        .await
+        .map_err(|why| format!("Unable to exchange external code: {why}"))?;
+    let access_token = tokens["access_token"].as_str().map(str::to_owned);
+    let claims = tokens["id_token"].as_str().and_then(jwt_payload).unwrap_or(Value::Null);
+    let mut userinfo = Value::Null;
+    let mut emails = Value::Null;
+    if let (Some(url), Some(token)) = (text("userinfo_url"), access_token.as_deref()) {
+        userinfo = outbound
+            .send(Call { url: &url, form: None, bearer: Some(token) })
+            .await
+            .map_err(|why| format!("Error getting user profile from external provider: {why}"))?;
+        if begun["kind"] == "github" {
+            emails = outbound
+                .send(Call { url: &format!("{}/emails", url.trim_end_matches('/')), form: None, bearer: Some(token) })
+                .await
+                .map_err(|why| format!("Error getting user email from external provider: {why}"))?;
+        }
+    }
+    if claims.is_null() && userinfo.is_null() {
+        return Err("the provider gave neither an ID token nor user info".into());
+    }
+    Ok(json!({
+        "claims": claims,
+        "userinfo": userinfo,
+        "emails": emails,
+        "provider_token": access_token,
+        "provider_refresh_token": tokens["refresh_token"],
+    }))
+}
+
+/// A JWT's payload, unverified (the extension checks what it says).
+fn jwt_payload(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = auth_ext_http::base64url_decode(payload)?;
+    serde_json::from_slice(&bytes).ok()
+}
