@@ -122,11 +122,7 @@ fn authorize(
     code_challenge_method: Option<&str>,
     link: bool,
 ) -> AuthResult<Value> {
-    let p = usable(&provider.to_ascii_lowercase())?;
-    let pkce = pkce::challenge_options(code_challenge, code_challenge_method)?;
-    let redirect_to = redirect_to.filter(|r| !r.is_empty() && r.len() <= 2048).ok_or_else(|| {
-        AuthError::new(ErrorCode::ValidationFailed, "redirect_to is required").hint("The caller resolves it (its allow list, else site_url).")
-    })?;
+    // Manual linking is checked first, as Supabase Auth's middleware does (api.go:281-288).
     let linking = if link {
         if !settings::MANUAL_LINKING_ENABLED.get() {
             return Err(AuthError::new(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled"));
@@ -135,6 +131,11 @@ fn authorize(
     } else {
         None
     };
+    let p = usable(&provider.to_ascii_lowercase())?;
+    let pkce = pkce::challenge_options(code_challenge, code_challenge_method)?;
+    // Checked by the caller against its allow list; else the site.
+    let site = settings::text_string(&settings::SITE_URL).unwrap_or_default();
+    let redirect_to = redirect_to.filter(|r| !r.is_empty() && r.len() <= 2048).unwrap_or(site.as_str());
     let Some(authorization_url) = p.authorization_url.clone() else {
         return Ok(json!({"discover": p.issuer}));
     };

@@ -1,0 +1,73 @@
+// Sign-in through a provider's pages, against a real OpenID provider (oidc_local.mjs,
+// npm oidc-provider) on 127.0.0.1: the implicit and PKCE flows as supabase-js runs them,
+// and the attacker's side of the callback.
+import { check, sql } from '../harness.mjs';
+import { AUTH, SITE_URL, STAMP, address, client, fragmentOf, lit } from './common.mjs';
+import { browse, startOidc } from './oidc_local.mjs';
+
+// Where providers send browsers back: auth_ext.api_external_url's /callback, which the
+// tier's browser reaches at the gateway's own address.
+const PUBLIC_CALLBACK = `${sql(`select current_setting('auth_ext.api_external_url')`)}/callback`;
+const toGateway = (url) => `${AUTH}/callback${url.slice(PUBLIC_CALLBACK.length)}`;
+
+async function callback(url) {
+  const res = await fetch(toGateway(url), { redirect: 'manual' });
+  return { status: res.status, location: res.headers.get('location') ?? '' };
+}
+
+export async function socialSignIn() {
+  const op = await startOidc({ callback: PUBLIC_CALLBACK });
+  try {
+    sql(`select auth.admin_create_oauth_provider(${lit(JSON.stringify({
+      provider: 'custom:local', kind: 'oidc', issuer: op.issuer, client_id: op.clientId,
+      client_secret: op.clientSecret, scopes: 'email profile' }))})`);
+    const email = address('oidc');
+    const sub = `alice-${STAMP}`;
+    op.account(sub, { email, email_verified: true, name: 'Alice Local' });
+    op.signInAs(sub);
+
+    // Implicit: the session in the fragment.
+    const start = await fetch(`${AUTH}/authorize?provider=custom:local&redirect_to=${encodeURIComponent(SITE_URL)}`, { redirect: 'manual' });
+    const toProvider = start.headers.get('location') ?? '';
+    check('GET /authorize: 302 to the provider, with state, nonce and PKCE', [302, true, true, true],
+      [start.status, toProvider.startsWith(`${op.issuer}/auth?`), /[?&]nonce=/.test(toProvider), /code_challenge_method=S256/.test(toProvider)]);
+    const landed = await browse(toProvider, PUBLIC_CALLBACK);
+    const done = await callback(landed);
+    const fragment = fragmentOf(done.location);
+    check('GET /callback: 302 to redirect_to with the session in the fragment', [302, true, true],
+      [done.status, done.location.startsWith(SITE_URL), !!fragment.get('access_token')]);
+    const supabase = client();
+    await supabase.auth.setSession({ access_token: fragment.get('access_token'), refresh_token: fragment.get('refresh_token') });
+    const { data: me } = await supabase.auth.getUser();
+    check('the provider\'s user is a new user, email confirmed, with the provider\'s identity', [email, true, 'custom:local', sub],
+      [me.user?.email, !!me.user?.email_confirmed_at, me.user?.app_metadata?.provider, me.user?.identities?.find((i) => i.provider === 'custom:local')?.identity_data?.sub]);
+
+    // The attacker's side: the same callback again (a replayed state and code), a made-up
+    // state, none at all, and a callback that names another issuer (RFC 9207).
+    const replay = await callback(landed);
+    check('a replayed callback: 303 to the site with bad_oauth_state', [303, 'bad_oauth_state'],
+      [replay.status, new URL(replay.location).searchParams.get('error_code')]);
+    const foreign = await callback(`${PUBLIC_CALLBACK}?code=x&state=${crypto.randomUUID()}`);
+    const missing = await callback(`${PUBLIC_CALLBACK}?code=x`);
+    check('a made-up or missing state: bad_oauth_state, bad_oauth_callback', ['bad_oauth_state', 'bad_oauth_callback'],
+      [new URL(foreign.location).searchParams.get('error_code'), new URL(missing.location).searchParams.get('error_code')]);
+    const again = await fetch(`${AUTH}/authorize?provider=custom:local&redirect_to=${encodeURIComponent('https://evil.example/')}`, { redirect: 'manual' });
+    const mixedUp = (await browse(again.headers.get('location'), PUBLIC_CALLBACK)).replace(/iss=[^&]*/, `iss=${encodeURIComponent('https://other-issuer.example')}`);
+    const mix = await callback(mixedUp);
+    check('a callback naming another issuer is refused, and an open redirect goes to the site', [true, 'bad_oauth_callback'],
+      [mix.location.startsWith(SITE_URL), new URL(mix.location).searchParams.get('error_code')]);
+
+    // PKCE, as supabase-js and @supabase/ssr run it: ?code= for exchangeCodeForSession.
+    const pkceClient = client({ flowType: 'pkce' });
+    const { data: started } = await pkceClient.auth.signInWithOAuth({ provider: 'custom:local', options: { redirectTo: SITE_URL, skipBrowserRedirect: true } });
+    const pkceStart = await fetch(started.url, { redirect: 'manual' });
+    const pkceDone = await callback(await browse(pkceStart.headers.get('location'), PUBLIC_CALLBACK));
+    const code = new URL(pkceDone.location).searchParams.get('code');
+    const { data: exchanged, error } = await pkceClient.auth.exchangeCodeForSession(code ?? '');
+    check('PKCE: ?code= and exchangeCodeForSession give the same user', [true, null, me.user?.id],
+      [!!code && !fragmentOf(pkceDone.location).get('access_token'), error, exchanged.session?.user?.id]);
+  } finally {
+    sql(`delete from auth.oauth_providers where provider = 'custom:local'`);
+    await op.close();
+  }
+}
