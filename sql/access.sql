@@ -124,7 +124,7 @@ begin
     if not exists (select from pg_catalog.pg_event_trigger where evtname = 'auth_ext_refuse_builtin_names') then
         create event trigger auth_ext_refuse_builtin_names on ddl_command_end
             when tag in ('CREATE FUNCTION', 'CREATE AGGREGATE', 'CREATE PROCEDURE', 'CREATE OPERATOR',
-                         'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
+                         'CREATE TYPE', 'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
             execute function auth.refuse_builtin_names();
     end if;
 end
