@@ -149,6 +149,7 @@ grant execute on function auth.admin_create_oauth_provider(jsonb), auth.admin_up
 alter table auth.merge_handlers enable row level security;
 alter table auth.merge_columns enable row level security;
 alter table auth.one_time_token_attempts enable row level security;
+alter table auth.sign_up_passwords enable row level security;
 
 -- A signed-in user's own account.
 grant execute on function auth.update_user(jsonb), auth.reauthenticate(), auth.unlink_identity(uuid),
