@@ -124,7 +124,7 @@ begin
     if not exists (select from pg_catalog.pg_event_trigger where evtname = 'auth_ext_refuse_builtin_names') then
         create event trigger auth_ext_refuse_builtin_names on ddl_command_end
             when tag in ('CREATE FUNCTION', 'CREATE AGGREGATE', 'CREATE PROCEDURE', 'CREATE OPERATOR',
-                         'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
+                         'CREATE TYPE', 'ALTER FUNCTION', 'ALTER AGGREGATE', 'ALTER PROCEDURE')
             execute function auth.refuse_builtin_names();
     end if;
 end
@@ -155,6 +155,7 @@ grant execute on function auth.oauth_authorize(text, text, text, text, text, boo
 alter table auth.merge_handlers enable row level security;
 alter table auth.merge_columns enable row level security;
 alter table auth.one_time_token_attempts enable row level security;
+alter table auth.sign_up_passwords enable row level security;
 
 -- A signed-in user's own account.
 grant execute on function auth.update_user(jsonb), auth.reauthenticate(), auth.unlink_identity(uuid),

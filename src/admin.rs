@@ -126,6 +126,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
     let user_metadata = a.user_metadata.map(|m| users::metadata(Some(m), "user_metadata")).transpose()?;
     let app_metadata = a.app_metadata.map(|m| users::metadata(Some(m), "app_metadata")).transpose()?;
     let ban = a.ban_duration.as_deref().map(ban_seconds).transpose()?;
+    let password_hash = hashed_password(a.password.as_deref())?;
     let updated: Option<bool> = db::json_row(
         "update auth.users set
              email = case when $2::text is null then email else $2 end,
@@ -152,7 +153,7 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
             pg_uuid(&user_id).into(),
             a.email.clone().into(),
             a.phone.clone().into(),
-            hashed_password(a.password.as_deref())?.into(),
+            password_hash.clone().into(),
             a.email_confirm.into(),
             a.phone_confirm.into(),
             user_metadata.map(pgrx::JsonB).into(),
@@ -163,6 +164,17 @@ fn admin_update_user_by_id(id: pgrx::Uuid, attributes: Option<pgrx::JsonB>) -> R
     )?;
     if updated.is_none() {
         return Err(AuthError::new(ErrorCode::UserNotFound, "User not found").into());
+    }
+    // While the user is unconfirmed its password is its latest sign-up's
+    // (auth.unconfirmed_password): the operator's is the latest now.
+    if let Some(hash) = &password_hash {
+        db::run(
+            "insert into auth.sign_up_passwords (user_id, requested_from, password_hash)
+             select id, 'admin', $2 from auth.users
+             where id = $1 and email_confirmed_at is null and phone_confirmed_at is null
+             on conflict (user_id, requested_from) do update set password_hash = excluded.password_hash, set_at = excluded.set_at",
+            &[pg_uuid(&user_id).into(), hash.as_str().into()],
+        )?;
     }
     if a.email.is_some() {
         db::run("select auth.sync_address_identity($1, 'email')", &[pg_uuid(&user_id).into()])?;

@@ -62,6 +62,24 @@ fn postgrest_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The `apikey` query parameter (the first), and the query without any of them, its other
+/// parameters as they came.
+fn take_apikey(query: &str) -> (Option<String>, String) {
+    let mut key = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match auth_ext_http::form_fields(pair).into_iter().next() {
+            Some((name, value)) if name == "apikey" => {
+                if key.is_none() && !value.trim().is_empty() {
+                    key = Some(value.trim().to_owned());
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    (key, kept.join("&"))
+}
+
 /// The most a request body to PostgREST may be.
 const MAX_BODY: usize = 16 << 20;
 
@@ -72,7 +90,11 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
     let headers = request.headers().clone();
     let ip = crate::client_ip(&state, &peer, &headers);
     // The key must be live (a revoked anon key stops anonymous requests): the extension says.
-    let Some(key) = apikey(&headers) else {
+    // As Supabase's gateway, it may come as the `apikey` query parameter, which PostgREST
+    // never sees (it would read it as a filter).
+    let raw_query = request.uri().query().unwrap_or("").to_owned();
+    let (query_key, kept_query) = take_apikey(&raw_query);
+    let Some(key) = apikey(&headers).or(query_key) else {
         return ApiError::new(401, "no_api_key", "No API key found in request").for_request(&headers).into_response();
     };
     let bearer = crate::request::bearer(&headers);
@@ -81,7 +103,7 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
         return e.for_request(&headers).into_response();
     }
     let rest = request.uri().path().strip_prefix("/rest/v1").unwrap_or("");
-    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = if kept_query.is_empty() { String::new() } else { format!("?{kept_query}") };
     let target: Uri = match format!("{base}{}{query}", if rest.is_empty() { "/" } else { rest }).parse() {
         Ok(uri) => uri,
         Err(_) => return ApiError::new(400, "validation_failed", "bad request path").into_response(),
@@ -131,6 +153,26 @@ pub async fn forward(State(state): State<Shared>, peer: ConnectInfo<std::net::So
         Err(e) => {
             tracing::error!("PostgREST is unreachable: {e}");
             (StatusCode::BAD_GATEWAY, axum::Json(serde_json::json!({"message": "PostgREST is unreachable"}))).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_apikey;
+
+    #[test]
+    fn the_apikey_parameter_is_taken_out_of_the_query() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("select=*&apikey=k1&id=eq.1", Some("k1"), "select=*&id=eq.1"),
+            ("apikey=k%2B1", Some("k+1"), ""),
+            ("apikey=a&apikey=b&x=1", Some("a"), "x=1"),
+            ("apikey=&x=1", None, "x=1"),
+            ("or=(a.eq.1,b.eq.2)&order=id.desc", None, "or=(a.eq.1,b.eq.2)&order=id.desc"),
+            ("", None, ""),
+        ];
+        for (query, key, kept) in cases {
+            assert_eq!(take_apikey(query), (key.map(str::to_owned), kept.to_string()), "{query:?}");
         }
     }
 }

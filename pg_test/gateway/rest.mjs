@@ -17,6 +17,13 @@ export async function rest() {
   check('rest: another user sees none of them', [null, 0], [E(theirs.error), theirs.data?.length]);
   const taken = await b.from('todos').update({ task: 'mine now' }).eq('user_id', sa.user.id).select();
   check('rest: nor changes them', [null, 0], [E(taken.error), taken.data?.length]);
+  // The key as the apikey query parameter, as Supabase's gateway takes it; PostgREST never
+  // sees it (it would read it as a filter on a column named apikey).
+  const byQuery = await fetch(`${BASE}/rest/v1/todos?select=id&apikey=${encodeURIComponent(ANON_KEY)}`,
+    { headers: { Authorization: `Bearer ${sa.session.access_token}` } });
+  const noKey = await fetch(`${BASE}/rest/v1/todos?select=id`, { headers: { Authorization: `Bearer ${sa.session.access_token}` } });
+  check('rest: the apikey query parameter serves as the key, and no key is no_api_key', [200, 2, 401],
+    [byQuery.status, byQuery.status === 200 ? (await byQuery.json()).length : null, noKey.status]);
 
   // Signing out ends data access at once, not when the access token expires (review).
   const token = sa.session.access_token;

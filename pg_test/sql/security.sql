@@ -488,23 +488,26 @@ select auth.sign_in_anonymously() is not null as signed_in_anonymously;
 reset role;
 reset session authorization;
 select count(*) as sessions_from_forged_address from auth.sessions where ip = '10.9.9.9';
--- PostgREST's own login role: its claims and headers stand.
+-- PostgREST's own login role: its claims and headers stand, as its pre-request keeps
+-- them before any of the request's code runs.
 create role postgrest_login login noinherit;
 grant anon, authenticated, auth_ext_postgrest to postgrest_login;
 set local session authorization postgrest_login;
 set local role authenticated;
-select set_config('request.jwt.claims', (regress.jwt_part(:'harvested'::jsonb->>'access_token', 2))::text, true) is not null as from_postgrest;
+select set_config('request.jwt.claims', (regress.jwt_part(:'harvested'::jsonb->>'access_token', 2))::text, true) is not null as from_postgrest,
+       set_config('request.headers', '{"x-forwarded-for": "10.8.8.8"}', true) is not null as headers_from_postgrest;
+select auth.uid() is null as not_before_the_pre_request;
+select auth.postgrest_pre_request();
 select auth.uid() = (:'target'::jsonb->>'id')::uuid as postgrest_claims_believed;
+-- Variant: code in the request rewrites the claims, to become another user in every
+-- policy, and the headers, to spread its guesses over addresses of its choosing; what
+-- the pre-request kept stands.
+select set_config('request.jwt.claims', jsonb_build_object('sub', gen_random_uuid(), 'role', 'authenticated')::text, true) is not null as rewritten,
+       set_config('request.headers', '{"x-forwarded-for": "10.7.7.7"}', true) is not null as headers_rewritten;
+select auth.postgrest_pre_request();
+select auth.uid() = (:'target'::jsonb->>'id')::uuid as kept_claims_stand, auth.jwt()->>'sub' = :'target'::jsonb->>'id' as jwt_too;
 set local role anon;
-select set_config('request.headers', '{"x-forwarded-for": "10.8.8.8"}', true) is not null as from_postgrest;
--- PostgREST's pre-request reads the client before any of the request's code runs.
-select auth.postgrest_pre_request();
 select auth.sign_in_anonymously() is not null as signed_in_anonymously;
--- Variant: code in the request rewrites the headers afterwards, to spread its guesses
--- over addresses of its choosing; what the pre-request read stands.
-select set_config('request.headers', '{"x-forwarded-for": "10.7.7.7"}', true) is not null as rewritten;
-select auth.postgrest_pre_request();
-select auth.sign_in_anonymously() is not null as signed_in_again;
 reset role;
 reset session authorization;
 select ip, count(*) as sessions from auth.sessions where ip in ('10.8.8.8', '10.7.7.7') group by ip order by ip;
@@ -529,6 +532,9 @@ alter function public.innocent(json) rename to json_build_array;
 create function public.pick(j json, k text) returns text language sql as $$ select 'x' $$;
 -- shadow_operator:
 create operator public.->> (leftarg = json, rightarg = text, function = public.pick);
+-- Variant: a range type, whose constructors are named after it.
+-- shadow_range_constructor:
+create type public.concat as range (subtype = text);
 reset role;
 select count(*) as shadows from pg_proc where pronamespace = 'public'::regnamespace and proname in ('json_agg', 'json_build_array');
 

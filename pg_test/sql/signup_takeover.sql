@@ -239,15 +239,34 @@ order by id desc limit 1 \gset
 set role anon;
 select regress.error_of(format('select auth.verify_otp(%L, %L, %L)', 'yara@takeover.test', :'yara_code', 'email_change')) as guest2_verifies;
 reset role;
+-- 4b. The stranger signs the address up first and never confirms it: it is still not
+--     taken, neither for a guest nor for a permanent user who asks for it afterwards;
+--     the one who proves it gets it.
+set role anon;
+select auth.sign_up('zora@takeover.test', 'mallory was here first')->>'email' as stranger_squats_first;
+select auth.sign_in_anonymously() as guest3 \gset
+reset role;
+begin;
+select auth.set_session(:'guest3'::jsonb->>'access_token') is not null as guest3_signed_in;
+set local role authenticated;
+select (auth.update_user('{"email": "zora@takeover.test"}'))->>'new_email' as guest3_asks_after_the_squatter;
+commit;
+reset role;
+select payload->>'email_otp' as zora_code from auth.outbox where recipient = 'zora@takeover.test' and kind = 'email_change_new'
+order by id desc limit 1 \gset
+set role anon;
+select (auth.verify_otp('zora@takeover.test', :'zora_code', 'email_change'))->'user'->>'email' as guest3_proves_it;
+reset role;
+select id = (:'guest3'::jsonb->'user'->>'id')::uuid as the_guests, is_anonymous from auth.users where email = 'zora@takeover.test';
 reset auth_ext.anonymous_sign_ins;
 
 -- Clean up what this test committed.
 delete from auth.audit_log_entries where actor_id in (select id from auth.users where email like '%@takeover.test'
     or phone = '12025550123' or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
-              (:'prober'::jsonb->'user'->>'id')::uuid));
+              (:'guest3'::jsonb->'user'->>'id')::uuid, (:'prober'::jsonb->'user'->>'id')::uuid));
 delete from auth.users where email like '%@takeover.test' or phone = '12025550123'
     or id in ((:'guest'::jsonb->'user'->>'id')::uuid, (:'guest2'::jsonb->'user'->>'id')::uuid,
-              (:'prober'::jsonb->'user'->>'id')::uuid);
+              (:'guest3'::jsonb->'user'->>'id')::uuid, (:'prober'::jsonb->'user'->>'id')::uuid);
 delete from auth.outbox where recipient like '%@takeover.test' or recipient = '12025550123';
 delete from auth.rate_limits;
 delete from auth.rate_bursts;

@@ -28,10 +28,25 @@ begin
 end
 $$;
 
+-- An unconfirmed user's password: the one its latest sign-up set, else the one it was
+-- made with. Reads only: never waits for a sign-up still in progress.
+create or replace function auth.unconfirmed_password(p_user_id uuid)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+    select coalesce(
+        (select p.password_hash from auth.sign_up_passwords p where p.user_id = p_user_id
+         order by p.set_at desc, p.requested_from limit 1),
+        (select u.encrypted_password from auth.users u where u.id = p_user_id))
+$$;
+
 -- Marks a user's email (or phone) confirmed, on the user and on its identity. Only a
 -- sign-up's confirmation proves the password chosen at sign-up (p_proves_password), and
 -- only when the person who set that password is the one confirming: the password is
--- still the one the confirmation was issued for (p_password_digest, auth.password_digest;
+-- still the latest sign-up's, the one the confirmation was issued for (p_password_digest,
+-- auth.password_digest;
 -- a confirmation issued for no password, an operator's link without one, proves none),
 -- and nobody asked for
 -- a sign-in code or link for this user (magic link, OTP, recovery, invite: tokens that
@@ -51,13 +66,13 @@ as $$
         encrypted_password = case
             when email_confirmed_at is not null or phone_confirmed_at is not null then encrypted_password
             when p_proves_password
-                 and auth.password_digest(encrypted_password) = p_password_digest
+                 and auth.password_digest(auth.unconfirmed_password(p_user_id)) = p_password_digest
                  and not exists (
                      select from auth.one_time_tokens t
                      where t.user_id = p_user_id and t.consumed_at is null and not t.options ? 'proves_password'
                        and t.token_type = any (case when p_phone then '{sms}'::text[]
                                                     else '{confirmation,magiclink,recovery,invite}'::text[] end))
-                then encrypted_password
+                then auth.unconfirmed_password(p_user_id)
         end
     where id = p_user_id;
     update auth.user_identities

@@ -59,7 +59,8 @@ begin
 end
 $$;
 
--- Refuses a function, aggregate or operator named like a built-in one, made or renamed
+-- Refuses a function, aggregate or operator named like a built-in one (a range type's
+-- constructors too), made or renamed
 -- by anyone but a superuser (an event trigger, sql/access.sql). PostgREST calls built-ins
 -- by name (json_agg, json_build_array, ...) with its request's search path, which holds
 -- schemas that application owners may create in; one there whose argument types match
@@ -84,6 +85,15 @@ begin
             where p.oid = made.objid and p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
               and exists (select from pg_catalog.pg_proc b
                           where b.pronamespace = 'pg_catalog'::pg_catalog.regnamespace and b.proname = p.proname);
+        elsif made.classid = 'pg_catalog.pg_type'::pg_catalog.regclass then
+            -- A range type brings constructor functions named after it and its multirange.
+            select p.proname into taken from pg_catalog.pg_proc p, pg_catalog.pg_type t
+            where t.oid = made.objid and p.pronamespace = t.typnamespace
+              and p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace
+              and p.prorettype in (t.oid, coalesce((select r.rngmultitypid from pg_catalog.pg_range r where r.rngtypid = t.oid), 0))
+              and exists (select from pg_catalog.pg_proc b
+                          where b.pronamespace = 'pg_catalog'::pg_catalog.regnamespace and b.proname = p.proname)
+            limit 1;
         elsif made.classid = 'pg_catalog.pg_operator'::pg_catalog.regclass then
             select o.oprname into taken from pg_catalog.pg_operator o
             where o.oid = made.objid and o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace

@@ -198,3 +198,16 @@ create table auth.oauth_flows (
 );
 
 create index oauth_flows_created_at_idx on auth.oauth_flows (created_at);
+
+-- The password each later sign-up of an unconfirmed user set, one row per requester
+-- (client address): the latest is the user's until the address is confirmed
+-- (auth.unconfirmed_password, auth.confirm_address). Kept off the user's row, so that a
+-- stranger's sign-up, left open in a transaction, holds no row the owner's confirmation
+-- must write. Hashes only (argon2id).
+create table auth.sign_up_passwords (
+    user_id        uuid not null references auth.users (id) on delete cascade,
+    requested_from text not null,
+    password_hash  text not null,
+    set_at         timestamptz not null default clock_timestamp(),
+    primary key (user_id, requested_from)
+);

@@ -12,15 +12,18 @@ use crate::users::{self, pg_uuid};
 use crate::verification::outbox;
 use crate::verification::one_time::{self, TokenType};
 
-/// Whether another user has this address already (`email_exists` / `phone_exists`).
-/// Asking is what a message to the address would cost: refused once the client's message
-/// budget is spent, and a "taken" answer counted against it (durably: the call fails), so
-/// that nobody, from an anonymous session, probes which addresses have accounts for free.
+/// Whether another user has this address confirmed already (`email_exists` /
+/// `phone_exists`). An address that someone signed up and never confirmed is not taken:
+/// whoever proves it gets it (auth.take_address), so a stranger's sign-up cannot keep
+/// everyone else from moving to the address. Asking is what a message to the address
+/// would cost: refused once the client's message budget is spent, and a "taken" answer
+/// counted against it (durably: the call fails), so that nobody, from an anonymous
+/// session, probes which addresses have accounts for free.
 fn check_address_free(address: &str, phone: bool, user_id: &uuid::Uuid) -> AuthResult<()> {
     let client = request::limit_key(&request::client());
     limits::check_send_budget(&client, phone)?;
     match users::find(users::Lookup::of(address, phone))? {
-        Some(other) if other.id != user_id.to_string() => {
+        Some(other) if other.id != user_id.to_string() && (if phone { other.phone_confirmed } else { other.email_confirmed }) => {
             limits::count_address_probe(&client)?;
             Err(users::address_taken((!phone).then_some(address), phone.then_some(address))?)
         }

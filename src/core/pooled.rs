@@ -429,7 +429,7 @@ pub fn reset_session_settings() {
 #[search_path(pg_catalog, pg_temp)]
 fn begin_pooled_request() {
     reset_session_settings();
-    crate::core::request::record_postgrest_client();
+    crate::core::request::record_postgrest_request();
 }
 
 /// Statements texts remembered at most (a client has a handful of prepared statements).

@@ -15,7 +15,7 @@ pub struct Client {
 
 /// The client of the current request: what an HTTP front in auth_ext_gateway reported
 /// (auth.gateway_begin), else what PostgREST's pre-request read from the request's
-/// headers before any of the request's code ran (`record_postgrest_client`), else the
+/// headers before any of the request's code ran (`record_postgrest_request`), else the
 /// connection. Headers come from the client and are ignored, unless a superuser named, in
 /// `auth_ext.trusted_proxy_header`, the one header a trusted proxy in front of PostgREST
 /// sets, and PostgREST set them (its login role is a member of auth_ext_postgrest): then
@@ -54,15 +54,19 @@ fn user_agent(headers: &Value) -> Option<String> {
     headers.get("user-agent").and_then(Value::as_str).map(|ua| ua.chars().take(1024).collect())
 }
 
-/// Called by PostgREST's pre-request, before any code of the request runs: reads the
-/// client from the headers PostgREST set, and keeps it for the rest of the transaction.
-/// Code of the request may rewrite `request.headers` afterwards (set_config), and so
-/// choose the address its guesses count against; it cannot change what was kept. The
-/// first reading of a transaction stands.
-pub fn record_postgrest_client() {
+/// Called by PostgREST's pre-request, before any code of the request runs: keeps the
+/// client (from the headers PostgREST set) and the claims (from the token PostgREST
+/// verified) for the rest of the transaction. Code of the request may rewrite
+/// `request.headers` or `request.jwt.claims` afterwards (set_config), to choose the
+/// address its guesses count against or to become another user in every policy; what was
+/// kept stands (tokens::claims reads the kept claims in PostgREST's sessions). The first
+/// reading of a transaction stands.
+pub fn record_postgrest_request() {
     if settings::text(&settings::REQUEST_CLIENT).is_some() || !roles::session_is_postgrest() {
         return;
     }
+    let claims = settings::placeholder_text(c"request.jwt.claims").map(|t| String::from_utf8_lossy(t).into_owned());
+    settings::set_internal_local(settings::REQUEST_CLAIMS_NAME, claims.as_deref().unwrap_or(""));
     let headers = request_headers();
     let recorded = serde_json::json!({"ip": forwarded(headers.as_ref()), "user_agent": headers.as_ref().and_then(user_agent)});
     settings::set_internal_local(settings::REQUEST_CLIENT_NAME, &recorded.to_string());

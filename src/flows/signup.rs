@@ -13,6 +13,7 @@ use crate::sessions::open::create_session;
 use crate::users::{self, Lookup, NewUser, pg_uuid};
 use crate::verification::outbox;
 use crate::verification::one_time::{self, TokenType};
+use crate::workers::durable;
 
 /// Signs up with an email or a phone and a password. With `auth_ext.mailer_autoconfirm`
 /// off (the default) the user must confirm first: a confirmation link and code go to
@@ -62,7 +63,12 @@ fn sign_up(
     // A caller over the send limits is refused before any expensive work (argon2), and the
     // limits count alike whether or not the address is registered.
     let recipient = limits::count_send(address, is_phone, confirmation_type(is_phone).frequency_kind())?;
-    let existing = users::find_serialized(lookup)?;
+    let mut existing = users::find_serialized(lookup)?;
+    // An unconfirmed user's password is the one its latest sign-up set (auth.sign_up_passwords).
+    if let Some(account) = existing.as_mut().filter(|a| !(if is_phone { a.phone_confirmed } else { a.email_confirmed })) {
+        account.encrypted_password =
+            db::read_value("select auth.unconfirmed_password($1)", &[pg_uuid(&users::parse_id(&account.id)?).into()])?;
+    }
     // Every answer costs one password check and one hash, whatever the address's state,
     // so that its time tells nothing either.
     let same_password = match existing.as_ref().and_then(|a| a.encrypted_password.as_deref()) {
@@ -157,13 +163,22 @@ fn sign_up_again(
         return outbox::queue(&user_id, recipient, &issued, json!({"reason": "signup_attempt"}));
     }
     // The same password keeps its stored hash, so that earlier confirmations, issued for
-    // it, still prove it; another replaces it (and they prove nothing any more).
+    // it, still prove it; another becomes the latest (and they prove nothing any more).
+    // It is kept beside the user, per requester, never on the user's row: a stranger who
+    // signs the address up and leaves the transaction open must not hold the row that the
+    // owner's confirmation writes.
     let stored = match existing.encrypted_password.filter(|_| same_password) {
         Some(stored) => stored,
         None => {
             db::run(
-                "update auth.users set encrypted_password = $2 where id = $1",
-                &[pg_uuid(&user_id).into(), password_hash.as_str().into()],
+                "insert into auth.sign_up_passwords (user_id, requested_from, password_hash) values ($1, $2, $3)
+                 on conflict (user_id, requested_from) do update
+                 set password_hash = excluded.password_hash, set_at = excluded.set_at",
+                &[
+                    pg_uuid(&user_id).into(),
+                    durable::client_key(&request::limit_key(&request::client())).into(),
+                    password_hash.as_str().into(),
+                ],
             )?;
             password_hash
         }

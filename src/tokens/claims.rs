@@ -221,13 +221,22 @@ enum ClaimText {
     Nothing,
 }
 
+/// In PostgREST's sessions, the claims its pre-request kept before the request's code
+/// ran (request::record_postgrest_request): code that rewrites `request.jwt.claims`
+/// afterwards does not become someone else. A superuser's session reads the setting as it
+/// is (an operator's, a test's); nobody else's is believed at all.
 fn claim_text() -> ClaimText {
     if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
         ClaimText::Verified(text)
     } else if settings::REQUIRE_VERIFIED_SESSION.get() || !roles::session_is_postgrest() {
         ClaimText::Nothing
-    } else {
+    } else if roles::session_is_superuser() {
         ClaimText::Request(CLAIMS_SETTING.text())
+    } else {
+        match settings::text(&settings::REQUEST_CLAIMS) {
+            Some(kept) if !kept.is_empty() => ClaimText::Request(Some(kept)),
+            _ => ClaimText::Nothing,
+        }
     }
 }
 

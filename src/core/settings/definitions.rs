@@ -383,6 +383,14 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::empty(),
     },
     Definition {
+        name: REQUEST_CLAIMS_NAME,
+        short: c"The claims PostgREST set for this request, as its pre-request read them (internal).",
+        long: c"",
+        kind: Kind::Text(&REQUEST_CLAIMS),
+        context: Changed::BySuperuser,
+        flags: GucFlags::NO_SHOW_ALL.union(GucFlags::DISALLOW_IN_FILE),
+    },
+    Definition {
         name: c"auth_ext.flow_state_exp",
         short: c"Lifetime of PKCE auth codes.",
         long: c"An auth code from a link must be exchanged (auth.exchange_code_for_session) within this time.",

@@ -67,6 +67,8 @@ pub static GATEWAY_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 pub const GATEWAY_CLIENT_NAME: &CStr = c"auth_ext.gateway_client";
 pub static REQUEST_CLIENT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub const REQUEST_CLIENT_NAME: &CStr = c"auth_ext.request_client";
+pub static REQUEST_CLAIMS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub const REQUEST_CLAIMS_NAME: &CStr = c"auth_ext.request_claims";
 /// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
 pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
 
