@@ -8,7 +8,10 @@ cd "$REPO_ROOT"
 
 SITE_URL="http://127.0.0.1:$(free_port)"
 # Every request comes from 127.0.0.1: the per-client limits are not what is tested here.
-cluster_start gateway "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'app'"
+# Social sign-in goes to a local OpenID provider over plain http (pg_test/gateway/oidc_local.mjs),
+# and its client secret is sealed with a test's key.
+cluster_start gateway "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'app'" \
+    "auth_ext.provider_allow_http = on" "auth_ext.provider_secret_key = 'gateway-tier-sealing-key-0123456789'"
 APP_PID=""
 trap 'kill $APP_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
 "$(pg_bindir)/createdb" app

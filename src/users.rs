@@ -241,10 +241,10 @@ pub fn check_identity(provider: &str, provider_id: &str) -> AuthResult<String> {
     let provider = provider.trim().to_lowercase();
     let well_formed = !provider.is_empty()
         && provider.len() <= 64
-        && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+        && provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
     if !well_formed {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider name")
-            .detail("a provider is 1 to 64 of a-z, 0-9, '_', '.', '-'"));
+            .detail("a provider is 1 to 64 of a-z, 0-9, '_', '.', ':', '-' (custom:name for one's own, as Supabase Auth names them)"));
     }
     if provider_id.trim().is_empty() || provider_id.len() > 512 {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "invalid provider_id")

@@ -25,6 +25,7 @@ import { errors } from './errors.mjs';
 import { anonymousGuide, serverSideRendering, secureEmailChange, feishuRecipe } from './seeds.mjs';
 import { rest, abandoned } from './rest.mjs';
 import { gotrueAnswers } from './gotrue.mjs';
+import { socialSignIn } from './social.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -36,6 +37,7 @@ const sections = {
   refresh,
   errors,
   gotrue: gotrueAnswers,
+  social: socialSignIn,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

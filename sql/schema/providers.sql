@@ -53,3 +53,5 @@ create table auth.oauth_flows (
 );
 
 create index oauth_flows_created_at_idx on auth.oauth_flows (created_at);
+create index oauth_flows_provider_idx on auth.oauth_flows (provider);
+create index oauth_flows_linking_user_id_idx on auth.oauth_flows (linking_user_id);

@@ -73,7 +73,7 @@ create table auth.user_identities (
     created_at      timestamptz not null default now(),
     updated_at      timestamptz not null default now(),
     constraint user_identities_provider_id_key unique (provider, provider_id),
-    constraint user_identities_provider_format check (provider ~ '^[a-z0-9_.-]{1,64}$'),
+    constraint user_identities_provider_format check (provider ~ '^[a-z0-9_.:-]{1,64}$'),
     constraint user_identities_provider_id_length check (length(provider_id) between 1 and 512),
     constraint user_identities_data_is_object check (jsonb_typeof(identity_data) = 'object')
 );

@@ -198,6 +198,8 @@ create table auth.oauth_flows (
 );
 
 create index oauth_flows_created_at_idx on auth.oauth_flows (created_at);
+create index oauth_flows_provider_idx on auth.oauth_flows (provider);
+create index oauth_flows_linking_user_id_idx on auth.oauth_flows (linking_user_id);
 
 -- The password each later sign-up of an unconfirmed user set, one row per requester
 -- (client address): the latest is the user's until the address is confirmed
@@ -211,3 +213,7 @@ create table auth.sign_up_passwords (
     set_at         timestamptz not null default clock_timestamp(),
     primary key (user_id, requested_from)
 );
+
+-- Sign-in providers of one's own are named custom:name, as in Supabase Auth.
+alter table auth.user_identities drop constraint user_identities_provider_format,
+    add constraint user_identities_provider_format check (provider ~ '^[a-z0-9_.:-]{1,64}$');
