@@ -77,8 +77,6 @@ error_codes! {
         "The request's API key is not one auth.create_api_key made, or it has expired.";
     ProviderNotFound => "custom_provider_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No sign-in provider has that name (auth.admin_list_oauth_providers lists them).";
-    ProviderDisabled => "provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
-        "The sign-in provider is not configured, or is switched off (enabled false).";
     BadOauthState => "bad_oauth_state", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "A provider's callback came with a state that is unknown, expired or used.";
     BadOauthCallback => "bad_oauth_callback", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
