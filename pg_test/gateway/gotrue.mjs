@@ -95,8 +95,10 @@ export async function gotrueAnswers() {
       [400, 'validation_failed', 'Reauthentication requires the user to have an email or a phone number']], // internal/api/reauthenticate.go:25-26
     ['factors without a bearer', () => send('POST', '/factors', { bearer: null, body: { factor_type: 'totp' } }),
       [401, 'no_authorization', 'This endpoint requires a valid Bearer token']], // internal/api/api.go:299-312
-    ['manual linking, off', () => send('GET', '/user/identities/authorize?provider=github', { bearer: userSession.access_token }),
-      [404, 'manual_linking_disabled', 'Manual linking is disabled']], // internal/api/middleware.go:394
+    ['linking a provider that is not configured', () => send('GET', '/user/identities/authorize?provider=github', { bearer: userSession.access_token }),
+      [400, 'validation_failed', 'Unsupported provider: provider is not enabled']], // internal/api/external.go:48-50, conf/configuration.go:1337-1340
+    ['sign-in through a provider nobody knows', () => send('GET', '/authorize?provider=nonesuch', { apikey: null }),
+      [400, 'validation_failed', 'Unsupported provider: Provider nonesuch could not be found']], // internal/api/external.go:698
     ['admin API with a user\'s token', () => send('GET', '/admin/users', { bearer: userSession.access_token }),
       [403, 'not_admin', 'User not allowed']], // internal/api/auth.go:62-70
     ['admin create, malformed email', () => send('POST', '/admin/users', { apikey: SERVICE_KEY, body: { email: 'xx:;x@x.x', password: 'password123' } }),

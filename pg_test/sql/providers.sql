@@ -91,7 +91,8 @@ select count(*) as flows, bool_and(redirect_to = 'https://app.test/welcome') as 
        bool_and(code_challenge is null) as no_client_pkce from auth.oauth_flows;
 set role anon;
 select case_name, regress.error_of(statement) as refused from (values
-    ('unknown provider', $$select auth.oauth_authorize('gitlab', 'https://app.test')$$),
+    ('a known name, not configured', $$select auth.oauth_authorize('gitlab', 'https://app.test')$$),
+    ('a name nobody knows', $$select auth.oauth_authorize('nonesuch', 'https://app.test')$$),
     ('half a challenge', $$select auth.oauth_authorize('custom:acme', 'https://app.test', null, 'x', null)$$)
 ) t(case_name, statement);
 -- Linking is for a signed-in user's own request.

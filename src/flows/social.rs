@@ -47,10 +47,24 @@ fn load(provider: &str) -> AuthResult<Option<Provider>> {
     )
 }
 
+/// The providers Supabase Auth knows by name: one of them that is not configured here is
+/// "not enabled" there, any other name "could not be found" (external.go:607-698).
+const GOTRUE_PROVIDERS: &[&str] = &[
+    "apple", "azure", "bitbucket", "discord", "facebook", "figma", "fly", "github", "gitlab", "google", "kakao",
+    "keycloak", "linkedin", "linkedin_oidc", "notion", "slack", "slack_oidc", "snapchat", "spotify", "twitch",
+    "twitter", "vercel_marketplace", "workos", "x", "zoom",
+];
+
 /// GoTrue's answers for a provider it cannot use (external.go:48-50, 698).
 fn usable(provider: &str) -> AuthResult<Provider> {
     let unsupported = |why: String| AuthError::new(ErrorCode::ValidationFailed, format!("Unsupported provider: {why}"));
-    let found = load(provider)?.ok_or_else(|| unsupported(format!("Provider {} could not be found", crypto::truncate(provider, 64))))?;
+    let found = load(provider)?.ok_or_else(|| {
+        unsupported(if GOTRUE_PROVIDERS.contains(&provider) {
+            "provider is not enabled".to_owned()
+        } else {
+            format!("Provider {} could not be found", crypto::truncate(provider, 64))
+        })
+    })?;
     if !found.enabled {
         return Err(unsupported("provider is not enabled".into()));
     }
