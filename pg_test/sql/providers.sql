@@ -3,6 +3,7 @@
 -- auth_ext.provider_secret_key (postgresql.conf: scripts/regress.sh sets one), and no
 -- application role reads even the sealed bytes.
 \set VERBOSITY terse
+\set ON_ERROR_ROLLBACK on
 set role service_role;
 select auth.admin_create_oauth_provider('{"provider": "custom:acme", "kind": "oidc", "issuer": "https://id.acme.test",
     "client_id": "acme-web", "client_ids": ["acme-ios"], "client_secret": "s3cret-acme", "scopes": "email profile"}')
@@ -72,36 +73,46 @@ reset role;
 
 -- Signing in through a provider: auth.oauth_authorize remembers the flow (its id is the
 -- state) and answers the provider's page, with a nonce and PKCE towards the provider.
+-- Every step is the HTTP front's alone (it checks redirect_to against its allow list
+-- first): here a superuser stands in for the front, as auth.gateway_begin would.
+-- The attacker's side first: started over SQL (or PostgREST's auth_api), a flow would
+-- send the victim's session to any redirect_to the attacker named.
+set role anon;
+select regress.error_of($$select auth.oauth_authorize('custom:acme', 'https://evil.example/')$$) as authorize_as_anon;
+reset role;
+begin;
+select set_config('auth_ext.gateway_client', '{"ip": "127.0.0.1"}', true) is not null as as_the_front;
+set local auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
+set local role anon;
 -- A provider known by its issuer alone first has its endpoints discovered: the answer
 -- asks the HTTP front to fetch the discovery document.
-reset role;
-set auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
-set role anon;
 select auth.oauth_authorize('custom:acme', 'https://app.test/welcome') as discover_first;
 reset role;
-set role service_role;
+set local role service_role;
 select auth.admin_update_oauth_provider('custom:acme', '{"authorization_url": "https://id.acme.test/authorize",
     "token_url": "https://id.acme.test/token", "jwks_url": "https://id.acme.test/jwks"}')->>'authorization_url' as endpoints_set;
 reset role;
-set role anon;
+set local role anon;
 select url like 'https://id.acme.test/authorize?client_id=acme-web&redirect_uri=https%3A%2F%2Fauth.example.test%2Fauth%2Fv1%2Fcallback&response_type=code&scope=openid%20email%20profile&state=%&nonce=%&code_challenge=%&code_challenge_method=S256' as to_the_provider
 from (select auth.oauth_authorize('custom:acme', 'https://app.test/welcome')->>'url' as url) a;
 reset role;
 select count(*) as flows, bool_and(redirect_to = 'https://app.test/welcome') as redirect_kept,
        bool_and(code_challenge is null) as no_client_pkce from auth.oauth_flows;
-set role anon;
-select case_name, regress.error_of(statement) as refused from (values
-    ('a known name, not configured', $$select auth.oauth_authorize('gitlab', 'https://app.test')$$),
-    ('a name nobody knows', $$select auth.oauth_authorize('nonesuch', 'https://app.test')$$),
-    ('half a challenge', $$select auth.oauth_authorize('custom:acme', 'https://app.test', null, 'x', null)$$)
-) t(case_name, statement);
+set local role anon;
+-- a_known_name_not_configured:
+select auth.oauth_authorize('gitlab', 'https://app.test');
+-- a_name_nobody_knows:
+select auth.oauth_authorize('nonesuch', 'https://app.test');
+-- half_a_challenge:
+select auth.oauth_authorize('custom:acme', 'https://app.test', null, 'x', null);
 -- Linking is for a signed-in user's own request.
 -- linking_without_a_session:
 select auth.oauth_authorize('custom:acme', 'https://app.test', link => true);
--- The attacker's side: the callback's steps hand out the client secret and decide who
--- signs in from what the provider said, so they are the HTTP front's alone; anon (over
--- SQL, or through PostgREST's auth_api) gets nothing, even with a real state.
 reset role;
+commit;
+-- The callback's steps hand out the client secret and decide who signs in from what the
+-- provider said: anon (over SQL, or through PostgREST's auth_api) gets nothing, even with
+-- a real state.
 select id as acme_state from auth.oauth_flows limit 1 \gset
 set role anon;
 select regress.error_of(format('select auth.oauth_callback_begin(%L)', :'acme_state')) as begin_as_anon,
@@ -110,13 +121,15 @@ select regress.error_of(format('select auth.oauth_callback_begin(%L)', :'acme_st
        regress.error_of($$select auth.oauth_store_discovery('custom:acme', '{"issuer": "https://id.acme.test", "authorization_endpoint": "https://evil.test/a"}')$$) as discovery_as_anon;
 reset role;
 select used_at is null as state_still_unused from auth.oauth_flows where id = :'acme_state';
-reset auth_ext.api_external_url;
 set role service_role;
 select auth.admin_update_oauth_provider('custom:acme', '{"enabled": false}')->>'enabled' as switched_off;
 reset role;
-set role anon;
-select regress.error_of($$select auth.oauth_authorize('custom:acme', 'https://app.test')$$) as switched_off_provider;
-reset role;
+begin;
+select set_config('auth_ext.gateway_client', '{"ip": "127.0.0.1"}', true) is not null as as_the_front;
+set local role anon;
+-- switched_off_provider:
+select auth.oauth_authorize('custom:acme', 'https://app.test');
+rollback;
 delete from auth.oauth_flows;
 
 -- Deleting a provider; deleting it again finds none.

@@ -80,12 +80,13 @@ fn callback_url() -> AuthResult<String> {
     Ok(format!("{}/callback", base.trim_end_matches('/')))
 }
 
-/// Only the HTTP front's own statement may run the callback's steps: they hand out client
-/// secrets and decide who signs in from what the front says the provider said.
+/// Only the HTTP front's own statement may run a flow's steps: they take a redirect_to its
+/// allow list checked, hand out client secrets, and decide who signs in from what the
+/// front says the provider said.
 fn front_only<T>(fcinfo: pg_sys::FunctionCallInfo, f: impl FnOnce() -> AuthResult<T>) -> Result<T, ErrorReport> {
     if settings::text(&settings::GATEWAY_CLIENT).is_none() {
-        return Err(AuthError::new(ErrorCode::NoAuthorization, "only the HTTP front runs a provider's callback")
-            .detail("this call is for auth_ext_gateway's requests")
+        return Err(AuthError::new(ErrorCode::NoAuthorization, "only the HTTP front runs a sign-in through a provider")
+            .detail("this call is for auth_ext_gateway's requests, which check redirect_to against their allow list")
             .into());
     }
     roles::for_request(fcinfo, || f().map_err(ErrorReport::from))
@@ -107,7 +108,8 @@ fn query(base: &str, params: &[(&str, &str)]) -> String {
 /// the browser to, or, for an OpenID provider whose endpoints are not known yet,
 /// `{"discover": issuer}` (the front fetches the discovery document, hands it to
 /// `auth.oauth_store_discovery` and asks again). `redirect_to` is where the browser ends,
-/// checked by the caller against its allow list.
+/// checked by the caller against its allow list. The HTTP front's alone, as the
+/// callback's steps are.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn oauth_authorize(
@@ -119,13 +121,11 @@ fn oauth_authorize(
     link: default!(bool, false),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::JsonB, ErrorReport> {
-    let start = || authorize(provider.unwrap_or_default(), redirect_to, scopes, code_challenge, code_challenge_method, link);
-    if link {
-        roles::for_request(fcinfo, || start().map_err(ErrorReport::from))
-    } else {
-        roles::as_extension(|| start().map_err(ErrorReport::from))
-    }
-    .map(pgrx::JsonB)
+    // The front's alone: it checks redirect_to against its allow list first, and only it
+    // can finish a flow. Started over SQL or PostgREST, a flow could send the session to
+    // any site the caller named.
+    front_only(fcinfo, || authorize(provider.unwrap_or_default(), redirect_to, scopes, code_challenge, code_challenge_method, link))
+        .map(pgrx::JsonB)
 }
 
 fn authorize(
