@@ -57,7 +57,32 @@ export async function socialSignIn() {
     check('a callback naming another issuer is refused, and an open redirect goes to the site', [true, 'bad_oauth_callback'],
       [mix.location.startsWith(SITE_URL), new URL(mix.location).searchParams.get('error_code')]);
 
+    // The attacker's side of emails: a provider account that claims someone's address
+    // without verifying it holds nothing (the user is made without the email), and a
+    // verified one takes the address from an unconfirmed sign-up instead of joining it
+    // (whose password nobody proved).
+    const claimed = address('oidc-claimed');
+    op.account(`mallory-${STAMP}`, { email: claimed, email_verified: false });
+    op.signInAs(`mallory-${STAMP}`);
+    const claim = await fetch(`${AUTH}/authorize?provider=custom:local`, { redirect: 'manual' });
+    const claimDone = await callback(await browse(claim.headers.get('location'), PUBLIC_CALLBACK));
+    const claimant = JSON.parse(Buffer.from(fragmentOf(claimDone.location).get('access_token').split('.')[1], 'base64url')).sub;
+    check('an unverified provider email is not put on the user', ['', '0'],
+      [sql(`select coalesce(email, '') from auth.users where id = ${lit(claimant)}`), sql(`select count(*) from auth.users where email = ${lit(claimed)}`)]);
+    const pending = address('oidc-pending');
+    const squatter = sql(`select auth.sign_up(${lit(pending)}, 'the squatters passphrase')->>'id'`);
+    op.account(`victor-${STAMP}`, { email: pending, email_verified: true });
+    op.signInAs(`victor-${STAMP}`);
+    const proof = await fetch(`${AUTH}/authorize?provider=custom:local`, { redirect: 'manual' });
+    const proofDone = await callback(await browse(proof.headers.get('location'), PUBLIC_CALLBACK));
+    const prover = JSON.parse(Buffer.from(fragmentOf(proofDone.location).get('access_token').split('.')[1], 'base64url')).sub;
+    check('a verified provider email takes the address from an unconfirmed sign-up, never joins it', [true, pending, true, '0'],
+      [prover !== squatter, sql(`select email from auth.users where id = ${lit(prover)}`),
+        sql(`select email_confirmed_at is not null from auth.users where id = ${lit(prover)}`) === 't',
+        sql(`select count(*) from auth.users where id = ${lit(squatter)} and email is not null`)]);
+
     // PKCE, as supabase-js and @supabase/ssr run it: ?code= for exchangeCodeForSession.
+    op.signInAs(sub);
     const pkceClient = client({ flowType: 'pkce' });
     const { data: started } = await pkceClient.auth.signInWithOAuth({ provider: 'custom:local', options: { redirectTo: SITE_URL, skipBrowserRedirect: true } });
     const pkceStart = await fetch(started.url, { redirect: 'manual' });

@@ -37,6 +37,11 @@ select case_name, regress.error_of(statement) as refused from (values
 select p->>'scopes' as scopes, p->>'client_id' as client_id, p->>'has_client_secret' as has_secret
 from auth.admin_update_oauth_provider('github', '{"scopes": "read:user user:email"}') p;
 select auth.admin_update_oauth_provider('github', '{"client_secret": null}')->>'has_client_secret' as secret_removed;
+-- The attacker's side: a secret goes only where it was given for. Endpoints changed
+-- without it drop it (service_role could otherwise point token_url at itself and read
+-- the secret from the gateway's next exchange).
+select auth.admin_update_oauth_provider('github', '{"client_secret": "gh-secret-2"}')->>'has_client_secret' as secret_again,
+       auth.admin_update_oauth_provider('github', '{"token_url": "https://evil.test/steal"}')->>'has_client_secret' as kept_after_moving;
 select regress.error_of($$select auth.admin_update_oauth_provider('github', '{"provider": "gitlab"}')$$) as rename,
        regress.error_of($$select auth.admin_update_oauth_provider('nobody', '{"scopes": "x"}')$$) as unknown;
 -- Plain http only where the operator allows it (local test providers).

@@ -14,11 +14,16 @@ use serde_json::{json, Value};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::core::{crypto, db, request, roles, settings};
 use crate::flows::gates;
+use crate::limits;
 use crate::providers::{profile, sealed};
 use crate::sessions::current::current_user;
 use crate::sessions::open::create_session;
 use crate::users::{self, NewUser, pg_uuid};
 use crate::verification::pkce;
+
+/// Flows one client address may start in an hour (each is a row until it is used or
+/// flow_state_exp passes).
+const FLOWS_PER_HOUR: i32 = 120;
 
 /// A provider as the flows read it.
 #[derive(Debug, Deserialize)]
@@ -153,6 +158,14 @@ fn authorize(
     let Some(authorization_url) = p.authorization_url.clone() else {
         return Ok(json!({"discover": p.issuer}));
     };
+    // Each flow is a row for flow_state_exp: bounded per client address.
+    limits::rate_limit(
+        "oauth_flow",
+        &request::limit_key(&request::client()),
+        FLOWS_PER_HOUR,
+        ErrorCode::OverRequestRateLimit,
+        "sign-ins through a provider started from this address",
+    )?;
     let verifier = crypto::random_token::<32>();
     let nonce = crypto::random_token::<16>();
     let state: Option<String> = db::json_row(
@@ -442,28 +455,36 @@ fn sign_in_user(provider: &str, user: &profile::Profile, linking: Option<uuid::U
     if let Some(owner) = owner {
         return Ok(owner);
     }
-    // Only an email the provider verified joins an existing account: an unverified one
-    // would let whoever registers a victim's address there take over the victim.
-    if let Some(email) = user.email.as_deref().filter(|_| user.email_verified) {
-        if let Some(account) = users::find(users::Lookup::Email(email))? {
+    // Only an email the provider verified counts: an unverified one would let whoever
+    // claims a victim's address at a provider hold it (the victim's later sign-up would
+    // land in the attacker's user), so such a user is made without it (it stays in the
+    // identity's data). A verified one joins the user who confirmed it; from a holder who
+    // never confirmed it (someone signed it up), the provider's proof takes it, as any
+    // proof of an address does (auth.take_address): never into that holder's account,
+    // whose password nobody proved.
+    let verified = user.email.as_deref().filter(|_| user.email_verified);
+    if let Some(email) = verified {
+        if let Some(account) = users::find(users::Lookup::Email(email))?.filter(|a| a.email_confirmed) {
             let id = users::parse_id(&account.id)?;
             db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&id).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
             return Ok(id);
         }
     }
     gates::signups_allowed()?;
-    // An unverified email that someone already has is left out, as Supabase Auth does.
-    let email = match user.email.as_deref() {
-        Some(e) if users::find(users::Lookup::Email(e))?.is_none() => Some(e.to_owned()),
-        _ => None,
-    };
     let id = users::create(&NewUser {
-        email_confirmed: email.is_some() && user.email_verified,
-        email,
         user_metadata: users::metadata(Some(data.clone()), "data")?,
         app_metadata: users::provider_metadata(provider),
         ..Default::default()
     })?;
+    if let Some(email) = verified {
+        let taken: Option<bool> = db::read_value("select auth.take_address($1, 'email', $2)", &[pg_uuid(&id).into(), email.into()])?;
+        if taken == Some(true) {
+            db::run(
+                "update auth.users set email = $2, email_confirmed_at = now() where id = $1",
+                &[pg_uuid(&id).into(), email.into()],
+            )?;
+        }
+    }
     db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&id).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
     Ok(id)
 }

@@ -207,7 +207,13 @@ fn store(provider: &str, row: Map<String, Value>, secret: Option<Option<Vec<u8>>
              token_url = r.token_url, userinfo_url = r.userinfo_url, jwks_url = r.jwks_url, client_id = r.client_id,
              extra_client_ids = coalesce(r.extra_client_ids, '{}'), scopes = coalesce(r.scopes, ''),
              email_optional = coalesce(r.email_optional, false), id_claim = r.id_claim, enabled = coalesce(r.enabled, true),
-             client_secret = case when $3 then $4 else p.client_secret end,
+             -- A secret goes only where it was given for: endpoints that change without it
+             -- drop it (service_role could otherwise point token_url at itself and read it).
+             client_secret = case when $3 then $4
+                                  when (r.issuer, r.authorization_url, r.token_url, r.userinfo_url, r.jwks_url)
+                                       is distinct from (p.issuer, p.authorization_url, p.token_url, p.userinfo_url, p.jwks_url)
+                                      then null
+                                  else p.client_secret end,
              -- Other endpoints may mean other keys.
              jwks = case when r.issuer is distinct from p.issuer or r.jwks_url is distinct from p.jwks_url then null else p.jwks end,
              updated_at = now()

@@ -38,7 +38,14 @@ fn truthy(v: &Value, name: &str) -> bool {
 pub fn read(kind: &str, id_claim: Option<&str>, claims: &Value, userinfo: &Value, emails: &Value) -> AuthResult<Profile> {
     // Feishu wraps its user in {"code": 0, "data": {...}}.
     let userinfo = if kind == "feishu" { userinfo.get("data").unwrap_or(userinfo) } else { userinfo };
-    // For oidc the ID token decides; the user-info answer only adds fields it lacks.
+    // For oidc the ID token decides; the user-info answer only adds fields it lacks, and
+    // must be about the same user (OpenID Connect Core 5.3.2).
+    if let (Some(a), Some(b)) = (text(claims, "sub"), text(userinfo, "sub")) {
+        if a != b {
+            return Err(AuthError::new(ErrorCode::BadOauthCallback, "Bad ID token")
+                .detail("the user-info answer is about another user than the ID token"));
+        }
+    }
     let mut merged = Map::new();
     for source in [userinfo, claims] {
         if let Value::Object(fields) = source {
