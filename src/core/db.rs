@@ -163,10 +163,12 @@ pub fn read_value<T: pgrx::datum::FromDatum>(sql: &str, args: &[DatumWithOid<'_>
     Spi::connect_mut(|client| first_value(execute(client, sql, args, false, Some(1))?)).map_err(spi_error)
 }
 
-/// Bytes the database holds, as statements hand them over: base64 text.
+/// Bytes the database holds, as statements hand them over: base64 text (Postgres'
+/// `encode(..., 'base64')` breaks its lines every 76 characters).
 pub fn base64_bytes(b64: &str) -> AuthResult<Vec<u8>> {
     use base64::Engine;
+    let text: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored hash is not base64"))
+        .decode(text)
+        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "stored bytes are not base64"))
 }

@@ -316,7 +316,7 @@ fn oauth_callback_begin(state: Option<&str>, iss: default!(Option<&str>, "NULL")
         }
         let secret = match p.client_secret.as_deref() {
             Some(b64) => {
-                let bytes = base64_decode(b64)?;
+                let bytes = db::base64_bytes(b64)?;
                 Some(sealed::open(&p.provider, &bytes)?)
             }
             None => None,
@@ -333,14 +333,6 @@ fn oauth_callback_begin(state: Option<&str>, iss: default!(Option<&str>, "NULL")
             "redirect_to": f.redirect_to,
         })))
     })
-}
-
-fn base64_decode(text: &str) -> AuthResult<Vec<u8>> {
-    use base64::Engine;
-    let cleaned: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned)
-        .map_err(|_| AuthError::new(ErrorCode::UnexpectedFailure, "a stored client secret is not readable"))
 }
 
 /// The last step of a provider's callback: `fetched` is what the front read from the
