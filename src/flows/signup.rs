@@ -176,7 +176,7 @@ fn sign_up_again(
                  set password_hash = excluded.password_hash, set_at = excluded.set_at",
                 &[
                     pg_uuid(&user_id).into(),
-                    durable::client_key(&request::limit_key(&request::client())).into(),
+                    durable::current_client_key().into(),
                     password_hash.as_str().into(),
                 ],
             )?;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::core::{crypto, db, request, settings};
+use crate::core::{crypto, db, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::users::{self, pg_uuid};
 use crate::workers::durable::{self, DurableWrite};
@@ -210,7 +210,7 @@ pub fn issue_with_options(
     // code fail. Requests of one requester queue here, so that concurrent ones each replace
     // the last instead of colliding on the one-live-token index; nobody else's wait on
     // them (a request left open in a transaction holds its own requester's lock only).
-    let requested_from = durable::client_key(&request::limit_key(&request::client()));
+    let requested_from = durable::current_client_key();
     db::lock(&format!("otp:{user_id}:{}:{requested_from}", token_type.as_str()))?;
     db::run(
         "delete from auth.one_time_tokens where user_id = $1 and token_type = $2 and consumed_at is null and requested_from = $3",
@@ -353,7 +353,7 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// one token queue on its row lock, so each sees the count the one before it left. When
 /// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
-    let client = durable::client_key(&request::limit_key(&request::client()));
+    let client = durable::current_client_key();
     limits::check_verify_limits(&client)?;
     let types: Vec<&str> = accepted.iter().map(|t| t.as_str()).collect();
     let address = users::normalize_address(address, accepted.iter().any(|t| t.is_phone()))?;

@@ -47,6 +47,11 @@ pub fn client_key(client: &str) -> String {
     if key.is_empty() { "unknown".into() } else { key }
 }
 
+/// The current request's client, as counts and requesters are stored (`client_key`).
+pub fn current_client_key() -> String {
+    client_key(&crate::core::request::limit_key(&crate::core::request::client()))
+}
+
 const REVOKE_SESSION: &str = "revoke_session";
 
 impl DurableWrite {
