@@ -110,7 +110,7 @@ unsafe extern "C-unwind" fn process_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
-    if !pstmt.is_null() && !superuser_session() {
+    if !pstmt.is_null() && !roles::session_is_superuser() {
         if sets_a_request_roles_settings((*pstmt).utilityStmt) {
             AuthError::new(ErrorCode::NotAdmin, "only a superuser may change the settings of a role that requests act as")
                 .detail("ALTER ROLE ... SET on anon, authenticated, service_role or a role that is a member of one reaches every later request of every client")
@@ -291,11 +291,6 @@ fn changes_role_from_others_code() -> bool {
     inside_others_code() || (statements::running_statements() == 1 && !statements::client_plan_calls_only_builtins())
 }
 
-/// A superuser's session is not guarded: it may become anyone anyway.
-fn superuser_session() -> bool {
-    unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
-}
-
 // Postgres' own callback for a statement's parameters (the address, not pgrx's wrapper).
 extern "C-unwind" {
     #[link_name = "ParamsErrorCallback"]
@@ -319,7 +314,7 @@ fn in_function() -> bool {
 /// at connection start or from the configuration (ALTER ROLE ... SET), never in a
 /// superuser's session (it may become anyone anyway: no pooler for users is one).
 fn from_others_code(source: pg_sys::GucSource::Type) -> bool {
-    source >= pg_sys::GucSource::PGC_S_INTERACTIVE && !superuser_session() && changes_role_from_others_code()
+    source >= pg_sys::GucSource::PGC_S_INTERACTIVE && !roles::session_is_superuser() && changes_role_from_others_code()
 }
 
 unsafe fn original(
@@ -543,7 +538,7 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
     match event {
         pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT => {
             let client = CLIENT_SESSION_SETTINGS.with(|c| std::mem::take(&mut *c.borrow_mut()));
-            if client.all || superuser_session() {
+            if client.all || roles::session_is_superuser() {
                 return;
             }
             let left: Vec<String> =

@@ -34,7 +34,7 @@ pub fn client() -> Client {
     }
     let headers = request_headers();
     // A superuser's session (an operator's, a test's) may say where it stands itself.
-    let ip = roles::session_is_superuser().then(|| forwarded(headers.as_ref())).flatten();
+    let ip = (roles::session_of() == roles::SessionOf::Superuser).then(|| forwarded(headers.as_ref())).flatten();
     Client { ip: ip.or_else(connection_address), user_agent: headers.as_ref().and_then(user_agent) }
 }
 
@@ -62,7 +62,7 @@ fn user_agent(headers: &Value) -> Option<String> {
 /// kept stands (tokens::claims reads the kept claims in PostgREST's sessions). The first
 /// reading of a transaction stands.
 pub fn record_postgrest_request() {
-    if settings::text(&settings::REQUEST_CLIENT).is_some() || !roles::session_is_postgrest() {
+    if settings::text(&settings::REQUEST_CLIENT).is_some() || roles::session_of() == roles::SessionOf::Other {
         return;
     }
     let claims = settings::placeholder_text(c"request.jwt.claims").map(|t| String::from_utf8_lossy(t).into_owned());

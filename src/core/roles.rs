@@ -39,23 +39,37 @@ pub fn session_is_superuser() -> bool {
     unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
 }
 
-/// Whether the session's login role is PostgREST's (a member of auth_ext_postgrest) or a
-/// superuser's: only then are `request.jwt.claims` and `request.headers` believed. Anyone
-/// else can set them to anything (claims are no secret: every trigger in a request sees
-/// them, session_id included), so their sessions verify a token with auth.set_session.
+/// Whose session this is, by its login role: what decides whether `request.jwt.claims`
+/// and `request.headers` are believed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionOf {
+    /// An operator's or a test's: the settings are believed as they are.
+    Superuser,
+    /// PostgREST's (a member of auth_ext_postgrest): believed as its pre-request kept them,
+    /// before any of the request's code ran.
+    Postgrest,
+    /// Anyone else's, who can set them to anything (claims are no secret: every trigger in
+    /// a request sees them, session_id included): never believed; such a session verifies
+    /// a token with auth.set_session.
+    Other,
+}
+
 /// Called for every auth.uid(): Postgres caches both the superuser flag and memberships.
-pub fn session_is_postgrest() -> bool {
+pub fn session_of() -> SessionOf {
     if session_is_superuser() {
-        return true;
+        return SessionOf::Superuser;
     }
-    let session = unsafe { pg_sys::GetSessionUserId() };
     let mut role = POSTGREST_OID.with(|r| r.get());
     if role == pg_sys::InvalidOid {
-        let Some(found) = role_oid(POSTGREST) else { return false };
+        let Some(found) = role_oid(POSTGREST) else { return SessionOf::Other };
         POSTGREST_OID.with(|r| r.set(found));
         role = found;
     }
-    unsafe { pg_sys::is_member_of_role(session, role) }
+    if unsafe { pg_sys::is_member_of_role(pg_sys::GetSessionUserId(), role) } {
+        SessionOf::Postgrest
+    } else {
+        SessionOf::Other
+    }
 }
 
 fn role_oid(name: &CStr) -> Option<pg_sys::Oid> {

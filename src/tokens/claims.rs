@@ -20,6 +20,7 @@ use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::core::{roles, settings};
+use crate::core::roles::SessionOf;
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 
 /// Set by PostgREST (v9 and later) for each request: the JWT claims as JSON.
@@ -228,14 +229,16 @@ enum ClaimText {
 fn claim_text() -> ClaimText {
     if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
         ClaimText::Verified(text)
-    } else if settings::REQUIRE_VERIFIED_SESSION.get() || !roles::session_is_postgrest() {
+    } else if settings::REQUIRE_VERIFIED_SESSION.get() {
         ClaimText::Nothing
-    } else if roles::session_is_superuser() {
-        ClaimText::Request(CLAIMS_SETTING.text())
     } else {
-        match settings::text(&settings::REQUEST_CLAIMS) {
-            Some(kept) if !kept.is_empty() => ClaimText::Request(Some(kept)),
-            _ => ClaimText::Nothing,
+        match roles::session_of() {
+            SessionOf::Superuser => ClaimText::Request(CLAIMS_SETTING.text()),
+            SessionOf::Postgrest => match settings::text(&settings::REQUEST_CLAIMS) {
+                Some(kept) if !kept.is_empty() => ClaimText::Request(Some(kept)),
+                _ => ClaimText::Nothing,
+            },
+            SessionOf::Other => ClaimText::Nothing,
         }
     }
 }
