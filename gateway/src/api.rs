@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::gotrue;
-use crate::request::{bearer, empty_object, error_parts, ok, scalar, Answer, Input, Needs};
+use crate::request::{bearer, empty_object, error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
 use crate::Shared;
 
@@ -161,33 +161,16 @@ follow_link(input) {
             let (status, code, message) = error_parts(response).await;
             let target = match wanted.clone() {
                 Some(url) => url,
-                // The failed transaction could not read it: on its own.
-                None => input
-                    .call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[])
-                    .await?
-                    .as_str()
-                    .unwrap_or("/")
-                    .to_owned(),
+                None => site_url(&input).await?,
             };
-            let error = match status {
-                400 => Some("invalid_request"),
-                401 => Some("unauthorized_client"),
-                403 => Some("access_denied"),
-                500 => Some("server_error"),
-                503 => Some("temporarily_unavailable"),
-                _ => None,
-            };
-            let mut fields: Vec<(&str, String)> = error.map(|e| ("error", e.to_owned())).into_iter().collect();
+            let mut fields: Vec<(&str, String)> =
+                gotrue::oauth_error(status).map(|e| ("error", e.to_owned())).into_iter().collect();
             fields.push(("error_code", code));
             fields.push(("error_description", message));
             gotrue::with_fragment(&target, &fields)
         }
     };
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(redirect(StatusCode::SEE_OTHER, &location))
 });
 
 handler!(recover(input) {

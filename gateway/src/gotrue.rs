@@ -89,3 +89,16 @@ pub fn with_query(url: &str, fields: &[(&str, &str)]) -> String {
     }
     out
 }
+
+/// GoTrue's OAuth `error` for a failed request's status, as its redirects carry it
+/// (errors.go:30-36); None where it has none.
+pub fn oauth_error(status: u16) -> Option<&'static str> {
+    match status {
+        400 => Some("invalid_request"),
+        401 => Some("unauthorized_client"),
+        403 => Some("access_denied"),
+        500 => Some("server_error"),
+        503 => Some("temporarily_unavailable"),
+        _ => None,
+    }
+}

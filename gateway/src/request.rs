@@ -185,3 +185,19 @@ pub async fn error_parts(response: Response) -> (u16, String, String) {
     let message = body["msg"].as_str().or(body["message"].as_str()).unwrap_or("").to_owned();
     (status, code, message)
 }
+
+/// A redirect to `location` with `status` (302 or 303, as GoTrue's endpoints answer).
+pub fn redirect(status: axum::http::StatusCode, location: &str) -> Response {
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `auth_ext.site_url`, where redirects go when nothing else is allowed: read on its own,
+/// as after a failed call its transaction could not.
+pub async fn site_url(input: &Input) -> Result<String, Response> {
+    let site = input.call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[]).await?;
+    Ok(site.as_str().unwrap_or("/").to_owned())
+}

@@ -4,22 +4,14 @@
 //! (src/flows/social.rs); this does only what needs the network: fetching an OpenID
 //! provider's discovery document, exchanging the code, reading the user.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::gotrue;
 use crate::outbound::Call;
-use crate::request::{error_parts, ok, scalar, Answer, Input, Needs};
+use crate::request::{error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
-
-fn redirect(status: StatusCode, location: &str) -> Response {
-    let mut response = status.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
 
 /// The flow's URL at the provider: asks the extension, fetching an OpenID provider's
 /// discovery document first when the extension asks for it.
@@ -70,18 +62,13 @@ link_identity(input) {
     Ok(redirect(StatusCode::FOUND, &url))
 });
 
-/// GoTrue's `error` for a failed callback (errors.go:30-36; external.go:821-846).
+/// GoTrue's `error` for a failed callback: by status, any other a server_error, and
+/// access_denied for refusals of the user (external.go:821-846).
 fn oauth_error(status: u16, code: &str) -> &'static str {
     if matches!(code, "signup_disabled" | "user_banned" | "provider_email_needs_verification") {
         return "access_denied";
     }
-    match status {
-        400 => "invalid_request",
-        401 => "unauthorized_client",
-        403 => "access_denied",
-        503 => "temporarily_unavailable",
-        _ => "server_error",
-    }
+    gotrue::oauth_error(status).unwrap_or("server_error")
 }
 
 /// Back to `target` with the error in the query and the fragment, as GoTrue's callback.
@@ -105,8 +92,7 @@ callback(input) {
         Err(response) => {
             // No flow to go back to: to the site, with the query only (external_oauth.go:44-57).
             let (status, code, message) = error_parts(response).await;
-            let site = input.call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[]).await?;
-            let target = site.as_str().unwrap_or("/").to_owned();
+            let target = site_url(&input).await?;
             let fields = [("error", oauth_error(status, &code)), ("error_code", code.as_str()), ("error_description", message.as_str())];
             return Ok(redirect(StatusCode::SEE_OTHER, &gotrue::with_query(&target, &fields)));
         }
