@@ -126,10 +126,12 @@ export function recordEvents(supabase) {
 
 // A raw call, for statuses, headers and both error shapes. auth-js always sends
 // X-Supabase-Api-Version: 2024-01-01, and so does this unless told otherwise.
+// `token` is the bearer (the key when left out; null for none).
 export async function http(method, path, { key = ANON_KEY, token, body, version = true, redirect = 'follow' } = {}) {
   const headers = {};
   if (key) headers.apikey = key;
-  if (token ?? key) headers.Authorization = `Bearer ${token ?? key}`;
+  const bearer = token === undefined ? key : token;
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   if (version) headers['X-Supabase-Api-Version'] = '2024-01-01';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(`${AUTH}${path}`, {

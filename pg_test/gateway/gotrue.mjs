@@ -2,22 +2,11 @@
 // (supabase/auth) sends, with the file and line they come from. Each row is sent raw
 // (fetch, the 2024-01-01 error shape that supabase-js asks for) and must match exactly.
 import { check, sql } from '../harness.mjs';
-import { AUTH, ANON_KEY, SERVICE_KEY, STAMP, address, client, makeUser, outbox, signIn } from './common.mjs';
+import { ANON_KEY, SERVICE_KEY, STAMP, address, client, http, makeUser, outbox, signIn } from './common.mjs';
 
 async function send(method, path, { apikey = ANON_KEY, bearer = apikey, body } = {}) {
-  const headers = { 'X-Supabase-Api-Version': '2024-01-01' };
-  if (apikey) headers.apikey = apikey;
-  if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${AUTH}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let parsed = null;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = text;
-  }
-  return { status: res.status, body: parsed, errorCode: res.headers.get('x-sb-error-code') };
+  const answer = await http(method, path, { key: apikey, token: bearer, body });
+  return { ...answer, errorCode: answer.headers.get('x-sb-error-code') };
 }
 
 export async function gotrueAnswers() {
