@@ -8,7 +8,8 @@ each sql/upgrades/FROM--VERSION.sql this writes OUT_DIR/auth_ext--FROM--VERSION.
   0. sql/schema/roles.sql, which creates the roles that are missing (it may run again);
   1. that file: the hand-written changes to tables and data, and the drops of
      functions whose signature changed or that are gone (CREATE OR REPLACE cannot
-     change a result type, rename an argument or remove a default);
+     change a result type, rename an argument or remove a default); a line
+     `-- include sql/schema/NAME.sql` stands for a schema file the version adds whole;
   2. every function written in Rust, from INSTALL_SCRIPT, as CREATE OR REPLACE;
   3. the SQL files that src/lib.rs installs after the tables, in its order:
      sql/functions/ (CREATE OR REPLACE only), sql/triggers.sql (CREATE OR REPLACE
@@ -43,6 +44,15 @@ def rust_functions(install_script):
     return found
 
 
+def included(changes):
+    """The hand-written changes with each `-- include sql/schema/NAME.sql` line replaced by
+    that file: a schema file the version adds whole is written once."""
+    def file(match):
+        with open(os.path.join(ROOT, match.group(1))) as f:
+            return f"-- {match.group(1)}\n" + f.read()
+    return re.sub(r"^-- include (sql/schema/[\w.-]+\.sql)$", file, changes, flags=re.M)
+
+
 def main():
     install_path, out_dir = sys.argv[1], sys.argv[2]
     version = re.search(r"auth_ext--([^-]+)\.sql$", install_path).group(1)
@@ -60,7 +70,7 @@ def main():
         if not match or match.group(2) != version:
             continue
         with open(os.path.join(upgrades, name)) as f:
-            changes = f.read()
+            changes = included(f.read())
         script = (
             f"-- auth_ext {match.group(1)} -> {version}, built by scripts/build-sql.py: do not edit.\n"
             f"\\echo Use \"ALTER EXTENSION auth_ext UPDATE TO '{version}'\" to load this file. \\quit\n\n"
