@@ -150,6 +150,10 @@ alter table auth.oauth_flows enable row level security;
 grant execute on function auth.oauth_authorize(text, text, text, text, text, boolean),
     auth.oauth_store_discovery(text, jsonb), auth.oauth_callback_begin(text, text),
     auth.oauth_callback_finish(text, jsonb) to anon, authenticated, service_role;
+-- ID tokens (signInWithIdToken) are anyone's to present; the provider's keys are fetched
+-- by the HTTP front or the application's server (the functions check which).
+grant execute on function auth.sign_in_with_id_token(text, text, text, text), auth.oauth_keys_source(text),
+    auth.oauth_store_keys(text, jsonb) to anon, authenticated, service_role;
 
 -- Anonymous to permanent (issue: update_user, linking, merging).
 alter table auth.merge_handlers enable row level security;

@@ -86,7 +86,7 @@ handler!(token(input) {
         }
         // web3.go:28: no Web3 chain is enabled, checked before the body is read.
         "web3" => return Err(input.fail(ApiError::new(422, "web3_provider_disabled", "Web3 provider is disabled"))),
-        "id_token" => return Err(input.fail(gotrue::id_token_disabled(input.text("provider").unwrap_or_default().as_str()))),
+        "id_token" => crate::social::id_token_grant(&input).await?,
         // token.go:59-60.
         _ => return Err(input.fail(ApiError::new(400, "invalid_credentials", "unsupported_grant_type"))),
     };

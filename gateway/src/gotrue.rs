@@ -1,6 +1,5 @@
 //! Supabase Auth's shapes that the endpoints answer in: the status it gives a code on one
-//! endpoint where it differs from the error table's, its answer to providers it was not
-//! set up for, and how its redirects encode their fields.
+//! endpoint where it differs from the error table's, and how its redirects encode their fields.
 
 use axum::http::StatusCode;
 
@@ -41,23 +40,6 @@ pub fn gotrue_status(path: &str, acts_for_user: bool, mut error: ApiError) -> Ap
     error
 }
 
-
-/// Supabase Auth's answer to an ID token of a provider it was not set up for
-/// (token_oidc.go:32-199): a provider it knows the issuer of is "not enabled"; any other
-/// is a custom provider it does not allow.
-pub fn id_token_disabled(provider: &str) -> ApiError {
-    const ISSUERS: &[(&str, &str)] = &[
-        ("google", "https://accounts.google.com"),
-        ("facebook", "https://www.facebook.com"),
-        ("kakao", "https://kauth.kakao.com"),
-        ("snapchat", "https://accounts.snapchat.com"),
-        ("apple", "https://appleid.apple.com"),
-    ];
-    match ISSUERS.iter().find(|(name, _)| *name == provider) {
-        Some((_, issuer)) => ApiError::new(400, "provider_disabled", &format!("Provider (issuer {issuer:?}) is not enabled")),
-        None => ApiError::new(400, "validation_failed", &format!("Custom OIDC provider {provider:?} not allowed")),
-    }
-}
 
 /// Fields as Go's url.Values encodes them, which GoTrue's redirects use: keys sorted,
 /// each value query-escaped (a space as `+`).

@@ -13,6 +13,19 @@ use crate::outbound::Call;
 use crate::request::{error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
 
+/// Fetches an OpenID provider's discovery document for the extension.
+async fn discover(input: &Input, needs: Needs, provider: &Option<String>, issuer: &str) -> Result<(), Response> {
+    let issuer = issuer.trim_end_matches('/');
+    let document = input
+        .state
+        .outbound
+        .send(Call { url: &format!("{issuer}/.well-known/openid-configuration"), form: None, bearer: None })
+        .await
+        .map_err(|why| input.fail(ApiError::new(500, "unexpected_failure", &format!("Error fetching the provider's discovery document: {why}"))))?;
+    input.call(needs, "select auth.oauth_store_discovery($1, $2)", &[provider, &document]).await?;
+    Ok(())
+}
+
 /// The flow's URL at the provider: asks the extension, fetching an OpenID provider's
 /// discovery document first when the extension asks for it.
 async fn provider_url(input: &Input, needs: Needs, link: bool) -> Result<String, Response> {
@@ -31,14 +44,7 @@ async fn provider_url(input: &Input, needs: Needs, link: bool) -> Result<String,
         if let Some(url) = started["url"].as_str() {
             return Ok(url.to_owned());
         }
-        let issuer = started["discover"].as_str().unwrap_or_default().trim_end_matches('/');
-        let document = input
-            .state
-            .outbound
-            .send(Call { url: &format!("{issuer}/.well-known/openid-configuration"), form: None, bearer: None })
-            .await
-            .map_err(|why| input.fail(ApiError::new(500, "unexpected_failure", &format!("Error fetching the provider's discovery document: {why}"))))?;
-        input.call(needs, "select auth.oauth_store_discovery($1, $2)", &[&provider, &document]).await?;
+        discover(input, needs, &provider, started["discover"].as_str().unwrap_or_default()).await?;
     }
     Err(input.fail(ApiError::new(500, "unexpected_failure", "the provider's discovery document named no endpoints")))
 }
@@ -194,6 +200,52 @@ async fn read_user(input: &Input, begun: &Value, code: &str) -> Result<Value, St
         "provider_token": access_token,
         "provider_refresh_token": tokens["refresh_token"],
     }))
+}
+
+/// `POST /token?grant_type=id_token` (signInWithIdToken): the extension verifies the token;
+/// when it says the provider's keys are missing, stale or lack the token's, they are
+/// fetched once and it is asked again (token_oidc.go:202-370).
+pub async fn id_token_grant(input: &Input) -> Result<Value, Response> {
+    let provider = input.text("provider").map(|p| p.to_ascii_lowercase());
+    let args = (input.text("id_token"), input.text("nonce"), input.text("access_token"));
+    for attempt in 0..2 {
+        let signed_in = input
+            .call(Needs::Key, "select auth.sign_in_with_id_token($1, $2, $3, $4)", &[&provider, &args.0, &args.1, &args.2])
+            .await;
+        match signed_in {
+            Err(response) if attempt == 0 && error_code(&response) == Some("provider_keys_needed") => {
+                fetch_keys(input, &provider).await?;
+            }
+            done => return done,
+        }
+    }
+    Err(input.fail(ApiError::new(400, "bad_id_token", "Bad ID token").oauth()))
+}
+
+fn error_code(response: &Response) -> Option<&str> {
+    response.headers().get("x-sb-error-code").and_then(|v| v.to_str().ok())
+}
+
+/// Fetches the provider's JWKS (discovering its jwks_uri first when needed) for the
+/// extension to keep. A provider that cannot be reached makes the token a bad one, as
+/// for Supabase Auth, whose verifier fetches the keys itself.
+async fn fetch_keys(input: &Input, provider: &Option<String>) -> Result<(), Response> {
+    let unreachable = |why: String| {
+        tracing::warn!("provider {}: {why}", provider.as_deref().unwrap_or_default());
+        input.fail(ApiError::new(400, "bad_id_token", "Bad ID token").oauth())
+    };
+    for _ in 0..2 {
+        let source = input.call(Needs::Key, "select auth.oauth_keys_source($1)", &[provider]).await?;
+        let Some(url) = source["url"].as_str() else {
+            let issuer = source["discover"].as_str().unwrap_or_default();
+            discover(input, Needs::Key, provider, issuer).await.map_err(|_| unreachable("discovery failed".into()))?;
+            continue;
+        };
+        let jwks = input.state.outbound.send(Call { url, form: None, bearer: None }).await.map_err(unreachable)?;
+        input.call(Needs::Key, "select auth.oauth_store_keys($1, $2)", &[provider, &jwks]).await?;
+        return Ok(());
+    }
+    Err(unreachable("the discovery document names no jwks_uri".into()))
 }
 
 /// A JWT's payload, unverified (the extension checks what it says).

@@ -128,6 +128,9 @@ impl Db {
             if code == "weak_password" {
                 error.weak_password = db.detail().and_then(|d| serde_json::from_str::<Value>(d).ok());
             }
+            if code == "bad_id_token" {
+                error = error.oauth();
+            }
             return error;
         }
         let class = &sqlstate[..2];
@@ -165,6 +168,9 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// GoTrue's `weak_password` field: `{"reasons": [...]}`.
     pub weak_password: Option<Value>,
+    /// An OAuthError's `error` (the ID token grant's refusals): the body is then
+    /// `{error, error_description}`, without an error code (errors.go:208-216).
+    pub oauth_error: Option<&'static str>,
 }
 
 impl ApiError {
@@ -176,6 +182,7 @@ impl ApiError {
             versioned: false,
             retry_after: None,
             weak_password: None,
+            oauth_error: None,
         }
     }
 
@@ -189,6 +196,13 @@ impl ApiError {
         ApiError::new(503, "unexpected_failure", "The database is not available").retry_after(5)
     }
 
+    /// As GoTrue's OAuthError for an ID token it refuses (token_oidc.go:202-320).
+    pub fn oauth(mut self) -> ApiError {
+        self.status = StatusCode::BAD_REQUEST;
+        self.oauth_error = Some(if self.message == "Nonces mismatch" { "invalid nonce" } else { "invalid request" });
+        self
+    }
+
     pub fn for_request(mut self, headers: &HeaderMap) -> ApiError {
         self.versioned = headers.contains_key(API_VERSION);
         self
@@ -199,6 +213,11 @@ pub const API_VERSION: &str = "x-supabase-api-version";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(error) = self.oauth_error {
+            let mut response = (self.status, axum::Json(json!({"error": error, "error_description": self.message}))).into_response();
+            response.headers_mut().insert(API_VERSION, HeaderValue::from_static("2024-01-01"));
+            return response;
+        }
         let mut body = if self.versioned {
             json!({"code": self.code, "message": self.message})
         } else {

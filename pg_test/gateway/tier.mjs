@@ -26,6 +26,7 @@ import { anonymousGuide, serverSideRendering, secureEmailChange, feishuRecipe } 
 import { rest, abandoned } from './rest.mjs';
 import { gotrueAnswers } from './gotrue.mjs';
 import { socialSignIn } from './social.mjs';
+import { idTokenSignIn } from './id_token.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -38,6 +39,7 @@ const sections = {
   errors,
   gotrue: gotrueAnswers,
   social: socialSignIn,
+  'social-id-token': idTokenSignIn,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

@@ -25,6 +25,11 @@ pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// SHA-256 of the concatenated parts: how refresh tokens and one-time tokens are stored.
 pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
     use sha2::Digest;
@@ -35,13 +40,13 @@ pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// Opaque random token text: `bytes` from the OS CSPRNG, base64url.
 /// A short, fixed-length key for a limit counted on something long (an address): the
 /// first 16 bytes of its SHA-256, in hex, so it fits a durable write's argument.
 pub fn short_hash(text: &str) -> String {
-    sha256(&[text.as_bytes()])[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&sha256(&[text.as_bytes()])[..16])
 }
 
+/// Opaque random token text: `N` bytes from the OS CSPRNG, base64url.
 pub fn random_token<const N: usize>() -> String {
     b64url(&random_bytes::<N>())
 }

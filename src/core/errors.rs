@@ -81,6 +81,12 @@ error_codes! {
         "A provider's callback came with a state that is unknown, expired or used.";
     BadOauthCallback => "bad_oauth_callback", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "A provider's callback lacks its state or code, or what the provider sent does not hold.";
+    ProviderDisabled => "provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
+        "The provider is not configured for ID tokens, or is disabled (auth.admin_update_oauth_provider).";
+    BadIdToken => "bad_id_token", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
+        "An ID token given to auth.sign_in_with_id_token does not hold: signature, issuer, audience, expiry, nonce or at_hash (the detail says which).";
+    ProviderKeysNeeded => "provider_keys_needed", ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, 503,
+        "The provider's signing keys (its JWKS) are missing, stale, or lack the token's key: auth_ext_gateway fetches them and retries; a direct caller stores them with auth.oauth_store_keys.";
     FlowStateNotFound => "flow_state_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
         "No PKCE flow has that auth code (never issued, used already, or expired).";
     FlowStateExpired => "flow_state_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,

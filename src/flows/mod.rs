@@ -4,6 +4,7 @@
 
 pub mod anonymous;
 pub mod gates;
+pub mod id_token;
 pub mod idp;
 pub mod otp;
 pub mod password;

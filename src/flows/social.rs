@@ -15,7 +15,8 @@ use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::core::{crypto, db, request, roles, settings};
 use crate::flows::gates;
 use crate::limits;
-use crate::providers::{profile, sealed};
+use crate::providers::provider::{usable, Provider};
+use crate::providers::{id_token, profile, sealed};
 use crate::sessions::current::current_user;
 use crate::sessions::open::create_session;
 use crate::users::{self, NewUser, pg_uuid};
@@ -24,57 +25,6 @@ use crate::verification::pkce;
 /// Flows one client address may start in an hour (each is a row until it is used or
 /// flow_state_exp passes).
 const FLOWS_PER_HOUR: i32 = 120;
-
-/// A provider as the flows read it.
-#[derive(Debug, Deserialize)]
-struct Provider {
-    provider: String,
-    kind: String,
-    issuer: Option<String>,
-    authorization_url: Option<String>,
-    token_url: Option<String>,
-    userinfo_url: Option<String>,
-    client_id: String,
-    extra_client_ids: Vec<String>,
-    scopes: String,
-    email_optional: bool,
-    id_claim: Option<String>,
-    enabled: bool,
-    /// Base64 of the sealed secret.
-    client_secret: Option<String>,
-}
-
-fn load(provider: &str) -> AuthResult<Option<Provider>> {
-    db::json_row(
-        "select to_jsonb(p) - 'client_secret' || jsonb_build_object('client_secret', encode(p.client_secret, 'base64'))
-         from auth.oauth_providers p where provider = $1",
-        &[provider.into()],
-    )
-}
-
-/// The providers Supabase Auth knows by name: one of them that is not configured here is
-/// "not enabled" there, any other name "could not be found" (external.go:607-698).
-const GOTRUE_PROVIDERS: &[&str] = &[
-    "apple", "azure", "bitbucket", "discord", "facebook", "figma", "fly", "github", "gitlab", "google", "kakao",
-    "keycloak", "linkedin", "linkedin_oidc", "notion", "slack", "slack_oidc", "snapchat", "spotify", "twitch",
-    "twitter", "vercel_marketplace", "workos", "x", "zoom",
-];
-
-/// GoTrue's answers for a provider it cannot use (external.go:48-50, 698).
-fn usable(provider: &str) -> AuthResult<Provider> {
-    let unsupported = |why: String| AuthError::new(ErrorCode::ValidationFailed, format!("Unsupported provider: {why}"));
-    let found = load(provider)?.ok_or_else(|| {
-        unsupported(if GOTRUE_PROVIDERS.contains(&provider) {
-            "provider is not enabled".to_owned()
-        } else {
-            format!("Provider {} could not be found", crypto::truncate(provider, 64))
-        })
-    })?;
-    if !found.enabled {
-        return Err(unsupported("provider is not enabled".into()));
-    }
-    Ok(found)
-}
 
 /// Where providers send the browser back: Supabase Auth's `{API_EXTERNAL_URL}/callback`.
 fn callback_url() -> AuthResult<String> {
@@ -88,13 +38,22 @@ fn callback_url() -> AuthResult<String> {
 /// Only the HTTP front's own statement may run a flow's steps: they take a redirect_to its
 /// allow list checked, hand out client secrets, and decide who signs in from what the
 /// front says the provider said.
-fn front_only<T>(fcinfo: pg_sys::FunctionCallInfo, f: impl FnOnce() -> AuthResult<T>) -> Result<T, ErrorReport> {
+pub(crate) fn front_only<T>(fcinfo: pg_sys::FunctionCallInfo, f: impl FnOnce() -> AuthResult<T>) -> Result<T, ErrorReport> {
     if settings::text(&settings::GATEWAY_CLIENT).is_none() {
         return Err(AuthError::new(ErrorCode::NoAuthorization, "only the HTTP front runs a sign-in through a provider")
             .detail("this call is for auth_ext_gateway's requests, which check redirect_to against their allow list")
             .into());
     }
     roles::for_request(fcinfo, || f().map_err(ErrorReport::from))
+}
+
+/// The HTTP front's, or the application's server's (service_role): whoever fetches a
+/// provider's keys for the requests that need them.
+pub(crate) fn front_or_server<T>(fcinfo: pg_sys::FunctionCallInfo, f: impl FnOnce() -> AuthResult<T>) -> Result<T, ErrorReport> {
+    if roles::acting_role_has(c"service_role") {
+        return roles::as_extension(|| f().map_err(ErrorReport::from));
+    }
+    front_only(fcinfo, f)
 }
 
 fn query(base: &str, params: &[(&str, &str)]) -> String {
@@ -223,7 +182,7 @@ fn authorize(
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn oauth_store_discovery(provider: &str, document: pgrx::JsonB, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
-    front_only(fcinfo, || {
+    front_or_server(fcinfo, || {
         let p = usable(provider)?;
         let doc = document.0;
         let named = doc.get("issuer").and_then(Value::as_str);
@@ -355,7 +314,10 @@ fn finish(f: &Flow, fetched: &Value) -> AuthResult<Value> {
     let p = usable(&f.provider)?;
     let claims = fetched.get("claims").cloned().unwrap_or(Value::Null);
     if p.kind == "oidc" {
-        check_id_token_claims(&p, &claims, Some(&f.nonce))?;
+        id_token::check_claims(&p, &claims, ErrorCode::BadOauthCallback)?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(f.nonce.as_str()) {
+            return Err(AuthError::new(ErrorCode::BadOauthCallback, "Bad ID token").detail("Nonces mismatch"));
+        }
     }
     let user = profile::read(
         &p.kind,
@@ -364,12 +326,8 @@ fn finish(f: &Flow, fetched: &Value) -> AuthResult<Value> {
         fetched.get("userinfo").unwrap_or(&Value::Null),
         fetched.get("emails").unwrap_or(&Value::Null),
     )?;
-    if user.email.is_none() && !p.email_optional {
-        return Err(AuthError::new(ErrorCode::UnexpectedFailure, "Error getting user email from external provider")
-            .hint("Set email_optional on the provider to sign in users without an email."));
-    }
     let linking = f.linking_user_id.as_deref().map(users::parse_id).transpose()?;
-    let user_id = sign_in_user(&p.provider, &user, linking)?;
+    let user_id = sign_in_user(&p, &user, linking)?;
     db::run("delete from auth.oauth_flows where id = $1::text::uuid", &[f.id.as_str().into()])?;
     let mut answer = if f.code_challenge.is_some() {
         let options = json!({"code_challenge": f.code_challenge, "code_challenge_method": f.code_challenge_method});
@@ -387,43 +345,15 @@ fn finish(f: &Flow, fetched: &Value) -> AuthResult<Value> {
     Ok(answer)
 }
 
-/// An ID token's claims from `p`: its issuer, an audience that is one of the client ids,
-/// not expired, and the nonce the flow sent (or, for signInWithIdToken, the SHA-256 of the
-/// raw nonce the client gives, as Apple and Supabase Auth have it).
-fn check_id_token_claims(p: &Provider, claims: &Value, nonce: Option<&str>) -> AuthResult<()> {
-    let bad = |why: String| AuthError::new(ErrorCode::BadOauthCallback, "Bad ID token").detail(why);
-    if !claims.is_object() {
-        return Err(bad("the provider sent no ID token".into()));
-    }
-    if let Some(issuer) = p.issuer.as_deref() {
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
-            return Err(bad(format!("iss is not {issuer}")));
-        }
-    }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
-    let accepted = |a: &&str| !a.is_empty() && (*a == p.client_id || p.extra_client_ids.iter().any(|c| c == a));
-    if !audiences.iter().any(accepted) {
-        return Err(bad(format!("Unacceptable audience in id_token: {audiences:?}")));
-    }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > now => {}
-        _ => return Err(bad("the ID token has expired".into())),
-    }
-    let sent = claims.get("nonce").and_then(Value::as_str);
-    if sent != nonce {
-        return Err(bad("Nonces mismatch".into()));
-    }
-    Ok(())
-}
-
 /// Who signs in: the identity's user; else (no linking) the user with the email the
-/// provider verified; else a new user. Linking adds the identity to `linking` instead.
-fn sign_in_user(provider: &str, user: &profile::Profile, linking: Option<uuid::Uuid>) -> AuthResult<uuid::Uuid> {
+/// provider verified; else a new user (without an email only when the provider is
+/// email_optional). Linking adds the identity to `linking` instead.
+pub(crate) fn sign_in_user(p: &Provider, user: &profile::Profile, linking: Option<uuid::Uuid>) -> AuthResult<uuid::Uuid> {
+    if user.email.is_none() && !p.email_optional {
+        return Err(AuthError::new(ErrorCode::UnexpectedFailure, "Error getting user email from external provider")
+            .hint("Set email_optional on the provider to sign in users without an email."));
+    }
+    let provider = p.provider.as_str();
     let data = serde_json::Value::Object(user.data.clone());
     db::lock(&format!("identity:{provider}:{}", user.id))?;
     let owner: Option<String> = db::json_row(
