@@ -137,6 +137,54 @@ select auth.oauth_authorize('custom:acme', 'https://app.test');
 rollback;
 delete from auth.oauth_flows;
 
+-- ID tokens (signInWithIdToken): anyone may present one; only what the provider's keys
+-- signed passes. Without keys the caller is told to fetch them; anon cannot store keys
+-- of its own making (only the HTTP front or service_role), and stored keys keep only
+-- public signature members: no shared-secret (oct) key, no private part.
+set role service_role;
+select auth.admin_create_oauth_provider('{"provider": "custom:idp", "kind": "oidc", "issuer": "https://id.idp.test", "client_id": "idp-web"}') is not null as oidc_made;
+select auth.admin_create_oauth_provider('{"provider": "custom:gh", "kind": "github", "client_id": "gh-web"}') is not null as github_made;
+reset role;
+create function regress.jws(header jsonb, claims jsonb, signature text) returns text language sql as $$
+    select regress.b64url(convert_to(header::text, 'utf8')) || '.' || regress.b64url(convert_to(claims::text, 'utf8')) || '.' || signature $$;
+set role anon;
+select regress.error_of($$select auth.sign_in_with_id_token('custom:idp', null)$$) as no_token,
+       regress.error_of($$select auth.sign_in_with_id_token('google', 'x.y.z')$$) as google_not_set_up,
+       regress.error_of($$select auth.sign_in_with_id_token('custom:nobody', 'x.y.z')$$) as unknown_custom,
+       regress.error_of($$select auth.sign_in_with_id_token('custom:gh', 'x.y.z')$$) as not_openid,
+       regress.error_of($$select auth.sign_in_with_id_token('custom:idp', 'not a token')$$) as malformed,
+       regress.detail_of(format('select auth.sign_in_with_id_token(%L, %L)', 'custom:idp',
+           regress.jws('{"alg": "none"}', '{"iss": "https://id.idp.test", "sub": "victim", "aud": "idp-web", "exp": 9999999999}', ''))) as alg_none,
+       regress.detail_of(format('select auth.sign_in_with_id_token(%L, %L)', 'custom:idp',
+           regress.hs256('{"alg": "HS256", "kid": "k1"}', '{"iss": "https://id.idp.test", "sub": "victim", "aud": "idp-web", "exp": 9999999999}', 'public key'))) as hs256,
+       regress.error_of(format('select auth.sign_in_with_id_token(%L, %L)', 'custom:idp',
+           regress.jws('{"alg": "RS256", "kid": "k1"}', '{"iss": "https://id.idp.test", "sub": "victim", "aud": "idp-web", "exp": 9999999999}', 'c2ln'))) as no_keys_yet,
+       regress.error_of($$select auth.oauth_store_keys('custom:idp', '{"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]}')$$) as anon_stores_keys,
+       regress.error_of($$select auth.oauth_keys_source('custom:idp')$$) as anon_asks_where;
+reset role;
+set role service_role;
+select auth.oauth_keys_source('custom:idp') as where_keys_come_from;
+select auth.oauth_store_keys('custom:idp', '{"keys": [
+    {"kty": "oct", "kid": "k1", "k": "c2VjcmV0"},
+    {"kty": "RSA", "kid": "k2", "use": "sig", "n": "sXch", "e": "AQAB", "d": "cHJpdmF0ZQ", "p": "cA", "q": "cQ"},
+    {"kty": "RSA", "kid": "k3", "use": "enc", "n": "sXch", "e": "AQAB"}]}');
+reset role;
+select jsonb_pretty(jwks) as kept_keys, jwks_expires_at > now() + interval '59 minutes' as kept_an_hour
+from auth.oauth_providers where provider = 'custom:idp';
+set role anon;
+-- The shared-secret key was not kept, so a token naming it asks for nothing and passes nothing.
+select regress.detail_of(format('select auth.sign_in_with_id_token(%L, %L)', 'custom:idp',
+           regress.jws('{"alg": "RS256", "kid": "k1"}', '{"iss": "https://id.idp.test", "sub": "victim", "aud": "idp-web", "exp": 9999999999}', 'c2ln'))) as unknown_kid_soon_after_a_fetch,
+       regress.detail_of(format('select auth.sign_in_with_id_token(%L, %L)', 'custom:idp',
+           regress.jws('{"alg": "RS256", "kid": "k2"}', '{"iss": "https://id.idp.test", "sub": "victim", "aud": "idp-web", "exp": 9999999999}', 'c2ln'))) as bad_signature;
+reset role;
+-- Changing the issuer drops the keys of the old one.
+set role service_role;
+select auth.admin_update_oauth_provider('custom:idp', '{"issuer": "https://id2.idp.test"}') is not null as issuer_changed;
+reset role;
+select jwks is null as keys_dropped from auth.oauth_providers where provider = 'custom:idp';
+drop function regress.jws(jsonb, jsonb, text);
+
 -- Deleting a provider; deleting it again finds none.
 set role service_role;
 select auth.admin_delete_oauth_provider('github') as deleted;

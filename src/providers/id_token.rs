@@ -52,7 +52,10 @@ pub fn verify(p: &Provider, token: &str) -> AuthResult<Checked> {
         if p.jwks_refetchable {
             return Ok(Checked::KeysNeeded);
         }
-        return Err(bad(format!("the provider has no key {:?}", header.kid.as_deref().map(|k| crypto::truncate(k, 64)))));
+        return Err(bad(match header.kid.as_deref() {
+            Some(kid) => format!("the provider has no key {:?}", crypto::truncate(kid, 64)),
+            None => "the token names no key (kid), and the provider has more than one".to_owned(),
+        }));
     };
     if jwk.common.key_algorithm.is_some_and(|a| a.to_string() != format!("{:?}", header.alg)) {
         return Err(bad("the token's algorithm is not its key's"));
