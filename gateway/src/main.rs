@@ -10,6 +10,7 @@
 #[macro_use]
 mod request;
 mod outbound;
+mod exchange;
 mod social;
 mod api;
 mod gotrue;

@@ -23,11 +23,32 @@ pub struct Outbound {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
-/// A request to a provider: `form` fields as a POST body, else a GET.
+/// A request to a provider: a GET, or a POST of a form or of JSON.
 pub struct Call<'a> {
     pub url: &'a str,
-    pub form: Option<Vec<(&'a str, String)>>,
+    pub body: Body,
     pub bearer: Option<&'a str>,
+}
+
+pub enum Body {
+    None,
+    Form(Vec<(&'static str, String)>),
+    Json(Value),
+}
+
+impl<'a> Call<'a> {
+    pub fn get(url: &'a str) -> Call<'a> {
+        Call { url, body: Body::None, bearer: None }
+    }
+
+    pub fn post(url: &'a str, body: Body) -> Call<'a> {
+        Call { url, body, bearer: None }
+    }
+
+    pub fn bearer(mut self, token: &'a str) -> Call<'a> {
+        self.bearer = Some(token);
+        self
+    }
 }
 
 impl Outbound {
@@ -52,12 +73,16 @@ impl Outbound {
         if let Some(token) = call.bearer {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        let body = match &call.form {
-            Some(fields) => {
+        let body = match &call.body {
+            Body::Form(fields) => {
                 request = request.method("POST").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
                 crate::gotrue::form(fields)
             }
-            None => String::new(),
+            Body::Json(value) => {
+                request = request.method("POST").header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+                value.to_string()
+            }
+            Body::None => String::new(),
         };
         let request = request.body(Full::new(Bytes::from(body))).map_err(|e| format!("a request to {host} could not be made: {e}"))?;
         let exchange = async {

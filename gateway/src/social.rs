@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::gotrue;
+use crate::exchange::Exchange;
 use crate::outbound::Call;
 use crate::request::{error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
@@ -19,7 +20,7 @@ async fn discover(input: &Input, needs: Needs, provider: &Option<String>, issuer
     let document = input
         .state
         .outbound
-        .send(Call { url: &format!("{issuer}/.well-known/openid-configuration"), form: None, bearer: None })
+        .send(Call::get(&format!("{issuer}/.well-known/openid-configuration")))
         .await
         .map_err(|why| input.fail(ApiError::new(500, "unexpected_failure", &format!("Error fetching the provider's discovery document: {why}"))))?;
     input.call(needs, "select auth.oauth_store_discovery($1, $2)", &[provider, &document]).await?;
@@ -116,7 +117,11 @@ callback(input) {
             ("error_description", "OAuth callback with missing authorization code missing".into()),
         ]));
     };
-    let fetched = match read_user(&input, &begun, &code).await {
+    let read = match Exchange::from_flow(&begun) {
+        Ok(exchange) => exchange.read_user(&input.state.outbound, &code).await,
+        Err(why) => Err(why),
+    };
+    let fetched = match read {
         Ok(fetched) => fetched,
         Err(why) => {
             tracing::warn!("provider {}: {why}", scalar(&begun["provider"]));
@@ -150,57 +155,6 @@ callback(input) {
         }
     }
 });
-
-/// Exchanges the code at the provider's token endpoint and reads its user: the ID token's
-/// claims (not trusted here: the extension checks issuer, audience, expiry and nonce), the
-/// user-info answer, GitHub's emails; and the provider's tokens.
-async fn read_user(input: &Input, begun: &Value, code: &str) -> Result<Value, String> {
-    let text = |name: &str| begun[name].as_str().map(str::to_owned);
-    let token_url = text("token_url").ok_or("the provider has no token endpoint")?;
-    let mut form = vec![
-        ("grant_type", "authorization_code".to_owned()),
-        ("code", code.to_owned()),
-        ("redirect_uri", text("redirect_uri").unwrap_or_default()),
-        ("client_id", text("client_id").unwrap_or_default()),
-    ];
-    if let Some(secret) = text("client_secret") {
-        form.push(("client_secret", secret));
-    }
-    if let Some(verifier) = text("code_verifier") {
-        form.push(("code_verifier", verifier));
-    }
-    let outbound = &input.state.outbound;
-    let tokens = outbound
-        .send(Call { url: &token_url, form: Some(form), bearer: None })
-        .await
-        .map_err(|why| format!("Unable to exchange external code: {why}"))?;
-    let access_token = tokens["access_token"].as_str().map(str::to_owned);
-    let claims = tokens["id_token"].as_str().and_then(jwt_payload).unwrap_or(Value::Null);
-    let mut userinfo = Value::Null;
-    let mut emails = Value::Null;
-    if let (Some(url), Some(token)) = (text("userinfo_url"), access_token.as_deref()) {
-        userinfo = outbound
-            .send(Call { url: &url, form: None, bearer: Some(token) })
-            .await
-            .map_err(|why| format!("Error getting user profile from external provider: {why}"))?;
-        if begun["kind"] == "github" {
-            emails = outbound
-                .send(Call { url: &format!("{}/emails", url.trim_end_matches('/')), form: None, bearer: Some(token) })
-                .await
-                .map_err(|why| format!("Error getting user email from external provider: {why}"))?;
-        }
-    }
-    if claims.is_null() && userinfo.is_null() {
-        return Err("the provider gave neither an ID token nor user info".into());
-    }
-    Ok(json!({
-        "claims": claims,
-        "userinfo": userinfo,
-        "emails": emails,
-        "provider_token": access_token,
-        "provider_refresh_token": tokens["refresh_token"],
-    }))
-}
 
 /// `POST /token?grant_type=id_token` (signInWithIdToken): the extension verifies the token;
 /// when it says the provider's keys are missing, stale or lack the token's, they are
@@ -241,16 +195,9 @@ async fn fetch_keys(input: &Input, provider: &Option<String>) -> Result<(), Resp
             discover(input, Needs::Key, provider, issuer).await.map_err(|_| unreachable("discovery failed".into()))?;
             continue;
         };
-        let jwks = input.state.outbound.send(Call { url, form: None, bearer: None }).await.map_err(unreachable)?;
+        let jwks = input.state.outbound.send(Call::get(url)).await.map_err(unreachable)?;
         input.call(Needs::Key, "select auth.oauth_store_keys($1, $2)", &[provider, &jwks]).await?;
         return Ok(());
     }
     Err(unreachable("the discovery document names no jwks_uri".into()))
-}
-
-/// A JWT's payload, unverified (the extension checks what it says).
-fn jwt_payload(token: &str) -> Option<Value> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = auth_ext_http::base64url_decode(payload)?;
-    serde_json::from_slice(&bytes).ok()
 }

@@ -27,6 +27,7 @@ import { rest, abandoned } from './rest.mjs';
 import { gotrueAnswers } from './gotrue.mjs';
 import { socialSignIn } from './social.mjs';
 import { idTokenSignIn } from './id_token.mjs';
+import { socialKinds } from './social_kinds.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -40,6 +41,7 @@ const sections = {
   gotrue: gotrueAnswers,
   social: socialSignIn,
   'social-id-token': idTokenSignIn,
+  'social-kinds': socialKinds,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

@@ -149,6 +149,16 @@ fn merged(mut row: Map<String, Value>, c: Config) -> AuthResult<Map<String, Valu
             }
         }
     }
+    // What a kind's users must grant for their email or their login at all: GitHub's
+    // emails (as Supabase Auth asks), WeChat's website login.
+    let default_scope = match kind.as_str() {
+        "github" => Some("user:email"),
+        "wechat" => Some("snsapi_login"),
+        _ => None,
+    };
+    if let (Some(scope), true) = (default_scope, text(&row, "scopes").is_none_or(|s| s.is_empty())) {
+        row.insert("scopes".into(), scope.into());
+    }
     for field in ["issuer", "authorization_url", "token_url", "userinfo_url", "jwks_url"] {
         if let Some(url) = text(&row, field) {
             check_url(field, &url)?;

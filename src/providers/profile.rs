@@ -92,6 +92,18 @@ pub fn read(kind: &str, id_claim: Option<&str>, claims: &Value, userinfo: &Value
     put("user_name", text(&all, "login"));
     put("union_id", text(&all, "union_id").or_else(|| text(&all, "unionid")));
     put("open_id", text(&all, "open_id").or_else(|| text(&all, "openid")));
+    // Everything else the provider said, as Supabase Auth keeps it (Feishu's tenant_key,
+    // WeChat's country), but the token's own claims.
+    const READ: &[&str] = &[
+        "iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "auth_time", "azp", "jti", "sid",
+        "email", "email_verified", "name", "full_name", "picture", "avatar_url", "preferred_username", "login",
+    ];
+    if let Value::Object(fields) = &all {
+        let custom: Map<String, Value> = fields.iter().filter(|(k, v)| !READ.contains(&k.as_str()) && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        if !custom.is_empty() {
+            data.insert("custom_claims".into(), Value::Object(custom));
+        }
+    }
     data.insert("email_verified".into(), json!(email_verified));
     data.insert("phone_verified".into(), json!(false));
     Ok(Profile { id, email: email.map(|e| e.to_lowercase()), email_verified, data })
