@@ -2,7 +2,9 @@
 // as a guest (an anonymous user), keeps the todos by adding an email, sets a password and
 // can then sign in again anywhere. Row-level security keeps each user's todos their own.
 const { url, anonKey } = window.AUTH_EXT;
-const supabase = window.supabase.createClient(url, anonKey);
+// ?flow=pkce runs sign-in through providers as @supabase/ssr does (?code= on the way back).
+const flowType = new URLSearchParams(location.search).get('flow') === 'pkce' ? 'pkce' : 'implicit';
+const supabase = window.supabase.createClient(url, anonKey, { auth: { flowType } });
 window.todoApp = { supabase }; // for the browser test and the console
 
 const $ = (id) => document.getElementById(id);
@@ -42,6 +44,8 @@ function render() {
   $('email-section').hidden = !user || !!user.email;
   $('verify-form').hidden = !(pendingEmail ?? user?.new_email);
   $('password-section').hidden = !user?.email;
+  $('link-section').hidden = !user || !Number($('link-section').dataset.offered ?? 0);
+  $('who').dataset.providers = (user?.identities ?? []).map((i) => i.provider).join(' ');
 }
 
 // #todos carries the user it lists (data-for) and how many loads it has seen (data-loads).
@@ -100,6 +104,28 @@ function onSubmit(form, button, action) {
     act($(button), action);
   });
 }
+
+// "Sign in with …" and "Link …" for each provider the server offers (GET /settings).
+const BUILT_IN = ['email', 'phone', 'anonymous_users'];
+const label = (provider) => provider.replace(/^custom:/, '').replace(/^./, (c) => c.toUpperCase());
+const back = () => `${location.origin}${location.pathname}${flowType === 'pkce' ? '?flow=pkce' : ''}`;
+async function offerProviders() {
+  const res = await fetch(`${url}/auth/v1/settings`, { headers: { apikey: anonKey } });
+  const { external = {} } = await res.json();
+  const offered = Object.keys(external).filter((p) => external[p] && !BUILT_IN.includes(p));
+  const button = (prefix, text, provider, action) => {
+    const b = Object.assign(document.createElement('button'), { id: `${prefix}-${provider.replace(':', '-')}`, textContent: text, className: 'quiet' });
+    b.onclick = () => act(b, () => action(provider));
+    return b;
+  };
+  $('providers').replaceChildren(...offered.map((p) => button('sign-in-with', `Sign in with ${label(p)}`, p,
+    async (provider) => { ok(await supabase.auth.signInWithOAuth({ provider, options: { redirectTo: back() } })); })));
+  $('link-providers').replaceChildren(...offered.map((p) => button('link', `Link ${label(p)}`, p,
+    async (provider) => { ok(await supabase.auth.linkIdentity({ provider, options: { redirectTo: back() } })); })));
+  $('link-section').dataset.offered = offered.length;
+  render();
+}
+offerProviders().catch((e) => show(e));
 
 $('guest').onclick = () => act($('guest'), async () => {
   ok(await supabase.auth.signInAnonymously());

@@ -6,6 +6,7 @@
 // Prints one line per check and closes with "N passed, N failed".
 import { check, crashed, finish, literal, sql, tally } from '../harness.mjs';
 import puppeteer from 'puppeteer-core';
+import { startOidc } from './oidc_local.mjs';
 
 const APP_URL = process.env.APP_URL;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -43,10 +44,11 @@ const state = (page) => page.evaluate(() => {
 async function until(page, what, test) {
   const start = Date.now();
   for (;;) {
-    const s = await state(page);
-    if (test(s)) return s;
+    // While the page navigates (to a provider and back) there is nothing to read yet.
+    const s = await state(page).catch(() => null);
+    if (s && test(s)) return s;
     if (Date.now() - start > TIMEOUT) {
-      throw new Error(`timed out waiting for ${what}; the page shows ${JSON.stringify({ ...s, todos: s.todos.length })}`);
+      throw new Error(`timed out waiting for ${what}; the page (${page.url()}) shows ${JSON.stringify(s && { ...s, todos: s.todos.length })}`);
     }
     await sleep(50);
   }
@@ -61,12 +63,22 @@ async function fill(page, fields, button) {
   await page.click(`#${button}`);
 }
 
-async function openApp(context, pageErrors) {
+async function openApp(context, pageErrors, { path = '', publicAuth, gateway } = {}) {
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on('pageerror', (e) => pageErrors.push(String(e.message ?? e)));
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-  await page.goto(APP_URL, { waitUntil: 'load' });
+  if (publicAuth) {
+    // The gateway's public address (auth_ext.api_external_url), where providers send the
+    // browser back, reached as a reverse proxy would: by the gateway here.
+    await page.setRequestInterception(true);
+    page.on('request', (request) => {
+      const target = request.url();
+      if (!target.startsWith(publicAuth)) return request.continue();
+      return request.respond({ status: 302, headers: { location: `${gateway}/auth/v1${target.slice(publicAuth.length)}` } });
+    });
+  }
+  await page.goto(`${APP_URL}${path}`, { waitUntil: 'load' });
   await until(page, 'the app to start', (s) => s.who === 'signed out');
   return page;
 }
@@ -187,12 +199,73 @@ async function main() {
     check('delete: gone from the list and the table', [ids, '0'],
       [s.todos.map((t) => t.id), sql(`select count(*) from public.todos where id = ${mine[2]}`)]);
 
+    await socialJourney(browser, pageErrors);
+
     check('no uncaught errors in the pages', [], pageErrors);
   } finally {
     await browser.close();
   }
   if (tally.failed) printConsole();
   finish('browser');
+}
+
+// "Sign in with …" against a real OpenID provider (oidc_local.mjs): a guest links it and
+// becomes permanent with its todos, signs out and back in through it; another visitor
+// signs up through it with PKCE (?flow=pkce, as @supabase/ssr runs it).
+async function socialJourney(browser, pageErrors) {
+  const publicAuth = sql(`select current_setting('auth_ext.api_external_url')`);
+  const op = await startOidc({ callback: `${publicAuth}/callback` });
+  sql(`select auth.admin_create_oauth_provider(${literal(JSON.stringify({ provider: 'custom:local', kind: 'oidc',
+    issuer: op.issuer, client_id: op.clientId, client_secret: op.clientSecret, scopes: 'email profile' }))})`);
+  const context = await browser.createBrowserContext();
+  try {
+    const probe = await openApp(context, pageErrors);
+    const gateway = await probe.evaluate(() => window.AUTH_EXT.url);
+    await probe.close();
+    const page = await openApp(context, pageErrors, { publicAuth, gateway });
+    await page.waitForSelector('#sign-in-with-custom-local');
+    await page.click('#guest');
+    let s = await until(page, 'the guest', (x) => x.error || (x.who === 'anonymous' && x.listFor === x.userId));
+    const guest = s.userId;
+    s = await addTodo(page, 'plant tomatoes', 1);
+    const email = `browser-oidc-${Date.now()}@example.com`;
+    op.account('dora', { email, email_verified: true, name: 'Dora' });
+    op.signInAs('dora');
+    await page.click('#link-custom-local');
+    s = await until(page, 'the linked identity', (x) => x.error || (x.who === email && x.listFor === x.userId));
+    must('linkIdentity from a guest: back with the same user, now permanent with the provider\'s email', [guest, email, ''],
+      [s.userId, s.who, s.error]);
+    check('linkIdentity: the todos are kept, the identity is there', [['plant tomatoes'], 'custom:local'],
+      [s.todos.map((t) => t.task), await page.$eval('#who', (w) => w.dataset.providers.split(' ').find((p) => p === 'custom:local') ?? '')]);
+
+    await page.click('#sign-out');
+    await until(page, 'the sign-out', (x) => x.who === 'signed out');
+    await page.click('#sign-in-with-custom-local');
+    s = await until(page, 'the sign-in through the provider', (x) => x.error || (x.who === email && x.listFor === x.userId));
+    check('"Sign in with Local" (implicit): the same user and todos', [guest, ['plant tomatoes'], ''],
+      [s.userId, s.todos.map((t) => t.task), s.error]);
+
+    const other = await browser.createBrowserContext();
+    try {
+      const pkce = await openApp(other, pageErrors, { path: '?flow=pkce', publicAuth, gateway });
+      await pkce.waitForSelector('#sign-in-with-custom-local');
+      const newcomer = `browser-oidc-new-${Date.now()}@example.com`;
+      op.account('evan', { email: newcomer, email_verified: true, name: 'Evan' });
+      op.signInAs('evan');
+      await pkce.click('#sign-in-with-custom-local');
+      const p = await until(pkce, 'the PKCE sign-up', (x) => x.error || x.who === newcomer);
+      check('"Sign in with Local" with PKCE: a new user, signed up through the provider', [newcomer, true, ''],
+        [p.who, p.userId !== guest && p.userId !== '', p.error]);
+      check('PKCE: the app got ?code=, never a token in the URL', [false, false],
+        await pkce.evaluate(() => [location.hash.includes('access_token'), location.search.includes('access_token')]));
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await context.close();
+    sql(`delete from auth.oauth_providers where provider = 'custom:local'`);
+    await op.close();
+  }
 }
 
 function printConsole() {

@@ -14,9 +14,10 @@ create or replace function auth.admin_generate_link(type text, email text, optio
 returns jsonb language sql volatile security definer set search_path = pg_catalog, pg_temp
 as $$ select auth.generate_link(type, email, options) $$;
 
--- GoTrue's GET /settings: which sign-in methods this database offers.
+-- GoTrue's GET /settings: which sign-in methods this database offers, the providers
+-- configured here among them (enabled or not; their config stays unreadable).
 create or replace function auth.settings()
-returns jsonb language sql stable set search_path = pg_catalog, pg_temp
+returns jsonb language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
     select pg_catalog.jsonb_build_object(
         'external', pg_catalog.jsonb_build_object(
@@ -27,7 +28,8 @@ as $$
             'snapchat', false, 'figma', false, 'fly', false, 'github', false, 'gitlab', false, 'google', false,
             'keycloak', false, 'kakao', false, 'linkedin', false, 'linkedin_oidc', false, 'notion', false,
             'spotify', false, 'slack', false, 'slack_oidc', false, 'workos', false, 'twitch', false,
-            'twitter', false, 'zoom', false),
+            'twitter', false, 'zoom', false)
+            || coalesce((select pg_catalog.jsonb_object_agg(p.provider, p.enabled) from auth.oauth_providers p), '{}'),
         'disable_signup', coalesce(pg_catalog.current_setting('auth_ext.disable_signup', true), 'off')::boolean,
         'mailer_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.mailer_autoconfirm', true), 'off')::boolean,
         'phone_autoconfirm', coalesce(pg_catalog.current_setting('auth_ext.sms_autoconfirm', true), 'off')::boolean,

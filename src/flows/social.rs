@@ -368,9 +368,18 @@ pub(crate) fn sign_in_user(p: &Provider, user: &profile::Profile, linking: Optio
         if owner.is_some_and(|o| o != target) {
             return Err(AuthError::new(ErrorCode::IdentityAlreadyExists, "Identity is already linked to another user"));
         }
-        if owner.is_none() {
-            db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&target).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
-            db::run("select auth.become_permanent($1, $2)", &[pg_uuid(&target).into(), provider.into()])?;
+        if owner == Some(target) {
+            return Err(AuthError::new(ErrorCode::IdentityAlreadyExists, "Identity is already linked"));
+        }
+        db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&target).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
+        db::run("select auth.become_permanent($1, $2)", &[pg_uuid(&target).into(), provider.into()])?;
+        // A user without an email (a guest) takes the one the provider verified, as
+        // Supabase Auth's linking does (identity.go:199-222); an unverified one is not taken.
+        if let Some(email) = user.email.as_deref().filter(|_| user.email_verified) {
+            let without: Option<bool> = db::read_value("select coalesce(email, '') = '' from auth.users where id = $1", &[pg_uuid(&target).into()])?;
+            if without == Some(true) && !adopt_email(&target, email)? {
+                return Err(AuthError::new(ErrorCode::EmailExists, "A user with this email address has already been registered"));
+            }
         }
         return Ok(target);
     }
@@ -399,14 +408,18 @@ pub(crate) fn sign_in_user(p: &Provider, user: &profile::Profile, linking: Optio
         ..Default::default()
     })?;
     if let Some(email) = verified {
-        let taken: Option<bool> = db::read_value("select auth.take_address($1, 'email', $2)", &[pg_uuid(&id).into(), email.into()])?;
-        if taken == Some(true) {
-            db::run(
-                "update auth.users set email = $2, email_confirmed_at = now() where id = $1",
-                &[pg_uuid(&id).into(), email.into()],
-            )?;
-        }
+        adopt_email(&id, email)?;
     }
     db::run("select auth.insert_identity($1, $2, $3, $4)", &[pg_uuid(&id).into(), provider.into(), user.id.as_str().into(), db::jsonb_arg(&data)])?;
     Ok(id)
+}
+
+/// Gives `user` the `email` a provider verified, confirmed, unless a confirmed user holds
+/// it (auth.take_address frees it from one who never confirmed it). Whether it did.
+fn adopt_email(user: &uuid::Uuid, email: &str) -> AuthResult<bool> {
+    let taken: Option<bool> = db::read_value("select auth.take_address($1, 'email', $2)", &[pg_uuid(user).into(), email.into()])?;
+    if taken == Some(true) {
+        db::run("update auth.users set email = $2, email_confirmed_at = now() where id = $1", &[pg_uuid(user).into(), email.into()])?;
+    }
+    Ok(taken == Some(true))
 }
