@@ -32,6 +32,11 @@ pub fn routes() -> Router<Shared> {
         .route("/admin/users", get(list_users).post(create_user))
         .route("/admin/users/{id}", get(get_user_by_id).put(update_user_by_id).delete(delete_user))
         .route("/admin/generate_link", post(generate_link))
+        .route("/admin/custom-providers", get(crate::custom_providers::list).post(crate::custom_providers::create))
+        .route(
+            "/admin/custom-providers/{id}",
+            get(crate::custom_providers::get_one).put(crate::custom_providers::update).delete(crate::custom_providers::delete),
+        )
         .route("/invite", post(invite))
         .route("/authorize", get(crate::social::authorize))
         .route("/callback", get(crate::social::callback).post(crate::social::callback))

@@ -12,6 +12,7 @@ mod request;
 mod outbound;
 mod exchange;
 mod social;
+mod custom_providers;
 mod api;
 mod gotrue;
 mod config;

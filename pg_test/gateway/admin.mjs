@@ -71,4 +71,43 @@ export async function adminApi() {
     [E(ive), iv.user?.id, iv.user?.email_confirmed_at != null]);
   const { error: na } = await client().auth.admin.listUsers();
   check('admin.listUsers with the anon key: not_admin 403', ['not_admin', 403], codeOf(na));
+
+  await customProviders();
+}
+
+// GoTrue's /admin/custom-providers (custom_oauth_admin.go), over auth.admin_*_oauth_provider.
+async function customProviders() {
+  const id = `custom:acme-${STAMP}`;
+  const admin = (method, path, body) => http(method, `/admin/custom-providers${path}`, { key: SERVICE_KEY, body });
+  const made = await admin('POST', '', { provider_type: 'oauth2', identifier: id, name: 'Acme', client_id: 'acme-web',
+    client_secret: 'acme-secret', scopes: ['read:user', 'email'], authorization_url: 'https://id.acme.test/authorize',
+    token_url: 'https://id.acme.test/token', userinfo_url: 'https://id.acme.test/userinfo' });
+  check('POST /admin/custom-providers: 201, GoTrue\'s shape, no secret', [201, id, 'oauth2', 'Acme', ['read:user', 'email'], false],
+    [made.status, made.body.identifier, made.body.provider_type, made.body.name, made.body.scopes, JSON.stringify(made.body).includes('acme-secret')]);
+  const listed = await admin('GET', '?type=oauth2');
+  const oidcOnly = await admin('GET', '?type=oidc');
+  check('GET /admin/custom-providers?type=: listed by type', [true, false],
+    [listed.body.providers.some((p) => p.identifier === id), oidcOnly.body.providers.some((p) => p.identifier === id)]);
+  const changed = await admin('PUT', `/${id}`, { name: 'Acme Corp', enabled: false });
+  const got = await admin('GET', `/${id}`);
+  check('PUT then GET /admin/custom-providers/{id}: changed', [200, 'Acme Corp', false], [changed.status, got.body.name, got.body.enabled]);
+  const refusals = await Promise.all([
+    admin('POST', '', { provider_type: 'oauth2', identifier: id, name: 'Again', client_id: 'x', client_secret: 'y',
+      authorization_url: 'https://a.test/a', token_url: 'https://a.test/t', userinfo_url: 'https://a.test/u' }),
+    admin('POST', '', { provider_type: 'oidc', identifier: 'acme', name: 'N', client_id: 'x', client_secret: 'y', issuer: 'https://a.test' }),
+    admin('POST', '', { provider_type: 'oidc', identifier: 'custom:n', name: 'N', client_id: 'x', client_secret: 'y' }),
+    admin('POST', '', { provider_type: 'saml', identifier: 'custom:n' }),
+    admin('GET', '/custom:nobody'),
+    http('GET', '/admin/custom-providers'),
+  ]);
+  check('custom providers: GoTrue\'s refusals', [
+    [400, 'conflict', 'A custom OAuth provider with this identifier already exists'],
+    [400, 'validation_failed', "identifier must start with 'custom:' prefix, e.g. 'custom:acme'"],
+    [400, 'validation_failed', 'issuer is required for OIDC providers'],
+    [400, 'validation_failed', "provider_type must be either 'oauth2' or 'oidc'"],
+    [404, 'custom_provider_not_found', 'Custom OAuth provider not found'],
+    [403, 'not_admin', 'User not allowed'],
+  ], refusals.map((r) => [r.status, r.body.code, r.body.message]));
+  const gone = await admin('DELETE', `/${id}`);
+  check('DELETE /admin/custom-providers/{id}: 204, then not found', [204, 404], [gone.status, (await admin('GET', `/${id}`)).status]);
 }

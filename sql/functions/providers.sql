@@ -10,7 +10,7 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
     select jsonb_build_object(
-        'provider', p.provider, 'kind', p.kind, 'issuer', p.issuer,
+        'provider', p.provider, 'name', p.name, 'kind', p.kind, 'issuer', p.issuer,
         'authorization_url', p.authorization_url, 'token_url', p.token_url,
         'userinfo_url', p.userinfo_url, 'jwks_url', p.jwks_url,
         'client_id', p.client_id, 'client_ids', to_jsonb(p.extra_client_ids),

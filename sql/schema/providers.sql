@@ -4,6 +4,8 @@
 -- and only an HTTP front (auth_ext_gateway) gets one back, to exchange a code.
 create table auth.oauth_providers (
     provider          text primary key,
+    -- What sign-in pages show (GoTrue's custom providers' `name`).
+    name              text,
     kind              text not null,
     issuer            text,
     authorization_url text,

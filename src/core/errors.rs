@@ -81,6 +81,8 @@ error_codes! {
         "A provider's callback came with a state that is unknown, expired or used.";
     BadOauthCallback => "bad_oauth_callback", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
         "A provider's callback lacks its state or code, or what the provider sent does not hold.";
+    Conflict => "conflict", ERRCODE_UNIQUE_VIOLATION, 400,
+        "A provider with that name exists already.";
     ProviderDisabled => "provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
         "The provider is not configured for ID tokens, or is disabled (auth.admin_update_oauth_provider).";
     BadIdToken => "bad_id_token", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,

@@ -17,6 +17,7 @@ use crate::providers::sealed;
 #[serde(deny_unknown_fields)]
 struct Config {
     provider: Option<String>,
+    name: Option<String>,
     kind: Option<String>,
     issuer: Option<String>,
     authorization_url: Option<String>,
@@ -49,7 +50,7 @@ fn parse(config: Option<pgrx::JsonB>) -> AuthResult<Config> {
     }
     serde_json::from_value(value).map_err(|e| {
         invalid("invalid provider config").detail(e.to_string()).hint(
-            "Known fields: provider, kind, issuer, authorization_url, token_url, userinfo_url, jwks_url, client_id, client_ids, client_secret, scopes, email_optional, id_claim, enabled.",
+            "Known fields: provider, name, kind, issuer, authorization_url, token_url, userinfo_url, jwks_url, client_id, client_ids, client_secret, scopes, email_optional, id_claim, enabled.",
         )
     })
 }
@@ -125,6 +126,7 @@ fn merged(mut row: Map<String, Value>, c: Config) -> AuthResult<Map<String, Valu
         }
     };
     set("kind", c.kind.map(Value::from));
+    set("name", c.name.map(Value::from));
     set("issuer", c.issuer.map(Value::from));
     set("authorization_url", c.authorization_url.map(Value::from));
     set("token_url", c.token_url.map(Value::from));
@@ -204,16 +206,16 @@ fn secret_change(provider: &str, secret: Option<Option<String>>) -> AuthResult<O
 /// Writes the row (insert or update) and answers the provider as listed.
 fn store(provider: &str, row: Map<String, Value>, secret: Option<Option<Vec<u8>>>, insert: bool) -> AuthResult<Value> {
     let sql = if insert {
-        "insert into auth.oauth_providers as p (provider, kind, issuer, authorization_url, token_url, userinfo_url, jwks_url,
+        "insert into auth.oauth_providers as p (provider, name, kind, issuer, authorization_url, token_url, userinfo_url, jwks_url,
              client_id, extra_client_ids, scopes, email_optional, id_claim, enabled, client_secret)
-         select $1, r.kind, r.issuer, r.authorization_url, r.token_url, r.userinfo_url, r.jwks_url, r.client_id,
+         select $1, r.name, r.kind, r.issuer, r.authorization_url, r.token_url, r.userinfo_url, r.jwks_url, r.client_id,
                 coalesce(r.extra_client_ids, '{}'), coalesce(r.scopes, ''), coalesce(r.email_optional, false), r.id_claim,
                 coalesce(r.enabled, true), $4
          from jsonb_populate_record(null::auth.oauth_providers, $2) r
          on conflict (provider) do nothing
          returning auth.oauth_provider_json(p)"
     } else {
-        "update auth.oauth_providers p set kind = r.kind, issuer = r.issuer, authorization_url = r.authorization_url,
+        "update auth.oauth_providers p set name = r.name, kind = r.kind, issuer = r.issuer, authorization_url = r.authorization_url,
              token_url = r.token_url, userinfo_url = r.userinfo_url, jwks_url = r.jwks_url, client_id = r.client_id,
              extra_client_ids = coalesce(r.extra_client_ids, '{}'), scopes = coalesce(r.scopes, ''),
              email_optional = coalesce(r.email_optional, false), id_claim = r.id_claim, enabled = coalesce(r.enabled, true),
@@ -238,7 +240,7 @@ fn store(provider: &str, row: Map<String, Value>, secret: Option<Option<Vec<u8>>
     let stored: Option<Value> = db::json_row(sql, &[provider.into(), db::jsonb_arg(&Value::Object(row)), change.into(), sealed.into()])?;
     stored.ok_or_else(|| {
         if insert {
-            AuthError::new(ErrorCode::ValidationFailed, "a provider with this name already exists")
+            AuthError::new(ErrorCode::Conflict, "A custom OAuth provider with this identifier already exists")
                 .detail(format!("provider {}", crypto::truncate(provider, 64)))
                 .hint("Change it with auth.admin_update_oauth_provider.")
         } else {
@@ -248,7 +250,7 @@ fn store(provider: &str, row: Map<String, Value>, secret: Option<Option<Vec<u8>>
 }
 
 fn not_found(provider: &str) -> AuthError {
-    AuthError::new(ErrorCode::ProviderNotFound, "Custom provider not found")
+    AuthError::new(ErrorCode::ProviderNotFound, "Custom OAuth provider not found")
         .detail(format!("provider {}", crypto::truncate(provider, 64)))
 }
 
