@@ -1,6 +1,8 @@
 import { check, sql, sqlFile } from '../harness.mjs';
 import { createClient } from '@supabase/supabase-js';
-import { BASE, E, SERVICE_KEY, STAMP, address, client, codeOf, expiredCopy, jwtPart, lit, makeUser, memoryStorage, outbox, outboxCount, requests, signIn, since, sleep, tokenWorks, waitFor } from './common.mjs';
+import { startProviders } from './providers_local.mjs';
+import { sessionUser, signInThrough } from './social_kinds.mjs';
+import { AUTH, BASE, E, SERVICE_KEY, STAMP, address, client, codeOf, expiredCopy, jwtPart, lit, makeUser, memoryStorage, outbox, outboxCount, requests, signIn, since, sleep, tokenWorks, waitFor } from './common.mjs';
 
 // 5. The seed documents' client code, run as written.
 
@@ -396,6 +398,22 @@ export async function feishuRecipe() {
     const { data: d2, error: e2 } = await feishuCallbackPage(client(), (await again.json()).token_hash);
     check('recipe 004: the second sign-in finds the user, updates its metadata, same id', [null, data.user?.id, '张三丰'],
       [E(e2), d2.user?.id, d2.user?.user_metadata?.name]);
+
+    // The recipe without its Edge Function: signInWithOAuth({ provider: 'feishu' }), against
+    // a local server that follows Feishu's API document. The same Feishu user lands on the
+    // same user the old path made (its identity is feishu/open_id).
+    const local = await startProviders();
+    try {
+      sql(`select auth.admin_create_oauth_provider(${lit(JSON.stringify({ ...local.config.feishu,
+        client_id: local.clientId, client_secret: local.clientSecret }))}) is not null`);
+      local.next('feishu', { ...feishuUser, union_id: `on_${STAMP}` });
+      const through = await sessionUser(await signInThrough('feishu', { gatewayBase: AUTH }));
+      check('recipe 004 as signInWithOAuth({ provider: "feishu" }): the same user the Edge Function made', [data.user?.id, `feishu_${openId}@oauth.local`],
+        [through.user?.id, through.user?.email]);
+    } finally {
+      sql(`delete from auth.oauth_providers where provider = 'feishu'`);
+      await local.close();
+    }
   } finally {
     sql(`${dropRecipe} notify pgrst, 'reload schema';`);
   }

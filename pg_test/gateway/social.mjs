@@ -69,6 +69,17 @@ export async function socialSignIn() {
     const claimant = jwtPart(fragmentOf(claimDone.location).get('access_token'), 1).sub;
     check('an unverified provider email is not put on the user', ['', '0'],
       [sql(`select coalesce(email, '') from auth.users where id = ${lit(claimant)}`), sql(`select count(*) from auth.users where email = ${lit(claimed)}`)]);
+    // A confirmed user's address, claimed at the provider without verification, links to
+    // nothing: the claimant is a user of its own and the owner's identities are unchanged.
+    const owned = address('oidc-owned');
+    const owner = sql(`select auth.admin_create_user(${lit(JSON.stringify({ email: owned, password: 'the owners passphrase', email_confirm: true }))}::jsonb)->>'id'`);
+    op.account(`trudy-${STAMP}`, { email: owned, email_verified: false });
+    op.signInAs(`trudy-${STAMP}`);
+    const link = await fetch(`${AUTH}/authorize?provider=custom:local`, { redirect: 'manual' });
+    const linkDone = await callback(await browse(link.headers.get('location'), PUBLIC_CALLBACK));
+    const trudy = jwtPart(fragmentOf(linkDone.location).get('access_token'), 1).sub;
+    check('an unverified provider email never links to the confirmed user who owns it', [true, 'email'],
+      [trudy !== owner, sql(`select string_agg(provider, ',' order by provider) from auth.user_identities where user_id = ${lit(owner)}`)]);
     const pending = address('oidc-pending');
     const squatter = sql(`select auth.sign_up(${lit(pending)}, 'the squatters passphrase')->>'id'`);
     op.account(`victor-${STAMP}`, { email: pending, email_verified: true });

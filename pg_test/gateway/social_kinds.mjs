@@ -18,7 +18,7 @@ export async function signInThrough(provider, { supabase = client(), gatewayBase
   return done.headers.get('location') ?? '';
 }
 
-async function sessionUser(location) {
+export async function sessionUser(location) {
   const fragment = fragmentOf(location);
   const supabase = client();
   const { error } = await supabase.auth.setSession({ access_token: fragment.get('access_token') ?? '', refresh_token: fragment.get('refresh_token') ?? '' });
