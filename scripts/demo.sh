@@ -8,13 +8,15 @@
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
-cluster_start demo
-APP_PID=""; SENDER_PID=""
+# "Sign in with Demo" goes to a local OpenID provider over plain http; its client secret
+# is sealed with a demo's key.
+cluster_start demo "auth_ext.provider_allow_http = on" "auth_ext.provider_secret_key = 'demo-only-sealing-key-0123456789abc'"
+APP_PID=""; SENDER_PID=""; ISSUER_PID=""
 # Ctrl-C (or a TERM) ends the script, and leaving it stops everything it started; a
 # second Ctrl-C while stopping does not cut that short.
 stop_all() {
     trap '' INT TERM
-    kill $APP_PID $SENDER_PID 2>/dev/null || true
+    kill $APP_PID $SENDER_PID $ISSUER_PID 2>/dev/null || true
     gateway_stop; postgrest_stop; cluster_stop
 }
 trap stop_all EXIT
@@ -55,7 +57,18 @@ app_url="http://127.0.0.1:$app_port"
 "${psql[@]}" -q -c 'drop table public.todos'
 "${psql[@]}" -q -f examples/todo-app/schema.sql
 "${psql[@]}" -q -c "alter database auth_demo set auth_ext.site_url = '$app_url'"
-AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$app_url" gateway_start auth_demo
+# "Sign in with Demo": a local OpenID provider (examples/local-id-provider/), configured
+# as custom:demo; it sends the browser back to the gateway's /callback.
+gateway_port="$(free_port)"; issuer_port="$(free_port)"
+client_secret="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
+"${psql[@]}" -q -c "alter database auth_demo set auth_ext.api_external_url = 'http://127.0.0.1:$gateway_port/auth/v1'"
+ISSUER_PORT="$issuer_port" CLIENT_ID=demo CLIENT_SECRET="$client_secret" CALLBACK="http://127.0.0.1:$gateway_port/auth/v1/callback" \
+    node examples/local-id-provider/serve.mjs >/dev/null 2>&1 &
+ISSUER_PID=$!
+"${psql[@]}" -q -c "select auth.admin_create_oauth_provider(jsonb_build_object('provider', 'custom:demo', 'name', 'Demo',
+    'kind', 'oidc', 'issuer', 'http://127.0.0.1:$issuer_port', 'client_id', 'demo', 'client_secret', '$client_secret',
+    'scopes', 'email profile')) is not null as demo_provider_configured" >/dev/null
+AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$app_url" GATEWAY_PORT="$gateway_port" gateway_start auth_demo
 PORT="$app_port" AUTH_EXT_URL="$GATEWAY_URL" AUTH_EXT_ANON_KEY="$anon_key" node examples/todo-app/serve.mjs >/dev/null &
 APP_PID=$!
 # The codes the app asks for arrive here, as a mail or SMS sender would get them.
@@ -70,6 +83,6 @@ if [ "${1:-}" = --shell ]; then
     "${psql[@]}"
 else
     log "gateway (supabase-js's createClient URL): $GATEWAY_URL   anon key: $anon_key"
-    log "open the example app: $app_url/   (email codes appear below as 'outbox:' lines; Ctrl-C stops everything)"
+    log "open the example app: $app_url/   (email codes appear below as 'outbox:' lines; \"Sign in with Demo\" takes any name; Ctrl-C stops everything)"
     wait "$APP_PID"
 fi

