@@ -22,6 +22,8 @@ use crate::sessions::open::create_session;
 use crate::users::{self, NewUser, pg_uuid};
 use crate::verification::pkce;
 
+const APPLE_ISSUER: &str = "https://appleid.apple.com";
+
 /// Flows one client address may start in an hour (each is a row until it is used or
 /// flow_state_exp passes).
 const FLOWS_PER_HOUR: i32 = 120;
@@ -161,16 +163,23 @@ fn authorize(
             "{}#wechat_redirect",
             query(&authorization_url, &[("appid", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)])
         ),
-        "oidc" => query(&authorization_url, &[
-            ("client_id", &p.client_id),
-            ("redirect_uri", &redirect_uri),
-            ("response_type", "code"),
-            ("scope", &scope),
-            ("state", &state),
-            ("nonce", &nonce),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ]),
+        "oidc" => {
+            let mut params = vec![
+                ("client_id", p.client_id.as_str()),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("response_type", "code"),
+                ("scope", scope.as_str()),
+                ("state", state.as_str()),
+                ("nonce", nonce.as_str()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ];
+            // Apple gives a name or email scope only to a form post back (POST /callback).
+            if p.issuer.as_deref() == Some(APPLE_ISSUER) {
+                params.push(("response_mode", "form_post"));
+            }
+            query(&authorization_url, &params)
+        }
         _ => query(&authorization_url, &[("client_id", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)]),
     };
     Ok(json!({"url": url}))
