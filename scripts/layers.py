@@ -19,7 +19,7 @@ EXTENSION_LAYERS = [
     ["tokens"],        # keys, JWT, API keys, claims, hooks
     ["sessions"],      # open, current, refresh, verify
     ["verification"],  # one-time tokens, PKCE, outbox
-    ["account"],       # update, address change, identities, merge
+    ["account"], ["mfa"],       # update, address change, identities, merge
     ["providers"],     # third-party sign-in providers: config, sealed secrets
     ["flows"],         # sign-in and sign-up flows, verifying codes and links
     ["admin", "gateway"],

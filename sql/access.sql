@@ -164,6 +164,13 @@ alter table auth.sign_up_passwords enable row level security;
 -- A signed-in user's own account.
 grant execute on function auth.update_user(jsonb), auth.reauthenticate(), auth.unlink_identity(uuid),
     auth.merge_anonymous_user(text, text) to authenticated, service_role;
+-- Multi-factor authentication: a signed-in user's own factors (the functions refuse
+-- anonymous users); the tables, secrets included, are no application role's to read.
+alter table auth.mfa_factors enable row level security;
+alter table auth.mfa_challenges enable row level security;
+grant execute on function auth.mfa_enroll(text, text, text, text), auth.mfa_challenge(uuid, text),
+    auth.mfa_verify(uuid, uuid, text), auth.mfa_unenroll(uuid) to authenticated, service_role;
+grant execute on function auth.admin_list_factors(uuid), auth.admin_delete_factor(uuid, uuid) to service_role;
 -- Linking needs the application's server to have verified the identity with its provider.
 grant execute on function auth.link_identity(text, text, jsonb, uuid) to service_role;
 grant execute on function auth.register_merge_handler(regclass, regprocedure),

@@ -15,6 +15,7 @@ mod tokens;
 mod sessions;
 mod verification;
 mod account;
+mod mfa;
 mod providers;
 mod flows;
 mod admin;
@@ -35,7 +36,8 @@ extension_sql_file!("../sql/schema/limits.sql", name = "schema_limits", requires
 extension_sql_file!("../sql/schema/outbox.sql", name = "schema_outbox", requires = ["schema_limits"]);
 extension_sql_file!("../sql/schema/merge.sql", name = "schema_merge", requires = ["schema_outbox"]);
 extension_sql_file!("../sql/schema/providers.sql", name = "schema_providers", requires = ["schema_merge"]);
-extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_providers"]);
+extension_sql_file!("../sql/schema/mfa.sql", name = "schema_mfa", requires = ["schema_providers"]);
+extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_mfa"]);
 extension_sql_file!("../sql/functions/identities.sql", name = "functions_identities", requires = ["functions_users"]);
 extension_sql_file!("../sql/functions/addresses.sql", name = "functions_addresses", requires = ["functions_identities"]);
 extension_sql_file!("../sql/functions/keys.sql", name = "functions_keys", requires = ["functions_addresses"]);
@@ -50,11 +52,12 @@ extension_sql_file!("../sql/functions/merge.sql", name = "functions_merge", requ
 extension_sql_file!("../sql/functions/cleanup.sql", name = "functions_cleanup", requires = ["functions_merge"]);
 extension_sql_file!("../sql/functions/rls_helpers.sql", name = "functions_rls_helpers", requires = ["functions_cleanup"]);
 extension_sql_file!("../sql/functions/providers.sql", name = "functions_providers", requires = ["functions_rls_helpers"]);
+extension_sql_file!("../sql/functions/mfa.sql", name = "functions_mfa", requires = ["functions_providers"]);
 extension_sql_file!(
     "../sql/functions/api.sql",
     name = "functions_api",
     requires = [
-        "functions_providers",
+        "functions_mfa",
         flows::verify::verify_one_time_token,
         flows::otp::resend_message,
         admin::generate_link,

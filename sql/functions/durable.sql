@@ -19,6 +19,14 @@ begin
         when 'revoke_session' then perform auth.revoke_session(target::uuid, 'token_reuse');
         when 'count_otp_attempt' then perform auth.count_otp_attempt(target::uuid, client);
         when 'count_failed_sign_in' then perform auth.count_failed_sign_in(target, client);
+        when 'count_mfa_attempt' then
+            perform auth.rate_limit_count('mfa_tries', target || ' ' || client);
+            perform auth.rate_limit_count('verify', client);
+        when 'end_user_sessions' then
+            with ended as (delete from auth.sessions where user_id = target::uuid returning id)
+            insert into auth.audit_log_entries (actor_id, action, payload)
+            select target::uuid, 'logout', jsonb_build_object('scope', 'global', 'reason', 'mfa_verification_rejected', 'sessions', jsonb_agg(id))
+            from ended having count(*) > 0;
         when 'count_address_probe' then perform auth.rate_limit_count('email_client', client);
         when 'count_password_work' then perform auth.rate_burst_count('password', client,
             coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_failed_sign_ins', true), '')::int, 360));

@@ -214,9 +214,12 @@ begin
         u.phone_change_sent_at := greatest(u.phone_change_sent_at, (sent->>'phone_change_sent_at')::timestamptz);
         u.reauthentication_sent_at := greatest(u.reauthentication_sent_at, (sent->>'reauthentication_sent_at')::timestamptz);
     end if;
+    -- Its factors, verified or not, as Supabase Auth lists them; no key when it has none.
     return auth.user_object(u, coalesce((
         select jsonb_agg(auth.identity_object(i) order by i.created_at, i.id)
-        from auth.user_identities i where i.user_id = u.id), '[]'));
+        from auth.user_identities i where i.user_id = u.id), '[]'))
+        || coalesce((select jsonb_build_object('factors', jsonb_agg(auth.factor_json(f) order by f.created_at, f.id))
+                     from auth.mfa_factors f where f.user_id = u.id having count(*) > 0), '{}');
 end
 $$;
 

@@ -14,6 +14,8 @@ create table auth.sessions (
     aal            text not null default 'aal1',
     -- How the user signed in: [{"method": "password", "timestamp": 1700000000}].
     amr            jsonb not null default '[]',
+    -- The factor that raised it to aal2 (no foreign key: removing the factor lowers it).
+    factor_id      uuid,
     constraint sessions_aal check (aal in ('aal1', 'aal2', 'aal3')),
     constraint sessions_user_agent_length check (length(user_agent) <= 1024)
 );

@@ -144,6 +144,9 @@ create table auth.rate_bursts (
 create view auth.live_users as select * from auth.users where deleted_at is null;
 
 -- include sql/schema/providers.sql
+-- include sql/schema/mfa.sql
+-- The factor that raised a session to aal2 (multi-factor authentication).
+alter table auth.sessions add column factor_id uuid;
 
 -- The password each later sign-up of an unconfirmed user set, one row per requester
 -- (client address): the latest is the user's until the address is confirmed

@@ -103,6 +103,11 @@ fn update_own_account(attributes: Option<pgrx::JsonB>) -> Result<pgrx::JsonB, Er
             .hint("Known attributes: email, phone, password, data, nonce, keep_sessions, code_challenge, code_challenge_method.")
     })?;
     let pkce = crate::verification::pkce::challenge_options(a.code_challenge.as_deref(), a.code_challenge_method.as_deref())?;
+    // A password, email or phone change with a verified factor needs aal2 (user.go:106-110).
+    let changes_credentials = [&a.password, &a.email, &a.phone].iter().any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+    if changes_credentials && crate::sessions::current::requires_aal2(&user_id, &session_id)? {
+        return Err(AuthError::new(ErrorCode::InsufficientAal, "AAL2 session is required to update email or password when MFA is enabled.").into());
+    }
     let state = account_state(&user_id, &session_id)?;
     let keep_sessions = a.keep_sessions.unwrap_or(false);
 

@@ -14,7 +14,8 @@ pub fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the OS CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     OsRng.fill_bytes(&mut bytes);
     bytes
@@ -44,6 +45,12 @@ pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
 /// first 16 bytes of its SHA-256, in hex, so it fits a durable write's argument.
 pub fn short_hash(text: &str) -> String {
     hex(&sha256(&[text.as_bytes()])[..16])
+}
+
+/// A 6-digit one-time code, uniformly random.
+pub fn six_digit_code() -> String {
+    use rand::Rng;
+    format!("{:06}", OsRng.gen_range(0..1_000_000u32))
 }
 
 /// Opaque random token text: `N` bytes from the OS CSPRNG, base64url.

@@ -83,6 +83,32 @@ error_codes! {
         "A provider's callback lacks its state or code, or what the provider sent does not hold.";
     Conflict => "conflict", ERRCODE_UNIQUE_VIOLATION, 400,
         "A provider with that name exists already.";
+    InsufficientAal => "insufficient_aal", ERRCODE_INSUFFICIENT_PRIVILEGE, 401,
+        "The session must reach aal2 (verify a factor) for this, since the user has a verified factor.";
+    MfaFactorNotFound => "mfa_factor_not_found", ERRCODE_UNDEFINED_OBJECT, 404,
+        "The user has no factor with that id, or no challenge with that id for it.";
+    MfaFactorNameConflict => "mfa_factor_name_conflict", ERRCODE_UNIQUE_VIOLATION, 422,
+        "The user has a factor with that friendly name already.";
+    TooManyEnrolledMfaFactors => "too_many_enrolled_mfa_factors", ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, 422,
+        "The user has auth_ext.mfa_max_enrolled_factors factors already.";
+    MfaVerifiedFactorExists => "mfa_verified_factor_exists", ERRCODE_UNIQUE_VIOLATION, 422,
+        "A verified phone factor with that number exists already.";
+    MfaTotpEnrollNotEnabled => "mfa_totp_enroll_not_enabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "auth_ext.mfa_totp_enroll_enabled is off.";
+    MfaPhoneEnrollNotEnabled => "mfa_phone_enroll_not_enabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "auth_ext.mfa_phone_enroll_enabled is off.";
+    MfaTotpVerifyNotEnabled => "mfa_totp_verify_not_enabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "auth_ext.mfa_totp_verify_enabled is off.";
+    MfaPhoneVerifyNotEnabled => "mfa_phone_verify_not_enabled", ERRCODE_FEATURE_NOT_SUPPORTED, 422,
+        "auth_ext.mfa_phone_verify_enabled is off.";
+    MfaChallengeExpired => "mfa_challenge_expired", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,
+        "The challenge is older than auth_ext.mfa_challenge_expiry.";
+    MfaIpAddressMismatch => "mfa_ip_address_mismatch", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,
+        "The challenge was verified already, or is verified from another address than made it.";
+    MfaVerificationFailed => "mfa_verification_failed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 422,
+        "The code is wrong, used already, or too many wrong codes were tried from this address.";
+    MfaVerificationRejected => "mfa_verification_rejected", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
+        "The MFA verification attempt hook rejected the attempt; the user's sessions were ended.";
     ProviderDisabled => "provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
         "The provider is not configured for ID tokens, or is disabled (auth.admin_update_oauth_provider).";
     BadIdToken => "bad_id_token", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,

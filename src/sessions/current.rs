@@ -33,6 +33,12 @@ pub fn current_user() -> AuthResult<(uuid::Uuid, uuid::Uuid)> {
     Ok((user, session))
 }
 
+/// Whether this needs a second factor first: the user has a verified factor and the
+/// session has not reached aal2 (the rule is SQL's, `auth.requires_aal2`).
+pub fn requires_aal2(user: &uuid::Uuid, session: &uuid::Uuid) -> AuthResult<bool> {
+    Ok(db::read_value::<bool>("select auth.requires_aal2($1, $2)", &[pg_uuid(user).into(), pg_uuid(session).into()])?.unwrap_or(true))
+}
+
 /// Ends every session of the user but `keep` (all of them when None), as a password
 /// or email change does.
 pub fn end_sessions(user_id: &uuid::Uuid, keep: Option<&uuid::Uuid>, reason: &str) -> AuthResult<()> {
@@ -110,6 +116,10 @@ fn sign_out_own_sessions(scope: &str) -> Result<(), ErrorReport> {
             return Ok(());
         }
         return Err(e.into());
+    }
+    // Someone who has the password but not the second factor ends no other session.
+    if scope != "local" && requires_aal2(&sub, &session_id)? {
+        return Err(AuthError::new(ErrorCode::InsufficientAal, "AAL2 required to sign out other sessions").into());
     }
     db::run(
         "with ended as (

@@ -31,7 +31,9 @@ pub fn call_hook(hook: &str, event: &serde_json::Value, wrap_errors: bool) -> Au
 const REQUIRED_CLAIMS: &[&str] =
     &["iss", "aud", "exp", "iat", "sub", "email", "phone", "role", "aal", "session_id", "is_anonymous"];
 /// Claims a hook may not change: they say whose token this is.
-const FIXED_CLAIMS: &[&str] = &["sub", "session_id", "iss"];
+/// Nor the assurance level: a hook that could raise it would make a password alone pass
+/// an RLS policy that demands aal2.
+const FIXED_CLAIMS: &[&str] = &["sub", "session_id", "iss", "aal"];
 
 /// Runs `auth_ext.custom_access_token_hook`, when set, on the claims about to be signed.
 pub fn apply_hook(user_id: &str, claims: Map<String, Value>, method: &str) -> AuthResult<Map<String, Value>> {

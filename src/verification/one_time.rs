@@ -203,7 +203,7 @@ pub fn issue_with_options(
 ) -> AuthResult<Issued> {
     let relates_to = users::normalize_address(relates_to, token_type.is_phone())?;
     let hashed_token = crypto::random_token::<32>();
-    let code = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
+    let code = crypto::six_digit_code();
     let salt: [u8; 16] = OsRng.gen();
     // One live token per user, type and requester (the asking client address): a new one
     // replaces the asker's own, never another's, so that nobody's request makes the owner's

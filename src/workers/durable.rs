@@ -69,6 +69,16 @@ impl DurableWrite {
         DurableWrite::new("count_otp_attempt", token, client)
     }
 
+    /// Count a code tried against an MFA factor from the client's address.
+    pub fn count_mfa_attempt(factor: &uuid::Uuid, client: &str) -> DurableWrite {
+        DurableWrite::new("count_mfa_attempt", factor, client)
+    }
+
+    /// End every session of a user (the MFA verification attempt hook rejected an attempt).
+    pub fn end_user_sessions(user: &uuid::Uuid) -> DurableWrite {
+        DurableWrite::new("end_user_sessions", user, "-")
+    }
+
     /// Count a failed password sign-in against the client's address, and against the
     /// account (the address signed in with, as a hash: `account_key`) from that client.
     pub fn count_failed_sign_in(account_key: &str, client: &str) -> DurableWrite {

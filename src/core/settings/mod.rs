@@ -72,6 +72,17 @@ pub const REQUEST_CLAIMS_NAME: &CStr = c"auth_ext.request_claims";
 /// How long a PKCE auth code may wait for its exchange, as GoTrue's flow state.
 pub static FLOW_STATE_EXP: GucSetting<i32> = GucSetting::<i32>::new(300);
 
+/// Multi-factor authentication, as GoTrue's MFA_* settings: TOTP on, phone off by default.
+pub static MFA_TOTP_ENROLL_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static MFA_TOTP_VERIFY_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static MFA_PHONE_ENROLL_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MFA_PHONE_VERIFY_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static MFA_MAX_ENROLLED_FACTORS: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static MFA_CHALLENGE_EXPIRY: GucSetting<i32> = GucSetting::<i32>::new(300);
+/// Wrong codes one client address may try on one factor in an hour.
+pub static MFA_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static MFA_VERIFICATION_ATTEMPT_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 /// How a setting is stored, with an integer's bounds.
 enum Kind {
     Bool(&'static GucSetting<bool>),
