@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::gotrue;
-use crate::request::{bearer, empty_object, error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
+use crate::request::{empty_object, error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
 use crate::Shared;
 
@@ -40,9 +40,13 @@ pub fn routes() -> Router<Shared> {
         .route("/invite", post(invite))
         .route("/authorize", get(crate::social::authorize))
         .route("/callback", get(crate::social::callback).post(crate::social::callback))
+        .route("/factors", post(crate::mfa::enroll))
+        .route("/factors/{id}", axum::routing::delete(crate::mfa::unenroll))
+        .route("/factors/{id}/challenge", post(crate::mfa::challenge))
+        .route("/factors/{id}/verify", post(crate::mfa::verify))
+        .route("/admin/users/{id}/factors", get(crate::mfa::admin_list))
+        .route("/admin/users/{id}/factors/{factor_id}", axum::routing::delete(crate::mfa::admin_delete))
         // Not offered; answered as GoTrue answers when the feature is off.
-        .route("/factors", any(mfa_enroll))
-        .route("/factors/{*rest}", any(mfa_verify))
         .route("/sso", any(saml))
         .route("/sso/{*rest}", any(saml))
         .route("/saml/{*rest}", any(saml))
@@ -357,24 +361,6 @@ handler!(invite(input) {
     ok(input
         .call(Needs::Admin, "select auth.invite_user_by_email($1, $2, $3)", &[&input.text("email"), &input.json("data"), &redirect])
         .await?)
-});
-
-/// Supabase Auth checks the bearer first (api.go:299-312).
-fn signed_in_first(input: &Input) -> Result<(), Response> {
-    match bearer(&input.headers) {
-        None => Err(input.fail(ApiError::new(401, "no_authorization", "This endpoint requires a valid Bearer token"))),
-        Some(_) => Ok(()),
-    }
-}
-
-handler!(mfa_enroll(input) {
-    signed_in_first(&input)?;
-    Err(input.fail(ApiError::new(422, "mfa_totp_enroll_not_enabled", "MFA enroll is disabled for TOTP")))
-});
-
-handler!(mfa_verify(input) {
-    signed_in_first(&input)?;
-    Err(input.fail(ApiError::new(422, "mfa_totp_verify_not_enabled", "MFA verification is disabled for TOTP")))
 });
 
 handler!(saml(input) {

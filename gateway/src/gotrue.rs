@@ -19,7 +19,28 @@ const STATUS_BY_ENDPOINT: &[(&str, &str, u16)] = &[
     ("/signup", "email_provider_disabled", 400),
     ("/signup", "phone_provider_disabled", 400),
     ("/otp", "phone_provider_disabled", 400),
+    // mfa.go and auth.go:44-51: MFA's own statuses ("*" is one path segment).
+    ("/factors", "insufficient_aal", 403),
+    ("/factors/*", "insufficient_aal", 422),
+    ("/factors/*/verify", "mfa_factor_not_found: MFA factor with the provided challenge ID not found", 422),
+    ("/factors", "no_authorization: Anonymous user not allowed to perform these actions", 403),
+    ("/factors/*", "no_authorization: Anonymous user not allowed to perform these actions", 403),
+    ("/factors/*/challenge", "no_authorization: Anonymous user not allowed to perform these actions", 403),
+    ("/factors/*/verify", "no_authorization: Anonymous user not allowed to perform these actions", 403),
 ];
+
+/// Whether `path` is `pattern`, where a `*` segment stands for any one segment.
+fn path_is(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
 
 /// What Supabase Auth's check of a user's access token answers (auth.go:20-42), on every
 /// endpoint that acts for a signed-in user.
@@ -31,7 +52,7 @@ pub fn gotrue_status(path: &str, acts_for_user: bool, mut error: ApiError) -> Ap
     let with_message = format!("{code}: {}", error.message);
     let status = STATUS_BY_ENDPOINT
         .iter()
-        .find(|(endpoint, c, _)| path == *endpoint && (code == *c || with_message == *c))
+        .find(|(endpoint, c, _)| path_is(endpoint, path) && (code == *c || with_message == *c))
         .map(|(_, _, status)| *status)
         .or_else(|| acts_for_user.then(|| STATUS_FOR_USERS.iter().find(|(c, _)| code == *c).map(|(_, s)| *s)).flatten());
     if let Some(status) = status {

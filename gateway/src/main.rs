@@ -13,6 +13,7 @@ mod outbound;
 mod exchange;
 mod social;
 mod custom_providers;
+mod mfa;
 mod api;
 mod gotrue;
 mod config;

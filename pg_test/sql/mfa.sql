@@ -117,6 +117,28 @@ select auth.mfa_unenroll(:'fid');
 -- Metadata is no credential: allowed.
 select auth.update_user('{"data": {"plan": "pro"}}')->'user_metadata'->>'plan' as metadata_at_aal1;
 
+-- A stranger with the password (an aal1 session) floods guesses from one address: bounded
+-- there (auth_ext.mfa_max_attempts), so that even the right code is refused to it; the
+-- owner's right code from another address still passes.
+set local auth_ext.trusted_proxy_header = 'x-real-ip';
+set local auth_ext.mfa_max_attempts = 3;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.3"}', true) is not null as stranger;
+select auth.set_session(auth.admin_create_session(:'uid', 'password')->>'access_token') is not null as stranger_session;
+select auth.mfa_challenge(:'fid')->>'id' as sc \gset
+-- guess_1:
+select auth.mfa_verify(:'fid', :'sc', '111111');
+-- guess_2:
+select auth.mfa_verify(:'fid', :'sc', '222222');
+-- guess_3:
+select auth.mfa_verify(:'fid', :'sc', '333333');
+select pg_temp.totp(:'secret', 1) as code_later \gset
+-- stranger_right_code_refused:
+select auth.mfa_verify(:'fid', :'sc', :'code_later');
+select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as owner;
+select auth.set_session(auth.admin_create_session(:'uid', 'password')->>'access_token') is not null as owner_session;
+select auth.mfa_challenge(:'fid')->>'id' as oc \gset
+select auth.mfa_verify(:'fid', :'oc', :'code_later')->>'token_type' as owner_passes;
+
 -- The admin's view: list, then remove the factor; its aal2 session falls back to aal1.
 set local role service_role;
 select jsonb_array_length(auth.admin_list_factors(:'uid')) as listed;
