@@ -29,6 +29,9 @@ alter database app set auth_ext.sms_max_frequency = 0;
 alter database app set auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
 -- unlinkIdentity is tried (Supabase Auth's manual linking, off by default).
 alter database app set auth_ext.manual_linking_enabled = on;
+-- Phone factors are tried (off by default, as in Supabase Auth).
+alter database app set auth_ext.mfa_phone_enroll_enabled = on;
+alter database app set auth_ext.mfa_phone_verify_enabled = on;
 -- PostgREST is reached only through the gateway, which sets X-Forwarded-For (README).
 alter database app set auth_ext.trusted_proxy_header = 'x-forwarded-for';
 alter database app set auth_ext.rate_limit_anonymous = 100000;

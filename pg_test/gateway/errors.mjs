@@ -59,11 +59,8 @@ export async function errors() {
   // ---- Disabled features: GoTrue's answers for features that are off. The expected values
   // ---- are here, in one place, to adjust as the gateway settles them.
   const DISABLED = {
-    mfaEnroll: [422, 'mfa_phone_enroll_not_enabled'], // POST /factors {factor_type: phone}, off by default as in GoTrue
     oauthAuthorize: [400, 'validation_failed'], // GET /authorize?provider=github (no provider configured)
   };
-  const mfa = await http('POST', '/factors', { token: session.access_token, body: { factor_type: 'phone', phone: '+14155550123' } });
-  check('disabled: MFA phone enroll (POST /factors)', DISABLED.mfaEnroll, [mfa.status, mfa.body?.code]);
   const oauth = await http('GET', '/authorize?provider=github', { redirect: 'manual' });
   check('disabled: GET /authorize?provider=github', DISABLED.oauthAuthorize, [oauth.status, oauth.body?.code]);
   // (Anonymous sign-ins with the provider off cannot be toggled while the gateway runs: not tested.)

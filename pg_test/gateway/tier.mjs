@@ -28,6 +28,7 @@ import { gotrueAnswers } from './gotrue.mjs';
 import { socialSignIn } from './social.mjs';
 import { idTokenSignIn } from './id_token.mjs';
 import { socialKinds } from './social_kinds.mjs';
+import { mfa } from './mfa.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -42,6 +43,7 @@ const sections = {
   social: socialSignIn,
   'social-id-token': idTokenSignIn,
   'social-kinds': socialKinds,
+  mfa,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

@@ -57,6 +57,9 @@ from jsonb_array_elements(auth.get_user()->'factors') f;
 select auth.mfa_enroll('totp', 'Phone app');
 -- unknown_type:
 select auth.mfa_enroll('sms');
+-- Phone factors are off unless turned on (as in Supabase Auth).
+-- phone_off:
+select auth.mfa_enroll('phone', 'My phone', phone => '+14155550123');
 
 -- Challenge and verify: a wrong code, then the right one raises this session to aal2.
 select auth.mfa_challenge(:'fid') as challenge \gset
@@ -137,7 +140,18 @@ select auth.mfa_verify(:'fid', :'sc', :'code_later');
 select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as owner;
 select auth.set_session(auth.admin_create_session(:'uid', 'password')->>'access_token') is not null as owner_session;
 select auth.mfa_challenge(:'fid')->>'id' as oc \gset
-select auth.mfa_verify(:'fid', :'oc', :'code_later')->>'token_type' as owner_passes;
+select auth.mfa_verify(:'fid', :'oc', :'code_later') as owner_verified \gset
+select :'owner_verified'::jsonb->>'token_type' as owner_passes;
+
+-- A custom access token hook may not change aal: one that raises it to aal2 on a
+-- password sign-in, or lowers it on an aal2 session's refresh, is refused.
+create function public.set_aal(event jsonb) returns jsonb language sql as $$
+    select jsonb_set(event, '{claims,aal}', to_jsonb(case event->'claims'->>'aal' when 'aal1' then 'aal2' else 'aal1' end)) $$;
+grant execute on function public.set_aal(jsonb) to auth_ext_app;
+set local auth_ext.custom_access_token_hook = 'public.set_aal';
+select regress.error_of(format('select auth.admin_create_session(%L, %L)', :'uid', 'password')) as hook_raises_aal,
+       regress.error_of(format('select auth.refresh_session(%L)', :'owner_verified'::jsonb->>'refresh_token')) as hook_lowers_aal;
+reset auth_ext.custom_access_token_hook;
 
 -- The admin's view: list, then remove the factor; its aal2 session falls back to aal1.
 set local role service_role;

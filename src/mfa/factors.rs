@@ -149,9 +149,10 @@ fn enrollable_phone(user: &uuid::Uuid, phone: Option<&str>) -> AuthResult<String
     if number.is_empty() {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "Invalid phone number format (E.164 required)"));
     }
-    let verified: Option<bool> = db::read_value(
+    // Written, so not a read: an unverified factor of the same number makes way.
+    let verified: Option<bool> = db::json_row(
         "with gone as (delete from auth.mfa_factors where user_id = $1 and phone = $2 and status = 'unverified')
-         select exists (select from auth.mfa_factors where user_id = $1 and phone = $2 and status = 'verified')",
+         select to_jsonb(exists (select from auth.mfa_factors where user_id = $1 and phone = $2 and status = 'verified'))",
         &[pg_uuid(user).into(), number.as_str().into()],
     )?;
     if verified == Some(true) {
