@@ -10,6 +10,7 @@ window.todoApp = { supabase }; // for the browser test and the console
 const $ = (id) => document.getElementById(id);
 let user = null; // the signed-in user, or null
 let pendingEmail = null; // an email waiting for its code
+let aal = { currentLevel: null, nextLevel: null }; // the session's assurance level, and what it can reach
 
 // A supabase-js result's data, or its error thrown.
 function ok({ data, error }) {
@@ -36,11 +37,16 @@ async function act(control, action) {
 }
 
 function render() {
+  // A user with two-factor on who signed in with the password alone is asked for the code first.
+  const needsCode = !!user && aal.currentLevel === 'aal1' && aal.nextLevel === 'aal2';
+  $('second-factor-view').hidden = !needsCode;
+  $('who').dataset.aal = aal.currentLevel ?? '';
+  $('two-factor-section').hidden = !user || user.is_anonymous || needsCode || (user.factors ?? []).some((f) => f.status === 'verified');
   $('who').textContent = !user ? 'signed out' : user.is_anonymous ? 'anonymous' : user.email ?? user.phone ?? user.id;
   $('status-label').hidden = !user;
   $('user-id').textContent = user?.id ?? '';
   $('signed-out-view').hidden = !!user;
-  $('signed-in-view').hidden = !user;
+  $('signed-in-view').hidden = !user || needsCode;
   $('email-section').hidden = !user || !!user.email;
   $('verify-form').hidden = !(pendingEmail ?? user?.new_email);
   $('password-section').hidden = !user?.email;
@@ -83,17 +89,18 @@ function todoItem(todo) {
 // Re-render on every auth event. supabase-js is called again only after the callback
 // has returned, as its docs advise.
 supabase.auth.onAuthStateChange((event, session) => {
-  setTimeout(() => {
+  setTimeout(async () => {
     const next = session?.user ?? null;
     const changed = next?.id !== user?.id;
     user = next;
+    aal = (await supabase.auth.mfa.getAuthenticatorAssuranceLevel()).data ?? aal;
     if (changed) {
       pendingEmail = null;
       $('todos').replaceChildren();
       $('todos').dataset.for = '';
     }
     render();
-    if (changed || event === 'SIGNED_IN') loadTodos().catch((e) => show(e));
+    if (changed || event === 'SIGNED_IN' || event === 'MFA_CHALLENGE_VERIFIED') loadTodos().catch((e) => show(e));
   }, 0);
 });
 
@@ -126,6 +133,29 @@ async function offerProviders() {
   render();
 }
 offerProviders().catch((e) => show(e));
+
+// Two-factor: enroll a TOTP factor, show its QR code and key, turn it on with a first code;
+// at the next sign-in the code is asked for after the password.
+let enrolling = null;
+$('enable-2fa').onclick = () => act($('enable-2fa'), async () => {
+  const factor = ok(await supabase.auth.mfa.enroll({ factorType: 'totp', friendlyName: `Authenticator ${Date.now()}` }));
+  enrolling = factor.id;
+  $('totp-qr').src = factor.totp.qr_code;
+  $('totp-secret').textContent = factor.totp.secret;
+  $('totp-setup').hidden = false;
+  return 'Scan the code, then enter the 6 digits your app shows.';
+});
+onSubmit('totp-form', 'verify-2fa', async () => {
+  ok(await supabase.auth.mfa.challengeAndVerify({ factorId: enrolling, code: $('totp-code').value.trim() }));
+  $('totp-setup').hidden = true;
+  $('totp-code').value = '';
+  return 'Two-factor authentication is on.';
+});
+onSubmit('mfa-form', 'mfa-verify', async () => {
+  const { totp } = ok(await supabase.auth.mfa.listFactors());
+  ok(await supabase.auth.mfa.challengeAndVerify({ factorId: totp[0].id, code: $('mfa-code').value.trim() }));
+  $('mfa-code').value = '';
+});
 
 $('guest').onclick = () => act($('guest'), async () => {
   ok(await supabase.auth.signInAnonymously());

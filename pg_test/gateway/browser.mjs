@@ -7,6 +7,15 @@
 import { check, crashed, finish, literal, sql, tally } from '../harness.mjs';
 import puppeteer from 'puppeteer-core';
 import { startOidc } from './oidc_local.mjs';
+import otplib from 'otplib';
+
+// A TOTP code `steps` time steps from now, from otplib (never the extension's own code).
+function totpAt(secret, steps = 0) {
+  otplib.authenticator.options = { epoch: Date.now() + steps * 30000 };
+  const code = otplib.authenticator.generate(secret);
+  otplib.authenticator.resetOptions();
+  return code;
+}
 
 const APP_URL = process.env.APP_URL;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -199,6 +208,7 @@ async function main() {
     check('delete: gone from the list and the table', [ids, '0'],
       [s.todos.map((t) => t.id), sql(`select count(*) from public.todos where id = ${mine[2]}`)]);
 
+    await twoFactor(page, email, password);
     await socialJourney(browser, pageErrors);
 
     check('no uncaught errors in the pages', [], pageErrors);
@@ -207,6 +217,31 @@ async function main() {
   }
   if (tally.failed) printConsole();
   finish('browser');
+}
+
+// "Enable two-factor": the QR code and key shown, turned on with a code from otplib;
+// then signing in again asks for a code after the password, and only then lists the todos.
+async function twoFactor(page, email, password) {
+  await page.click('#enable-2fa');
+  await page.waitForSelector('#totp-setup:not([hidden])');
+  const secret = await page.$eval('#totp-secret', (e) => e.textContent.trim());
+  const qr = await page.$eval('#totp-qr', (img) => img.src);
+  check('two-factor: the app shows the key and the QR code', [true, true], [/^[A-Z2-7]{32}$/.test(secret), qr.startsWith('data:image/svg+xml')]);
+  await fill(page, { 'totp-code': totpAt(secret) }, 'verify-2fa');
+  let s = await until(page, 'two-factor on', (x) => x.error || x.notice === 'Two-factor authentication is on.');
+  must('two-factor: turned on, the session is aal2', ['', 'aal2'], [s.error, await page.$eval('#who', (w) => w.dataset.aal)]);
+  await page.click('#sign-out');
+  await until(page, 'the sign-out', (x) => x.who === 'signed out');
+  await fill(page, { 'sign-in-email': email, 'sign-in-password': password }, 'sign-in');
+  await page.waitForSelector('#second-factor-view:not([hidden])');
+  check('two-factor: after the password, the app asks for the code (aal1, todos hidden)', ['aal1', true],
+    [await page.$eval('#who', (w) => w.dataset.aal), await page.$eval('#signed-in-view', (v) => v.hidden)]);
+  // The next step's code: the one just used is never accepted twice.
+  await fill(page, { 'mfa-code': totpAt(secret, 1) }, 'mfa-verify');
+  await page.waitForSelector('#second-factor-view[hidden]');
+  s = await until(page, 'the code accepted', (x) => x.error || (x.who === email && x.listFor === x.userId && x.loads > 0));
+  check('two-factor: the code from the app signs in at aal2, todos back', ['', 'aal2', 2],
+    [s.error, await page.$eval('#who', (w) => w.dataset.aal), s.todos.length]);
 }
 
 // "Sign in with …" against a real OpenID provider (oidc_local.mjs): a guest links it and
