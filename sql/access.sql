@@ -165,9 +165,15 @@ alter table auth.sign_up_passwords enable row level security;
 grant execute on function auth.update_user(jsonb), auth.reauthenticate(), auth.unlink_identity(uuid),
     auth.merge_anonymous_user(text, text) to authenticated, service_role;
 -- Multi-factor authentication: a signed-in user's own factors (the functions refuse
--- anonymous users); the tables, secrets included, are no application role's to read.
+-- anonymous users). A user may read its own factors' public columns, so that
+-- Supabase's restrictive aal2 policy (which counts them) works as written; the secret
+-- column and the challenges are no application role's to read.
 alter table auth.mfa_factors enable row level security;
 alter table auth.mfa_challenges enable row level security;
+grant select (id, user_id, friendly_name, factor_type, status, phone, created_at, updated_at, last_challenged_at)
+    on auth.mfa_factors to authenticated;
+drop policy if exists mfa_factors_own on auth.mfa_factors;
+create policy mfa_factors_own on auth.mfa_factors for select to authenticated using (user_id = auth.uid());
 grant execute on function auth.mfa_enroll(text, text, text, text), auth.mfa_challenge(uuid, text),
     auth.mfa_verify(uuid, uuid, text), auth.mfa_unenroll(uuid) to authenticated, service_role;
 grant execute on function auth.admin_list_factors(uuid), auth.admin_delete_factor(uuid, uuid) to service_role;

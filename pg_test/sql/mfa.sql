@@ -75,6 +75,20 @@ select regress.jwt_part(:'verified'::jsonb->>'access_token', 2)->>'aal' as aal,
        regress.jwt_part(:'verified'::jsonb->>'access_token', 2)->>'session_id' = regress.jwt_part(:'first'::jsonb->>'access_token', 2)->>'session_id' as same_session,
        (select status from auth.mfa_factors where id = :'fid') as factor_status;
 select auth.set_session(:'verified'::jsonb->>'access_token') is not null as aal2_session;
+-- RLS that demands aal2 of users with a verified factor: Supabase's restrictive policy,
+-- as its docs write it (authenticated reads its own factors' public columns).
+create table public.payments (user_id uuid not null default auth.uid(), amount int);
+alter table public.payments enable row level security;
+create policy own on public.payments to authenticated using (user_id = auth.uid());
+create policy "mfa where enrolled" on public.payments as restrictive for all to authenticated using (
+  array[auth.jwt()->>'aal'] <@ (
+    select case when count(id) > 0 then array['aal2'] else array['aal1', 'aal2'] end
+    from auth.mfa_factors where (select auth.uid()) = user_id and status = 'verified'));
+grant select on public.payments to authenticated;
+insert into public.payments values (:'uid', 10);
+set local role authenticated;
+select count(*) as payments_at_aal2, (select count(*) from auth.mfa_factors) as own_factors_visible from public.payments;
+reset role;
 -- A refresh keeps aal2.
 select regress.jwt_part(auth.refresh_session(:'verified'::jsonb->>'refresh_token')->>'access_token', 2)->>'aal' as aal_after_refresh;
 
@@ -88,7 +102,7 @@ select auth.mfa_verify(:'fid', :'c2', :'code_old');
 -- challenge_used:
 select auth.mfa_verify(:'fid', (:'challenge'::jsonb->>'id')::uuid, :'code_next');
 
--- The secret is no application role's to read.
+-- The secret is no application role's to read (nor a challenge).
 set local role authenticated;
 -- secret_as_authenticated:
 select secret from auth.mfa_factors;
@@ -96,11 +110,16 @@ reset role;
 set local role service_role;
 -- secret_as_service_role:
 select secret from auth.mfa_factors;
+-- challenges_as_service_role:
+select * from auth.mfa_challenges;
 reset role;
 
 -- Another user's session cannot touch this factor.
 select auth.admin_create_user('{"email": "mfa-other@example.com", "password": "another horse battery", "email_confirm": true}')->>'id' as other \gset
 select auth.set_session(auth.admin_create_session(:'other')->>'access_token') is not null as other_signed_in;
+set local role authenticated;
+select count(*) as others_factors_visible from auth.mfa_factors;
+reset role;
 -- others_challenge:
 select auth.mfa_challenge(:'fid');
 -- others_unenroll:
@@ -109,6 +128,9 @@ select auth.mfa_unenroll(:'fid');
 -- The owner signs in again with the password only (aal1): a verified factor means no
 -- password, email or other sessions' change, no new factor and no unenrolling.
 select auth.set_session(auth.admin_create_session(:'uid', 'password')->>'access_token') is not null as aal1_session;
+set local role authenticated;
+select count(*) as payments_at_aal1 from public.payments;
+reset role;
 -- password_at_aal1:
 select auth.update_user('{"password": "a brand new passphrase"}');
 -- sign_out_others_at_aal1:
