@@ -32,6 +32,16 @@ alter database app set auth_ext.manual_linking_enabled = on;
 -- Phone factors are tried (off by default, as in Supabase Auth).
 alter database app set auth_ext.mfa_phone_enroll_enabled = on;
 alter database app set auth_ext.mfa_phone_verify_enabled = on;
+-- The MFA verification attempt hook, as an app writes one: it rejects the attempts of the
+-- users the app listed (pg_test/gateway/mfa.mjs lists one).
+create table public.mfa_blocked_users (user_id uuid primary key);
+grant select on public.mfa_blocked_users to auth_ext_app;
+create function public.tier_mfa_attempt_hook(event jsonb) returns jsonb language sql as \$\$
+    select case when exists (select from public.mfa_blocked_users where user_id = (event->>'user_id')::uuid)
+                then '{"decision": "reject", "message": "Too many attempts, ask support"}'::jsonb
+                else '{"decision": "continue"}'::jsonb end \$\$;
+grant execute on function public.tier_mfa_attempt_hook(jsonb) to auth_ext_app;
+alter database app set auth_ext.mfa_verification_attempt_hook = 'public.tier_mfa_attempt_hook';
 -- PostgREST is reached only through the gateway, which sets X-Forwarded-For (README).
 alter database app set auth_ext.trusted_proxy_header = 'x-forwarded-for';
 alter database app set auth_ext.rate_limit_anonymous = 100000;

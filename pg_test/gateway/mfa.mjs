@@ -3,7 +3,7 @@
 // computed by otplib (an independent implementation); then the attacker's side.
 import otplib from 'otplib';
 import { check, sql } from '../harness.mjs';
-import { E, SERVICE_KEY, client, codeOf, http, jwtPart, lit, makeUser, signIn } from './common.mjs';
+import { E, SERVICE_KEY, client, codeOf, http, jwtPart, lit, makeUser, signIn, tokenWorks } from './common.mjs';
 
 const { authenticator } = otplib;
 // A code `steps` time steps from now (30 s each), as an authenticator app would show it then.
@@ -79,6 +79,21 @@ export async function mfa() {
     [E(ge), gone?.id, sql(`select aal from auth.sessions where id = ${lit(claims.session_id)}`)]);
 
   await phoneFactor();
+  await attemptHook();
+}
+
+// The MFA verification attempt hook (scripts/gateway.sh sets one): for a user the app
+// blocked, an attempt is rejected, and all the user's sessions end.
+async function attemptHook() {
+  const user = makeUser('mfa-hook');
+  const { supabase, session } = await signIn(user);
+  const { data: enrolled } = await supabase.auth.mfa.enroll({ factorType: 'totp' });
+  const { session: other } = await signIn(user);
+  sql(`insert into public.mfa_blocked_users values (${lit(user.id)})`);
+  const rejected = await supabase.auth.mfa.challengeAndVerify({ factorId: enrolled.id, code: codeAt(enrolled.totp.secret) });
+  check('the attempt hook rejects: 403 mfa_verification_rejected with its message, and every session of the user ends',
+    ['mfa_verification_rejected', 403, 'Too many attempts, ask support', false, false],
+    [...codeOf(rejected.error), rejected.error?.message, await tokenWorks(session.access_token), await tokenWorks(other.access_token)]);
 }
 
 // A phone factor: its code goes out as a text message (the outbox, channel sms); amr gains

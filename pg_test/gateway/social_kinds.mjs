@@ -47,9 +47,9 @@ export async function socialKinds() {
 
     // Feishu: v2 token endpoint with a JSON body, user_info; no email is made up; open_id
     // is the identity, and the rest of the profile (tenant_key) is kept.
-    const openId = `ou_${STAMP}`;
+    const openId = `ou_kinds_${STAMP}`;
     local.next('feishu', { name: '张三', en_name: 'San Zhang', avatar_url: 'https://feishu.example/a.png', open_id: openId,
-      union_id: `on_${STAMP}`, tenant_key: 't_2ed2', email: 'zhang@example.cn' });
+      union_id: `on_kinds_${STAMP}`, tenant_key: 't_2ed2', email: 'zhang@example.cn' });
     const fs = await sessionUser(await signInThrough('feishu', { gatewayBase: AUTH }));
     const fsIdentity = fs.user?.identities?.find((i) => i.provider === 'feishu');
     check('Feishu: open_id is the identity, no email made up (Feishu\'s is not verified), the profile kept',

@@ -61,6 +61,11 @@ select auth.mfa_enroll('sms');
 -- phone_off:
 select auth.mfa_enroll('phone', 'My phone', phone => '+14155550123');
 
+-- A factor left waiting (by whoever had the password before MFA was on), challenged so that
+-- no clean-up takes it: verifying the first factor removes it.
+select auth.mfa_enroll('totp', 'Left waiting')->>'id' as waiting \gset
+select auth.mfa_challenge(:'waiting') ? 'id' as waiting_challenged;
+
 -- Challenge and verify: a wrong code, then the right one raises this session to aal2.
 select auth.mfa_challenge(:'fid') as challenge \gset
 select (:'challenge'::jsonb->>'type') as challenge_type,
@@ -75,6 +80,7 @@ select regress.jwt_part(:'verified'::jsonb->>'access_token', 2)->>'aal' as aal,
        regress.jwt_part(:'verified'::jsonb->>'access_token', 2)->>'session_id' = regress.jwt_part(:'first'::jsonb->>'access_token', 2)->>'session_id' as same_session,
        (select status from auth.mfa_factors where id = :'fid') as factor_status;
 select auth.set_session(:'verified'::jsonb->>'access_token') is not null as aal2_session;
+select count(*) as waiting_factor_left from auth.mfa_factors where id = :'waiting';
 -- RLS that demands aal2 of users with a verified factor: Supabase's restrictive policy,
 -- as its docs write it (authenticated reads its own factors' public columns).
 create table public.payments (user_id uuid not null default auth.uid(), amount int);
@@ -103,6 +109,10 @@ select auth.mfa_verify(:'fid', :'c2', :'code_old');
 select auth.mfa_verify(:'fid', (:'challenge'::jsonb->>'id')::uuid, :'code_next');
 
 -- The secret is no application role's to read (nor a challenge).
+set local role anon;
+-- secret_as_anon:
+select secret from auth.mfa_factors;
+reset role;
 set local role authenticated;
 -- secret_as_authenticated:
 select secret from auth.mfa_factors;
@@ -139,6 +149,12 @@ select auth.sign_out('others');
 select auth.mfa_enroll('totp', 'Second') ? 'id' as enrolled_at_aal1;
 -- unenroll_at_aal1:
 select auth.mfa_unenroll(:'fid');
+-- Nor may it add a way to sign in, or remove one.
+set local auth_ext.manual_linking_enabled = on;
+-- link_at_aal1:
+select auth.link_identity('custom:idp', 'attacker-at-idp');
+-- unlink_at_aal1:
+select auth.unlink_identity((select id from auth.user_identities where user_id = :'uid' and provider = 'email'));
 -- Metadata is no credential: allowed.
 select auth.update_user('{"data": {"plan": "pro"}}')->'user_metadata'->>'plan' as metadata_at_aal1;
 
@@ -174,6 +190,32 @@ set local auth_ext.custom_access_token_hook = 'public.set_aal';
 select regress.error_of(format('select auth.admin_create_session(%L, %L)', :'uid', 'password')) as hook_raises_aal,
        regress.error_of(format('select auth.refresh_session(%L)', :'owner_verified'::jsonb->>'refresh_token')) as hook_lowers_aal;
 reset auth_ext.custom_access_token_hook;
+
+-- A factor the owner adds at aal2 cannot be verified by an aal1 session.
+select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as owner_again;
+select auth.set_session(:'owner_verified'::jsonb->>'access_token') is not null as owner_at_aal2;
+select auth.mfa_enroll('totp', 'New phone')->>'id' as newer \gset
+select auth.set_session(auth.admin_create_session(:'uid', 'password')->>'access_token') is not null as thief_at_aal1;
+select auth.mfa_challenge(:'newer')->>'id' as thief_challenge \gset
+-- verify_new_factor_at_aal1:
+select auth.mfa_verify(:'newer', :'thief_challenge', '123456');
+
+-- Phone factors: a code a minute per factor *and* address, so that whoever has the
+-- password cannot keep the owner's codes from being sent.
+set local auth_ext.mfa_phone_enroll_enabled = on;
+set local auth_ext.mfa_phone_verify_enabled = on;
+select auth.set_session(:'owner_verified'::jsonb->>'access_token') is not null as owner_for_phone;
+-- phone_too_long:
+select auth.mfa_enroll('phone', 'Too long', phone => '+1234567890123456');
+select auth.mfa_enroll('phone', 'Mobile', phone => '+14155550100')->>'phone' as phone_enrolled \gset
+select :'phone_enrolled' as phone_enrolled, (select id from auth.mfa_factors where user_id = :'uid' and factor_type = 'phone') as pfid \gset
+select auth.mfa_challenge(:'pfid') ? 'id' as owner_code_sent;
+select set_config('request.headers', '{"x-real-ip": "203.0.113.3"}', true) is not null as thief_address;
+select auth.mfa_challenge(:'pfid') ? 'id' as thief_code_sent;
+-- thief_again_within_a_minute:
+select auth.mfa_challenge(:'pfid');
+select set_config('request.headers', '{"x-real-ip": "198.51.100.7"}', true) is not null as owner_address;
+select count(*) as codes_sent from auth.outbox where recipient in ('14155550100', '+14155550100');
 
 -- The admin's view: list, then remove the factor; its aal2 session falls back to aal1.
 set local role service_role;

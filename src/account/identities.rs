@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::core::{db, roles, settings};
 use crate::core::errors::{AuthError, AuthResult, ErrorCode};
-use crate::sessions::current::current_user;
+use crate::sessions::current::current_user_at_aal2;
 use crate::users::{self, pg_uuid};
 
 /// Links an identity that the application's server verified with the provider to the
@@ -45,7 +45,7 @@ fn link_identity_as(
         }
         None => {
             manual_linking_enabled()?;
-            current_user()?.0
+            current_user_at_aal2("link an identity")?.0
         }
     };
     let provider = users::check_identity(provider, provider_id)?;
@@ -94,7 +94,7 @@ fn manual_linking_enabled() -> AuthResult<()> {
 
 fn unlink_own_identity(identity_id: pgrx::Uuid) -> Result<pgrx::JsonB, ErrorReport> {
     manual_linking_enabled()?;
-    let (user_id, _) = current_user()?;
+    let (user_id, _) = current_user_at_aal2("unlink an identity")?;
     #[derive(Deserialize)]
     struct Target {
         provider: Option<String>,

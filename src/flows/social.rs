@@ -17,7 +17,7 @@ use crate::flows::gates;
 use crate::limits;
 use crate::providers::provider::{usable, Provider};
 use crate::providers::{id_token, profile, sealed};
-use crate::sessions::current::current_user;
+use crate::sessions::current::current_user_at_aal2;
 use crate::sessions::open::create_session;
 use crate::users::{self, NewUser, pg_uuid};
 use crate::verification::pkce;
@@ -107,7 +107,7 @@ fn authorize(
         if !settings::MANUAL_LINKING_ENABLED.get() {
             return Err(AuthError::new(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled"));
         }
-        Some(current_user()?.0)
+        Some(current_user_at_aal2("link an identity")?.0)
     } else {
         None
     };

@@ -17,6 +17,7 @@ use crate::core::errors::{AuthError, AuthResult, ErrorCode};
 use crate::core::{crypto, db, request, roles, settings};
 use crate::limits;
 use crate::mfa::factors::{own_factor, signed_in_user, Factor};
+use crate::sessions::current::requires_aal2;
 use crate::mfa::totp;
 use crate::sessions::refresh::reissue;
 use crate::tokens::hooks;
@@ -75,12 +76,13 @@ fn send_code(user: &uuid::Uuid, factor: &Factor, channel: Option<&str>) -> AuthR
     if channel != "sms" {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "Invalid channel provided: only sms is supported"));
     }
+    // Per factor *and* client address: keyed on the factor alone, whoever has the password
+    // could keep the owner's codes from being sent.
     let wait: Option<i32> = db::read_value(
-        "select ceil(extract(epoch from last_challenged_at + interval '60 seconds' - now()))::int
-         from auth.mfa_factors where id = $1::text::uuid and last_challenged_at > now() - interval '60 seconds'",
-        &[factor.id.as_str().into()],
+        "select auth.rate_window_take('mfa_phone_frequency', $1, 60)",
+        &[format!("{} {}", factor.id, durable::current_client_key()).into()],
     )?;
-    if let Some(wait) = wait {
+    if let Some(wait) = wait.filter(|w| *w > 0) {
         return Err(AuthError::new(ErrorCode::OverSmsSendRateLimit, format!("For security purposes, you can only request this after {wait} seconds."))
             .retry_after(i64::from(wait.max(1))));
     }
@@ -121,6 +123,11 @@ fn verify(factor_id: pgrx::Uuid, challenge_id: Option<pgrx::Uuid>, code: &str) -
         return Err(AuthError::new(ErrorCode::ValidationFailed, "Code needs to be non-empty"));
     }
     verify_enabled(&factor)?;
+    // A second factor is added only by someone who has the first: else whoever had the
+    // password could leave a factor of their own waiting and verify it later.
+    if factor.status != "verified" && requires_aal2(&user, &session)? {
+        return Err(AuthError::new(ErrorCode::InsufficientAal, "AAL2 required to verify a new factor"));
+    }
     let client = request::client();
     let challenge: Option<Challenge> = db::json_row(
         "select jsonb_build_object('verified', verified_at is not null, 'same_address', ip is not distinct from $3,
@@ -177,9 +184,9 @@ fn verify(factor_id: pgrx::Uuid, challenge_id: Option<pgrx::Uuid>, code: &str) -
                        || coalesce((select jsonb_agg(e) from jsonb_array_elements(amr) e where e->>'method' <> $6::text), '[]')
              where id = $5),
          lower_sessions as (delete from auth.sessions where user_id = $1 and id <> $5 and aal <> 'aal2'),
-         others as (
-             delete from auth.mfa_factors where user_id = $1 and status = 'unverified' and id <> $2::text::uuid
-               and factor_type = (select factor_type from auth.mfa_factors where id = $2::text::uuid))
+         -- Every other unverified factor goes (Supabase Auth: of the same type only), so that
+         -- none left waiting by someone who had the password outlives the owner's MFA.
+         others as (delete from auth.mfa_factors where user_id = $1 and status = 'unverified' and id <> $2::text::uuid)
          insert into auth.audit_log_entries (actor_id, action, payload)
          values ($1, 'mfa_verified', jsonb_build_object('factor_id', $2::text, 'session_id', $5))",
         &[pg_uuid(&user).into(), factor.id.as_str().into(), step.into(), challenge_id.into(), pg_uuid(&session).into(), method.into()],

@@ -81,6 +81,9 @@ fn enroll(factor_type: &str, friendly_name: Option<&str>, issuer: Option<&str>, 
         "totp" => None,
         _ => return Err(AuthError::new(ErrorCode::ValidationFailed, "factor_type needs to be totp, phone, or webauthn")),
     };
+    if issuer.is_some_and(|i| i.chars().count() > 256) {
+        return Err(AuthError::new(ErrorCode::ValidationFailed, "issuer is at most 256 characters"));
+    }
     let name = friendly_name.unwrap_or_default();
     if name.chars().count() > 256 {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "friendly_name is at most 256 characters"));
@@ -146,7 +149,8 @@ fn enrollable_phone(user: &uuid::Uuid, phone: Option<&str>) -> AuthResult<String
     let phone = phone.filter(|p| !p.trim().is_empty())
         .ok_or_else(|| AuthError::new(ErrorCode::ValidationFailed, "Phone number required to enroll Phone factor"))?;
     let number = users::normalize_address(phone, true)?;
-    if number.is_empty() {
+    // E.164: at most 15 digits (mfa.go's ^[1-9][0-9]{1,14}$).
+    if number.is_empty() || number.len() > 15 {
         return Err(AuthError::new(ErrorCode::ValidationFailed, "Invalid phone number format (E.164 required)"));
     }
     // Written, so not a read: an unverified factor of the same number makes way.

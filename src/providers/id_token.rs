@@ -41,6 +41,11 @@ pub fn verify(p: &Provider, token: &str) -> AuthResult<Checked> {
     }
     // `alg: none` fails here: jsonwebtoken has no such Algorithm.
     let header = decode_header(token).map_err(|e| bad(format!("the ID token is malformed: {e}")))?;
+    // Extensions it must understand (RFC 7515 4.1.11): this verifier understands none.
+    let raw_header = token.split('.').next().and_then(|h| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h).ok());
+    if raw_header.and_then(|h| serde_json::from_slice::<Value>(&h).ok()).is_some_and(|h| h.get("crit").is_some()) {
+        return Err(bad("the ID token names critical header extensions (crit), which this verifier does not understand"));
+    }
     if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
         return Err(bad(format!("{:?} is a shared-secret algorithm; a provider signs with its private key", header.alg)));
     }

@@ -39,6 +39,16 @@ pub fn requires_aal2(user: &uuid::Uuid, session: &uuid::Uuid) -> AuthResult<bool
     Ok(db::read_value::<bool>("select auth.requires_aal2($1, $2)", &[pg_uuid(user).into(), pg_uuid(session).into()])?.unwrap_or(true))
 }
 
+/// The signed-in user and session, for a change of how the user signs in: with a verified
+/// factor, only from an aal2 session ("AAL2 required to {action}").
+pub fn current_user_at_aal2(action: &str) -> AuthResult<(uuid::Uuid, uuid::Uuid)> {
+    let (user, session) = current_user()?;
+    if requires_aal2(&user, &session)? {
+        return Err(AuthError::new(ErrorCode::InsufficientAal, format!("AAL2 required to {action}")));
+    }
+    Ok((user, session))
+}
+
 /// Ends every session of the user but `keep` (all of them when None), as a password
 /// or email change does.
 pub fn end_sessions(user_id: &uuid::Uuid, keep: Option<&uuid::Uuid>, reason: &str) -> AuthResult<()> {
