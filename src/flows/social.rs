@@ -157,32 +157,49 @@ fn authorize(
     let scope = requested.join(if p.kind == "wechat" { "," } else { " " });
     let redirect_uri = callback_url()?;
     let challenge = crypto::b64url(&crypto::sha256(&[verifier.as_bytes()]));
-    let url = match p.kind.as_str() {
-        // WeChat's website login names the client appid, and wants its fragment.
-        "wechat" => format!(
-            "{}#wechat_redirect",
-            query(&authorization_url, &[("appid", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)])
-        ),
-        "oidc" => {
-            let mut params = vec![
-                ("client_id", p.client_id.as_str()),
-                ("redirect_uri", redirect_uri.as_str()),
-                ("response_type", "code"),
-                ("scope", scope.as_str()),
-                ("state", state.as_str()),
-                ("nonce", nonce.as_str()),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ];
-            // Apple gives a name or email scope only to a form post back (POST /callback).
-            if p.issuer.as_deref() == Some(APPLE_ISSUER) {
-                params.push(("response_mode", "form_post"));
+    let page = ProviderPage { authorization_url: &authorization_url, redirect_uri: &redirect_uri, scope: &scope, state: &state };
+    Ok(json!({"url": page.url(&p, &nonce, &challenge)}))
+}
+
+/// What the provider's sign-in page is sent.
+struct ProviderPage<'a> {
+    authorization_url: &'a str,
+    redirect_uri: &'a str,
+    scope: &'a str,
+    state: &'a str,
+}
+
+impl ProviderPage<'_> {
+    /// The page's URL, as `p`'s kind wants it: towards an OpenID provider with our nonce
+    /// and PKCE challenge.
+    fn url(&self, p: &Provider, nonce: &str, challenge: &str) -> String {
+        let (authorization_url, redirect_uri, scope, state) = (self.authorization_url, self.redirect_uri, self.scope, self.state);
+        match p.kind.as_str() {
+            // WeChat's website login names the client appid, and wants its fragment.
+            "wechat" => format!(
+                "{}#wechat_redirect",
+                query(authorization_url, &[("appid", &p.client_id), ("redirect_uri", redirect_uri), ("response_type", "code"), ("scope", scope), ("state", state)])
+            ),
+            "oidc" => {
+                let mut params = vec![
+                    ("client_id", p.client_id.as_str()),
+                    ("redirect_uri", redirect_uri),
+                    ("response_type", "code"),
+                    ("scope", scope),
+                    ("state", state),
+                    ("nonce", nonce),
+                    ("code_challenge", challenge),
+                    ("code_challenge_method", "S256"),
+                ];
+                // Apple gives a name or email scope only to a form post back (POST /callback).
+                if p.issuer.as_deref() == Some(APPLE_ISSUER) {
+                    params.push(("response_mode", "form_post"));
+                }
+                query(authorization_url, &params)
             }
-            query(&authorization_url, &params)
+            _ => query(authorization_url, &[("client_id", &p.client_id), ("redirect_uri", redirect_uri), ("response_type", "code"), ("scope", scope), ("state", state)]),
         }
-        _ => query(&authorization_url, &[("client_id", &p.client_id), ("redirect_uri", &redirect_uri), ("response_type", "code"), ("scope", &scope), ("state", &state)]),
-    };
-    Ok(json!({"url": url}))
+    }
 }
 
 /// Fills an OpenID provider's endpoints from its discovery document, which the front
