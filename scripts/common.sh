@@ -94,7 +94,7 @@ gateway_start() {
     local port; port="${GATEWAY_PORT:-$(free_port)}"
     AUTH_GATEWAY_DATABASE_URL="postgres://auth_gateway:change-me@127.0.0.1:$PGPORT/$1" \
     AUTH_GATEWAY_LISTEN="127.0.0.1:$port" AUTH_GATEWAY_POSTGREST_URL="$BASE_URL" \
-        "$(gateway_bin)" >"$CLUSTER_DIR/gateway.log" 2>&1 &
+        "$(gateway_bin)" >"$CLUSTER_DIR/${GATEWAY_LOG:-gateway.log}" 2>&1 &
     GATEWAY_PID=$!
     GATEWAY_URL="http://127.0.0.1:$port"
     local i

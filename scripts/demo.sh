@@ -65,6 +65,11 @@ client_secret="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
 ISSUER_PORT="$issuer_port" CLIENT_ID=demo CLIENT_SECRET="$client_secret" CALLBACK="http://127.0.0.1:$gateway_port/auth/v1/callback" \
     node examples/local-id-provider/serve.mjs >/dev/null 2>&1 &
 ISSUER_PID=$!
+for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$issuer_port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    kill -0 "$ISSUER_PID" 2>/dev/null || { echo "the local OpenID provider did not start" >&2; exit 1; }
+    sleep 0.1
+done
 "${psql[@]}" -q -c "select auth.admin_create_oauth_provider(jsonb_build_object('provider', 'custom:demo', 'name', 'Demo',
     'kind', 'oidc', 'issuer', 'http://127.0.0.1:$issuer_port', 'client_id', 'demo', 'client_secret', '$client_secret',
     'scopes', 'email profile')) is not null as demo_provider_configured" >/dev/null

@@ -12,8 +12,8 @@ SITE_URL="http://127.0.0.1:$(free_port)"
 # and its client secret is sealed with a test's key.
 cluster_start gateway "shared_preload_libraries = 'auth_ext'" "auth_ext.durable_write_databases = 'app'" \
     "auth_ext.provider_allow_http = on" "auth_ext.provider_secret_key = 'gateway-tier-sealing-key-0123456789'"
-APP_PID=""
-trap 'kill $APP_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
+APP_PID=""; CAPTCHA_GATEWAY_PID=""
+trap 'kill $APP_PID $CAPTCHA_GATEWAY_PID 2>/dev/null || true; gateway_stop; postgrest_stop; cluster_stop' EXIT
 "$(pg_bindir)/createdb" app
 psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/postgrest/setup.sql >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d app -f examples/gateway/setup.sql >/dev/null
@@ -58,8 +58,15 @@ SERVICE_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('service_rol
 
 wait_for_writer app
 postgrest_start app
+# A second gateway with CAPTCHA on, checking tokens at a local siteverify (the tier's
+# captcha section serves it on CAPTCHA_SITEVERIFY_PORT).
+CAPTCHA_SITEVERIFY_PORT="$(free_port)"
+AUTH_GATEWAY_CAPTCHA_PROVIDER=hcaptcha AUTH_GATEWAY_CAPTCHA_SECRET=tier-captcha-secret \
+    AUTH_GATEWAY_CAPTCHA_VERIFY_URL="http://127.0.0.1:$CAPTCHA_SITEVERIFY_PORT/siteverify" GATEWAY_LOG=gateway-captcha.log \
+    AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
+CAPTCHA_GATEWAY_PID="$GATEWAY_PID"; CAPTCHA_BASE_URL="$GATEWAY_URL"
 AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
-export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app
+export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app CAPTCHA_BASE_URL CAPTCHA_SITEVERIFY_PORT
 status=0
 (cd pg_test/gateway && node tier.mjs) || status=$?
 (cd pg_test/gateway && node open_internet.mjs) || status=$?

@@ -54,6 +54,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 handler!(signup(input) {
+    crate::captcha::check(&input).await?;
     let data = input.json("data");
     let (email, phone) = (input.text("email"), input.text("phone"));
     if email.is_none() && phone.is_none() {
@@ -73,6 +74,9 @@ handler!(signup(input) {
 
 handler!(token(input) {
     let grant = input.query.get("grant_type").cloned().unwrap_or_default();
+    if !matches!(grant.as_str(), "pkce" | "refresh_token" | "id_token") {
+        crate::captcha::check(&input).await?;
+    }
     let value = match grant.as_str() {
         "password" => {
             let password = input.text("password");
@@ -103,6 +107,7 @@ handler!(token(input) {
 });
 
 handler!(otp(input) {
+    crate::captcha::check(&input).await?;
     let create_user = input.body.get("create_user").and_then(Value::as_bool).unwrap_or(true);
     input
         .call(
@@ -183,6 +188,7 @@ follow_link(input) {
 });
 
 handler!(recover(input) {
+    crate::captcha::check(&input).await?;
     input
         .call(
             Needs::Key,
@@ -194,6 +200,7 @@ handler!(recover(input) {
 });
 
 handler!(resend(input) {
+    crate::captcha::check(&input).await?;
     input
         .call(Needs::Key, "select auth.resend($1, $2, $3)", &[&input.text("type"), &input.text("email"), &input.text("phone")])
         .await?;

@@ -24,6 +24,10 @@ Settings (environment variables, or NAME=value lines in the --config file):
                                      * matches within one part of the URL, ** across parts. Others fall
                                      back to the database's auth_ext.site_url
   AUTH_GATEWAY_POOL_SIZE             database connections (default 16)
+  AUTH_GATEWAY_CAPTCHA_PROVIDER      hcaptcha or turnstile: sign-up (anonymous too), password sign-in,
+                                     /otp, /recover and /resend need gotrue_meta_security.captcha_token
+  AUTH_GATEWAY_CAPTCHA_SECRET        the provider's secret key (required with a provider)
+  AUTH_GATEWAY_CAPTCHA_VERIFY_URL    the siteverify URL (default: the provider's; for tests)
   RUST_LOG                           log filter (default auth_ext_gateway=info)
 ";
 
@@ -35,6 +39,28 @@ pub struct Config {
     pub trusted_proxy_header: Option<String>,
     pub redirect_allow_list: Vec<String>,
     pub pool_size: usize,
+    pub captcha: Option<Captcha>,
+}
+
+/// A CAPTCHA provider the front door checks tokens with (GoTrue's SECURITY_CAPTCHA_*).
+#[derive(Debug, Clone)]
+pub struct Captcha {
+    pub secret: String,
+    pub verify_url: String,
+}
+
+impl Captcha {
+    fn load(provider: Option<String>, secret: Option<String>, verify_url: Option<String>) -> Result<Option<Captcha>, String> {
+        let Some(provider) = provider else { return Ok(None) };
+        // security/captcha.go: the providers' siteverify endpoints.
+        let default_url = match provider.as_str() {
+            "hcaptcha" => "https://hcaptcha.com/siteverify",
+            "turnstile" => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            other => return Err(format!("AUTH_GATEWAY_CAPTCHA_PROVIDER {other:?} is neither hcaptcha nor turnstile")),
+        };
+        let secret = secret.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).ok_or("AUTH_GATEWAY_CAPTCHA_SECRET is required with a CAPTCHA provider")?;
+        Ok(Some(Captcha { secret, verify_url: verify_url.unwrap_or_else(|| default_url.to_owned()) }))
+    }
 }
 
 impl Config {
@@ -70,6 +96,7 @@ impl Config {
                 .map(|l| l.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect())
                 .unwrap_or_default(),
             pool_size,
+            captcha: Captcha::load(get("AUTH_GATEWAY_CAPTCHA_PROVIDER"), get("AUTH_GATEWAY_CAPTCHA_SECRET"), get("AUTH_GATEWAY_CAPTCHA_VERIFY_URL"))?,
         }))
     }
 
@@ -130,6 +157,7 @@ mod tests {
             trusted_proxy_header: None,
             redirect_allow_list: list.iter().map(|s| s.to_string()).collect(),
             pool_size: 1,
+            captcha: None,
         }
     }
 

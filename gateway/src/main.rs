@@ -10,6 +10,7 @@
 #[macro_use]
 mod request;
 mod outbound;
+mod captcha;
 mod exchange;
 mod social;
 mod custom_providers;

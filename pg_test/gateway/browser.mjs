@@ -7,6 +7,7 @@
 import { check, crashed, finish, literal, sql, tally } from '../harness.mjs';
 import puppeteer from 'puppeteer-core';
 import { startOidc } from './oidc_local.mjs';
+import { startSiteverify } from './siteverify_local.mjs';
 import otplib from 'otplib';
 
 // A TOTP code `steps` time steps from now, from otplib (never the extension's own code).
@@ -209,6 +210,7 @@ async function main() {
       [s.todos.map((t) => t.id), sql(`select count(*) from public.todos where id = ${mine[2]}`)]);
 
     await twoFactor(page, email, password);
+    await captchaInBrowser(page, email);
     await socialJourney(browser, pageErrors);
 
     check('no uncaught errors in the pages', [], pageErrors);
@@ -242,6 +244,40 @@ async function twoFactor(page, email, password) {
   s = await until(page, 'the code accepted', (x) => x.error || (x.who === email && x.listFor === x.userId && x.loads > 0));
   check('two-factor: the code from the app signs in at aal2, todos back', ['', 'aal2', 2],
     [s.error, await page.$eval('#who', (w) => w.dataset.aal), s.todos.length]);
+}
+
+// CAPTCHA, as a browser app sends it: supabase-js' captchaToken option against the gateway
+// that checks it (scripts/gateway.sh), on every route Supabase Auth protects.
+async function captchaInBrowser(page, email) {
+  const siteverify = await startSiteverify(Number(process.env.CAPTCHA_SITEVERIFY_PORT));
+  try {
+    const outcomes = await page.evaluate(async (base, existing) => {
+      const { anonKey } = window.AUTH_EXT;
+      const client = () => window.supabase.createClient(base, anonKey, { auth: { persistSession: false, autoRefreshToken: false } });
+      const fresh = `captcha-browser-${Date.now()}@example.com`;
+      const routes = [
+        (t) => client().auth.signUp({ email: fresh, password: 'browser captcha passphrase', options: { captchaToken: t } }),
+        (t) => client().auth.signInAnonymously({ options: { captchaToken: t } }),
+        (t) => client().auth.signInWithPassword({ email: existing, password: 'wrong on purpose', options: { captchaToken: t } }),
+        (t) => client().auth.signInWithOtp({ email: existing, options: { captchaToken: t } }),
+        (t) => client().auth.resetPasswordForEmail(existing, { captchaToken: t }),
+        (t) => client().auth.resend({ type: 'signup', email: fresh, options: { captchaToken: t } }),
+      ];
+      const out = [];
+      for (const [i, route] of routes.entries()) {
+        const without = await route(undefined);
+        const withToken = await route(`pass-browser-${Date.now()}-${i}`);
+        out.push([without.error?.code ?? null, withToken.error?.code ?? null]);
+      }
+      return out;
+    }, process.env.CAPTCHA_BASE_URL, email);
+    // With a token, the password sign-in gets past the CAPTCHA to the wrong password.
+    check('CAPTCHA in Chromium: each protected route refuses a request without captchaToken and takes one with it',
+      [['captcha_failed', null], ['captcha_failed', null], ['captcha_failed', 'invalid_credentials'], ['captcha_failed', null], ['captcha_failed', null], ['captcha_failed', null]],
+      outcomes);
+  } finally {
+    await siteverify.close();
+  }
 }
 
 // "Sign in with …" against a real OpenID provider (oidc_local.mjs): a guest links it and

@@ -29,6 +29,7 @@ import { socialSignIn } from './social.mjs';
 import { idTokenSignIn } from './id_token.mjs';
 import { socialKinds } from './social_kinds.mjs';
 import { mfa } from './mfa.mjs';
+import { captcha } from './captcha.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -44,6 +45,7 @@ const sections = {
   'social-id-token': idTokenSignIn,
   'social-kinds': socialKinds,
   mfa,
+  captcha,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,
