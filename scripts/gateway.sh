@@ -52,6 +52,8 @@ alter database app set auth_ext.rate_limit_sms_sent = 100000;
 alter database app set auth_ext.rate_limit_verify = 100000;
 alter database app set auth_ext.rate_limit_failed_sign_ins = 100000;
 alter database app set auth_ext.rate_limit_burst = 100000;
+-- The sender's retries come after a second in the tier (30 s by default).
+alter database app set auth_ext.outbox_retry_delay = 1;
 SQL
 ANON_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('anon', description => 'gateway tier')")"
 SERVICE_KEY="$(psql -X -q -At -d app -c "select auth.create_api_key('service_role', description => 'gateway tier')")"
@@ -66,7 +68,9 @@ AUTH_GATEWAY_CAPTCHA_PROVIDER=hcaptcha AUTH_GATEWAY_CAPTCHA_SECRET=tier-captcha-
     AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
 CAPTCHA_GATEWAY_PID="$GATEWAY_PID"; CAPTCHA_BASE_URL="$GATEWAY_URL"
 AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$SITE_URL" gateway_start app
-export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app CAPTCHA_BASE_URL CAPTCHA_SITEVERIFY_PORT
+# The sender (auth_ext_gateway send) logs in as the gateway's role, which may be service_role.
+GATEWAY_BIN="$(gateway_bin)"; SENDER_DATABASE_URL="postgres://auth_gateway:change-me@127.0.0.1:$PGPORT/app"
+export BASE_URL="$GATEWAY_URL" ANON_KEY SERVICE_KEY SITE_URL PGDATABASE=app CAPTCHA_BASE_URL CAPTCHA_SITEVERIFY_PORT GATEWAY_BIN SENDER_DATABASE_URL
 status=0
 (cd pg_test/gateway && node tier.mjs) || status=$?
 (cd pg_test/gateway && node open_internet.mjs) || status=$?

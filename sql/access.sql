@@ -104,6 +104,16 @@ grant execute on function auth.sign_in_with_idp(text, text, jsonb), auth.admin_c
     auth.admin_list_users(integer, integer, text, boolean), auth.admin_generate_link(text, text, jsonb),
     auth.claim_outbox(integer), auth.admin_get_user_by_id(uuid), auth.invite_user_by_email(text, jsonb, text)
     to service_role;
+-- The sender (service_role) leases messages and reports on them; what became of each can
+-- be read, without the secrets, in auth.outbox_status.
+grant execute on function auth.lease_outbox(integer, integer, text), auth.outbox_sent(bigint),
+    auth.outbox_retry(bigint, text, boolean) to service_role;
+grant select on auth.outbox_status to service_role;
+alter table auth.email_templates enable row level security;
+drop policy if exists email_templates_server on auth.email_templates;
+create policy email_templates_server on auth.email_templates to service_role using (true) with check (true);
+grant select, insert, update, delete on auth.email_templates to service_role;
+select pg_catalog.pg_extension_config_dump('auth.email_templates', '');
 
 select pg_catalog.pg_extension_config_dump('auth.one_time_tokens', '');
 

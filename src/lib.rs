@@ -37,7 +37,8 @@ extension_sql_file!("../sql/schema/outbox.sql", name = "schema_outbox", requires
 extension_sql_file!("../sql/schema/merge.sql", name = "schema_merge", requires = ["schema_outbox"]);
 extension_sql_file!("../sql/schema/providers.sql", name = "schema_providers", requires = ["schema_merge"]);
 extension_sql_file!("../sql/schema/mfa.sql", name = "schema_mfa", requires = ["schema_providers"]);
-extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_mfa"]);
+extension_sql_file!("../sql/schema/mail.sql", name = "schema_mail", requires = ["schema_mfa"]);
+extension_sql_file!("../sql/functions/users.sql", name = "functions_users", requires = ["schema_mail"]);
 extension_sql_file!("../sql/functions/identities.sql", name = "functions_identities", requires = ["functions_users"]);
 extension_sql_file!("../sql/functions/addresses.sql", name = "functions_addresses", requires = ["functions_identities"]);
 extension_sql_file!("../sql/functions/keys.sql", name = "functions_keys", requires = ["functions_addresses"]);

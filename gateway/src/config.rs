@@ -117,7 +117,7 @@ impl Config {
     }
 }
 
-fn parse_file(text: &str) -> Result<HashMap<String, String>, String> {
+pub fn parse_file(text: &str) -> Result<HashMap<String, String>, String> {
     let mut values = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -11,6 +11,8 @@
 mod request;
 mod outbound;
 mod captcha;
+mod mail_templates;
+mod sender;
 mod exchange;
 mod social;
 mod custom_providers;
@@ -47,7 +49,11 @@ pub type Shared = Arc<AppState>;
 
 #[tokio::main]
 async fn main() {
-    let config = match Config::load(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "send") {
+        return send(&args[1..]).await;
+    }
+    let config = match Config::load(args) {
         Ok(Some(config)) => config,
         Ok(None) => return, // --help
         Err(e) => {
@@ -167,3 +173,29 @@ pub fn client_ip(state: &AppState, peer: &ConnectInfo<SocketAddr>, headers: &Hea
 }
 
 pub type Ctx = (State<Shared>, ConnectInfo<SocketAddr>);
+
+/// `auth_ext_gateway send [--config FILE]`: the outbox's mail sender (sender.rs).
+async fn send(args: &[String]) {
+    let file = match args {
+        [] => Default::default(),
+        [flag, path] if flag == "--config" => match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| config::parse_file(&t)) {
+            Ok(values) => values,
+            Err(e) => {
+                eprintln!("auth_ext_gateway send: {path}: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprint!("{}", sender::HELP);
+            std::process::exit(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "auth_ext_gateway=info".into()))
+        .init();
+    let get = |name: &str| std::env::var(name).ok().or_else(|| file.get(name).cloned()).filter(|v| !v.is_empty());
+    if let Err(e) = sender::run(&get).await {
+        eprintln!("auth_ext_gateway send: {e}\n\n{}", sender::HELP);
+        std::process::exit(2);
+    }
+}

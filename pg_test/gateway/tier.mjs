@@ -30,6 +30,7 @@ import { idTokenSignIn } from './id_token.mjs';
 import { socialKinds } from './social_kinds.mjs';
 import { mfa } from './mfa.mjs';
 import { captcha } from './captcha.mjs';
+import { mail } from './mail.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -46,6 +47,7 @@ const sections = {
   'social-kinds': socialKinds,
   mfa,
   captcha,
+  mail,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

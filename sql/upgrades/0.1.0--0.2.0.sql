@@ -145,6 +145,19 @@ create view auth.live_users as select * from auth.users where deleted_at is null
 
 -- include sql/schema/providers.sql
 -- include sql/schema/mfa.sql
+-- include sql/schema/mail.sql
+-- Delivery state of messages (auth.lease_outbox, auth.outbox_sent, auth.outbox_retry).
+alter table auth.outbox
+    add column status text not null default 'pending',
+    add column attempts int not null default 0,
+    add column next_attempt_at timestamptz not null default now(),
+    add column last_error text,
+    add column sent_at timestamptz,
+    add constraint outbox_status check (status in ('pending', 'sent', 'failed'));
+-- Messages claimed before the upgrade were handed over already.
+update auth.outbox set status = 'sent', sent_at = claimed_at where claimed_at is not null;
+drop index auth.outbox_unclaimed_idx;
+create index outbox_pending_idx on auth.outbox (next_attempt_at, id) where status = 'pending';
 -- The factor that raised a session to aal2 (multi-factor authentication).
 alter table auth.sessions add column factor_id uuid;
 

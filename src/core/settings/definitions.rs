@@ -463,6 +463,22 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::empty(),
     },
     Definition {
+        name: c"auth_ext.outbox_max_attempts",
+        short: c"Tries of a message before it is marked failed (auth.outbox_retry).",
+        long: c"",
+        kind: Kind::Int(&OUTBOX_MAX_ATTEMPTS, 1, 100),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
+        name: c"auth_ext.outbox_retry_delay",
+        short: c"How long a message that could not be sent waits for its first retry; each next waits twice as long, up to an hour.",
+        long: c"",
+        kind: Kind::Int(&OUTBOX_RETRY_DELAY, 1, 3600),
+        context: Changed::BySuperuser,
+        flags: GucFlags::UNIT_S,
+    },
+    Definition {
         name: VERIFIED_CLAIMS_NAME,
         short: c"Claims of the session verified by auth.set_session in this transaction (internal).",
         long: c"",

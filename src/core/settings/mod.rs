@@ -83,6 +83,11 @@ pub static MFA_CHALLENGE_EXPIRY: GucSetting<i32> = GucSetting::<i32>::new(300);
 pub static MFA_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static MFA_VERIFICATION_ATTEMPT_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Tries of a message before it fails for good (auth.outbox_retry).
+pub static OUTBOX_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
+/// The first retry's delay; each next one doubles it, up to an hour.
+pub static OUTBOX_RETRY_DELAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+
 /// How a setting is stored, with an integer's bounds.
 enum Kind {
     Bool(&'static GucSetting<bool>),

@@ -1,0 +1,194 @@
+//! `auth_ext_gateway send`: delivers auth.outbox's mail over SMTP, at least once. It
+//! LISTENs on `auth_outbox` and also polls, so a missed notification only delays a
+//! message; leases due messages (auth.lease_outbox: several senders never share one),
+//! renders Supabase Auth's templates (auth.email_templates, else its defaults), sends
+//! HTML and text parts, and reports each: sent (its secrets leave the table), or not,
+//! to be retried with backoff, or failed for good on an SMTP 5xx (auth.outbox_retry).
+//! One log line per message, never its code or link.
+
+use std::time::Duration;
+
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::{json, Value};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use crate::mail_templates::{default_template, render, template_for, text_part};
+
+pub const HELP: &str = "\
+auth_ext_gateway send: delivers auth_ext's outbox mail over SMTP (at least once)
+
+Settings (environment variables, or NAME=value lines in the --config file):
+  AUTH_SENDER_DATABASE_URL   required; its role must be a member of service_role
+  AUTH_SENDER_SMTP_HOST      required
+  AUTH_SENDER_SMTP_PORT      default 587 (starttls), 465 (implicit), 25 (none)
+  AUTH_SENDER_SMTP_TLS       starttls (default), implicit, or none (local servers only)
+  AUTH_SENDER_SMTP_USER, AUTH_SENDER_SMTP_PASSWORD   optional
+  AUTH_SENDER_FROM           required: the sender address
+  AUTH_SENDER_FROM_NAME      optional: its display name
+  AUTH_SENDER_LEASE          seconds a message is leased to this sender (default 60)
+  AUTH_SENDER_POLL           seconds between looks without a notification (default 5)
+";
+
+struct Settings {
+    database_url: String,
+    smtp: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    lease: i32,
+    poll: Duration,
+}
+
+fn settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
+    let required = |name: &str| get(name).ok_or(format!("{name} is required"));
+    let host = required("AUTH_SENDER_SMTP_HOST")?;
+    let tls = get("AUTH_SENDER_SMTP_TLS").unwrap_or_else(|| "starttls".into());
+    let default_port = match tls.as_str() {
+        "implicit" => 465,
+        "none" => 25,
+        "starttls" => 587,
+        other => return Err(format!("AUTH_SENDER_SMTP_TLS {other:?} is not starttls, implicit or none")),
+    };
+    let port = match get("AUTH_SENDER_SMTP_PORT") {
+        Some(p) => p.parse().map_err(|_| format!("AUTH_SENDER_SMTP_PORT {p:?} is not a port"))?,
+        None => default_port,
+    };
+    let tls_parameters = || TlsParameters::new(host.clone()).map_err(|e| format!("TLS for {host}: {e}"));
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
+        .port(port)
+        .timeout(Some(Duration::from_secs(10)))
+        .tls(match tls.as_str() {
+            "implicit" => Tls::Wrapper(tls_parameters()?),
+            "none" => Tls::None,
+            _ => Tls::Required(tls_parameters()?),
+        });
+    if let Some(user) = get("AUTH_SENDER_SMTP_USER") {
+        builder = builder.credentials(Credentials::new(user, get("AUTH_SENDER_SMTP_PASSWORD").unwrap_or_default()));
+    }
+    let address = required("AUTH_SENDER_FROM")?;
+    let from = format!("{} <{address}>", get("AUTH_SENDER_FROM_NAME").unwrap_or_default().replace(['\r', '\n', '<', '>', '"'], ""));
+    let from: Mailbox = from.trim().parse().map_err(|e| format!("AUTH_SENDER_FROM {address:?}: {e}"))?;
+    let seconds = |name: &str, default: u64| -> Result<u64, String> {
+        get(name).map(|v| v.parse::<u64>().map_err(|_| format!("{name} {v:?} is not a number of seconds"))).unwrap_or(Ok(default))
+    };
+    Ok(Settings {
+        database_url: required("AUTH_SENDER_DATABASE_URL")?,
+        smtp: builder.build(),
+        from,
+        lease: i32::try_from(seconds("AUTH_SENDER_LEASE", 60)?.clamp(5, 3600)).unwrap_or(60),
+        poll: Duration::from_secs(seconds("AUTH_SENDER_POLL", 5)?.clamp(1, 300)),
+    })
+}
+
+/// Runs until killed; reconnects when the database goes away.
+pub async fn run(get: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    let settings = settings(get)?;
+    loop {
+        if let Err(e) = serve(&settings).await {
+            tracing::warn!("sender: {e}; reconnecting in 2 s");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+async fn serve(settings: &Settings) -> Result<(), String> {
+    let (client, mut connection) = tokio_postgres::connect(&settings.database_url, NoTls).await.map_err(|e| e.to_string())?;
+    let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<()>();
+    tokio::spawn(async move {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    let _ = wake.send(());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("sender: database connection: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    client.batch_execute("set role service_role; listen auth_outbox").await.map_err(|e| e.to_string())?;
+    tracing::info!("sender: delivering auth.outbox's mail");
+    loop {
+        let delivered = deliver_batch(settings, &client).await?;
+        if delivered == BATCH as usize {
+            continue;
+        }
+        // A notification, or the poll interval: whichever comes first.
+        let _ = tokio::time::timeout(settings.poll, woken.recv()).await;
+        while woken.try_recv().is_ok() {}
+        if client.is_closed() {
+            return Err("the database connection closed".into());
+        }
+    }
+}
+
+const BATCH: i64 = 20;
+
+async fn deliver_batch(settings: &Settings, client: &Client) -> Result<usize, String> {
+    let rows = client
+        .query(
+            "select id, kind, recipient, payload, attempts, context from auth.lease_outbox($1::int, $2::int, 'email')",
+            &[&(BATCH as i32), &settings.lease],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let templates: Value = client
+        .query_one("select coalesce(jsonb_object_agg(template, jsonb_build_object('subject', subject, 'body', body)), '{}') from auth.email_templates", &[])
+        .await
+        .map_err(|e| e.to_string())?
+        .get(0);
+    for row in &rows {
+        let (id, kind, recipient): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        let (payload, attempts, context): (Value, i32, Value) = (row.get(3), row.get(4), row.get(5));
+        let outcome = match compose(settings, &templates, &kind, &recipient, &payload, &context) {
+            Ok(message) => settings.smtp.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string())),
+            Err(why) => Err((true, why)),
+        };
+        match outcome {
+            Ok(()) => {
+                client.execute("select auth.outbox_sent($1)", &[&id]).await.map_err(|e| e.to_string())?;
+                tracing::info!(id, kind, attempts, "sent");
+            }
+            Err((permanent, why)) => {
+                let status: String = client
+                    .query_one("select auth.outbox_retry($1, $2, $3)", &[&id, &why, &permanent])
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .get::<_, Option<String>>(0)
+                    .unwrap_or_default();
+                tracing::warn!(id, kind, attempts, status, "not sent: {why}");
+            }
+        }
+    }
+    Ok(rows.len())
+}
+
+/// The mail for a message: its template (the database's, else Supabase Auth's default)
+/// rendered with Supabase's variables, as HTML and text.
+fn compose(settings: &Settings, templates: &Value, kind: &str, recipient: &str, payload: &Value, context: &Value) -> Result<Message, String> {
+    let template = template_for(kind).ok_or(format!("no email template for messages of kind {kind}"))?;
+    let (default_subject, default_body) = default_template(template);
+    let subject_src = templates[template]["subject"].as_str().unwrap_or(default_subject);
+    let body_src = templates[template]["body"].as_str().unwrap_or(default_body);
+    let mut vars = context.clone();
+    vars["ConfirmationURL"] = payload.get("action_link").cloned().unwrap_or(json!(""));
+    vars["Token"] = payload.get("email_otp").cloned().unwrap_or(json!(""));
+    vars["TokenHash"] = payload.get("token_hash").cloned().unwrap_or(json!(""));
+    // Subjects are one line: a line break from user data would start a header.
+    let subject = render(subject_src, &vars)?.replace(['\r', '\n'], " ");
+    let html = render(body_src, &vars)?;
+    let to: Mailbox = recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+    Message::builder()
+        .from(settings.from.clone())
+        .to(to)
+        .subject(subject)
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text_part(&html)))
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
+        )
+        .map_err(|e| e.to_string())
+}
