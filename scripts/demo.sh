@@ -11,12 +11,12 @@ cd "$REPO_ROOT"
 # "Sign in with Demo" goes to a local OpenID provider over plain http; its client secret
 # is sealed with a demo's key.
 cluster_start demo "auth_ext.provider_allow_http = on" "auth_ext.provider_secret_key = 'demo-only-sealing-key-0123456789abc'"
-APP_PID=""; SENDER_PID=""; ISSUER_PID=""
+APP_PID=""; SENDER_PID=""; ISSUER_PID=""; INBOX_PID=""
 # Ctrl-C (or a TERM) ends the script, and leaving it stops everything it started; a
 # second Ctrl-C while stopping does not cut that short.
 stop_all() {
     trap '' INT TERM
-    kill $APP_PID $SENDER_PID $ISSUER_PID 2>/dev/null || true
+    kill $APP_PID $SENDER_PID $ISSUER_PID $INBOX_PID 2>/dev/null || true
     gateway_stop; postgrest_stop; cluster_stop
 }
 trap stop_all EXIT
@@ -76,18 +76,27 @@ done
 AUTH_GATEWAY_REDIRECT_ALLOW_LIST="$app_url" GATEWAY_PORT="$gateway_port" gateway_start auth_demo
 PORT="$app_port" AUTH_EXT_URL="$GATEWAY_URL" AUTH_EXT_ANON_KEY="$anon_key" node examples/todo-app/serve.mjs >/dev/null &
 APP_PID=$!
-# The codes the app asks for arrive here, as a mail or SMS sender would get them.
-# Its output goes through sed by process substitution, so that $! is the sender's own pid.
-python3 examples/outbox_sender.py --dsn "postgres://postgres@127.0.0.1:$PGPORT/auth_demo" --role service_role \
-    > >(sed -u 's/^/outbox: /') &
+# Mail and text messages are delivered for real: auth_ext_gateway send hands them to a
+# local inbox (examples/local-inbox/: an SMTP server, a send-SMS webhook and a page), which
+# prints one "inbox:" line per message in this terminal.
+inbox_port="$(free_port)"; inbox_smtp_port="$(free_port)"
+PORT="$inbox_port" SMTP_PORT="$inbox_smtp_port" node examples/local-inbox/serve.mjs &
+INBOX_PID=$!
+AUTH_SENDER_DATABASE_URL="postgres://auth_gateway:change-me@127.0.0.1:$PGPORT/auth_demo" \
+AUTH_SENDER_SMTP_HOST=127.0.0.1 AUTH_SENDER_SMTP_PORT="$inbox_smtp_port" AUTH_SENDER_SMTP_TLS=none \
+AUTH_SENDER_FROM=no-reply@auth-ext.demo AUTH_SENDER_FROM_NAME='auth_ext demo' AUTH_SENDER_POLL=1 \
+AUTH_SENDER_SMS_PROVIDER=webhook AUTH_SENDER_SMS_WEBHOOK_URL="http://127.0.0.1:$inbox_port/sms" \
+AUTH_SENDER_SMS_WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')" \
+RUST_LOG=auth_ext_gateway=warn "$(gateway_bin)" send &
 SENDER_PID=$!
 
 if [ "${1:-}" = --shell ]; then
-    log "PostgREST: $BASE_URL   gateway: $GATEWAY_URL   app: $app_url   anon key: $anon_key"
+    log "PostgREST: $BASE_URL   gateway: $GATEWAY_URL   app: $app_url   inbox: http://127.0.0.1:$inbox_port/   anon key: $anon_key"
     log "psql on the demo database; \\q stops the cluster and the servers"
     "${psql[@]}"
 else
     log "gateway (supabase-js's createClient URL): $GATEWAY_URL   anon key: $anon_key"
-    log "open the example app: $app_url/   (email codes appear below as 'outbox:' lines; \"Sign in with Demo\" takes any name; Ctrl-C stops everything)"
+    log "the mail it sends: http://127.0.0.1:$inbox_port/ (and below, as 'inbox:' lines)"
+    log "open the example app: $app_url/   (\"Sign in with Demo\" takes any name; Ctrl-C stops everything)"
     wait "$APP_PID"
 fi

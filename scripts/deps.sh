@@ -39,8 +39,8 @@ fi
 
 # The gateway tier (supabase-js, puppeteer-core driving Debian's chromium), the
 # example web app (supabase-js's browser build), make demo's local OpenID provider and
-# make bench's peer, Better Auth.
-for dir in pg_test/gateway examples/todo-app examples/local-id-provider bench/better-auth; do
+# inbox, and make bench's peer, Better Auth.
+for dir in pg_test/gateway examples/todo-app examples/local-id-provider examples/local-inbox bench/better-auth; do
     if [ ! -d "$REPO_ROOT/$dir/node_modules" ] \
             || [ "$REPO_ROOT/$dir/package-lock.json" -nt "$REPO_ROOT/$dir/node_modules/.package-lock.json" ]; then
         log "installing $dir's npm packages"

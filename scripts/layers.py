@@ -25,7 +25,7 @@ EXTENSION_LAYERS = [
     ["admin", "gateway"],
 ]
 # The HTTP gateway, bottom to top.
-GATEWAY_LAYERS = [["config"], ["mail_templates"], ["sender"], ["serve"], ["sql"], ["gotrue"], ["request"], ["outbound"], ["captcha"], ["exchange"], ["social"], ["custom_providers"], ["mfa"], ["api"], ["proxy"]]
+GATEWAY_LAYERS = [["config"], ["serve"], ["sql"], ["gotrue"], ["request"], ["outbound"], ["captcha"], ["mail_templates"], ["webhooks"], ["sender"], ["exchange"], ["social"], ["custom_providers"], ["mfa"], ["api"], ["proxy"]]
 
 
 def modules(src):

@@ -13,6 +13,7 @@ mod outbound;
 mod captcha;
 mod mail_templates;
 mod sender;
+mod webhooks;
 mod exchange;
 mod social;
 mod custom_providers;

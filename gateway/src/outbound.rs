@@ -61,28 +61,24 @@ impl Outbound {
         Outbound { client: Client::builder(TokioExecutor::new()).build(connector) }
     }
 
-    /// Sends `call` and reads the answer as JSON (or, as GitHub may answer a token request,
-    /// a form). A status other than 2xx, a slow or oversized answer, or one that is
-    /// neither is an error that says which.
-    pub async fn send(&self, call: Call<'_>) -> Result<Value, String> {
-        let host = call.url.split('/').nth(2).unwrap_or("?").to_owned();
+    /// Sends a request and reads the answer, whatever its status: `headers` besides
+    /// Accept and User-Agent, and a body with its content type. A slow or oversized answer,
+    /// or none, is an error that says which.
+    pub async fn exchange(&self, url: &str, headers: &[(&str, String)], body: Option<(&str, String)>) -> Result<(u16, Bytes), String> {
+        let host = url.split('/').nth(2).unwrap_or("?").to_owned();
         let mut request = hyper::Request::builder()
-            .uri(call.url)
+            .uri(url)
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, concat!("auth_ext_gateway/", env!("CARGO_PKG_VERSION")));
-        if let Some(token) = call.bearer {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
         }
-        let body = match &call.body {
-            Body::Form(fields) => {
-                request = request.method("POST").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-                crate::gotrue::form(fields)
+        let body = match body {
+            Some((content_type, text)) => {
+                request = request.method("POST").header(header::CONTENT_TYPE, content_type);
+                text
             }
-            Body::Json(value) => {
-                request = request.method("POST").header(header::CONTENT_TYPE, "application/json; charset=utf-8");
-                value.to_string()
-            }
-            Body::None => String::new(),
+            None => String::new(),
         };
         let request = request.body(Full::new(Bytes::from(body))).map_err(|e| format!("a request to {host} could not be made: {e}"))?;
         let exchange = async {
@@ -93,11 +89,26 @@ impl Outbound {
                 .await
                 .map_err(|e| format!("{host}'s answer could not be read: {e}"))?
                 .to_bytes();
-            Ok::<_, String>((status, bytes))
+            Ok::<_, String>((status.as_u16(), bytes))
         };
-        let (status, bytes) = tokio::time::timeout(DEADLINE, exchange)
-            .await
-            .map_err(|_| format!("{host} did not answer within {} s", DEADLINE.as_secs()))??;
+        tokio::time::timeout(DEADLINE, exchange).await.map_err(|_| format!("{host} did not answer within {} s", DEADLINE.as_secs()))?
+    }
+
+    /// Sends `call` and reads the answer as JSON (or, as GitHub may answer a token request,
+    /// a form). A status other than 2xx, a slow or oversized answer, or one that is
+    /// neither is an error that says which.
+    pub async fn send(&self, call: Call<'_>) -> Result<Value, String> {
+        let host = call.url.split('/').nth(2).unwrap_or("?").to_owned();
+        let mut headers = Vec::new();
+        if let Some(token) = call.bearer {
+            headers.push((header::AUTHORIZATION.as_str(), format!("Bearer {token}")));
+        }
+        let body = match &call.body {
+            Body::Form(fields) => Some(("application/x-www-form-urlencoded", crate::gotrue::form(fields))),
+            Body::Json(value) => Some(("application/json; charset=utf-8", value.to_string())),
+            Body::None => None,
+        };
+        let (status, bytes) = self.exchange(call.url, &headers, body).await?;
         let value = serde_json::from_slice::<Value>(&bytes).or_else(|_| {
             let text = std::str::from_utf8(&bytes).map_err(|_| format!("{host} answered with neither JSON nor a form"))?;
             let fields = auth_ext_http::form_fields(text);
@@ -106,9 +117,9 @@ impl Outbound {
             }
             Ok(Value::Object(fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>()))
         })?;
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             let why = value.get("error_description").or_else(|| value.get("error")).and_then(Value::as_str).unwrap_or("");
-            return Err(format!("{host} answered {}{}", status.as_u16(), if why.is_empty() { String::new() } else { format!(": {why}") }));
+            return Err(format!("{host} answered {status}{}", if why.is_empty() { String::new() } else { format!(": {why}") }));
         }
         Ok(value)
     }

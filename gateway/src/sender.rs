@@ -1,4 +1,5 @@
-//! `auth_ext_gateway send`: delivers auth.outbox's mail over SMTP, at least once. It
+//! `auth_ext_gateway send`: delivers auth.outbox's messages, at least once: mail over
+//! SMTP or a send-email webhook, text messages through Twilio or a send-SMS webhook. It
 //! LISTENs on `auth_outbox` and also polls, so a missed notification only delays a
 //! message; leases due messages (auth.lease_outbox: several senders never share one),
 //! renders Supabase Auth's templates (auth.email_templates, else its defaults), sends
@@ -16,33 +17,98 @@ use serde_json::{json, Value};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::mail_templates::{default_template, render, template_for, text_part};
+use crate::outbound::Outbound;
+use crate::webhooks::{Failure, Twilio, Webhook};
 
 pub const HELP: &str = "\
 auth_ext_gateway send: delivers auth_ext's outbox mail over SMTP (at least once)
 
 Settings (environment variables, or NAME=value lines in the --config file):
   AUTH_SENDER_DATABASE_URL   required; its role must be a member of service_role
-  AUTH_SENDER_SMTP_HOST      required
+Mail, over SMTP or to a webhook:
+  AUTH_SENDER_SMTP_HOST      the SMTP server
   AUTH_SENDER_SMTP_PORT      default 587 (starttls), 465 (implicit), 25 (none)
   AUTH_SENDER_SMTP_TLS       starttls (default), implicit, or none (local servers only)
   AUTH_SENDER_SMTP_USER, AUTH_SENDER_SMTP_PASSWORD   optional
   AUTH_SENDER_FROM           required: the sender address
   AUTH_SENDER_FROM_NAME      optional: its display name
+  AUTH_SENDER_EMAIL_WEBHOOK_URL, AUTH_SENDER_EMAIL_WEBHOOK_SECRET
+                             instead of SMTP: Supabase's send-email hook, signed (Standard Webhooks)
+Text messages:
+  AUTH_SENDER_SMS_PROVIDER   twilio or webhook
+  AUTH_SENDER_TWILIO_ACCOUNT_SID, AUTH_SENDER_TWILIO_AUTH_TOKEN, AUTH_SENDER_TWILIO_FROM
+                             (a number, or a messaging service MG...); AUTH_SENDER_TWILIO_URL for tests
+  AUTH_SENDER_SMS_WEBHOOK_URL, AUTH_SENDER_SMS_WEBHOOK_SECRET   Supabase's send-SMS hook, signed
   AUTH_SENDER_LEASE          seconds a message is leased to this sender (default 60)
   AUTH_SENDER_POLL           seconds between looks without a notification (default 5)
 ";
 
+enum Mail {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    Webhook(Webhook),
+}
+
+enum Sms {
+    Twilio(Twilio),
+    Webhook(Webhook),
+}
+
 struct Settings {
     database_url: String,
-    smtp: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
+    mail: Option<Mail>,
+    sms: Option<Sms>,
+    outbound: Outbound,
     lease: i32,
     poll: Duration,
 }
 
+fn webhook(get: &dyn Fn(&str) -> Option<String>, prefix: &str) -> Result<Option<Webhook>, String> {
+    let Some(url) = get(&format!("{prefix}_URL")) else { return Ok(None) };
+    let secret = get(&format!("{prefix}_SECRET")).ok_or(format!("{prefix}_SECRET is required with {prefix}_URL"))?;
+    Webhook::new(url, &secret).map(Some).map_err(|e| format!("{prefix}_SECRET: {e}"))
+}
+
+fn sms(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Sms>, String> {
+    let required = |name: &str| get(name).ok_or(format!("{name} is required"));
+    match get("AUTH_SENDER_SMS_PROVIDER").as_deref() {
+        None => Ok(None),
+        Some("twilio") => Ok(Some(Sms::Twilio(Twilio {
+            base_url: get("AUTH_SENDER_TWILIO_URL").unwrap_or_else(|| "https://api.twilio.com".into()),
+            account_sid: required("AUTH_SENDER_TWILIO_ACCOUNT_SID")?,
+            auth_token: required("AUTH_SENDER_TWILIO_AUTH_TOKEN")?,
+            sender: required("AUTH_SENDER_TWILIO_FROM")?,
+        }))),
+        Some("webhook") => Ok(Some(Sms::Webhook(webhook(get, "AUTH_SENDER_SMS_WEBHOOK")?.ok_or("AUTH_SENDER_SMS_WEBHOOK_URL is required")?))),
+        Some(other) => Err(format!("AUTH_SENDER_SMS_PROVIDER {other:?} is neither twilio nor webhook")),
+    }
+}
+
 fn settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
     let required = |name: &str| get(name).ok_or(format!("{name} is required"));
-    let host = required("AUTH_SENDER_SMTP_HOST")?;
+    let mail = match (webhook(get, "AUTH_SENDER_EMAIL_WEBHOOK")?, get("AUTH_SENDER_SMTP_HOST")) {
+        (Some(hook), _) => Some(Mail::Webhook(hook)),
+        (None, Some(host)) => Some(smtp(get, host)?),
+        (None, None) => None,
+    };
+    let sms = sms(get)?;
+    if mail.is_none() && sms.is_none() {
+        return Err("nothing to deliver: set AUTH_SENDER_SMTP_HOST (or AUTH_SENDER_EMAIL_WEBHOOK_URL), AUTH_SENDER_SMS_PROVIDER, or both".into());
+    }
+    let seconds = |name: &str, default: u64| -> Result<u64, String> {
+        get(name).map(|v| v.parse::<u64>().map_err(|_| format!("{name} {v:?} is not a number of seconds"))).unwrap_or(Ok(default))
+    };
+    Ok(Settings {
+        database_url: required("AUTH_SENDER_DATABASE_URL")?,
+        mail,
+        sms,
+        outbound: Outbound::new(),
+        lease: i32::try_from(seconds("AUTH_SENDER_LEASE", 60)?.clamp(5, 3600)).unwrap_or(60),
+        poll: Duration::from_secs(seconds("AUTH_SENDER_POLL", 5)?.clamp(1, 300)),
+    })
+}
+
+fn smtp(get: &dyn Fn(&str) -> Option<String>, host: String) -> Result<Mail, String> {
+    let required = |name: &str| get(name).ok_or(format!("{name} is required"));
     let tls = get("AUTH_SENDER_SMTP_TLS").unwrap_or_else(|| "starttls".into());
     let default_port = match tls.as_str() {
         "implicit" => 465,
@@ -69,16 +135,7 @@ fn settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, String> {
     let address = required("AUTH_SENDER_FROM")?;
     let from = format!("{} <{address}>", get("AUTH_SENDER_FROM_NAME").unwrap_or_default().replace(['\r', '\n', '<', '>', '"'], ""));
     let from: Mailbox = from.trim().parse().map_err(|e| format!("AUTH_SENDER_FROM {address:?}: {e}"))?;
-    let seconds = |name: &str, default: u64| -> Result<u64, String> {
-        get(name).map(|v| v.parse::<u64>().map_err(|_| format!("{name} {v:?} is not a number of seconds"))).unwrap_or(Ok(default))
-    };
-    Ok(Settings {
-        database_url: required("AUTH_SENDER_DATABASE_URL")?,
-        smtp: builder.build(),
-        from,
-        lease: i32::try_from(seconds("AUTH_SENDER_LEASE", 60)?.clamp(5, 3600)).unwrap_or(60),
-        poll: Duration::from_secs(seconds("AUTH_SENDER_POLL", 5)?.clamp(1, 300)),
-    })
+    Ok(Mail::Smtp { transport: builder.build(), from })
 }
 
 /// Runs until killed; reconnects when the database goes away.
@@ -110,10 +167,16 @@ async fn serve(settings: &Settings) -> Result<(), String> {
         }
     });
     client.batch_execute("set role service_role; listen auth_outbox").await.map_err(|e| e.to_string())?;
-    tracing::info!("sender: delivering auth.outbox's mail");
+    tracing::info!("sender: delivering auth.outbox's messages");
     loop {
-        let delivered = deliver_batch(settings, &client).await?;
-        if delivered == BATCH as usize {
+        let mut delivered = 0;
+        if settings.mail.is_some() {
+            delivered += deliver_batch(settings, &client, "email").await?;
+        }
+        if settings.sms.is_some() {
+            delivered += deliver_batch(settings, &client, "sms").await?;
+        }
+        if delivered > 0 {
             continue;
         }
         // A notification, or the poll interval: whichever comes first.
@@ -127,11 +190,11 @@ async fn serve(settings: &Settings) -> Result<(), String> {
 
 const BATCH: i64 = 20;
 
-async fn deliver_batch(settings: &Settings, client: &Client) -> Result<usize, String> {
+async fn deliver_batch(settings: &Settings, client: &Client, channel: &str) -> Result<usize, String> {
     let rows = client
         .query(
-            "select id, kind, recipient, payload, attempts, context from auth.lease_outbox($1::int, $2::int, 'email')",
-            &[&(BATCH as i32), &settings.lease],
+            "select id, kind, recipient, payload, attempts, context from auth.lease_outbox($1::int, $2::int, $3)",
+            &[&(BATCH as i32), &settings.lease, &channel],
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -143,10 +206,7 @@ async fn deliver_batch(settings: &Settings, client: &Client) -> Result<usize, St
     for row in &rows {
         let (id, kind, recipient): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
         let (payload, attempts, context): (Value, i32, Value) = (row.get(3), row.get(4), row.get(5));
-        let outcome = match compose(settings, &templates, &kind, &recipient, &payload, &context) {
-            Ok(message) => settings.smtp.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string())),
-            Err(why) => Err((true, why)),
-        };
+        let outcome = deliver(settings, &templates, id, &kind, &recipient, &payload, &context).await.map_err(|f| (f.permanent, f.why));
         match outcome {
             Ok(()) => {
                 client.execute("select auth.outbox_sent($1)", &[&id]).await.map_err(|e| e.to_string())?;
@@ -166,9 +226,52 @@ async fn deliver_batch(settings: &Settings, client: &Client) -> Result<usize, St
     Ok(rows.len())
 }
 
+/// Hands one message to its channel's service.
+async fn deliver(settings: &Settings, templates: &Value, id: i64, kind: &str, recipient: &str, payload: &Value, context: &Value) -> Result<(), Failure> {
+    let hook_id = format!("msg_auth_ext_{id}");
+    let text = |name: &str| payload.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let permanent = |why: String| Failure { permanent: true, why };
+    if payload.get("channel").and_then(Value::as_str) == Some("sms") {
+        let code = text("otp");
+        // Supabase Auth's SMS template, "Your code is {{ .Code }}".
+        let message = payload.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| format!("Your code is {code}"));
+        return match &settings.sms {
+            Some(Sms::Twilio(twilio)) => twilio.send(&settings.outbound, recipient, &message).await,
+            Some(Sms::Webhook(hook)) => {
+                let body = json!({"user": context.get("user").cloned().unwrap_or(Value::Null), "sms": {"otp": code}});
+                hook.post(&settings.outbound, &hook_id, &body).await
+            }
+            None => Err(Failure { permanent: false, why: "no SMS provider configured".into() }),
+        };
+    }
+    match &settings.mail {
+        Some(Mail::Smtp { transport, from }) => {
+            let message = compose(from, templates, kind, recipient, payload, context).map_err(permanent)?;
+            transport.send(message).await.map(|_| ()).map_err(|e| Failure { permanent: e.is_permanent(), why: e.to_string() })
+        }
+        Some(Mail::Webhook(hook)) => {
+            // Supabase Auth's send-email hook payload.
+            let action = match kind {
+                "confirmation" => "signup",
+                "email_change_current" | "email_change_new" => "email_change",
+                other => other,
+            };
+            let body = json!({
+                "user": context.get("user").cloned().unwrap_or(Value::Null),
+                "email_data": {
+                    "token": text("email_otp"), "token_hash": text("token_hash"), "redirect_to": context["RedirectTo"],
+                    "email_action_type": action, "site_url": context["SiteURL"], "token_new": "", "token_hash_new": "",
+                },
+            });
+            hook.post(&settings.outbound, &hook_id, &body).await
+        }
+        None => Err(Failure { permanent: false, why: "no mail delivery configured".into() }),
+    }
+}
+
 /// The mail for a message: its template (the database's, else Supabase Auth's default)
 /// rendered with Supabase's variables, as HTML and text.
-fn compose(settings: &Settings, templates: &Value, kind: &str, recipient: &str, payload: &Value, context: &Value) -> Result<Message, String> {
+fn compose(from: &Mailbox, templates: &Value, kind: &str, recipient: &str, payload: &Value, context: &Value) -> Result<Message, String> {
     let template = template_for(kind).ok_or(format!("no email template for messages of kind {kind}"))?;
     let (default_subject, default_body) = default_template(template);
     let subject_src = templates[template]["subject"].as_str().unwrap_or(default_subject);
@@ -182,7 +285,7 @@ fn compose(settings: &Settings, templates: &Value, kind: &str, recipient: &str, 
     let html = render(body_src, &vars)?;
     let to: Mailbox = recipient.parse().map_err(|e| format!("recipient: {e}"))?;
     Message::builder()
-        .from(settings.from.clone())
+        .from(from.clone())
         .to(to)
         .subject(subject)
         .multipart(

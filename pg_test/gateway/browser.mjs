@@ -8,6 +8,8 @@ import { check, crashed, finish, literal, sql, tally } from '../harness.mjs';
 import puppeteer from 'puppeteer-core';
 import { startOidc } from './oidc_local.mjs';
 import { startSiteverify } from './siteverify_local.mjs';
+import { startSmtp } from './smtp_local.mjs';
+import { startSender, stopSender } from './mail.mjs';
 import otplib from 'otplib';
 
 // A TOTP code `steps` time steps from now, from otplib (never the extension's own code).
@@ -211,6 +213,7 @@ async function main() {
 
     await twoFactor(page, email, password);
     await captchaInBrowser(page, email);
+    await mailInBrowser(browser, pageErrors);
     await socialJourney(browser, pageErrors);
 
     check('no uncaught errors in the pages', [], pageErrors);
@@ -244,6 +247,40 @@ async function twoFactor(page, email, password) {
   s = await until(page, 'the code accepted', (x) => x.error || (x.who === email && x.listFor === x.userId && x.loads > 0));
   check('two-factor: the code from the app signs in at aal2, todos back', ['', 'aal2', 2],
     [s.error, await page.$eval('#who', (w) => w.dataset.aal), s.todos.length]);
+}
+
+// Mail actually delivered, and followed in the browser: a sign-up in the app, its
+// confirmation mail from auth_ext_gateway send to a real SMTP server, its link opened in
+// Chromium, and the app signed in.
+async function mailInBrowser(browser, pageErrors) {
+  const smtp = await startSmtp();
+  sql(`update auth.outbox set status = 'sent' where status = 'pending'`);
+  const sender = startSender(smtp);
+  const context = await browser.createBrowserContext();
+  try {
+    const publicAuth = sql(`select current_setting('auth_ext.api_external_url')`);
+    const probe = await openApp(context, pageErrors);
+    const gateway = await probe.evaluate(() => window.AUTH_EXT.url);
+    await probe.close();
+    const page = await openApp(context, pageErrors, { publicAuth, gateway });
+    const email = `browser-mail-${Date.now()}@example.com`;
+    const signedUp = await page.evaluate(async (address) => {
+      const { error } = await window.todoApp.supabase.auth.signUp({ email: address, password: 'browser mail passphrase',
+        options: { emailRedirectTo: `${location.origin}/` } });
+      return error?.message ?? null;
+    }, email);
+    const start = Date.now();
+    while (!smtp.to(email).length && Date.now() - start < 15000) await sleep(100);
+    const link = ((smtp.to(email)[0]?.parsed.html ?? '').match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
+    must('mail: the sign-up\'s confirmation arrives with its link', [null, true], [signedUp, link.startsWith(publicAuth)]);
+    await page.goto(link, { waitUntil: 'load' });
+    const s = await until(page, 'signed in from the mail', (x) => x.error || x.who === email);
+    check('mail: the link opened in Chromium lands in the app, signed in and confirmed', [email, ''], [s.who, s.error]);
+  } finally {
+    await context.close();
+    await stopSender(sender);
+    await smtp.stop();
+  }
 }
 
 // CAPTCHA, as a browser app sends it: supabase-js' captchaToken option against the gateway

@@ -7,10 +7,10 @@ import { check, sql } from '../harness.mjs';
 import { AUTH, SITE_URL, STAMP, client, fragmentOf, lit, sleep, waitFor } from './common.mjs';
 import { startSmtp } from './smtp_local.mjs';
 
-function startSender(smtp, extra = {}) {
+export function startSender(smtp, extra = {}) {
   const child = spawn(process.env.GATEWAY_BIN, ['send'], {
     env: { ...process.env, AUTH_SENDER_DATABASE_URL: process.env.SENDER_DATABASE_URL, AUTH_SENDER_SMTP_HOST: '127.0.0.1',
-      AUTH_SENDER_SMTP_PORT: String(smtp.port), AUTH_SENDER_SMTP_TLS: 'none', AUTH_SENDER_FROM: 'no-reply@auth-ext.test',
+      AUTH_SENDER_SMTP_PORT: String(smtp?.port ?? 25), AUTH_SENDER_SMTP_TLS: 'none', AUTH_SENDER_FROM: 'no-reply@auth-ext.test',
       AUTH_SENDER_FROM_NAME: 'Tier', AUTH_SENDER_POLL: '1', AUTH_SENDER_LEASE: '5', RUST_LOG: 'auth_ext_gateway=warn', ...extra },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -18,7 +18,7 @@ function startSender(smtp, extra = {}) {
   child.stderr.on('data', (d) => { child.log += d; });
   return child;
 }
-const stopSender = (child) => new Promise((resolve) => { if (child.exitCode !== null) return resolve(); child.once('exit', resolve); child.kill('SIGKILL'); });
+export const stopSender = (child) => new Promise((resolve) => { if (child.exitCode !== null) return resolve(); child.once('exit', resolve); child.kill('SIGKILL'); });
 const outboxOf = (address) => JSON.parse(sql(`select coalesce(jsonb_agg(jsonb_build_object('status', status, 'attempts', attempts,
   'last_error', last_error, 'code', payload ? 'email_otp', 'link', payload ? 'action_link') order by id), '[]') from auth.outbox where recipient = ${lit(address)}`));
 const linkIn = (html) => (html.match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
@@ -46,6 +46,25 @@ export async function mail() {
     // (jsonb orders keys by length, then bytes.)
     check('once sent, the code and link leave the table', [{ code: false, link: false, status: 'sent', attempts: 1, last_error: null }], outboxOf(email));
 
+    // Recovery and both halves of an email change, through the same sender.
+    const changer = `mail-change-${STAMP}@example.com`;
+    const renamed = `mail-renamed-${STAMP}@example.com`;
+    const { data: made } = await client().auth.signUp({ email: changer, password: 'change tier passphrase' });
+    sql(`update auth.users set email_confirmed_at = now() where id = ${lit(made.user.id)}`);
+    await client().auth.resetPasswordForEmail(changer, { redirectTo: SITE_URL });
+    const changing = client();
+    await changing.auth.signInWithPassword({ email: changer, password: 'change tier passphrase' });
+    await changing.auth.updateUser({ email: renamed });
+    await waitFor('recovery and email-change mails', async () =>
+      smtp.to(changer).some((m) => m.parsed.subject === 'Reset your password')
+      && smtp.to(changer).filter((m) => m.parsed.subject === 'Confirm your new email address').length === 1
+      && smtp.to(renamed).length === 1, 15000);
+    const toNew = smtp.to(renamed)[0];
+    check('recovery, and an email change\'s two mails (to the current address and to the new one, naming it)',
+      [true, true, true],
+      [linkIn(smtp.to(changer).find((m) => m.parsed.subject === 'Reset your password').parsed.html).includes('type=recovery'),
+        (toNew.parsed.html || '').includes(`confirm ${renamed} as your new email address`), linkIn(toNew.parsed.html).includes('type=email_change')]);
+
     // A Supabase template with every variable, rendered as GoTrue renders it (values
     // HTML-escaped; a line break in a subject never starts a header).
     sql(`insert into auth.email_templates (template, subject, body) values ('magic_link', '{{ .Data.name }} sign in to {{ .SiteURL }}',
@@ -63,6 +82,15 @@ export async function mail() {
         html.includes('|&lt;b&gt;Ann&lt;/b&gt;') && html.includes('|Hallo</p>'),
         !magicMail.parsed.subject.includes('\n') && magicMail.parsed.headers.get('bcc') === undefined, magicMail.envelope]);
     sql(`delete from auth.email_templates`);
+
+    // Line breaks in a redirect URL or a new email start no header.
+    const crlf = `mail-crlf-${STAMP}@example.com`;
+    await client().auth.signUp({ email: crlf, password: 'crlf tier passphrase', options: { emailRedirectTo: `${SITE_URL}/\r\nBcc: evil@example.com` } });
+    await waitFor('the CRLF sign-up mail', async () => smtp.to(crlf).length > 0, 15000);
+    const crlfMail = smtp.to(crlf)[0];
+    const { error: badEmail } = await changing.auth.updateUser({ email: `x-${STAMP}@example.com\r\nBcc: evil@example.com` });
+    check('CRLF in a redirect URL or a new email: no Bcc, one recipient; the address is refused', [[crlf], false, 'validation_failed'],
+      [crlfMail.envelope, crlfMail.parsed.headers.has('bcc'), badEmail?.code ?? null]);
 
     // Faults. A 4xx: retried, delivered once. A 5xx: failed with its reason, not retried.
     const temp = `tempfail-${STAMP}@example.com`;

@@ -31,6 +31,7 @@ import { socialKinds } from './social_kinds.mjs';
 import { mfa } from './mfa.mjs';
 import { captcha } from './captcha.mjs';
 import { mail } from './mail.mjs';
+import { smsAndWebhooks } from './sms.mjs';
 
 const sections = {
   'methods-anonymous': anonymous,
@@ -48,6 +49,7 @@ const sections = {
   mfa,
   captcha,
   mail,
+  'mail-sms': smsAndWebhooks,
   'seeds-000': anonymousGuide,
   'seeds-002': serverSideRendering,
   'seeds-003': secureEmailChange,

@@ -62,7 +62,9 @@ as $$
         'Email', coalesce(u.email, o.recipient),
         'NewEmail', coalesce(o.payload->>'new_email', u.email_change, ''),
         'Data', coalesce(u.raw_user_meta_data, '{}'),
-        'RedirectTo', coalesce(o.payload->>'redirect_to', nullif(pg_catalog.current_setting('auth_ext.site_url', true), ''), ''))
+        'RedirectTo', coalesce(o.payload->>'redirect_to', nullif(pg_catalog.current_setting('auth_ext.site_url', true), ''), ''),
+        -- For webhooks: the user as Supabase Auth's hooks send it.
+        'user', auth.user_json(o.user_id))
     from (select) x left join auth.users u on u.id = o.user_id
 $$;
 
