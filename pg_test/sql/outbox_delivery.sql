@@ -58,6 +58,16 @@ select id = :m4 as released, attempts from auth.lease_outbox(100, 60);
 select status, count(*) from auth.outbox_status group by status order by status;
 reset role;
 
+-- Where links lead: the auth API's /verify when its URL is known, or the application's
+-- confirm route (@supabase/ssr) when auth_ext.mailer_links says confirm.
+reset role;
+set local auth_ext.site_url = 'https://app.example.test';
+set local auth_ext.api_external_url = 'https://auth.example.test/auth/v1';
+select split_part(auth.admin_generate_link('magiclink', 'deliver-1@example.com')->>'action_link', '?', 1) as verify_link;
+set local auth_ext.mailer_links = 'confirm';
+select split_part(auth.admin_generate_link('magiclink', 'deliver-1@example.com')->>'action_link', '?', 1) as confirm_link;
+set local role service_role;
+
 -- Nobody else leases, reports or reads.
 set local role authenticated;
 select regress.error_of('select * from auth.lease_outbox()') as lease_as_user,

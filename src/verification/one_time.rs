@@ -159,11 +159,12 @@ pub struct Issued {
 impl Issued {
     /// The link a message carries, where `redirect_to` (else the site URL) is where it
     /// leads after. With `auth_ext.api_external_url` set, Supabase Auth's own link to its
-    /// `/verify` endpoint; else the application's confirm route, as in Supabase's
-    /// server-side auth guides.
+    /// `/verify` endpoint; else, or with `auth_ext.mailer_links` = `confirm`, the
+    /// application's confirm route, as in Supabase's server-side auth guides.
     pub fn action_link(&self, redirect_to: Option<&str>) -> String {
         let site = settings::text_string(&settings::SITE_URL).unwrap_or_else(|| "http://localhost:3000".into());
-        match settings::text_string(&settings::API_EXTERNAL_URL) {
+        let api = settings::text_string(&settings::API_EXTERNAL_URL).filter(|_| settings::text_string(&settings::MAILER_LINKS).as_deref() != Some("confirm"));
+        match api {
             Some(api) => format!(
                 "{}/verify?token={}&type={}&redirect_to={}",
                 api.trim_end_matches('/'),

@@ -479,6 +479,14 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::UNIT_S,
     },
     Definition {
+        name: c"auth_ext.mailer_links",
+        short: c"Where messages' links lead: verify (the auth API's /verify) or confirm ({site_url}/auth/confirm?token_hash=...).",
+        long: c"Unset: verify when auth_ext.api_external_url is set, else confirm.",
+        kind: Kind::Text(&MAILER_LINKS),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
         name: VERIFIED_CLAIMS_NAME,
         short: c"Claims of the session verified by auth.set_session in this transaction (internal).",
         long: c"",

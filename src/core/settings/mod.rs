@@ -42,6 +42,10 @@ pub static ANONYMOUS_CLEANUP_DATABASES: GucSetting<Option<CString>> = GucSetting
 pub static ANONYMOUS_TTL: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 pub static SITE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"http://localhost:3000"));
 pub static API_EXTERNAL_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Where messages' links lead: `verify` (GoTrue's /verify, under api_external_url) or
+/// `confirm` ({site_url}/auth/confirm?token_hash=…, the @supabase/ssr pattern); unset,
+/// `verify` when api_external_url is set, else `confirm`.
+pub static MAILER_LINKS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ALLOWED_TOKEN_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static TRUSTED_PROXY_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static RATE_LIMIT_EMAIL_PER_CLIENT: GucSetting<i32> = GucSetting::<i32>::new(10);
