@@ -189,6 +189,8 @@ async fn serve(settings: &Settings) -> Result<(), String> {
 }
 
 const BATCH: i64 = 20;
+/// The longest one message's delivery may take, all steps together.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(20);
 
 async fn deliver_batch(settings: &Settings, client: &Client, channel: &str) -> Result<usize, String> {
     let rows = client
@@ -203,10 +205,20 @@ async fn deliver_batch(settings: &Settings, client: &Client, channel: &str) -> R
         .await
         .map_err(|e| e.to_string())?
         .get(0);
+    let leased_at = std::time::Instant::now();
     for row in &rows {
+        // Never past half the lease: what is left goes back when the lease runs out, rather
+        // than to two senders at once.
+        if leased_at.elapsed() > Duration::from_secs(settings.lease as u64 / 2) {
+            break;
+        }
         let (id, kind, recipient): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
         let (payload, attempts, context): (Value, i32, Value) = (row.get(3), row.get(4), row.get(5));
-        let outcome = deliver(settings, &templates, id, &kind, &recipient, &payload, &context).await.map_err(|f| (f.permanent, f.why));
+        let delivery = deliver(settings, &templates, id, &kind, &recipient, &payload, &context);
+        let outcome = match tokio::time::timeout(DELIVERY_DEADLINE, delivery).await {
+            Ok(result) => result.map_err(|f| (f.permanent, f.why)),
+            Err(_) => Err((false, format!("not delivered within {} s", DELIVERY_DEADLINE.as_secs()))),
+        };
         match outcome {
             Ok(()) => {
                 client.execute("select auth.outbox_sent($1)", &[&id]).await.map_err(|e| e.to_string())?;
@@ -234,7 +246,7 @@ async fn deliver(settings: &Settings, templates: &Value, id: i64, kind: &str, re
     if payload.get("channel").and_then(Value::as_str) == Some("sms") {
         let code = text("otp");
         // Supabase Auth's SMS template, "Your code is {{ .Code }}".
-        let message = payload.get("message").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| format!("Your code is {code}"));
+        let message = format!("Your code is {code}");
         return match &settings.sms {
             Some(Sms::Twilio(twilio)) => twilio.send(&settings.outbound, recipient, &message).await,
             Some(Sms::Webhook(hook)) => {
@@ -256,11 +268,21 @@ async fn deliver(settings: &Settings, templates: &Value, id: i64, kind: &str, re
                 "email_change_current" | "email_change_new" => "email_change",
                 other => other,
             };
+            // A secure email change's mail to the current address carries its code as
+            // token_new / token_hash_new, as Supabase Auth's hook does (the new address's
+            // in token / token_hash), so that a receiver written to Supabase's docs mails
+            // each code to its own address.
+            let (code, hash) = (text("email_otp"), text("token_hash"));
+            let (token, token_hash, token_new, token_hash_new) = if kind == "email_change_current" {
+                (String::new(), String::new(), code, hash)
+            } else {
+                (code, hash, String::new(), String::new())
+            };
             let body = json!({
                 "user": context.get("user").cloned().unwrap_or(Value::Null),
                 "email_data": {
-                    "token": text("email_otp"), "token_hash": text("token_hash"), "redirect_to": context["RedirectTo"],
-                    "email_action_type": action, "site_url": context["SiteURL"], "token_new": "", "token_hash_new": "",
+                    "token": token, "token_hash": token_hash, "redirect_to": context["RedirectTo"],
+                    "email_action_type": action, "site_url": context["SiteURL"], "token_new": token_new, "token_hash_new": token_hash_new,
                 },
             });
             hook.post(&settings.outbound, &hook_id, &body).await

@@ -274,8 +274,24 @@ async function mailInBrowser(browser, pageErrors) {
     const link = ((smtp.to(email)[0]?.parsed.html ?? '').match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
     must('mail: the sign-up\'s confirmation arrives with its link', [null, true], [signedUp, link.startsWith(publicAuth)]);
     await page.goto(link, { waitUntil: 'load' });
-    const s = await until(page, 'signed in from the mail', (x) => x.error || x.who === email);
+    let s = await until(page, 'signed in from the mail', (x) => x.error || x.who === email);
     check('mail: the link opened in Chromium lands in the app, signed in and confirmed', [email, ''], [s.who, s.error]);
+    // The same for a magic link and a recovery link, each from its own mail.
+    for (const [what, subject, ask] of [
+      ['magic link', 'Your sign-in link', (address) => window.todoApp.supabase.auth.signInWithOtp({ email: address, options: { emailRedirectTo: `${location.origin}/` } })],
+      ['recovery', 'Reset your password', (address) => window.todoApp.supabase.auth.resetPasswordForEmail(address, { redirectTo: `${location.origin}/` })],
+    ]) {
+      await page.click('#sign-out');
+      await until(page, 'the sign-out', (x) => x.who === 'signed out');
+      await page.evaluate(`(${ask.toString()})(${JSON.stringify(email)})`);
+      const begun = Date.now();
+      while (!smtp.to(email).some((m) => m.parsed.subject === subject) && Date.now() - begun < 15000) await sleep(100);
+      const mailed = smtp.to(email).filter((m) => m.parsed.subject === subject).at(-1);
+      const href = ((mailed?.parsed.html ?? '').match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
+      await page.goto(href, { waitUntil: 'load' });
+      s = await until(page, `signed in from the ${what} mail`, (x) => x.error || x.who === email);
+      check(`mail: the ${what} link opened in Chromium signs in`, [email, ''], [s.who, s.error]);
+    }
   } finally {
     await context.close();
     await stopSender(sender);

@@ -60,10 +60,14 @@ export async function mail() {
       && smtp.to(changer).filter((m) => m.parsed.subject === 'Confirm your new email address').length === 1
       && smtp.to(renamed).length === 1, 15000);
     const toNew = smtp.to(renamed)[0];
+    const toCurrent = smtp.to(changer).find((m) => m.parsed.subject === 'Confirm your new email address');
     check('recovery, and an email change\'s two mails (to the current address and to the new one, naming it)',
       [true, true, true],
       [linkIn(smtp.to(changer).find((m) => m.parsed.subject === 'Reset your password').parsed.html).includes('type=recovery'),
         (toNew.parsed.html || '').includes(`confirm ${renamed} as your new email address`), linkIn(toNew.parsed.html).includes('type=email_change')]);
+    // Following both links moves the email.
+    for (const mailed of [toCurrent, toNew]) await fetch(`${AUTH}${linkIn(mailed.parsed.html).slice(public_.length)}`, { redirect: 'manual' });
+    check('following both email-change links moves the email', renamed, sql(`select email from auth.users where id = ${lit(made.user.id)}`));
 
     // A Supabase template with every variable, rendered as GoTrue renders it (values
     // HTML-escaped; a line break in a subject never starts a header).
@@ -88,7 +92,10 @@ export async function mail() {
     await client().auth.signUp({ email: crlf, password: 'crlf tier passphrase', options: { emailRedirectTo: `${SITE_URL}/\r\nBcc: evil@example.com` } });
     await waitFor('the CRLF sign-up mail', async () => smtp.to(crlf).length > 0, 15000);
     const crlfMail = smtp.to(crlf)[0];
-    const { error: badEmail } = await changing.auth.updateUser({ email: `x-${STAMP}@example.com\r\nBcc: evil@example.com` });
+    const fresh = client();
+    const { error: signInError } = await fresh.auth.signInWithPassword({ email: renamed, password: 'change tier passphrase' });
+    const { error: badEmail } = await fresh.auth.updateUser({ email: `x-${STAMP}@example.com\r\nBcc: evil@example.com` });
+    if (signInError) console.log(`# CRLF check: sign-in failed: ${signInError.message}`);
     check('CRLF in a redirect URL or a new email: no Bcc, one recipient; the address is refused', [[crlf], false, 'validation_failed'],
       [crlfMail.envelope, crlfMail.parsed.headers.has('bcc'), badEmail?.code ?? null]);
 

@@ -186,3 +186,22 @@ delete from auth.users;
 delete from auth.outbox;
 delete from auth.rate_limits;
 delete from auth.audit_log_entries;
+
+-- With auth_ext.captcha_required, the flows Supabase Auth guards with a CAPTCHA are the
+-- HTTP front's (which checks tokens) or the application's server's: PostgREST's auth_api
+-- (anon over SQL) is no way around it.
+begin;
+set local auth_ext.captcha_required = on;
+set local role anon;
+select regress.error_of($$select auth.reset_password_for_email('someone@example.com')$$) as anon_recover,
+       regress.error_of($$select auth.sign_up('someone@example.com', 'a long enough passphrase')$$) as anon_sign_up,
+       regress.error_of($$select auth_api.sign_in_with_password('someone@example.com', 'a guess')$$) as anon_sign_in_via_auth_api;
+reset role;
+set local role service_role;
+select regress.error_of($$select auth.reset_password_for_email('someone@example.com')$$) as server_recover;
+reset role;
+select set_config('auth_ext.gateway_client', '{"ip": "127.0.0.1"}', true) is not null as as_the_front;
+set local role anon;
+select regress.error_of($$select auth.reset_password_for_email('someone@example.com')$$) as front_recover;
+reset role;
+rollback;

@@ -19,7 +19,7 @@ returns jsonb
 language sql
 immutable
 set search_path = pg_catalog, pg_temp
-as $$ select payload - array['email_otp', 'otp', 'token_hash', 'action_link'] $$;
+as $$ select payload - array['email_otp', 'otp', 'token_hash', 'action_link', 'message'] $$;
 
 -- Hands pending messages to a sender, each exactly once however many senders run
 -- (SKIP LOCKED), at most once: they count as sent, and their secrets leave the table as
@@ -125,7 +125,7 @@ as $$
             status = case when s.gives_up then 'failed' else 'pending' end,
             next_attempt_at = now() + least(interval '1 hour',
                 coalesce(nullif(pg_catalog.current_setting('auth_ext.outbox_retry_delay', true), '')::interval, interval '30 seconds')
-                * power(2, greatest(o.attempts - 1, 0))),
+                * power(2, least(greatest(o.attempts - 1, 0), 16))),
             payload = case when s.gives_up then auth.outbox_scrubbed(o.payload) else o.payload end
         from settled s where o.id = s.id
         returning o.status)

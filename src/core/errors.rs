@@ -109,6 +109,8 @@ error_codes! {
         "The code is wrong, used already, or too many wrong codes were tried from this address.";
     MfaVerificationRejected => "mfa_verification_rejected", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 403,
         "The MFA verification attempt hook rejected the attempt; the user's sessions were ended.";
+    CaptchaFailed => "captcha_failed", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,
+        "auth_ext.captcha_required is on and the call did not come through the HTTP front, which checks CAPTCHA tokens.";
     ProviderDisabled => "provider_disabled", ERRCODE_FEATURE_NOT_SUPPORTED, 400,
         "The provider is not configured for ID tokens, or is disabled (auth.admin_update_oauth_provider).";
     BadIdToken => "bad_id_token", ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, 400,

@@ -26,6 +26,7 @@ fn sign_in_anonymously(
             .hint("A superuser can turn them on: alter database ... set auth_ext.anonymous_sign_ins = on")
             .into());
     }
+    gates::captcha_checked()?;
     gates::signups_allowed()?;
     let data = users::metadata(data.map(|d| d.0), "data")?;
     let client = request::client_reported_by_caller(ip.map(|ip| ip.0))?;

@@ -13,6 +13,17 @@ pub enum Use {
     Code,
 }
 
+/// With auth_ext.captcha_required, the flows Supabase Auth guards with a CAPTCHA (sign-up,
+/// anonymous too, password sign-in, codes, recovery, resend) are the HTTP front's, which
+/// checked the token, or the application's server's: never PostgREST's auth_api.
+pub fn captcha_checked() -> AuthResult<()> {
+    if !settings::CAPTCHA_REQUIRED.get() || settings::text(&settings::GATEWAY_CLIENT).is_some() || crate::core::roles::acting_role_has(c"service_role") {
+        return Ok(());
+    }
+    Err(AuthError::new(ErrorCode::CaptchaFailed, "captcha protection: request disallowed (no captcha_token found)")
+        .hint("auth_ext.captcha_required is on: sign-ups and sign-ins go through auth_ext_gateway, which checks CAPTCHA tokens."))
+}
+
 /// Refuses when new users may not be made.
 pub fn signups_allowed() -> AuthResult<()> {
     if settings::DISABLE_SIGNUP.get() {

@@ -42,6 +42,7 @@ fn sign_in_with_otp(
         }
     };
     let is_phone = token_type.is_phone();
+    gates::captcha_checked()?;
     gates::provider_enabled(is_phone, gates::Use::Code)?;
     let client = request::limit_key(&request::client());
     // Asking costs what a message would, whether or not the address is registered.
@@ -88,6 +89,7 @@ fn reset_password_for_email(
     code_challenge: default!(Option<&str>, "NULL"),
     code_challenge_method: default!(Option<&str>, "NULL"),
 ) -> Result<(), ErrorReport> {
+    gates::captcha_checked()?;
     let email = email.unwrap_or_default();
     users::check_address(email, "email address")?;
     let pkce = crate::verification::pkce::challenge_options(code_challenge, code_challenge_method)?;
@@ -116,6 +118,7 @@ fn resend_message(
     email: default!(Option<&str>, "NULL"),
     phone: default!(Option<&str>, "NULL"),
 ) -> Result<(), ErrorReport> {
+    gates::captcha_checked()?;
     let resend_type = resend_type.unwrap_or_default();
     let is_phone = match resend_type {
         "signup" | "email_change" => false,

@@ -99,6 +99,7 @@ fn password_sign_in(lookup: Lookup<'_>, password: &str) -> AuthResult<Value> {
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_in_with_password(email: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    gates::captcha_checked()?;
     gates::provider_enabled(false, gates::Use::SignIn)?;
     let email = email.unwrap_or_default();
     users::check_address(email, "email address")?;
@@ -108,6 +109,7 @@ fn sign_in_with_password(email: Option<&str>, password: Option<&str>) -> Result<
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn sign_in_with_phone_password(phone: Option<&str>, password: Option<&str>) -> Result<pgrx::JsonB, ErrorReport> {
+    gates::captcha_checked()?;
     gates::provider_enabled(true, gates::Use::SignIn)?;
     let phone = phone.unwrap_or_default();
     users::check_address(phone, "phone number")?;

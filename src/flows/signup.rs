@@ -48,6 +48,7 @@ fn sign_up(
             .into())
         }
     };
+    gates::captcha_checked()?;
     gates::provider_enabled(is_phone, gates::Use::SignUp)?;
     let lookup = Lookup::of(address, is_phone).check()?;
     let pkce = crate::verification::pkce::challenge_options(code_challenge, code_challenge_method)?;

@@ -91,7 +91,7 @@ fn send_code(user: &uuid::Uuid, factor: &Factor, channel: Option<&str>) -> AuthR
     let code = crypto::six_digit_code();
     db::run(
         "insert into auth.outbox (kind, recipient, user_id, payload) values ('sms', $1, $2, $3)",
-        &[recipient.as_str().into(), pg_uuid(user).into(), db::jsonb_arg(&json!({"channel": "sms", "otp": code, "sms_type": "mfa", "message": format!("Your code is {code}")}))],
+        &[recipient.as_str().into(), pg_uuid(user).into(), db::jsonb_arg(&json!({"channel": "sms", "otp": code, "sms_type": "mfa"}))],
     )?;
     Ok(code)
 }

@@ -463,6 +463,14 @@ pub(super) static DEFINITIONS: &[Definition] = &[
         flags: GucFlags::empty(),
     },
     Definition {
+        name: c"auth_ext.captcha_required",
+        short: c"Sign-ups, sign-ins, codes and recovery only through the HTTP front, which checks CAPTCHA tokens (or as service_role).",
+        long: c"Turn it on with AUTH_GATEWAY_CAPTCHA_PROVIDER: else PostgREST's auth_api would be a way around the CAPTCHA.",
+        kind: Kind::Bool(&CAPTCHA_REQUIRED),
+        context: Changed::BySuperuser,
+        flags: GucFlags::empty(),
+    },
+    Definition {
         name: c"auth_ext.outbox_max_attempts",
         short: c"Tries of a message before it is marked failed (auth.outbox_retry).",
         long: c"",

@@ -87,6 +87,9 @@ pub static MFA_CHALLENGE_EXPIRY: GucSetting<i32> = GucSetting::<i32>::new(300);
 pub static MFA_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static MFA_VERIFICATION_ATTEMPT_HOOK: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Sign-ups, sign-ins, codes and recovery only through the HTTP front (which checks
+/// CAPTCHA tokens) or the application's server: not through PostgREST's auth_api.
+pub static CAPTCHA_REQUIRED: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Tries of a message before it fails for good (auth.outbox_retry).
 pub static OUTBOX_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(5);
 /// The first retry's delay; each next one doubles it, up to an hour.
