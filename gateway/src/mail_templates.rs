@@ -96,8 +96,15 @@ enum Node {
     If(String, Vec<Node>, Vec<Node>),
 }
 
+/// The deepest `{{ if }}` nesting a template may have (a template is service_role's, but
+/// rendering it must not exhaust the sender's stack).
+const MAX_NESTING: usize = 32;
+
 /// Parses up to an `{{ else }}` or `{{ end }}` (returned) or the end of the template.
-fn parse(src: &mut &str) -> Result<(Vec<Node>, Option<&'static str>), String> {
+fn parse(src: &mut &str, depth: usize) -> Result<(Vec<Node>, Option<&'static str>), String> {
+    if depth > MAX_NESTING {
+        return Err(format!("{{{{ if }}}} is nested more than {MAX_NESTING} deep"));
+    }
     let mut nodes = Vec::new();
     loop {
         let Some(open) = src.find("{{") else {
@@ -114,9 +121,9 @@ fn parse(src: &mut &str) -> Result<(Vec<Node>, Option<&'static str>), String> {
             "else" => return Ok((nodes, Some("else"))),
             "if" => {
                 let pipeline = action["if".len()..].trim().to_owned();
-                let (then, stop) = parse(src)?;
+                let (then, stop) = parse(src, depth + 1)?;
                 let otherwise = match stop {
-                    Some("else") => match parse(src)? {
+                    Some("else") => match parse(src, depth + 1)? {
                         (nodes, Some("end")) => nodes,
                         _ => return Err("an {{ else }} has no {{ end }}".into()),
                     },
@@ -145,7 +152,7 @@ fn render_nodes(nodes: &[Node], vars: &Value, out: &mut String) -> Result<(), St
 /// Renders `template` with `vars` (Supabase's names at the top level).
 pub fn render(template: &str, vars: &Value) -> Result<String, String> {
     let mut src = template;
-    let (nodes, stop) = parse(&mut src)?;
+    let (nodes, stop) = parse(&mut src, 0)?;
     if stop.is_some() {
         return Err("an {{ end }} or {{ else }} without its {{ if }}".into());
     }
@@ -154,16 +161,30 @@ pub fn render(template: &str, vars: &Value) -> Result<String, String> {
     Ok(out)
 }
 
-/// The text part of an HTML body: tags out, entities of the escaping back.
+/// The text part of an HTML body: tags out (a link's URL kept after its text, in
+/// parentheses), entities of the escaping back.
 pub fn text_part(html: &str) -> String {
     let mut out = String::new();
-    let mut in_tag = false;
+    let (mut in_tag, mut tag, mut link) = (false, String::new(), None::<String>);
     for c in html.chars() {
         match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
+            '<' => {
+                in_tag = true;
+                tag.clear();
+            }
+            '>' if in_tag => {
+                in_tag = false;
+                let lower = tag.to_ascii_lowercase();
+                if lower.starts_with("a ") {
+                    link = tag.split("href=\"").nth(1).and_then(|rest| rest.split('"').next()).map(str::to_owned);
+                } else if lower == "/a" {
+                    if let Some(url) = link.take() {
+                        out.push_str(&format!(" ({url})"));
+                    }
+                }
+            }
+            c if in_tag => tag.push(c),
+            c => out.push(c),
         }
     }
     out.replace("&#34;", "\"").replace("&#39;", "'").replace("&#43;", "+").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -184,5 +205,7 @@ mod tests {
         assert!(render("{{ if .Token }}no end", &vars).is_err());
         assert!(render("{{ template \"x\" }}", &vars).is_err());
         assert_eq!(text_part("<p>Use <b>123456</b> &amp; go</p>"), "Use 123456 & go");
+        assert_eq!(text_part("<a href=\"https://a.test/v?x=1&amp;y=2\">Sign in</a>"), "Sign in (https://a.test/v?x=1&y=2)");
+        assert!(render(&"{{ if .Token }}".repeat(40), &vars).is_err());
     }
 }

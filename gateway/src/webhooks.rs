@@ -2,7 +2,7 @@
 //! Webhooks spec says (www.standardwebhooks.com; Supabase's send-SMS and send-email
 //! hooks have this shape), and Twilio's Messages API (www.twilio.com/docs/messaging/api/
 //! message-resource#create-a-message-resource). Each answers whether a failure is
-//! permanent (a 4xx but 408 and 429) or worth another try.
+//! permanent (a 4xx but 401, 403, 404, 408 and 429) or worth another try.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -21,7 +21,10 @@ fn by_status(status: u16, what: &str, detail: &str) -> Result<(), Failure> {
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let permanent = (400..500).contains(&status) && status != 408 && status != 429;
+    // A 4xx is the message's fault, and final; but a missing or refused credential, an
+    // unknown path (the receiver is misconfigured or not deployed yet), a timeout or a rate
+    // limit are worth another try: the message must not be lost to a typo.
+    let permanent = (400..500).contains(&status) && !matches!(status, 401 | 403 | 404 | 408 | 429);
     Err(Failure { permanent, why: format!("{what} answered {status}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") }) })
 }
 

@@ -11,7 +11,7 @@ export function startSender(smtp, extra = {}) {
   const child = spawn(process.env.GATEWAY_BIN, ['send'], {
     env: { ...process.env, AUTH_SENDER_DATABASE_URL: process.env.SENDER_DATABASE_URL, AUTH_SENDER_SMTP_HOST: '127.0.0.1',
       AUTH_SENDER_SMTP_PORT: String(smtp?.port ?? 25), AUTH_SENDER_SMTP_TLS: 'none', AUTH_SENDER_FROM: 'no-reply@auth-ext.test',
-      AUTH_SENDER_FROM_NAME: 'Tier', AUTH_SENDER_POLL: '1', AUTH_SENDER_LEASE: '5', RUST_LOG: 'auth_ext_gateway=warn', ...extra },
+      AUTH_SENDER_FROM_NAME: 'Tier', AUTH_SENDER_POLL: '1', AUTH_SENDER_LEASE: '20', RUST_LOG: 'auth_ext_gateway=warn', ...extra },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.log = '';
@@ -132,7 +132,7 @@ export async function mail() {
     await waitFor('the first hundred', async () => smtp.mail.filter((m) => m.envelope[0].startsWith('bulk-')).length >= 100, 60000);
     await stopSender(sender);
     sender = startSender(smtp);
-    await waitFor('all 1,000', async () => sql(`select count(*) from auth.outbox where recipient like 'bulk-%-${STAMP}@example.com' and status = 'sent'`) === '1000', 120000);
+    await waitFor('all 1,000', async () => sql(`select count(*) from auth.outbox where recipient like 'bulk-%-${STAMP}@example.com' and status = 'sent'`) === '1000', 240000);
     const bulk = smtp.mail.filter((m) => m.envelope[0].startsWith('bulk-'));
     const distinct = new Set(bulk.map((m) => m.envelope[0]));
     check('two senders, one killed mid-batch: all 1,000 arrive, duplicates at most one batch', [1000, true],
