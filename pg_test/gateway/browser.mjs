@@ -9,7 +9,7 @@ import puppeteer from 'puppeteer-core';
 import { startOidc } from './oidc_local.mjs';
 import { startSiteverify } from './siteverify_local.mjs';
 import { startSmtp } from './smtp_local.mjs';
-import { startSender, stopSender } from './mail.mjs';
+import { startSender, stopAllSenders, stopSender } from './mail.mjs';
 import otplib from 'otplib';
 
 // A TOTP code `steps` time steps from now, from otplib (never the extension's own code).
@@ -295,6 +295,7 @@ async function mailInBrowser(browser, pageErrors) {
   } finally {
     await context.close();
     await stopSender(sender);
+    await stopAllSenders();
     await smtp.stop();
   }
 }

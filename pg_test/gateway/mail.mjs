@@ -7,6 +7,9 @@ import { check, sql } from '../harness.mjs';
 import { AUTH, SITE_URL, STAMP, client, fragmentOf, lit, sleep, waitFor } from './common.mjs';
 import { startSmtp } from './smtp_local.mjs';
 
+// Every sender a test starts, so that a failing test leaves none running.
+const running = new Set();
+
 export function startSender(smtp, extra = {}) {
   const child = spawn(process.env.GATEWAY_BIN, ['send'], {
     env: { ...process.env, AUTH_SENDER_DATABASE_URL: process.env.SENDER_DATABASE_URL, AUTH_SENDER_SMTP_HOST: '127.0.0.1',
@@ -15,6 +18,8 @@ export function startSender(smtp, extra = {}) {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.log = '';
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   child.stderr.on('data', (d) => { child.log += d; });
   return child;
 }
@@ -139,7 +144,10 @@ export async function mail() {
       [distinct.size, bulk.length - distinct.size <= 20]);
     await stopSender(second);
   } finally {
-    await stopSender(sender);
+    await Promise.all([...running].map(stopSender));
     await smtp.stop().catch(() => {});
   }
 }
+
+// Stops every sender still running (a test's finally).
+export const stopAllSenders = () => Promise.all([...running].map(stopSender));

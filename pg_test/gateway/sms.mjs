@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import { check, sql } from '../harness.mjs';
 import { STAMP, client, lit, waitFor } from './common.mjs';
-import { startSender, stopSender } from './mail.mjs';
+import { startSender, stopAllSenders, stopSender } from './mail.mjs';
 import { startTwilio, startWebhookReceiver } from './sms_local.mjs';
 
 export async function smsAndWebhooks() {
@@ -56,6 +56,7 @@ export async function smsAndWebhooks() {
     check('a changed payload fails the signature', true, forgedRefused);
   } finally {
     await stopSender(sender);
+    await stopAllSenders();
     await twilio.close();
     await hooks.close();
   }
