@@ -9,7 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::gotrue;
-use crate::request::{empty_object, error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
+use crate::request::{path_uuid, empty_object, error_parts, ok, redirect, scalar, site_url, Answer, Input, Needs};
 use crate::sql::ApiError;
 use crate::Shared;
 
@@ -325,26 +325,20 @@ handler!(create_user(input) {
 });
 
 handler!(get_user_by_id(input, id: Path<String>) {
-    ok(input.call(Needs::Admin, "select auth.admin_get_user_by_id($1::text::uuid)", &[&user_id(&input, &id)?]).await?)
+    ok(input.call(Needs::Admin, "select auth.admin_get_user_by_id($1::text::uuid)", &[&path_uuid(&input, &id.0, "user_id")?]).await?)
 });
 
 handler!(update_user_by_id(input, id: Path<String>) {
     ok(input
-        .call(Needs::Admin, "select auth.admin_update_user_by_id($1::text::uuid, $2)", &[&user_id(&input, &id)?, &input.body])
+        .call(Needs::Admin, "select auth.admin_update_user_by_id($1::text::uuid, $2)", &[&path_uuid(&input, &id.0, "user_id")?, &input.body])
         .await?)
 });
 
 handler!(delete_user(input, id: Path<String>) {
     let soft = input.body.get("should_soft_delete").and_then(Value::as_bool).unwrap_or(false);
-    input.call(Needs::Admin, "select auth.admin_delete_user($1::text::uuid, $2)", &[&user_id(&input, &id)?, &soft]).await?;
+    input.call(Needs::Admin, "select auth.admin_delete_user($1::text::uuid, $2)", &[&path_uuid(&input, &id.0, "user_id")?, &soft]).await?;
     empty_object()
 });
-
-fn user_id(input: &Input, id: &Path<String>) -> Result<String, Response> {
-    uuid::Uuid::parse_str(&id.0)
-        .map(|u| u.to_string())
-        .map_err(|_| input.fail(ApiError::new(404, "validation_failed", "user_id must be an UUID")))
-}
 
 handler!(generate_link(input) {
     let mut options = serde_json::Map::new();

@@ -5,15 +5,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::request::{ok, Answer, Input, Needs};
-use crate::sql::ApiError;
-
-/// A path's id as a UUID, else GoTrue's answer (admin.go:75-94).
-fn uuid_of(input: &Input, id: &str, what: &str) -> Result<String, Response> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| input.fail(ApiError::new(404, "validation_failed", &format!("{what} must be an UUID"))))
-}
+use crate::request::{ok, path_uuid, Answer, Input, Needs};
 
 handler!(
 /// `POST /factors` (mfa.enroll): `{factor_type, friendly_name, issuer, phone}`.
@@ -30,14 +22,14 @@ enroll(input) {
 handler!(
 /// `POST /factors/{id}/challenge` (mfa.challenge): `{channel}` for phone factors.
 challenge(input, id: Path<String>) {
-    let id = uuid_of(&input, &id.0, "factor_id")?;
+    let id = path_uuid(&input, &id.0, "factor_id")?;
     ok(input.call(Needs::User, "select auth.mfa_challenge($1::text::uuid, $2)", &[&id, &input.text("channel")]).await?)
 });
 
 handler!(
 /// `POST /factors/{id}/verify` (mfa.verify): `{challenge_id, code}`; the session, now aal2.
 verify(input, id: Path<String>) {
-    let id = uuid_of(&input, &id.0, "factor_id")?;
+    let id = path_uuid(&input, &id.0, "factor_id")?;
     // A challenge id that is no UUID names no challenge.
     let challenge = input.text("challenge_id").and_then(|c| uuid::Uuid::parse_str(&c).ok()).map(|c| c.to_string());
     ok(input
@@ -48,22 +40,22 @@ verify(input, id: Path<String>) {
 handler!(
 /// `DELETE /factors/{id}` (mfa.unenroll): `{id}`.
 unenroll(input, id: Path<String>) {
-    let id = uuid_of(&input, &id.0, "factor_id")?;
+    let id = path_uuid(&input, &id.0, "factor_id")?;
     ok(input.call(Needs::User, "select auth.mfa_unenroll($1::text::uuid)", &[&id]).await?)
 });
 
 handler!(
 /// `GET /admin/users/{id}/factors` (auth.admin.mfa.listFactors reads these).
 admin_list(input, id: Path<String>) {
-    let user = uuid_of(&input, &id.0, "user_id")?;
+    let user = path_uuid(&input, &id.0, "user_id")?;
     ok(input.call(Needs::Admin, "select auth.admin_list_factors($1::text::uuid)", &[&user]).await?)
 });
 
 handler!(
 /// `DELETE /admin/users/{id}/factors/{factor_id}`: the factor removed.
 admin_delete(input, ids: Path<(String, String)>) {
-    let user = uuid_of(&input, &ids.0 .0, "user_id")?;
-    let factor = uuid_of(&input, &ids.0 .1, "factor_id")?;
+    let user = path_uuid(&input, &ids.0 .0, "user_id")?;
+    let factor = path_uuid(&input, &ids.0 .1, "factor_id")?;
     let removed: Value = input.call(Needs::Admin, "select auth.admin_delete_factor($1::text::uuid, $2::text::uuid)", &[&user, &factor]).await?;
     ok(removed)
 });

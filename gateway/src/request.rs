@@ -201,3 +201,11 @@ pub async fn site_url(input: &Input) -> Result<String, Response> {
     let site = input.call(Needs::Nothing, "select pg_catalog.current_setting('auth_ext.site_url', true)", &[]).await?;
     Ok(site.as_str().unwrap_or("/").to_owned())
 }
+
+/// A path segment that names a user or factor by UUID, else GoTrue's answer (admin.go:75-94):
+/// 404 validation_failed "{what} must be an UUID".
+pub fn path_uuid(input: &Input, id: &str, what: &str) -> Result<String, Response> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| input.fail(ApiError::new(404, "validation_failed", &format!("{what} must be an UUID"))))
+}

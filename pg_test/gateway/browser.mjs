@@ -9,7 +9,7 @@ import puppeteer from 'puppeteer-core';
 import { startOidc } from './oidc_local.mjs';
 import { startSiteverify } from './siteverify_local.mjs';
 import { startSmtp } from './smtp_local.mjs';
-import { startSender, stopAllSenders, stopSender } from './mail.mjs';
+import { linkIn, startSender, stopAllSenders, stopSender } from './mail.mjs';
 import otplib from 'otplib';
 
 // A TOTP code `steps` time steps from now, from otplib (never the extension's own code).
@@ -271,7 +271,7 @@ async function mailInBrowser(browser, pageErrors) {
     }, email);
     const start = Date.now();
     while (!smtp.to(email).length && Date.now() - start < 15000) await sleep(100);
-    const link = ((smtp.to(email)[0]?.parsed.html ?? '').match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
+    const link = linkIn(smtp.to(email)[0]?.parsed.html ?? '');
     must('mail: the sign-up\'s confirmation arrives with its link', [null, true], [signedUp, link.startsWith(publicAuth)]);
     await page.goto(link, { waitUntil: 'load' });
     let s = await until(page, 'signed in from the mail', (x) => x.error || x.who === email);
@@ -287,7 +287,7 @@ async function mailInBrowser(browser, pageErrors) {
       const begun = Date.now();
       while (!smtp.to(email).some((m) => m.parsed.subject === subject) && Date.now() - begun < 15000) await sleep(100);
       const mailed = smtp.to(email).filter((m) => m.parsed.subject === subject).at(-1);
-      const href = ((mailed?.parsed.html ?? '').match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
+      const href = linkIn(mailed?.parsed.html ?? '');
       await page.goto(href, { waitUntil: 'load' });
       s = await until(page, `signed in from the ${what} mail`, (x) => x.error || x.who === email);
       check(`mail: the ${what} link opened in Chromium signs in`, [email, ''], [s.who, s.error]);

@@ -26,7 +26,8 @@ export function startSender(smtp, extra = {}) {
 export const stopSender = (child) => new Promise((resolve) => { if (child.exitCode !== null) return resolve(); child.once('exit', resolve); child.kill('SIGKILL'); });
 const outboxOf = (address) => JSON.parse(sql(`select coalesce(jsonb_agg(jsonb_build_object('status', status, 'attempts', attempts,
   'last_error', last_error, 'code', payload ? 'email_otp', 'link', payload ? 'action_link') order by id), '[]') from auth.outbox where recipient = ${lit(address)}`));
-const linkIn = (html) => (html.match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
+// A mail's first link, as its HTML writes it (entities undone).
+export const linkIn = (html) => (html.match(/href="([^"]+)"/)?.[1] ?? '').replaceAll('&amp;', '&');
 
 export async function mail() {
   const smtp = await startSmtp();
