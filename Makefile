@@ -5,8 +5,8 @@
 # Each installs what it needs that is missing (scripts/deps.sh).
 
 SHELL := /bin/bash
+# PG_MAJOR=17 builds, installs and tests against PostgreSQL 17 (scripts/common.sh).
 export PG_MAJOR ?= 15
-export PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 
 .PHONY: deps install demo demo-shell test test-survivor-start test-survivor-check test-demo test-unit test-regress test-isolation test-upgrade test-integration test-postgrest test-gateway test-bench-smoke regress-accept isolation-accept bench
 

@@ -2,8 +2,22 @@
 # the `postgres` OS user (Postgres refuses to run as root), and throwaway clusters.
 set -euo pipefail
 
+# The majors we build for and test: 15 is Debian 12's own; 17 is Debian 13's, unpacked
+# where scripts/postgresql-debian13.sh puts it (scripts/deps.sh).
 PG_MAJOR="${PG_MAJOR:-15}"
-PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
+PG_MAJORS=(15 17)
+debian13_root() { echo "/opt/postgresql-$1-debian13"; }
+pg_config_of() {  # MAJOR: where that major's pg_config is
+    case "$1" in
+        15) echo /usr/lib/postgresql/15/bin/pg_config ;;
+        17) echo "$(debian13_root 17)/usr/lib/postgresql/17/bin/pg_config" ;;
+        *) echo "PG_MAJOR=$1: auth_ext supports PostgreSQL ${PG_MAJORS[*]}" >&2; return 2 ;;
+    esac
+}
+PG_CONFIG="${PG_CONFIG:-$(pg_config_of "$PG_MAJOR")}"
+export PG_MAJOR PG_CONFIG
+# psql, pg_dump and the rest of the chosen major's programs first.
+PATH="$("$PG_CONFIG" --bindir 2>/dev/null || true):$PATH"
 PGRX_VERSION="0.18.0"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

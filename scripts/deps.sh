@@ -3,7 +3,9 @@
 # Debian packages, cargo-pgrx, and pgrx's configuration for the system Postgres.
 source "$(dirname "$0")/common.sh"
 
-packages=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib libclang-dev clang sudo python3)
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo python3)
+# PostgreSQL 17 comes from Debian 13's packages (scripts/postgresql-debian13.sh).
+packages+=(patchelf)
 # The example web app's test clicks through it in a headless browser.
 packages+=(chromium curl)
 # make bench's HTTP load generator.
@@ -53,8 +55,19 @@ if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     cargo install cargo-pgrx --version "=$PGRX_VERSION" --locked --quiet
 fi
 
+if [ ! -x "$(debian13_root 17)/usr/lib/postgresql/17/bin/pg_config" ]; then
+    log "installing PostgreSQL 17 from Debian 13's packages into $(debian13_root 17)"
+    "$REPO_ROOT/scripts/postgresql-debian13.sh" 17 "$(debian13_root 17)" >/dev/null
+fi
+
+# pgrx knows every major we build for.
 pgrx_config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-if ! grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_config" 2>/dev/null; then
-    log "configuring pgrx for $PG_CONFIG"
-    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+init=(); configured=1
+for major in "${PG_MAJORS[@]}"; do
+    init+=(--pg$major "$(pg_config_of "$major")")
+    grep -q "^pg$major = \"$(pg_config_of "$major")\"" "$pgrx_config" 2>/dev/null || configured=
+done
+if [ -z "$configured" ]; then
+    log "configuring pgrx for PostgreSQL ${PG_MAJORS[*]}"
+    cargo pgrx init "${init[@]}" >/dev/null
 fi

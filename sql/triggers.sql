@@ -5,9 +5,10 @@ create or replace trigger users_normalize
     before insert or update on auth.users
     for each row execute function auth.users_normalize();
 
+-- An anonymous user has no identity to make: not even the call is paid for.
 create or replace trigger auth_ext_handle_new_user
     after insert on auth.users
-    for each row execute function auth.handle_new_user();
+    for each row when (not new.is_anonymous) execute function auth.handle_new_user();
 
 create or replace trigger user_identities_touch
     before update on auth.user_identities

@@ -231,6 +231,13 @@ pub fn check_address(value: &str, what: &str) -> AuthResult<()> {
 #[pgrx::pg_extern(volatile)]
 fn delete_users(ids: Vec<pgrx::Uuid>) -> Result<i64, pgrx::pg_sys::panic::ErrorReport> {
     let deleted: Option<i64> = crate::core::roles::contained(|| {
+        // Sessions and their tokens set by set, first: the foreign keys' cascades would
+        // delete them user by user, and session by session.
+        db::run(
+            "delete from auth.refresh_tokens t using auth.sessions s where s.user_id = any($1) and t.session_id = s.id",
+            &[ids.clone().into()],
+        )?;
+        db::run("delete from auth.sessions where user_id = any($1)", &[ids.clone().into()])?;
         db::json_row("with gone as (delete from auth.users where id = any($1) returning 1) select to_jsonb(count(*)) from gone", &[ids.into()])
     })?;
     Ok(deleted.unwrap_or(0))

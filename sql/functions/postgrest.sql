@@ -103,7 +103,9 @@ begin
         if taken is not null then
             raise exception 'not_admin: only a superuser may make a function or operator named like a built-in one'
                 using errcode = '42501',
-                      detail = pg_catalog.format('%s is %s; clients that call the built-in by name (PostgREST does) could run it instead', made.object_identity, taken),
+                      -- Built-in types unqualified: majors differ in which ones they qualify.
+                      detail = pg_catalog.format('%s is %s; clients that call the built-in by name (PostgREST does) could run it instead',
+                                                 pg_catalog.replace(made.object_identity, 'pg_catalog.', ''), taken),
                       hint = 'Give it another name.';
         end if;
     end loop;

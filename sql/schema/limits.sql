@@ -9,10 +9,9 @@ create table auth.rate_limits (
     key          text not null,
     window_start timestamptz not null,
     hits         int not null,
-    primary key (bucket, key, window_start)
+    -- Window first: the one key serves the counters' lookups and the purge of past windows.
+    primary key (window_start, bucket, key)
 );
-
-create index rate_limits_window_start_idx on auth.rate_limits (window_start);
 
 -- Bursts, beside the hourly windows: GoTrue's token bucket (360 an hour, 30 at once) as
 -- GCRA keeps it, one timestamp per bucket and key. tat is when the bucket is full again;

@@ -24,7 +24,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::core::errors::{AuthError, ErrorCode};
-use crate::core::{roles, statements};
+use crate::core::{roles, settings, statements};
 
 static mut PREV_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 static mut PREV_START: pg_sys::ExecutorStart_hook_type = None;
@@ -251,13 +251,7 @@ unsafe fn is_temp(namespace: pg_sys::Oid) -> bool {
 /// `session_authorization`'s (`SET SESSION AUTHORIZATION DEFAULT`, which any session
 /// may make, becomes the pooler's login role).
 unsafe fn guard_role_setting() {
-    let count = pg_sys::GetNumConfigOptions();
-    let settings = pg_sys::get_guc_variables();
-    if settings.is_null() {
-        return;
-    }
-    for i in 0..count as usize {
-        let setting = *settings.add(i);
+    for &setting in settings::guc::all() {
         if setting.is_null() || (*setting).vartype != pg_sys::config_type::PGC_STRING {
             continue;
         }
@@ -384,14 +378,8 @@ unsafe fn refuse_in_check(message: &str) -> bool {
 /// configuration, the database and the role stay.
 pub fn reset_session_settings() {
     unsafe {
-        let count = pg_sys::GetNumConfigOptions();
-        let settings = pg_sys::get_guc_variables();
-        if settings.is_null() {
-            return;
-        }
         let mut names = Vec::new();
-        for i in 0..count as usize {
-            let setting = *settings.add(i);
+        for &setting in settings::guc::all() {
             if setting.is_null() || (*setting).source != pg_sys::GucSource::PGC_S_SESSION || !(*setting).stack.is_null() {
                 continue;
             }
@@ -559,14 +547,8 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
 
 /// The settings this transaction set for the rest of the session (and lower-cased names).
 unsafe fn session_settings_set_now() -> Vec<String> {
-    let count = pg_sys::GetNumConfigOptions();
-    let settings = pg_sys::get_guc_variables();
     let mut names = Vec::new();
-    if settings.is_null() {
-        return names;
-    }
-    for i in 0..count as usize {
-        let setting = *settings.add(i);
+    for &setting in settings::guc::all() {
         if setting.is_null() {
             continue;
         }

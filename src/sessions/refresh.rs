@@ -240,7 +240,8 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
                                                  -- clock time: this transaction began before it queued for the lock
                                                  'spent_seconds_ago', greatest(0, extract(epoch from clock_timestamp() - t.spent_at)),
                                                  'child_id', c.id)
-                       from auth.refresh_tokens t left join auth.refresh_tokens c on c.parent_id = t.id
+                       from auth.refresh_tokens t
+                       left join auth.refresh_tokens c on c.session_id = t.session_id and c.parent_id = t.id
                        where t.token_hash = $1),
              'live_parent_id', (select parent_id from auth.refresh_tokens where session_id = $2 and spent_at is null),
              'session_state', auth.session_state(s, $3, $4),

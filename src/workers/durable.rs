@@ -289,6 +289,8 @@ pub fn register_reserved() {
 
 const WRITER_TYPE: &str = "auth_ext durable writer";
 const WRITER_RESTART: Duration = Duration::from_secs(2);
+/// Writes one transaction of the writer performs at most.
+const WRITER_BATCH: usize = 64;
 
 #[pg_guard]
 #[no_mangle]
@@ -307,22 +309,34 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
             break;
         }
         retry_soon = false;
-        // Everything queued now; a busy revocation goes back in the queue for a later
+        // Everything queued now, in batches that share one transaction and so one commit
+        // (50 code checks at once wait for one or two commits, not fifty). Each write is
+        // a subtransaction of its own (auth.durable_write catches its errors), so one
+        // failing leaves the others. A busy revocation goes back in the queue for a later
         // round (others are served past it), until it has waited BUSY_GIVE_UP.
-        while let Some((slot, text)) = reserved::take() {
-            let Some(write) = DurableWrite::decode(&text) else {
-                reserved::finish(slot, false);
-                continue;
-            };
-            let result = BackgroundWorker::transaction(|| write.perform());
-            if result == "busy" && write.waits_for_caller() && reserved::requeue(slot) {
-                retry_soon = true;
-                continue;
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < WRITER_BATCH {
+                let Some((slot, text)) = reserved::take() else { break };
+                match DurableWrite::decode(&text) {
+                    Some(write) => batch.push((slot, write)),
+                    None => reserved::finish(slot, false),
+                }
             }
-            if result != "done" {
-                pgrx::log!("{WRITER_TYPE}: {write:?}: {result}");
+            if batch.is_empty() {
+                break;
             }
-            reserved::finish(slot, result == "done");
+            let results: Vec<String> = BackgroundWorker::transaction(|| batch.iter().map(|(_, write)| write.perform()).collect());
+            for ((slot, write), result) in batch.into_iter().zip(results) {
+                if result == "busy" && write.waits_for_caller() && reserved::requeue(slot) {
+                    retry_soon = true;
+                    continue;
+                }
+                if result != "done" {
+                    pgrx::log!("{WRITER_TYPE}: {write:?}: {result}");
+                }
+                reserved::finish(slot, result == "done");
+            }
         }
     }
     reserved::unregister_writer();

@@ -134,6 +134,7 @@ struct Definition {
 }
 
 mod definitions;
+pub mod guc;
 use definitions::DEFINITIONS;
 
 
@@ -156,11 +157,12 @@ pub fn register() {
 }
 
 /// A setting this extension does not define but reads on every row of a policy
-/// (`request.jwt.claims`). Looking a setting up by name costs a binary search with
+/// (`request.jwt.claims`). On 15, looking a setting up by name costs a binary search with
 /// case-insensitive compares; this finds Postgres' entry for it once and, on each read,
 /// only checks that the entry is still the one in that slot of the settings array
 /// (entries move when settings are added, and are freed if an extension defines or
-/// reserves the name), falling back to the lookup when it is not.
+/// reserves the name), falling back to the lookup when it is not. From 16 the lookup
+/// is one hash probe, made on each read.
 pub struct PlaceholderSetting {
     name: &'static CStr,
     slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
@@ -187,32 +189,50 @@ impl PlaceholderSetting {
 
     /// The setting's text, or None when it is unset or empty.
     pub fn text(&'static self) -> Option<&'static [u8]> {
-        use pgrx::pg_sys;
+        let entry = self.entry()?;
+        // SAFETY: a PGC_STRING entry of Postgres' settings table; its value is Postgres' own
+        // copy, valid until the setting next changes, and callers use it before then.
         unsafe {
-            let vars = unguarded::get_guc_variables();
-            let count = unguarded::GetNumConfigOptions() as usize;
-            let is_ours = |entry: *mut pg_sys::config_generic| {
-                !entry.is_null()
-                    && (*entry).vartype == pg_sys::config_type::PGC_STRING
-                    && CStr::from_ptr((*entry).name).to_bytes().eq_ignore_ascii_case(self.name.to_bytes())
-            };
-            let cached = self.slot.with(|s| s.get());
-            let entry = match cached {
-                Some((i, entry)) if i < count && *vars.add(i) == entry && is_ours(entry) => entry,
-                _ => {
-                    // Not set at all (the common case outside PostgREST): the lookup says so.
-                    placeholder_text(self.name)?;
-                    let found = (0..count).map(|i| (i, *vars.add(i))).find(|&(_, e)| is_ours(e));
-                    self.slot.with(|s| s.set(found));
-                    found?.1
-                }
-            };
-            let value = *(*entry.cast::<pg_sys::config_string>()).variable;
+            let value = *(*entry.cast::<pgrx::pg_sys::config_string>()).variable;
             if value.is_null() {
                 return None;
             }
             let bytes = CStr::from_ptr(value).to_bytes();
             (!bytes.is_empty()).then_some(bytes)
+        }
+    }
+
+    #[cfg(feature = "pg15")]
+    fn entry(&'static self) -> Option<*mut pgrx::pg_sys::config_generic> {
+        let vars = guc::all();
+        let cached = self.slot.with(|s| s.get());
+        match cached {
+            Some((i, entry)) if vars.get(i) == Some(&entry) && self.is_ours(entry) => Some(entry),
+            _ => {
+                // Not set at all (the common case outside PostgREST): the lookup says so.
+                placeholder_text(self.name)?;
+                let found = vars.iter().copied().enumerate().find(|&(_, e)| self.is_ours(e));
+                self.slot.with(|s| s.set(found));
+                Some(found?.1)
+            }
+        }
+    }
+
+    /// PostgreSQL 16 keeps settings in a hash table: one lookup, nothing to cache.
+    #[cfg(not(feature = "pg15"))]
+    fn entry(&'static self) -> Option<*mut pgrx::pg_sys::config_generic> {
+        let _ = &self.slot;
+        // SAFETY: find_option only reads the hash table (skip_errors: it raises nothing).
+        let entry = unsafe { unguarded::find_option(self.name.as_ptr(), false, true, pgrx::pg_sys::WARNING as i32) };
+        (!entry.is_null() && self.is_ours(entry)).then_some(entry)
+    }
+
+    fn is_ours(&self, entry: *mut pgrx::pg_sys::config_generic) -> bool {
+        // SAFETY: entries of Postgres' settings table, each with a name.
+        unsafe {
+            !entry.is_null()
+                && (*entry).vartype == pgrx::pg_sys::config_type::PGC_STRING
+                && CStr::from_ptr((*entry).name).to_bytes().eq_ignore_ascii_case(self.name.to_bytes())
         }
     }
 }
@@ -222,13 +242,20 @@ impl PlaceholderSetting {
 /// of a policy. An out-of-memory error's longjmp crosses only frames without destructors.
 pub mod unguarded {
     use pgrx::pg_sys;
-    // PostgreSQL 16 added an argument to get_guc_variables: declared for 15 only.
-    #[cfg(not(feature = "pg15"))]
-    compile_error!("settings::unguarded declares PostgreSQL 15's signatures");
     #[allow(clashing_extern_declarations)]
     extern "C-unwind" {
+        // Their signatures changed in PostgreSQL 16 (checked against 15's and 17's guc.h).
+        #[cfg(feature = "pg15")]
         pub fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
+        #[cfg(feature = "pg15")]
         pub fn GetNumConfigOptions() -> std::ffi::c_int;
+        #[cfg(not(feature = "pg15"))]
+        pub fn find_option(
+            name: *const std::ffi::c_char,
+            create_placeholders: bool,
+            skip_errors: bool,
+            elevel: std::ffi::c_int,
+        ) -> *mut pg_sys::config_generic;
         pub fn palloc(size: pg_sys::Size) -> *mut std::ffi::c_void;
     }
 }
