@@ -126,7 +126,7 @@ gateway_stop() { if [ -n "${GATEWAY_PID:-}" ]; then kill "$GATEWAY_PID" 2>/dev/n
 # The gateway binary scripts/install.sh built (release with --release, else debug).
 gateway_bin() {
     local profile="${GATEWAY_PROFILE:-debug}"
-    echo "$REPO_ROOT/target/$profile/auth_ext_gateway"
+    echo "${GATEWAY_BIN:-$REPO_ROOT/target/$profile/auth_ext_gateway}"
 }
 
 # wait_for_writer DB: until the reserved durable writer serves DB (the extension refuses
@@ -143,3 +143,30 @@ wait_for_writer() {
 
 # The extension's version, as Cargo.toml gives it (and pgrx the control file).
 extension_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1; }
+
+# build_extension OUT [--release]: the extension for $PG_CONFIG's major, its install and
+# upgrade scripts, laid out under OUT as they install: OUT/lib, OUT/share/extension.
+build_extension() {
+    local out="$1" profile=(--debug) staged="$REPO_ROOT/target/package-pg$PG_MAJOR"
+    [ "${2:-}" = --release ] && profile=()
+    local sharedir libdir; sharedir="$("$PG_CONFIG" --sharedir)"; libdir="$("$PG_CONFIG" --pkglibdir)"
+    rm -rf "$staged" "$out"
+    (cd "$REPO_ROOT" && cargo pgrx package --pg-config "$PG_CONFIG" "${profile[@]}" --out-dir "$staged" 2>&1) \
+        | grep -vE '^\s+(Compiling|Checking|Downloaded|Downloading)' >&2
+    # Upgrade scripts from each earlier release, built from sql/upgrades/ and the function
+    # files (and the Rust functions of the install script just generated).
+    python3 "$REPO_ROOT/scripts/build-sql.py" "$staged$sharedir/extension/auth_ext--$(extension_version).sql" "$staged$sharedir/extension"
+    mkdir -p "$out/lib" "$out/share/extension"
+    cp "$staged$libdir/auth_ext.so" "$out/lib/"
+    cp "$staged$sharedir"/extension/auth_ext* "$out/share/extension/"
+}
+
+# install_built FROM: what build_extension laid out, into $PG_CONFIG's install. The
+# library is replaced atomically (a new file, then a rename): writing over one that
+# running servers have loaded would crash their backends.
+install_built() {
+    local from="$1" libdir; libdir="$("$PG_CONFIG" --pkglibdir)"
+    install -m 644 "$from"/share/extension/auth_ext* "$("$PG_CONFIG" --sharedir)/extension/"
+    install -m 755 "$from/lib/auth_ext.so" "$libdir/.auth_ext.so.$$"
+    mv -f "$libdir/.auth_ext.so.$$" "$libdir/auth_ext.so"
+}
