@@ -34,6 +34,8 @@ struct RefreshState {
     session_state: String,
     user_state: String,
     key: Option<KeyRow>,
+    /// The server secret children are derived with (base64), read in the same statement.
+    secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,8 +115,11 @@ fn child_token(parent_hash: &[u8], secret: &[u8]) -> String {
 
 /// The server secret children are derived with.
 fn refresh_secret() -> AuthResult<Vec<u8>> {
-    let secret: Option<String> = db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?;
-    let secret = secret.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))?;
+    secret_bytes(db::json_row("select to_jsonb(encode(auth.secret('refresh_token'), 'base64'))", &[])?)
+}
+
+fn secret_bytes(base64: Option<String>) -> AuthResult<Vec<u8>> {
+    let secret = base64.ok_or_else(|| AuthError::new(ErrorCode::UnexpectedFailure, "the refresh token secret is unreadable"))?;
     db::base64_bytes(&secret)
 }
 
@@ -247,7 +252,8 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
              'session_state', auth.session_state(s, $3, $4),
              'revoked_reason', (select reason from auth.session_revocations where session_id = $2),
              'user_state', auth.sign_in_state(u),
-             'key', auth.current_signing_key())
+             'key', auth.current_signing_key(),
+             'secret', encode(auth.secret('refresh_token'), 'base64'))
          from auth.sessions s join auth.users u on u.id = s.user_id
          where s.id = $2",
         &[
@@ -265,7 +271,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
     verify::standing(&session_uuid, &state.session_state, &state.user_state, state.revoked_reason.as_deref())
         .check_refresh()?;
     let key = state.key.ok_or_else(no_signing_key)?;
-    let secret = refresh_secret()?;
+    let secret = secret_bytes(state.secret)?;
 
     let (info, child) = if !presented.spent {
         let child = child_token(&hash, &secret);
