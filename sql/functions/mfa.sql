@@ -3,11 +3,11 @@
 
 -- A factor as clients see it, Supabase Auth's shape (models/factor.go): never the secret;
 -- `phone` is '' for TOTP factors, `friendly_name` left out when empty.
+-- Inlined, as auth.user_object.
 create or replace function auth.factor_json(f auth.mfa_factors)
 returns jsonb
 language sql
-immutable
-set search_path = pg_catalog, pg_temp
+stable
 as $$
     select jsonb_strip_nulls(jsonb_build_object(
         'id', f.id, 'created_at', f.created_at, 'updated_at', f.updated_at, 'status', f.status,

@@ -129,14 +129,18 @@ $$;
 -- The user object of Supabase Auth's API, as returned in sessions and by get_user.
 -- A user as Supabase Auth's API shows it: the one shape of every answer that carries a
 -- user, real (auth.user_json) or made up (auth.sign_up_decoy).
+-- Plain SQL without a SET clause or a subquery (and stable: timestamps' text depends on
+-- the TimeZone), so that Postgres inlines it into the statements that build a user (every
+-- sign-in): a call of its own would parse and plan it anew each time. Every caller pins
+-- search_path.
 create or replace function auth.user_object(u auth.users, identities jsonb)
 returns jsonb
 language sql
-immutable
-set search_path = pg_catalog, pg_temp
+stable
 as $$
-    -- GoTrue omits these keys when they are empty (its omitempty fields), and so do we.
-    select jsonb_build_object(
+    -- GoTrue omits these keys when they are empty (its omitempty fields), and so do we:
+    -- jsonb_strip_nulls drops them (their values are scalars, nothing nested is touched).
+    select pg_catalog.jsonb_build_object(
         'id', u.id,
         'aud', u.aud,
         'role', u.role,
@@ -148,28 +152,27 @@ as $$
         'is_anonymous', u.is_anonymous,
         'created_at', u.created_at,
         'updated_at', u.updated_at)
-        || (select coalesce(jsonb_object_agg(k, v), '{}') from (values
-               ('email_confirmed_at', to_jsonb(u.email_confirmed_at)),
-               ('invited_at', to_jsonb(u.invited_at)),
-               ('phone_confirmed_at', to_jsonb(u.phone_confirmed_at)),
-               ('confirmation_sent_at', to_jsonb(u.confirmation_sent_at)),
-               ('confirmed_at', to_jsonb(u.confirmed_at)),
-               ('recovery_sent_at', to_jsonb(u.recovery_sent_at)),
-               ('new_email', to_jsonb(nullif(u.email_change, ''))),
-               ('email_change_sent_at', to_jsonb(u.email_change_sent_at)),
-               ('new_phone', to_jsonb(nullif(u.phone_change, ''))),
-               ('phone_change_sent_at', to_jsonb(u.phone_change_sent_at)),
-               ('reauthentication_sent_at', to_jsonb(u.reauthentication_sent_at)),
-               ('last_sign_in_at', to_jsonb(u.last_sign_in_at)),
-               ('banned_until', to_jsonb(u.banned_until))) f(k, v)
-            where v is not null)
+        || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+               'email_confirmed_at', u.email_confirmed_at,
+               'invited_at', u.invited_at,
+               'phone_confirmed_at', u.phone_confirmed_at,
+               'confirmation_sent_at', u.confirmation_sent_at,
+               'confirmed_at', u.confirmed_at,
+               'recovery_sent_at', u.recovery_sent_at,
+               'new_email', nullif(u.email_change, ''),
+               'email_change_sent_at', u.email_change_sent_at,
+               'new_phone', nullif(u.phone_change, ''),
+               'phone_change_sent_at', u.phone_change_sent_at,
+               'reauthentication_sent_at', u.reauthentication_sent_at,
+               'last_sign_in_at', u.last_sign_in_at,
+               'banned_until', u.banned_until))
 $$;
 
+-- Inlined, as auth.user_object.
 create or replace function auth.identity_object(i auth.user_identities)
 returns jsonb
 language sql
-immutable
-set search_path = pg_catalog, pg_temp
+stable
 as $$
     select jsonb_build_object(
         'identity_id', i.id,
@@ -225,17 +228,15 @@ $$;
 
 -- The one rule for who may sign in, and keep using a session: a user that exists, is
 -- not deleted and is not banned right now. 'ok', 'banned' or 'not_found'.
+-- Plain SQL without a SET clause, so that Postgres inlines it (as auth.session_state).
 create or replace function auth.sign_in_state(u auth.users)
 returns text
-language plpgsql
+language sql
 stable
-set search_path = pg_catalog, pg_temp
 as $$
-begin
-    return case when u.id is null or u.deleted_at is not null then 'not_found'
-                when u.banned_until > now() then 'banned'
-                else 'ok' end;
-end
+    select case when u.id is null or u.deleted_at is not null then 'not_found'
+                when u.banned_until > pg_catalog.now() then 'banned'
+                else 'ok' end
 $$;
 
 -- Which password a confirmation was issued for: a digest of the hash stored then. A

@@ -249,7 +249,7 @@ fn refresh_session(refresh_token: Option<&str>) -> Result<pgrx::JsonB, ErrorRepo
                        left join auth.refresh_tokens c on c.session_id = t.session_id and c.parent_id = t.id
                        where t.token_hash = $1),
              'live_parent_id', (select parent_id from auth.refresh_tokens where session_id = $2 and spent_at is null),
-             'session_state', auth.session_state(s, $3, $4),
+             'session_state', auth.session_state(s, exists (select from auth.session_revocations r where r.session_id = s.id), $3, $4),
              'revoked_reason', (select reason from auth.session_revocations where session_id = $2),
              'user_state', auth.sign_in_state(u),
              'key', auth.current_signing_key(),

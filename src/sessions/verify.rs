@@ -48,7 +48,8 @@ fn check_session_and_key(claims: &Map<String, Value>, kid: Option<&str>) -> Auth
     };
     let state: SessionState = db::read_row(
         "select jsonb_build_object(
-             'session', coalesce((select auth.session_state(s, $3, $4) from auth.sessions s
+             'session', coalesce((select auth.session_state(s, exists (select from auth.session_revocations r where r.session_id = s.id), $3, $4)
+                                  from auth.sessions s
                                   where s.id = $1 and s.user_id = $2), 'ended'),
              'user', coalesce((select auth.sign_in_state(u) from auth.users u where u.id = $2), 'not_found'),
              'key', $5::text is null or exists (select from auth.signing_keys where kid = $5))",
