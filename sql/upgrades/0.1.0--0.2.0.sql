@@ -86,6 +86,8 @@ alter table auth.one_time_token_attempts alter column client set not null,
 
 -- Functions whose arguments changed, or that are gone.
 drop function auth.session_expired(auth.sessions, integer, integer);
+-- The cleanup reads a batch's last activity set-wise (auth.last_activity takes the row).
+drop function auth.last_activity(uuid);
 drop function auth.confirm_email(uuid);
 drop function auth.count_otp_attempt(uuid);
 drop function auth.merge_column(regclass, name, text, uuid, uuid, text);
