@@ -57,9 +57,10 @@ $$;
 -- owner arrives.
 create or replace function auth.confirm_address(p_user_id uuid, p_phone boolean, p_proves_password boolean, p_password_digest text)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+begin
     update auth.users
     set email_confirmed_at = case when p_phone then email_confirmed_at else coalesce(email_confirmed_at, now()) end,
         phone_confirmed_at = case when p_phone then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end,
@@ -79,6 +80,7 @@ as $$
     set identity_data = identity_data || pg_catalog.jsonb_build_object(
             case when p_phone then 'phone_verified' else 'email_verified' end, true)
     where user_id = p_user_id and provider = case when p_phone then 'phone' else 'email' end;
+end
 $$;
 
 -- An address goes to whoever proves it. Before p_user_id takes p_address (an address

@@ -63,26 +63,31 @@ $$;
 -- Counts a hit (the durable-write workers do, for failed tries).
 create or replace function auth.rate_burst_count(p_bucket text, p_key text, p_per_hour int)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+begin
     insert into auth.rate_bursts as b (bucket, key, tat)
     values (p_bucket, p_key, clock_timestamp() + make_interval(secs => 3600.0 / greatest(p_per_hour, 1)))
     on conflict (bucket, key) do update
     set tat = greatest(b.tat, clock_timestamp()) + make_interval(secs => 3600.0 / greatest(p_per_hour, 1));
+end
 $$;
 
 -- Seconds until the bucket allows another hit; 0 while it does. Counts nothing.
 create or replace function auth.rate_burst_wait(p_bucket text, p_key text, p_per_hour int, p_burst int)
 returns int
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+    return (
     select coalesce((
         select ceil(extract(epoch from b.tat - clock_timestamp())
                     - (greatest(p_burst, 1) - 1) * 3600.0 / greatest(p_per_hour, 1))::int
-        from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0)
+        from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0));
+end
 $$;
 
 -- One use of a key per p_seconds (Supabase Auth's one message of a kind a minute): 0
@@ -115,7 +120,6 @@ create or replace function auth.rate_limit_retry_after()
 returns int
 language sql
 stable
-set search_path = pg_catalog, pg_temp
 as $$
     select ceil(extract(epoch from date_trunc('hour', now(), 'UTC') + interval '1 hour' - now()))::int
 $$;
@@ -127,9 +131,11 @@ $$;
 -- cannot undo it.
 create or replace function auth.count_failed_sign_in(p_account text, p_client text)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-    select auth.rate_limit_count('failed_sign_in', p_client);
-    select auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
+begin
+    perform auth.rate_limit_count('failed_sign_in', p_client);
+    perform auth.rate_limit_count('failed_sign_in_account', p_account || ' ' || p_client);
+end
 $$;

@@ -19,10 +19,13 @@ $$;
 -- session has not reached aal2 (the session's own level, never a token's claim).
 create or replace function auth.requires_aal2(p_user_id uuid, p_session_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+    return (
     select exists (select from auth.mfa_factors f where f.user_id = p_user_id and f.status = 'verified')
-       and coalesce((select s.aal from auth.sessions s where s.id = p_session_id), 'aal1') <> 'aal2'
+       and coalesce((select s.aal from auth.sessions s where s.id = p_session_id), 'aal1') <> 'aal2');
+end
 $$;

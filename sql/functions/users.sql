@@ -8,7 +8,6 @@ create or replace function auth.address_problem(address text, kind text)
 returns text
 language sql
 immutable
-set search_path = pg_catalog, pg_temp
 as $$
     select case
         when kind = 'email' and length(address) > 255 then 'An email address is too long'
@@ -246,7 +245,6 @@ create or replace function auth.password_digest(p_hash text)
 returns text
 language sql
 immutable
-set search_path = pg_catalog, pg_temp
 as $$
     select left(encode(sha256(convert_to(p_hash, 'UTF8')), 'hex'), 32)
 $$;
@@ -255,12 +253,15 @@ $$;
 -- the patch replace the old ones, and a key set to null is removed.
 create or replace function auth.merge_metadata(old jsonb, patch jsonb)
 returns jsonb
-language sql
+language plpgsql
 immutable
 parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-    select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}')
+begin
+    return (
+    select (old || patch) - coalesce((select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}'));
+end
 $$;
 
 -- Adds a provider to app_metadata.providers (dropping "anonymous"), and makes it the

@@ -7,21 +7,23 @@
 -- verification can undo it.
 create or replace function auth.count_otp_attempt(p_token_id uuid, p_client text)
 returns void
-language sql
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
+begin
     insert into auth.one_time_token_attempts as a (token_id, client, attempts) values (p_token_id, p_client, 1)
     on conflict (token_id, client) do update set attempts = a.attempts + 1;
     -- A client's tries of a user's codes, an hour, however many codes it asks for.
-    select auth.rate_limit_count('otp_tries', t.user_id::text || ' ' || p_client)
+    perform auth.rate_limit_count('otp_tries', t.user_id::text || ' ' || p_client)
     from auth.one_time_tokens t where t.id = p_token_id;
     -- Tries from any address but the one that asked for the code share one hourly pool per
     -- user, which asking for new codes does not refill.
-    select auth.rate_limit_count('otp_strangers', t.user_id::text)
+    perform auth.rate_limit_count('otp_strangers', t.user_id::text)
     from auth.one_time_tokens t where t.id = p_token_id and t.requested_from is distinct from p_client;
-    select auth.rate_limit_count('verify', p_client);
-    select auth.rate_burst_count('verify', p_client,
+    perform auth.rate_limit_count('verify', p_client);
+    perform auth.rate_burst_count('verify', p_client,
         coalesce(nullif(pg_catalog.current_setting('auth_ext.rate_limit_verify', true), '')::int, 360));
+end
 $$;
 
 -- The user field (Supabase Auth's *_sent_at, invited_at) that says when a message with a
@@ -33,7 +35,6 @@ returns text
 language sql
 immutable
 parallel safe
-set search_path = pg_catalog, pg_temp
 as $$
     select case token_type
         when 'confirmation' then 'confirmation_sent_at'
