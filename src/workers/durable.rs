@@ -289,8 +289,10 @@ pub fn register_reserved() {
 
 const WRITER_TYPE: &str = "auth_ext durable writer";
 const WRITER_RESTART: Duration = Duration::from_secs(2);
-/// Writes one transaction of the writer performs at most.
+/// Writes one transaction of the writer performs at most, and how long it goes on
+/// taking the next one (`serve`).
 const WRITER_BATCH: usize = 64;
+const WRITER_BATCH_TIME: Duration = Duration::from_millis(250);
 
 #[pg_guard]
 #[no_mangle]
@@ -309,16 +311,15 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
             break;
         }
         retry_soon = false;
-        // Everything queued now, in batches that share one transaction and so one commit
-        // (50 code checks at once wait for one or two commits, not fifty). Each write is
-        // a subtransaction of its own (auth.durable_write catches its errors), so one
-        // failing leaves the others. A busy revocation goes back in the queue for a later
-        // round (others are served past it), until it has waited BUSY_GIVE_UP.
+        // Everything queued now. Counts go in batches that share one transaction and so
+        // one commit (50 code checks at once wait for one or two commits, not fifty);
+        // a revocation commits alone (see `serve`).
         loop {
             let mut batch = Vec::new();
             while batch.len() < WRITER_BATCH {
                 let Some((slot, text)) = reserved::take() else { break };
                 match DurableWrite::decode(&text) {
+                    Some(write) if write.waits_for_caller() => retry_soon |= serve(vec![(slot, write)]),
                     Some(write) => batch.push((slot, write)),
                     None => reserved::finish(slot, false),
                 }
@@ -326,21 +327,54 @@ pub extern "C-unwind" fn auth_ext_reserved_writer_main(_arg: pg_sys::Datum) {
             if batch.is_empty() {
                 break;
             }
-            let results: Vec<String> = BackgroundWorker::transaction(|| batch.iter().map(|(_, write)| write.perform()).collect());
-            for ((slot, write), result) in batch.into_iter().zip(results) {
-                if result == "busy" && write.waits_for_caller() && reserved::requeue(slot) {
-                    retry_soon = true;
-                    continue;
-                }
-                if result != "done" {
-                    pgrx::log!("{WRITER_TYPE}: {write:?}: {result}");
-                }
-                reserved::finish(slot, result == "done");
-            }
+            retry_soon |= serve(batch);
         }
     }
     reserved::unregister_writer();
     exit_to_be_restarted();
+}
+
+/// Performs `writes` in one transaction, in order, while the batch is younger than
+/// WRITER_BATCH_TIME and none has found a row busy: every caller waits for its batch's
+/// commit, so a write that waited for a lock (auth.durable_write's lock_timeout) ends
+/// the batch, and the writes not reached go back in the queue, first in line. Each write is a
+/// subtransaction of its own (auth.durable_write catches its errors), so one failing
+/// leaves the others. Revocations are served one per call: nobody waits to hear that
+/// one failed, so none may be lost with a batch that fails as a whole. A busy
+/// revocation goes back in the queue (others are served past it) until it has waited
+/// BUSY_GIVE_UP. Returns whether a busy one was put back for later.
+fn serve(writes: Vec<(usize, DurableWrite)>) -> bool {
+    let started = Instant::now();
+    let results: Vec<Option<String>> = BackgroundWorker::transaction(|| {
+        let mut waited = false;
+        let mut results = Vec::with_capacity(writes.len());
+        for (_, write) in &writes {
+            if waited || started.elapsed() >= WRITER_BATCH_TIME {
+                results.push(None);
+                continue;
+            }
+            let result = write.perform();
+            waited = result == "busy";
+            results.push(Some(result));
+        }
+        results
+    });
+    let mut retry_later = false;
+    for ((slot, write), result) in writes.into_iter().zip(results) {
+        let Some(result) = result else {
+            reserved::put_back(slot);
+            continue;
+        };
+        if result == "busy" && write.waits_for_caller() && reserved::requeue(slot) {
+            retry_later = true;
+            continue;
+        }
+        if result != "done" {
+            pgrx::log!("{WRITER_TYPE}: {write:?}: {result}");
+        }
+        reserved::finish(slot, result == "done");
+    }
+    retry_later
 }
 
 /// A background worker that exits with status 0 is unregistered for good: the writer
@@ -579,6 +613,14 @@ mod reserved {
         r.retry_at = now + BUSY_RETRY.as_millis() as u64;
         r.state = State::Queued;
         true
+    }
+
+    /// Puts a request not reached in its batch back, to be taken again at once.
+    pub fn put_back(slot: usize) {
+        let mut q = QUEUE.exclusive();
+        let r = &mut q.requests[slot];
+        r.retry_at = 0;
+        r.state = State::Queued;
     }
 
     pub fn finish(slot: usize, done: bool) {
