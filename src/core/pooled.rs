@@ -251,21 +251,23 @@ unsafe fn is_temp(namespace: pg_sys::Oid) -> bool {
 /// `session_authorization`'s (`SET SESSION AUTHORIZATION DEFAULT`, which any session
 /// may make, becomes the pooler's login role).
 unsafe fn guard_role_setting() {
-    for &setting in settings::guc::all() {
-        if setting.is_null() || (*setting).vartype != pg_sys::config_type::PGC_STRING {
-            continue;
+    settings::guc::with_all(|all| {
+        for &setting in all {
+            if setting.is_null() || (*setting).vartype != pg_sys::config_type::PGC_STRING {
+                continue;
+            }
+            let name = CStr::from_ptr((*setting).name);
+            if name == c"role" {
+                let role = setting as *mut pg_sys::config_string;
+                ORIGINAL_CHECK_ROLE = (*role).check_hook;
+                (*role).check_hook = Some(check_role_change);
+            } else if name == c"session_authorization" {
+                let authorization = setting as *mut pg_sys::config_string;
+                ORIGINAL_CHECK_SESSION_AUTHORIZATION = (*authorization).check_hook;
+                (*authorization).check_hook = Some(check_session_authorization_change);
+            }
         }
-        let name = CStr::from_ptr((*setting).name);
-        if name == c"role" {
-            let role = setting as *mut pg_sys::config_string;
-            ORIGINAL_CHECK_ROLE = (*role).check_hook;
-            (*role).check_hook = Some(check_role_change);
-        } else if name == c"session_authorization" {
-            let authorization = setting as *mut pg_sys::config_string;
-            ORIGINAL_CHECK_SESSION_AUTHORIZATION = (*authorization).check_hook;
-            (*authorization).check_hook = Some(check_session_authorization_change);
-        }
-    }
+    })
 }
 
 /// Whether code other than the client's own statement is running: a function's body or
@@ -379,18 +381,20 @@ unsafe fn refuse_in_check(message: &str) -> bool {
 pub fn reset_session_settings() {
     unsafe {
         let mut names = Vec::new();
-        for &setting in settings::guc::all() {
-            if setting.is_null() || (*setting).source != pg_sys::GucSource::PGC_S_SESSION || !(*setting).stack.is_null() {
-                continue;
+        settings::guc::with_all(|all| {
+            for &setting in all {
+                if setting.is_null() || (*setting).source != pg_sys::GucSource::PGC_S_SESSION || !(*setting).stack.is_null() {
+                    continue;
+                }
+                let name = CStr::from_ptr((*setting).name);
+                // Who the session is is the pooler's, never a request's (check_role_change).
+                if name != c"role" && name != c"session_authorization" {
+                    // Put back on the client's behalf: its to keep at commit.
+                    ClientSettings::record(Some(&name.to_string_lossy()));
+                    names.push(name.to_owned());
+                }
             }
-            let name = CStr::from_ptr((*setting).name);
-            // Who the session is is the pooler's, never a request's (check_role_change).
-            if name != c"role" && name != c"session_authorization" {
-                // Put back on the client's behalf: its to keep at commit.
-                ClientSettings::record(Some(&name.to_string_lossy()));
-                names.push(name.to_owned());
-            }
-        }
+        });
         for name in names {
             pg_sys::set_config_option(
                 name.as_ptr(),
@@ -548,18 +552,20 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
 /// The settings this transaction set for the rest of the session (and lower-cased names).
 unsafe fn session_settings_set_now() -> Vec<String> {
     let mut names = Vec::new();
-    for &setting in settings::guc::all() {
-        if setting.is_null() {
-            continue;
-        }
-        let mut stack = (*setting).stack;
-        while !stack.is_null() {
-            if matches!((*stack).state, pg_sys::GucStackState::GUC_SET | pg_sys::GucStackState::GUC_SET_LOCAL) {
-                names.push(CStr::from_ptr((*setting).name).to_string_lossy().to_ascii_lowercase());
-                break;
+    settings::guc::with_all(|all| {
+        for &setting in all {
+            if setting.is_null() {
+                continue;
             }
-            stack = (*stack).prev;
+            let mut stack = (*setting).stack;
+            while !stack.is_null() {
+                if matches!((*stack).state, pg_sys::GucStackState::GUC_SET | pg_sys::GucStackState::GUC_SET_LOCAL) {
+                    names.push(CStr::from_ptr((*setting).name).to_string_lossy().to_ascii_lowercase());
+                    break;
+                }
+                stack = (*stack).prev;
+            }
         }
-    }
+    });
     names
 }

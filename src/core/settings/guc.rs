@@ -4,10 +4,15 @@
 
 use pgrx::pg_sys;
 
-/// Every setting Postgres knows now. The slice lasts until a setting is added (15) or
-/// until the current memory context is reset (17): use it at once.
+/// Calls `f` with every setting Postgres knows now. The list may not be kept: on 15 it
+/// is Postgres' own array, which moves when a setting is added; on 17 a copy in the
+/// current memory context.
+pub fn with_all<R>(f: impl FnOnce(&[*mut pg_sys::config_generic]) -> R) -> R {
+    f(current())
+}
+
 #[cfg(feature = "pg15")]
-pub fn all() -> &'static [*mut pg_sys::config_generic] {
+fn current<'a>() -> &'a [*mut pg_sys::config_generic] {
     // SAFETY: neither function can raise an error; the array is Postgres' own.
     unsafe {
         let vars = super::unguarded::get_guc_variables();
@@ -20,7 +25,7 @@ pub fn all() -> &'static [*mut pg_sys::config_generic] {
 }
 
 #[cfg(not(feature = "pg15"))]
-pub fn all() -> &'static [*mut pg_sys::config_generic] {
+fn current<'a>() -> &'a [*mut pg_sys::config_generic] {
     let mut count: std::ffi::c_int = 0;
     // SAFETY: a palloc'd copy of the entries' pointers, `count` long.
     unsafe {

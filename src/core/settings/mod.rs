@@ -204,18 +204,19 @@ impl PlaceholderSetting {
 
     #[cfg(feature = "pg15")]
     fn entry(&'static self) -> Option<*mut pgrx::pg_sys::config_generic> {
-        let vars = guc::all();
-        let cached = self.slot.with(|s| s.get());
-        match cached {
-            Some((i, entry)) if vars.get(i) == Some(&entry) && self.is_ours(entry) => Some(entry),
-            _ => {
-                // Not set at all (the common case outside PostgREST): the lookup says so.
-                placeholder_text(self.name)?;
-                let found = vars.iter().copied().enumerate().find(|&(_, e)| self.is_ours(e));
-                self.slot.with(|s| s.set(found));
-                Some(found?.1)
+        guc::with_all(|vars| {
+            let cached = self.slot.with(|s| s.get());
+            match cached {
+                Some((i, entry)) if vars.get(i) == Some(&entry) && self.is_ours(entry) => Some(entry),
+                _ => {
+                    // Not set at all (the common case outside PostgREST): the lookup says so.
+                    placeholder_text(self.name)?;
+                    let found = vars.iter().copied().enumerate().find(|&(_, e)| self.is_ours(e));
+                    self.slot.with(|s| s.set(found));
+                    Some(found?.1)
+                }
             }
-        }
+        })
     }
 
     /// PostgreSQL 16 keeps settings in a hash table: one lookup, nothing to cache.
