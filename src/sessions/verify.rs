@@ -1,7 +1,6 @@
 //! Whether a session still stands: the one reader of `auth.session_state`, for access
 //! tokens and refresh tokens alike.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::core::{db, settings};
@@ -16,16 +15,6 @@ pub fn verify_session(token: &str) -> AuthResult<Map<String, Value>> {
     let (claims, unchecked_kid) = jwt::verify_signature(token, jwt::TokenKind::Access)?;
     check_session_and_key(&claims, unchecked_kid.as_deref())?;
     Ok(claims)
-}
-
-/// What verification needs to know of a session (`auth.session_state`, `auth.sign_in_state`).
-#[derive(Debug, Deserialize)]
-pub struct SessionState {
-    pub session: String,
-    #[serde(default)]
-    pub user: String,
-    /// Whether the token's signing key still stands (true when not asked).
-    pub key: bool,
 }
 
 /// Checks that the session a token names still stands: it exists, is not revoked or
@@ -63,14 +52,14 @@ fn check_session_and_key(claims: &Map<String, Value>, kid: Option<&str>) -> Auth
         ],
     )?
     .unwrap_or_default();
-    let [Some(session), Some(user), Some(key)] = state.as_slice() else {
+    // auth.session_state's, auth.sign_in_state's, and whether the key still stands.
+    let [Some(session), Some(user), Some(key_stands)] = state.as_slice() else {
         return Err(AuthError::new(ErrorCode::UnexpectedFailure, "the session check returned nothing"));
     };
-    let state = SessionState { session: session.clone(), user: user.clone(), key: key == "true" };
-    if !state.key {
+    if key_stands != "true" {
         return Err(jwt::unknown_key(kid.unwrap_or_default()));
     }
-    standing(&session_id, &state.session, &state.user, None).check_access(&session_id)
+    standing(&session_id, session, user, None).check_access(&session_id)
 }
 
 /// How a session stands: what `auth.session_state` and `auth.sign_in_state` said of it

@@ -165,6 +165,8 @@ pub fn register() {
 /// is one hash probe, made on each read.
 pub struct PlaceholderSetting {
     name: &'static CStr,
+    // Where the entry was found (15's array; 17 has nothing to cache).
+    #[cfg_attr(not(feature = "pg15"), allow(dead_code))]
     slot: std::thread::LocalKey<std::cell::Cell<Option<(usize, *mut pgrx::pg_sys::config_generic)>>>,
 }
 
@@ -222,7 +224,6 @@ impl PlaceholderSetting {
     /// PostgreSQL 16 keeps settings in a hash table: one lookup, nothing to cache.
     #[cfg(not(feature = "pg15"))]
     fn entry(&'static self) -> Option<*mut pgrx::pg_sys::config_generic> {
-        let _ = &self.slot;
         // SAFETY: find_option only reads the hash table (skip_errors: it raises nothing).
         let entry = unsafe { unguarded::find_option(self.name.as_ptr(), false, true, pgrx::pg_sys::WARNING as i32) };
         (!entry.is_null() && self.is_ours(entry)).then_some(entry)
