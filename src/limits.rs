@@ -52,16 +52,30 @@ pub fn check_verify_limits(client: &str) -> AuthResult<()> {
     check_burst("verify", client, per_hour, "codes tried from this address")
 }
 
+/// check_verify_limits again once this call's own try is counted (committed): checked
+/// before the count only, concurrent tries all read the same count and all pass; checked
+/// after it, the k-th to commit reads at least k, so no more pass than the limits allow.
+pub fn recheck_verify_limits(client: &str) -> AuthResult<()> {
+    let per_hour = settings::RATE_LIMIT_VERIFY.get();
+    if counted_hits("verify", client)? > per_hour {
+        return Err(over_limit(ErrorCode::OverRequestRateLimit, "codes tried from this address", per_hour));
+    }
+    burst_allows("verify", client, per_hour, Counted::Yes, "codes tried from this address")
+}
+
 /// Password work (argon2) a client causes, successful or not, at most
 /// `auth_ext.rate_limit_burst` at once and refilled at `auth_ext.rate_limit_failed_sign_ins`
 /// an hour: checked, then counted by a durable-write worker (a failing call cannot undo
 /// it, and it locks nothing of this transaction), before the work.
+/// Checked again once counted, as recheck_verify_limits is, so that concurrent calls do not
+/// all pass on one reading.
 pub fn spend_password_work(client: &str) -> AuthResult<()> {
-    check_burst("password", client, settings::RATE_LIMIT_FAILED_SIGN_INS.get(), "password attempts from this address")?;
+    let (per_hour, what) = (settings::RATE_LIMIT_FAILED_SIGN_INS.get(), "password attempts from this address");
+    check_burst("password", client, per_hour, what)?;
     if !durable::commit_now(DurableWrite::count_password_work(client)) {
         return Err(crate::workers::durable::not_recorded());
     }
-    Ok(())
+    burst_allows("password", client, per_hour, Counted::Yes, what)
 }
 
 /// Refuses once a client's burst is spent: besides its hourly limit, a bucket allows
@@ -69,9 +83,22 @@ pub fn spend_password_work(client: &str) -> AuthResult<()> {
 /// token bucket, kept as GCRA's one timestamp: auth.rate_burst_count). Counts nothing;
 /// the durable-write workers count the tries.
 pub fn check_burst(bucket: &str, client: &str, per_hour: i32, what: &str) -> AuthResult<()> {
+    burst_allows(bucket, client, per_hour, Counted::No, what)
+}
+
+/// Whether the caller's own try is already in the bucket it reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Counted {
+    No,
+    Yes,
+}
+
+fn burst_allows(bucket: &str, client: &str, per_hour: i32, counted: Counted, what: &str) -> AuthResult<()> {
+    // A counted try has already moved the bucket on by one interval: allow one more.
+    let allowance = settings::RATE_LIMIT_BURST.get().saturating_add(i32::from(counted == Counted::Yes));
     let retry_after: Option<i32> = db::json_row(
         "select to_jsonb(auth.rate_burst_wait($1, $2, $3, $4))",
-        &[bucket.into(), crate::workers::durable::client_key(client).into(), per_hour.into(), settings::RATE_LIMIT_BURST.get().into()],
+        &[bucket.into(), crate::workers::durable::client_key(client).into(), per_hour.into(), allowance.into()],
     )?;
     match retry_after {
         Some(seconds) if seconds > 0 => Err(AuthError::new(ErrorCode::OverRequestRateLimit, format!("too many {what} at once"))

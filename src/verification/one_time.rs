@@ -350,7 +350,8 @@ pub fn consume_link(token_hash: &str, accepted: &[TokenType]) -> AuthResult<Cons
 /// also come from one pool per user and hour, limits::STRANGER_BUDGET times the limit. Guessing a
 /// user's codes is so bounded per client address: `otp_max_attempts` an hour for one that
 /// first had a code sent to the user, and 4 × that for all others together. Per client
-/// address, `auth_ext.rate_limit_verify` and its burst bound tries across users. Tries of
+/// address, `auth_ext.rate_limit_verify` and its burst bound tries across users (read again
+/// once the try is counted: concurrent tries get no more than tries in a row). Tries of
 /// one token queue on its row lock, so each sees the count the one before it left. When
 /// the count cannot be recorded, the code is not compared at all.
 pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthResult<Consumed> {
@@ -402,6 +403,7 @@ pub fn consume_code(address: &str, code: &str, accepted: &[TokenType]) -> AuthRe
         {
             return Err(durable::not_recorded());
         }
+        limits::recheck_verify_limits(&client)?;
         let salt = db::base64_bytes(&row.otp_salt)?;
         let expected = db::base64_bytes(&row.otp_hash)?;
         let given = crypto::sha256(&[&salt, code.trim().as_bytes()]);
