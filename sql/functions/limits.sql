@@ -84,8 +84,9 @@ as $$
 begin
     return (
     select coalesce((
-        select ceil(extract(epoch from b.tat - clock_timestamp())
-                    - (greatest(p_burst, 1) - 1) * 3600.0 / greatest(p_per_hour, 1))::int
+        -- Clamped before the cast: a burst near the setting's maximum reaches far below zero.
+        select least(greatest(ceil(extract(epoch from b.tat - clock_timestamp())
+                                   - (greatest(p_burst, 1) - 1) * 3600.0 / greatest(p_per_hour, 1)), 0), 2147483647)::int
         from auth.rate_bursts b where b.bucket = p_bucket and b.key = p_key), 0));
 end
 $$;
