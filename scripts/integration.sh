@@ -242,6 +242,35 @@ check "prepared statement swapped by a table owner's code: refused, the client's
     "$(python3 pg_test/integration/prepared_swap.py "host=$PGHOST port=$PGPORT user=postgres dbname=auth_it" \
         "$(field "$swap_session" access_token)" "$(user_of "$swap_session")" 2>&1)"
 
+# 9c. A request through PostgREST's authenticator whose query runs in parallel: the
+#     workers take on the request's role and claims from their leader (a change the
+#     leader's checks passed), and a policy's auth.uid() answers in them.
+"${PSQL[@]}" >/dev/null <<'SQL'
+create role it_authenticator login noinherit;
+grant authenticated, auth_ext_postgrest to it_authenticator;
+create table it_parallel as
+select case when n % 100 = 0 then 'a1b2c3d4-0000-4000-8000-000000000001'::uuid else gen_random_uuid() end as user_id
+from generate_series(1, 200000) n;
+alter table it_parallel enable row level security;
+create policy own on it_parallel for select to authenticated using (user_id = auth.uid());
+grant select on it_parallel to authenticated;
+analyze it_parallel;
+SQL
+parallel="$(psql -X -q -At -d auth_it -U it_authenticator 2>&1 <<'SQL'
+begin;
+select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '{"sub": "a1b2c3d4-0000-4000-8000-000000000001", "role": "authenticated"}', true) \g /dev/null
+select auth.postgrest_pre_request() \g /dev/null
+set local parallel_setup_cost = 0;
+set local parallel_tuple_cost = 0;
+set local min_parallel_table_scan_size = 0;
+explain (analyze, costs off, timing off, summary off) select count(*) from it_parallel;
+select count(*) from it_parallel;
+commit;
+SQL
+)"
+check "a parallel query in a PostgREST request: its workers run, and see the user's rows only" "1 2000" \
+    "$(grep -c 'Workers Launched: [1-9]' <<<"$parallel") $(tail -n1 <<<"$parallel")"
+
 # 10. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"
 db_codes="$("${PSQL[@]}" -F' ' -c 'select code, sqlstate, http_status from auth.error_codes()' | sort)"

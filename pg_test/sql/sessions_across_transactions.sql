@@ -15,6 +15,25 @@ select auth.uid() as next_transaction;
 select auth.set_session(:'s'::jsonb->>'access_token') is not null as verified;
 select auth.uid() as next_statement;
 
+-- The claim functions follow every change of the verified claims, whatever makes it:
+-- another set_session, a savepoint rolled back, a superuser's SET, RESET ALL.
+insert into auth.users (id, email) values ('00000000-0000-0000-0000-0000000000c8', 'dora@example.com');
+select auth.admin_create_session('00000000-0000-0000-0000-0000000000c8') as d \gset
+begin;
+select auth.set_session(:'s'::jsonb->>'access_token') is not null as cleo;
+select auth.uid() as cleo_uid;
+savepoint before_dora;
+select auth.set_session(:'d'::jsonb->>'access_token') is not null as dora;
+select auth.uid() as dora_uid;
+rollback to savepoint before_dora;
+select auth.uid() as cleo_again, auth.email() as cleo_email;
+set local auth_ext.verified_claims = '{"sub": "00000000-0000-0000-0000-0000000000c8", "role": "authenticated"}';
+select auth.uid() as set_by_a_superuser;
+reset all;
+select auth.uid() as after_reset_all;
+commit;
+delete from auth.users where id = '00000000-0000-0000-0000-0000000000c8';
+
 -- Theft: with no reuse interval, a token two generations old is replayed.
 set auth_ext.refresh_token_reuse_interval = 0;
 select auth.refresh_session(:'s'::jsonb->>'refresh_token') as s1 \gset

@@ -308,9 +308,19 @@ fn in_function() -> bool {
 
 /// Whether the change of a who-is-acting setting comes from a request's own code: never
 /// at connection start or from the configuration (ALTER ROLE ... SET), never in a
-/// superuser's session (it may become anyone anyway: no pooler for users is one).
+/// superuser's session (it may become anyone anyway: no pooler for users is one), never
+/// a parallel worker taking on its leader's settings (the leader's change was checked).
 fn from_others_code(source: pg_sys::GucSource::Type) -> bool {
-    source >= pg_sys::GucSource::PGC_S_INTERACTIVE && !roles::session_is_superuser() && changes_role_from_others_code()
+    source >= pg_sys::GucSource::PGC_S_INTERACTIVE
+        && !in_parallel_worker()
+        && !roles::session_is_superuser()
+        && changes_role_from_others_code()
+}
+
+/// A parallel worker: it takes on its leader's settings (in a transaction of its own,
+/// committed before the query's part starts) and can change none itself.
+fn in_parallel_worker() -> bool {
+    unsafe { pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0 }
 }
 
 unsafe fn original(
@@ -530,7 +540,7 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
     match event {
         pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT => {
             let client = CLIENT_SESSION_SETTINGS.with(|c| std::mem::take(&mut *c.borrow_mut()));
-            if client.all || roles::session_is_superuser() {
+            if client.all || in_parallel_worker() || roles::session_is_superuser() {
                 return;
             }
             let left: Vec<String> =

@@ -36,7 +36,8 @@ thread_local! {
 
 /// Whether the session's login role (not whatever SET ROLE chose) is a superuser.
 pub fn session_is_superuser() -> bool {
-    unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
+    use crate::core::settings::unguarded;
+    unsafe { unguarded::superuser_arg(unguarded::GetSessionUserId()) }
 }
 
 /// Whose session this is, by its login role: what decides whether `request.jwt.claims`
@@ -65,7 +66,8 @@ pub fn session_of() -> SessionOf {
         POSTGREST_OID.with(|r| r.set(found));
         role = found;
     }
-    if unsafe { pg_sys::is_member_of_role(pg_sys::GetSessionUserId(), role) } {
+    use crate::core::settings::unguarded;
+    if unsafe { unguarded::is_member_of_role(unguarded::GetSessionUserId(), role) } {
         SessionOf::Postgrest
     } else {
         SessionOf::Other

@@ -4,7 +4,9 @@
 //! A policy written bare (`user_id = auth.uid()`) calls them once per row, so the
 //! claims are parsed once per distinct text of `request.jwt.claims` and kept in a
 //! backend-local cache keyed on that exact text: a changed setting can never serve
-//! stale claims, and an unchanged one costs a settings lookup and a byte compare.
+//! stale claims, and an unchanged one costs a settings lookup and a byte compare. Where
+//! the text is a setting of ours (verified claims, PostgREST's kept claims), whose
+//! every change is counted, an unchanged count stands in for the compare.
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString};
@@ -186,8 +188,53 @@ unsafe impl SqlTranslatable for JsonbImage {
 
 /// The last claims text this backend parsed from one source, and what it parsed to.
 struct CachedClaims {
-    text: Vec<u8>,
+    text: CString,
     claims: Rc<Claims>,
+    /// settings::tracked_changes when `text` was last known to be a tracked setting's value.
+    changes: Option<u64>,
+}
+
+impl CachedClaims {
+    fn new(text: SettingText, claims: Rc<Claims>) -> CachedClaims {
+        // SAFETY: a setting's value, NUL-terminated.
+        let copy = CString::from(unsafe { CStr::from_ptr(text.raw) });
+        CachedClaims { text: copy, claims, changes: text.changes() }
+    }
+
+    /// Whether these claims were parsed from `text`: a tracked setting unchanged since it
+    /// was found to hold them is not read again.
+    fn holds(&mut self, text: SettingText) -> bool {
+        if text.tracked && self.changes == Some(settings::tracked_changes()) {
+            return true;
+        }
+        // SAFETY: both NUL-terminated.
+        let same = unsafe { settings::unguarded::strcmp(text.raw, self.text.as_ptr()) == 0 };
+        if same {
+            self.changes = text.changes();
+        }
+        same
+    }
+}
+
+/// A claims text as a setting holds it (NUL-terminated), measured only when it must be
+/// parsed.
+#[derive(Clone, Copy)]
+struct SettingText {
+    raw: *const std::ffi::c_char,
+    /// A setting whose changes are counted (settings::tracked_changes).
+    tracked: bool,
+}
+
+impl SettingText {
+    /// What the count of changes is now, if this text's setting is counted.
+    fn changes(self) -> Option<u64> {
+        self.tracked.then(settings::tracked_changes)
+    }
+
+    fn bytes(self) -> &'static [u8] {
+        // SAFETY: a setting's value, read before anything can change the setting.
+        unsafe { CStr::from_ptr(self.raw).to_bytes() }
+    }
 }
 
 type ClaimsCache = RefCell<Option<CachedClaims>>;
@@ -198,14 +245,14 @@ thread_local! {
 }
 
 /// The claims `text` parses to, parsed at most once while the text stays the same.
-fn cached(cache: &'static std::thread::LocalKey<ClaimsCache>, text: &[u8], source: &str) -> AuthResult<Rc<Claims>> {
+fn cached(cache: &'static std::thread::LocalKey<ClaimsCache>, text: SettingText, source: &str) -> AuthResult<Rc<Claims>> {
     cache.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(hit) = cache.as_ref().filter(|c| c.text == text) {
+        if let Some(hit) = cache.as_mut().and_then(|c| c.holds(text).then_some(c)) {
             return Ok(hit.claims.clone());
         }
-        let claims = Rc::new(Claims::parse(text, source)?);
-        *cache = Some(CachedClaims { text: text.to_vec(), claims: claims.clone() });
+        let claims = Rc::new(Claims::parse(text.bytes(), source)?);
+        *cache = Some(CachedClaims::new(text, claims.clone()));
         Ok(claims)
     })
 }
@@ -214,9 +261,9 @@ fn cached(cache: &'static std::thread::LocalKey<ClaimsCache>, text: &[u8], sourc
 /// shared by the parsing path and `uid_fast`'s cache peek.
 enum ClaimText {
     /// A session verified by `auth.set_session` in this transaction.
-    Verified(&'static [u8]),
+    Verified(SettingText),
     /// `request.jwt.claims` as PostgREST set it; legacy per-claim settings apply too.
-    Request(Option<&'static [u8]>),
+    Request(Option<SettingText>),
     /// No session was verified, and `request.jwt.claims` is not believed:
     /// `auth_ext.require_verified_session` is on, or the session is not PostgREST's.
     Nothing,
@@ -227,16 +274,16 @@ enum ClaimText {
 /// afterwards does not become someone else. A superuser's session reads the setting as it
 /// is (an operator's, a test's); nobody else's is believed at all.
 fn claim_text() -> ClaimText {
-    if let Some(text) = settings::text(&settings::VERIFIED_CLAIMS) {
-        ClaimText::Verified(text)
+    if let Some(raw) = settings::text_raw(&settings::VERIFIED_CLAIMS) {
+        ClaimText::Verified(SettingText { raw, tracked: true })
     } else if settings::REQUIRE_VERIFIED_SESSION.get() {
         ClaimText::Nothing
     } else {
         match roles::session_of() {
-            SessionOf::Superuser => ClaimText::Request(CLAIMS_SETTING.text()),
-            SessionOf::Postgrest => match settings::text(&settings::REQUEST_CLAIMS) {
-                Some(kept) if !kept.is_empty() => ClaimText::Request(Some(kept)),
-                _ => ClaimText::Nothing,
+            SessionOf::Superuser => ClaimText::Request(CLAIMS_SETTING.raw().map(|raw| SettingText { raw, tracked: false })),
+            SessionOf::Postgrest => match settings::text_raw(&settings::REQUEST_CLAIMS) {
+                Some(raw) => ClaimText::Request(Some(SettingText { raw, tracked: true })),
+                None => ClaimText::Nothing,
             },
             SessionOf::Other => ClaimText::Nothing,
         }
@@ -268,10 +315,15 @@ pub fn current_claims() -> AuthResult<Option<Rc<Claims>>> {
     })
 }
 
-/// Primes the verified-claims cache with claims `auth.set_session` just verified.
+/// Primes the verified-claims cache with the claims `auth.set_session` just verified and
+/// set as `text`, when that is the setting's value.
 pub fn remember_verified(text: &str, claims: Claims) {
+    let Some(raw) = settings::text_raw(&settings::VERIFIED_CLAIMS) else { return };
+    if (SettingText { raw, tracked: true }).bytes() != text.as_bytes() {
+        return;
+    }
     VERIFIED_CLAIMS.with(|cache| {
-        *cache.borrow_mut() = Some(CachedClaims { text: text.as_bytes().to_vec(), claims: Rc::new(claims) });
+        *cache.borrow_mut() = Some(CachedClaims::new(SettingText { raw, tracked: true }, Rc::new(claims)));
     });
 }
 
@@ -341,8 +393,8 @@ fn cached_sub() -> Option<Option<pgrx::Uuid>> {
         ClaimText::Nothing => return Some(None),
     };
     cache.with(|cache| {
-        let cache = cache.try_borrow().ok()?;
-        let hit = cache.as_ref().filter(|c| c.text == text)?;
+        let mut cache = cache.try_borrow_mut().ok()?;
+        let hit = cache.as_mut().and_then(|c| c.holds(text).then_some(c))?;
         hit.claims.sub.get()?.as_ref().ok().copied()
     })
 }

@@ -109,7 +109,9 @@ impl DurableWrite {
 
     /// A revocation is queued by a caller that still holds the session's row until its
     /// failing call has rolled back: it waits for that. A count is waited for by its
-    /// caller, so it must never wait for locks: busy is a failure (the caller refuses).
+    /// caller and waits for no lock (lock_timeout): the reserved writer answers busy as a
+    /// failure (the caller refuses); a short-lived worker, whose caller cannot hear that,
+    /// retries it a while (auth_ext_durable_write_main).
     fn waits_for_caller(&self) -> bool {
         self.kind == REVOKE_SESSION
     }
@@ -237,6 +239,8 @@ pub fn revocation_pending(session: &uuid::Uuid) -> bool {
 /// How long a revocation waits for the caller's transaction to let go of the session.
 const BUSY_RETRY: Duration = Duration::from_millis(50);
 const BUSY_GIVE_UP: Duration = Duration::from_secs(60);
+/// How long a short-lived worker retries a count whose row other counts hold.
+const COUNT_BUSY_GIVE_UP: Duration = Duration::from_secs(3);
 
 #[pg_guard]
 #[no_mangle]
@@ -252,9 +256,13 @@ pub extern "C-unwind" fn auth_ext_durable_write_main(_arg: pg_sys::Datum) {
     };
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(dboid)), None);
     let started = Instant::now();
+    // A count never needs a row its caller holds (commit_now), so a busy one waits only
+    // for other workers' counts of the same key: retried a while, since its caller cannot
+    // tell from this worker's ending that it failed.
+    let give_up = if write.waits_for_caller() { BUSY_GIVE_UP } else { COUNT_BUSY_GIVE_UP };
     loop {
         let result = BackgroundWorker::transaction(|| write.perform());
-        let retry = result == "busy" && write.waits_for_caller() && started.elapsed() < BUSY_GIVE_UP;
+        let retry = result == "busy" && started.elapsed() < give_up;
         if !retry || !BackgroundWorker::wait_latch(Some(BUSY_RETRY)) {
             if result != "done" {
                 pgrx::log!("auth_ext after-abort writer: {write:?}: {result}");

@@ -100,6 +100,8 @@ enum Kind {
     Bool(&'static GucSetting<bool>),
     Int(&'static GucSetting<i32>, i32, i32),
     Text(&'static GucSetting<Option<CString>>),
+    /// Text whose every change is counted (`tracked_changes`).
+    TrackedText(&'static GucSetting<Option<CString>>),
 }
 
 /// Who may change a setting, and when.
@@ -152,8 +154,40 @@ pub fn register() {
                 GucRegistry::define_int_guc(d.name, d.short, d.long, setting, min, max, d.context.context(), d.flags)
             }
             Kind::Text(setting) => GucRegistry::define_string_guc(d.name, d.short, d.long, setting, d.context.context(), d.flags),
+            // pgrx defines no hooks: as its define_string_guc, with an assign hook.
+            Kind::TrackedText(setting) => unsafe {
+                pgrx::pg_sys::DefineCustomStringVariable(
+                    d.name.as_ptr(),
+                    d.short.as_ptr(),
+                    d.long.as_ptr(),
+                    setting.as_ptr(),
+                    *setting.as_ptr(),
+                    d.context.context() as isize as _,
+                    d.flags.bits(),
+                    None,
+                    Some(count_tracked_change),
+                    None,
+                )
+            },
         }
     }
+}
+
+/// Changes to the tracked settings in this backend so far.
+static TRACKED_CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Postgres calls a setting's assign hook on every change of its value (SET, RESET, a
+/// transaction or subtransaction ending and restoring the one before), before the new
+/// value is stored.
+unsafe extern "C-unwind" fn count_tracked_change(_new: *const std::ffi::c_char, _extra: *mut std::ffi::c_void) {
+    TRACKED_CHANGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many times the tracked settings (the verified and the kept request claims) have
+/// changed in this backend: while it stays the same, so do their values, and a cache of
+/// what they parse to needs no compare of the text.
+pub fn tracked_changes() -> u64 {
+    TRACKED_CHANGES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A setting this extension does not define but reads on every row of a policy
@@ -189,19 +223,12 @@ impl PlaceholderSetting {
         PlaceholderSetting { name, slot }
     }
 
-    /// The setting's text, or None when it is unset or empty.
-    pub fn text(&'static self) -> Option<&'static [u8]> {
+    /// The setting's text, NUL-terminated, or None when it is unset or empty.
+    pub fn raw(&'static self) -> Option<*const std::ffi::c_char> {
         let entry = self.entry()?;
         // SAFETY: a PGC_STRING entry of Postgres' settings table; its value is Postgres' own
         // copy, valid until the setting next changes, and callers use it before then.
-        unsafe {
-            let value = *(*entry.cast::<pgrx::pg_sys::config_string>()).variable;
-            if value.is_null() {
-                return None;
-            }
-            let bytes = CStr::from_ptr(value).to_bytes();
-            (!bytes.is_empty()).then_some(bytes)
-        }
+        unsafe { non_empty(*(*entry.cast::<pgrx::pg_sys::config_string>()).variable) }
     }
 
     #[cfg(feature = "pg15")]
@@ -259,6 +286,16 @@ pub mod unguarded {
             elevel: std::ffi::c_int,
         ) -> *mut pg_sys::config_generic;
         pub fn palloc(size: pg_sys::Size) -> *mut std::ffi::c_void;
+        // Whose session this is (roles::session_of, on every row): the flag and the
+        // memberships are cached by Postgres; a lookup when they change can fail only as
+        // the catalog itself does.
+        pub fn GetSessionUserId() -> pg_sys::Oid;
+        pub fn superuser_arg(roleid: pg_sys::Oid) -> bool;
+        pub fn is_member_of_role(member: pg_sys::Oid, role: pg_sys::Oid) -> bool;
+    }
+    extern "C" {
+        // The C library's, as Postgres uses it: one pass, stopping at the first difference.
+        pub fn strcmp(a: *const std::ffi::c_char, b: *const std::ffi::c_char) -> std::ffi::c_int;
     }
 }
 
@@ -280,16 +317,24 @@ pub fn placeholder_text(name: &CStr) -> Option<&'static [u8]> {
 
 /// A string setting's current text without copying it; None when unset or empty.
 pub fn text(setting: &'static GucSetting<Option<CString>>) -> Option<&'static [u8]> {
+    // SAFETY: a NUL-terminated value (text_raw), read before the setting can change again.
+    text_raw(setting).map(|raw| unsafe { CStr::from_ptr(raw).to_bytes() })
+}
+
+/// A string setting's current text, NUL-terminated, not measured or copied; None when
+/// unset or empty.
+pub fn text_raw(setting: &'static GucSetting<Option<CString>>) -> Option<*const std::ffi::c_char> {
     // SAFETY: the pointer is Postgres' own value of the setting, valid until it next changes,
     // and callers use it before anything in this backend can change it.
-    unsafe {
-        let raw = *setting.as_ptr();
-        if raw.is_null() {
-            return None;
-        }
-        let bytes = CStr::from_ptr(raw).to_bytes();
-        (!bytes.is_empty()).then_some(bytes)
-    }
+    unsafe { non_empty(*setting.as_ptr()) }
+}
+
+/// A setting's value unless it is NULL or "".
+///
+/// # Safety
+/// `value` is NULL or a NUL-terminated string.
+unsafe fn non_empty(value: *const std::ffi::c_char) -> Option<*const std::ffi::c_char> {
+    (!value.is_null() && *value != 0).then_some(value)
 }
 
 pub fn text_string(setting: &'static GucSetting<Option<CString>>) -> Option<String> {
