@@ -270,6 +270,23 @@ SQL
 )"
 check "a parallel query in a PostgREST request: its workers run, and see the user's rows only" "1 2000" \
     "$(grep -c 'Workers Launched: [1-9]' <<<"$parallel") $(tail -n1 <<<"$parallel")"
+# Variant: a function's SET role clause run by a parallel worker (forced parallel, one
+# worker does it all) is a change of role by others' code there too.
+"${PSQL[@]}" >/dev/null <<'SQL'
+grant service_role to it_authenticator;
+create function it_peek() returns text language sql parallel safe set role = service_role
+as $$ select current_user::text $$;
+SQL
+peek="$(psql -X -q -At -d auth_it -U it_authenticator 2>&1 <<'SQL' | sed -n 's/.*ERROR:  \([a-z_]*\):.*/\1/p;s/^\([a-z_]*\)$/\1/p'
+begin;
+select set_config('role', 'authenticated', true), set_config('request.jwt.claims', '{"sub": "a1b2c3d4-0000-4000-8000-000000000001", "role": "authenticated"}', true) \g /dev/null
+select auth.postgrest_pre_request() \g /dev/null
+select set_config(case when current_setting('server_version_num')::int >= 160000 then 'debug_parallel_query' else 'force_parallel_mode' end, 'on', true) \g /dev/null
+select it_peek() from it_parallel limit 1;
+commit;
+SQL
+)"
+check "a function's SET role in a parallel worker: refused as in the leader" "indirect_call" "$(sort -u <<<"$peek")"
 
 # 10. The README's error table says what auth.error_codes() says.
 readme_codes="$(sed -n 's/^| `\([a-z_]*\)` | \([0-9A-Z]\{5\}\) | \([0-9]\{3\}\) |.*/\1 \2 \3/p' README.md | sort)"

@@ -311,16 +311,20 @@ fn in_function() -> bool {
 /// superuser's session (it may become anyone anyway: no pooler for users is one), never
 /// a parallel worker taking on its leader's settings (the leader's change was checked).
 fn from_others_code(source: pg_sys::GucSource::Type) -> bool {
-    source >= pg_sys::GucSource::PGC_S_INTERACTIVE
-        && !in_parallel_worker()
-        && !roles::session_is_superuser()
-        && changes_role_from_others_code()
+    if source < pg_sys::GucSource::PGC_S_INTERACTIVE || restoring_parallel_worker() || roles::session_is_superuser() {
+        return false;
+    }
+    // A parallel worker runs no statement of the client's (no portal, no statement
+    // counted): only a function's SET clause can change a setting there.
+    let parallel_worker = unsafe { pg_sys::ParallelWorkerNumber >= 0 };
+    parallel_worker || changes_role_from_others_code()
 }
 
-/// A parallel worker: it takes on its leader's settings (in a transaction of its own,
-/// committed before the query's part starts) and can change none itself.
-fn in_parallel_worker() -> bool {
-    unsafe { pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0 }
+/// A parallel worker taking on its leader's settings (in a transaction of its own,
+/// committed before its part of the query starts). Only then: once it runs the query, a
+/// function's `SET role` clause in it is checked as anywhere else.
+fn restoring_parallel_worker() -> bool {
+    unsafe { pg_sys::InitializingParallelWorker }
 }
 
 unsafe fn original(
@@ -540,7 +544,7 @@ unsafe extern "C-unwind" fn at_transaction_end(event: pg_sys::XactEvent::Type, _
     match event {
         pg_sys::XactEvent::XACT_EVENT_PRE_COMMIT => {
             let client = CLIENT_SESSION_SETTINGS.with(|c| std::mem::take(&mut *c.borrow_mut()));
-            if client.all || in_parallel_worker() || roles::session_is_superuser() {
+            if client.all || restoring_parallel_worker() || roles::session_is_superuser() {
                 return;
             }
             let left: Vec<String> =

@@ -36,8 +36,7 @@ thread_local! {
 
 /// Whether the session's login role (not whatever SET ROLE chose) is a superuser.
 pub fn session_is_superuser() -> bool {
-    use crate::core::settings::unguarded;
-    unsafe { unguarded::superuser_arg(unguarded::GetSessionUserId()) }
+    unsafe { pg_sys::superuser_arg(pg_sys::GetSessionUserId()) }
 }
 
 /// Whose session this is, by its login role: what decides whether `request.jwt.claims`
@@ -55,9 +54,61 @@ pub enum SessionOf {
     Other,
 }
 
-/// Called for every auth.uid(): Postgres caches both the superuser flag and memberships.
+/// Whose session this is, asked of Postgres with pgrx's guard (an error it raises unwinds
+/// the Rust frames in between).
 pub fn session_of() -> SessionOf {
-    if session_is_superuser() {
+    session_of_asking(Ask::Guarded)
+}
+
+/// session_of for auth.uid() on every row: Postgres caches both the superuser flag and
+/// memberships, and is asked without the guard's sigsetjmp. An error (a catalog read
+/// after a role changed, cancelled) longjmps past the caller's frames: for callers that
+/// hold nothing to drop.
+pub fn session_of_per_row() -> SessionOf {
+    session_of_asking(Ask::Unguarded)
+}
+
+#[derive(Clone, Copy)]
+enum Ask {
+    Guarded,
+    Unguarded,
+}
+
+impl Ask {
+    fn session_user(self) -> pg_sys::Oid {
+        use crate::core::settings::unguarded;
+        unsafe {
+            match self {
+                Ask::Guarded => pg_sys::GetSessionUserId(),
+                Ask::Unguarded => unguarded::GetSessionUserId(),
+            }
+        }
+    }
+
+    fn is_superuser(self, role: pg_sys::Oid) -> bool {
+        use crate::core::settings::unguarded;
+        unsafe {
+            match self {
+                Ask::Guarded => pg_sys::superuser_arg(role),
+                Ask::Unguarded => unguarded::superuser_arg(role),
+            }
+        }
+    }
+
+    fn is_member(self, member: pg_sys::Oid, role: pg_sys::Oid) -> bool {
+        use crate::core::settings::unguarded;
+        unsafe {
+            match self {
+                Ask::Guarded => pg_sys::is_member_of_role(member, role),
+                Ask::Unguarded => unguarded::is_member_of_role(member, role),
+            }
+        }
+    }
+}
+
+fn session_of_asking(ask: Ask) -> SessionOf {
+    let session_user = ask.session_user();
+    if ask.is_superuser(session_user) {
         return SessionOf::Superuser;
     }
     let mut role = POSTGREST_OID.with(|r| r.get());
@@ -66,12 +117,7 @@ pub fn session_of() -> SessionOf {
         POSTGREST_OID.with(|r| r.set(found));
         role = found;
     }
-    use crate::core::settings::unguarded;
-    if unsafe { unguarded::is_member_of_role(unguarded::GetSessionUserId(), role) } {
-        SessionOf::Postgrest
-    } else {
-        SessionOf::Other
-    }
+    if ask.is_member(session_user, role) { SessionOf::Postgrest } else { SessionOf::Other }
 }
 
 fn role_oid(name: &CStr) -> Option<pg_sys::Oid> {

@@ -279,7 +279,7 @@ fn claim_text() -> ClaimText {
     } else if settings::REQUIRE_VERIFIED_SESSION.get() {
         ClaimText::Nothing
     } else {
-        match roles::session_of() {
+        match roles::session_of_per_row() {
             SessionOf::Superuser => ClaimText::Request(CLAIMS_SETTING.raw().map(|raw| SettingText { raw, tracked: false })),
             SessionOf::Postgrest => match settings::text_raw(&settings::REQUEST_CLAIMS) {
                 Some(raw) => ClaimText::Request(Some(SettingText { raw, tracked: true })),
