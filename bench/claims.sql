@@ -6,8 +6,6 @@
 \pset footer off
 \pset tuples_only on
 \pset format unaligned
-set max_parallel_workers_per_gather = 0;
-set jit = off;
 create table bench_rows as
 select case when n % 1000 = 0 then '5f0e8b4c-2d1a-4c7e-9b6a-0c3d2e1f4a5b'::uuid else gen_random_uuid() end as user_id
 from generate_series(1, :rows) n;
@@ -30,12 +28,6 @@ commit;
 -- token's role, the claims, the pre-request.
 grant select on bench_rows to authenticated;
 \c - authenticator
-\set QUIET on
-\pset footer off
-\pset tuples_only on
-\pset format unaligned
-set max_parallel_workers_per_gather = 0;
-set jit = off;
 \ir claims_report.sql
 begin;
 set local role authenticated;

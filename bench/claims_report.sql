@@ -1,4 +1,7 @@
--- The measuring functions of bench/claims.sql (temporary: made again in each session).
+-- The measuring functions of bench/claims.sql (temporary: made again in each session),
+-- and the session's settings: one core, no JIT.
+set max_parallel_workers_per_gather = 0;
+set jit = off;
 create function pg_temp.best_ms(predicate text, expected bigint) returns numeric language plpgsql as $$
 declare
     best numeric;
