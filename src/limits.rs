@@ -38,8 +38,12 @@ pub fn rate_limit(bucket: &str, key: &str, limit: i32, code: ErrorCode, what: &s
 /// which roll back) is reached. Counts nothing itself.
 /// Returns the hits so far.
 pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> AuthResult<i32> {
+    counted_limit(bucket, key, limit, Counted::No, what)
+}
+
+fn counted_limit(bucket: &str, key: &str, limit: i32, counted: Counted, what: &str) -> AuthResult<i32> {
     let hits = counted_hits(bucket, key)?;
-    if hits >= limit {
+    if hits >= limit.saturating_add(counted.own_try()) {
         return Err(over_limit(ErrorCode::OverRequestRateLimit, what, limit));
     }
     Ok(hits)
@@ -47,20 +51,20 @@ pub fn check_counted_limit(bucket: &str, key: &str, limit: i32, what: &str) -> A
 
 /// Refuses a client over its hourly limit or its burst for codes tried.
 pub fn check_verify_limits(client: &str) -> AuthResult<()> {
-    let per_hour = settings::RATE_LIMIT_VERIFY.get();
-    check_counted_limit("verify", client, per_hour, "codes tried from this address")?;
-    check_burst("verify", client, per_hour, "codes tried from this address")
+    verify_limits(client, Counted::No)
 }
 
 /// check_verify_limits again once this call's own try is counted (committed): checked
 /// before the count only, concurrent tries all read the same count and all pass; checked
 /// after it, the k-th to commit reads at least k, so no more pass than the limits allow.
 pub fn recheck_verify_limits(client: &str) -> AuthResult<()> {
-    let per_hour = settings::RATE_LIMIT_VERIFY.get();
-    if counted_hits("verify", client)? > per_hour {
-        return Err(over_limit(ErrorCode::OverRequestRateLimit, "codes tried from this address", per_hour));
-    }
-    burst_allows("verify", client, per_hour, Counted::Yes, "codes tried from this address")
+    verify_limits(client, Counted::Yes)
+}
+
+fn verify_limits(client: &str, counted: Counted) -> AuthResult<()> {
+    let (per_hour, what) = (settings::RATE_LIMIT_VERIFY.get(), "codes tried from this address");
+    counted_limit("verify", client, per_hour, counted, what)?;
+    burst_allows("verify", client, per_hour, counted, what)
 }
 
 /// Password work (argon2) a client causes, successful or not, at most
@@ -86,16 +90,23 @@ pub fn check_burst(bucket: &str, client: &str, per_hour: i32, what: &str) -> Aut
     burst_allows(bucket, client, per_hour, Counted::No, what)
 }
 
-/// Whether the caller's own try is already in the bucket it reads.
+/// Whether the caller's own try is already among the hits it reads.
 #[derive(Clone, Copy, PartialEq)]
 enum Counted {
     No,
     Yes,
 }
 
+impl Counted {
+    /// A limit allows one more hit when the caller's own is among those read.
+    fn own_try(self) -> i32 {
+        i32::from(self == Counted::Yes)
+    }
+}
+
 fn burst_allows(bucket: &str, client: &str, per_hour: i32, counted: Counted, what: &str) -> AuthResult<()> {
-    // A counted try has already moved the bucket on by one interval: allow one more.
-    let allowance = settings::RATE_LIMIT_BURST.get().saturating_add(i32::from(counted == Counted::Yes));
+    // A counted try has already moved the bucket on by one interval.
+    let allowance = settings::RATE_LIMIT_BURST.get().saturating_add(counted.own_try());
     let retry_after: Option<i32> = db::json_row(
         "select to_jsonb(auth.rate_burst_wait($1, $2, $3, $4))",
         &[bucket.into(), crate::workers::durable::client_key(client).into(), per_hour.into(), allowance.into()],

@@ -274,8 +274,8 @@ enum ClaimText {
 /// afterwards does not become someone else. A superuser's session reads the setting as it
 /// is (an operator's, a test's); nobody else's is believed at all.
 fn claim_text() -> ClaimText {
-    if let Some(raw) = settings::text_raw(&settings::VERIFIED_CLAIMS) {
-        ClaimText::Verified(SettingText { raw, tracked: true })
+    if let Some(text) = verified_text() {
+        ClaimText::Verified(text)
     } else if settings::REQUIRE_VERIFIED_SESSION.get() {
         ClaimText::Nothing
     } else {
@@ -318,13 +318,15 @@ pub fn current_claims() -> AuthResult<Option<Rc<Claims>>> {
 /// Primes the verified-claims cache with the claims `auth.set_session` just verified and
 /// set as `text`, when that is the setting's value.
 pub fn remember_verified(text: &str, claims: Claims) {
-    let Some(raw) = settings::text_raw(&settings::VERIFIED_CLAIMS) else { return };
-    if (SettingText { raw, tracked: true }).bytes() != text.as_bytes() {
-        return;
-    }
+    let Some(current) = verified_text().filter(|t| t.bytes() == text.as_bytes()) else { return };
     VERIFIED_CLAIMS.with(|cache| {
-        *cache.borrow_mut() = Some(CachedClaims::new(SettingText { raw, tracked: true }, Rc::new(claims)));
+        *cache.borrow_mut() = Some(CachedClaims::new(current, Rc::new(claims)));
     });
+}
+
+/// The verified claims' setting, when set.
+fn verified_text() -> Option<SettingText> {
+    settings::text_raw(&settings::VERIFIED_CLAIMS).map(|raw| SettingText { raw, tracked: true })
 }
 
 /// One named claim. PostgREST before v9 set one setting per claim
